@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * customercard.h
+ *	  Shared declarations of the customercard extension: settings,
+ *	  tenancy (the current account) and the module's init hooks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CUSTOMERCARD_H
+#define CUSTOMERCARD_H
+
+#include "postgres.h"
+
+/* settings.c: the customercard.* GUCs */
+extern char *customercard_account_id_setting;
+extern char *customercard_actor_setting;
+extern char *customercard_default_region_setting;
+extern int	customercard_comment_max_length;
+
+extern void CustomercardDefineSettings(void);
+extern const char *CustomercardActor(void);
+
+/* tenancy.c: the account the current statement acts in */
+extern int64 CustomercardCurrentAccount(bool for_write);
+
+/* email.c: pure C core of normalize_email, also used by the fuzz harness */
+extern char *CustomercardNormalizeEmail(const char *in, int len);
+
+/* immutable.c: the internal switch that lets the forget path scrub rows */
+extern bool customercard_scrub_in_progress;
+
+#endif							/* CUSTOMERCARD_H */

@@ -1,0 +1,146 @@
+/*-------------------------------------------------------------------------
+ *
+ * points.c
+ *	  Keeps contacts.points equal to the sum of its 'points' ledger rows.
+ *
+ * The ledger (balance_transactions) is the truth: inserting a 'points' row
+ * adds its amount to contacts.points, and editing contacts.points by hand
+ * writes the difference to the ledger as a 'manual edit' row.  A backend-
+ * local flag stops each trigger from reacting to the other's write; it is
+ * cleared on error too, so an aborted statement cannot leave it set.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+
+#include "customercard.h"
+
+static bool syncing = false;
+static SPIPlanPtr ledger_insert_plan = NULL;
+static SPIPlanPtr points_update_plan = NULL;
+
+static Datum
+GetColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull)
+{
+	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	int			attnum = SPI_fnumber(tupdesc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(trigdata->tg_relation), name);
+	return heap_getattr(tuple, attnum, tupdesc, isnull);
+}
+
+/* the cached plan for sql; call while connected to SPI */
+static SPIPlanPtr
+PreparePlan(SPIPlanPtr *cached, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*cached == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*cached = plan;
+	}
+	return *cached;
+}
+
+/* run sql with args while the flag is set; the flag is cleared on any exit */
+static void
+RunSyncing(SPIPlanPtr *cached, const char *sql, Oid *argtypes, Datum *args, int expected)
+{
+	syncing = true;
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_plan(PreparePlan(cached, sql, 3, argtypes), args, NULL, false, 0) != expected)
+			elog(ERROR, "points synchronisation failed");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		syncing = false;
+	}
+	PG_END_TRY();
+}
+
+PG_FUNCTION_INFO_V1(points_edit_to_ledger);
+
+/* BEFORE UPDATE OF points ON contacts: a hand edit becomes a ledger row */
+Datum
+points_edit_to_ledger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	bool		old_null,
+				new_null;
+	Datum		old_points,
+				new_points;
+	int64		delta;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		elog(ERROR, "points_edit_to_ledger() must be called as an UPDATE trigger");
+	if (syncing)
+		return PointerGetDatum(trigdata->tg_newtuple);
+
+	old_points = GetColumn(trigdata, trigdata->tg_trigtuple, "points", &old_null);
+	new_points = GetColumn(trigdata, trigdata->tg_newtuple, "points", &new_null);
+	if (old_null || new_null)
+		return PointerGetDatum(trigdata->tg_newtuple);
+	delta = DatumGetInt64(new_points) - DatumGetInt64(old_points);
+	if (delta != 0)
+	{
+		Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+		Datum		args[3];
+		bool		isnull;
+
+		args[0] = GetColumn(trigdata, trigdata->tg_newtuple, "account_id", &isnull);
+		args[1] = GetColumn(trigdata, trigdata->tg_newtuple, "contact_id", &isnull);
+		args[2] = Int64GetDatum(delta);
+		RunSyncing(&ledger_insert_plan,
+				   "INSERT INTO customercard.balance_transactions (account_id, contact_id, currency, amount, reason) "
+				   "VALUES ($1, $2, 'points', $3, 'manual edit')",
+				   types, args, SPI_OK_INSERT);
+	}
+	return PointerGetDatum(trigdata->tg_newtuple);
+}
+
+PG_FUNCTION_INFO_V1(ledger_to_points);
+
+/* AFTER INSERT ON balance_transactions: a 'points' row moves the balance */
+Datum
+ledger_to_points(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	bool		isnull;
+	Datum		currency;
+	Oid			types[3] = {INT8OID, INT8OID, NUMERICOID};
+	Datum		args[3];
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		elog(ERROR, "ledger_to_points() must be called as an INSERT trigger");
+	tuple = trigdata->tg_trigtuple;
+	if (syncing)
+		return PointerGetDatum(tuple);
+	currency = GetColumn(trigdata, tuple, "currency", &isnull);
+	if (isnull || strcmp(TextDatumGetCString(currency), "points") != 0)
+		return PointerGetDatum(tuple);
+
+	args[0] = GetColumn(trigdata, tuple, "account_id", &isnull);
+	args[1] = GetColumn(trigdata, tuple, "contact_id", &isnull);
+	args[2] = GetColumn(trigdata, tuple, "amount", &isnull);
+	RunSyncing(&points_update_plan,
+			   "UPDATE customercard.contacts SET points = points + $3::bigint "
+			   "WHERE account_id = $1 AND contact_id = $2",
+			   types, args, SPI_OK_UPDATE);
+	return PointerGetDatum(tuple);
+}

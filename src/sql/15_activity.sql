@@ -1,0 +1,108 @@
+-- ===================================================================
+-- 15_activity.sql: what a contact did: webinars, page visits, link clicks,
+-- e-mails sent to them, groups joined.  visitor_id is the browser cookie
+-- where the source has one.
+-- ===================================================================
+
+CREATE TABLE customercard.webinar_visits (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    visit_id        bigserial NOT NULL,
+    contact_id      bigint NOT NULL,
+    webinar         text NOT NULL CHECK (pg_catalog.length(webinar) BETWEEN 1 AND 500),
+    launch          integer CHECK (launch > 0),
+    joined_at       timestamptz NOT NULL,
+    left_at         timestamptz,
+    watched_s       integer CHECK (watched_s >= 0),
+    chat_messages   integer NOT NULL DEFAULT 0 CHECK (chat_messages >= 0),
+    visitor_id      text,
+    PRIMARY KEY (account_id, visit_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
+    CHECK (left_at IS NULL OR left_at >= joined_at)
+);
+CREATE INDEX webinar_visits_contact ON customercard.webinar_visits (account_id, contact_id, joined_at DESC);
+COMMENT ON TABLE customercard.webinar_visits IS 'Webinar attendance: which webinar and launch, joined/left, seconds watched, chat messages';
+
+CREATE TABLE customercard.page_visits (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    visit_id        bigserial NOT NULL,
+    contact_id      bigint NOT NULL,
+    visitor_id      text,
+    url             text NOT NULL,
+    title           text,
+    referrer        text,
+    utm_source      text,
+    utm_medium      text,
+    utm_campaign    text,
+    utm_content     text,
+    utm_term        text,
+    visited_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, visit_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+);
+CREATE INDEX page_visits_contact ON customercard.page_visits (account_id, contact_id, visited_at DESC);
+CREATE INDEX page_visits_visitor ON customercard.page_visits (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
+COMMENT ON TABLE customercard.page_visits IS 'Pages a contact visited, with referrer and UTM marks';
+
+CREATE TABLE customercard.clicks (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    click_id        bigserial NOT NULL,
+    contact_id      bigint NOT NULL,
+    visitor_id      text,
+    url             text NOT NULL,
+    utm_source      text,
+    utm_campaign    text,
+    utm_ad          text,
+    utm_keys        text,
+    clicked_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, click_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+);
+CREATE INDEX clicks_contact ON customercard.clicks (account_id, contact_id, clicked_at DESC);
+CREATE INDEX clicks_visitor ON customercard.clicks (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
+COMMENT ON TABLE customercard.clicks IS 'Tracked link clicks with UTM source, campaign, ad and keys';
+
+CREATE TABLE customercard.emails_sent (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    email_sent_id   bigserial NOT NULL,
+    contact_id      bigint NOT NULL,
+    visitor_id      text,
+    kind            text NOT NULL CHECK (kind IN ('autoseries', 'instant', 'chain', 'process', 'funnel')),
+    subject         text NOT NULL,
+    sent_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    opened_at       timestamptz,
+    clicked_at      timestamptz,
+    unsubscribed_at timestamptz,
+    spam_at         timestamptz,
+    PRIMARY KEY (account_id, email_sent_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+);
+CREATE INDEX emails_sent_contact ON customercard.emails_sent (account_id, contact_id, sent_at DESC);
+COMMENT ON TABLE customercard.emails_sent IS 'E-mails sent to a contact: kind, subject, opened/clicked/unsubscribed/spam times';
+
+CREATE TABLE customercard.groups (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    group_id    bigserial NOT NULL,
+    name        text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 200),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, group_id),
+    UNIQUE (account_id, name)
+);
+COMMENT ON TABLE customercard.groups IS 'Groups (lists) contacts join, e.g. through a sign-up form';
+
+CREATE TABLE customercard.group_members (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    group_id        bigint NOT NULL,
+    contact_id      bigint NOT NULL,
+    joined_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    partner         text,
+    tag             text,
+    utm_source      text,
+    utm_medium      text,
+    utm_campaign    text,
+    visitor_id      text,
+    PRIMARY KEY (account_id, group_id, contact_id),
+    FOREIGN KEY (account_id, group_id) REFERENCES customercard.groups,
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+);
+CREATE INDEX group_members_contact ON customercard.group_members (account_id, contact_id);
+COMMENT ON TABLE customercard.group_members IS 'Contacts in groups, with the partner, tag and UTM of joining';

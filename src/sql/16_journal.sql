@@ -1,0 +1,70 @@
+-- ===================================================================
+-- 16_journal.sql: the action log (append-only), the merge journal and the
+-- bulk job queue.
+-- ===================================================================
+
+CREATE TABLE customercard.action_log (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    log_id      bigserial NOT NULL,
+    contact_id  bigint NOT NULL,
+    event       text NOT NULL,
+    actor       text NOT NULL DEFAULT customercard.current_actor(),
+    at          timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+    details     jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (account_id, log_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
+    CHECK (event IN ('call', 'subscribed', 'unsubscribed', 'payment_succeeded', 'payment_failed',
+                     'task_created', 'task_done', 'task_rescheduled', 'order_created',
+                     'order_status_changed', 'sales_plan_added', 'webinar_viewed', 'membership',
+                     'merged', 'unmerged', 'tag_added', 'tag_removed', 'channel_created',
+                     'channel_deleted', 'custom_field_set', 'field_changed', 'archived',
+                     'unarchived', 'contact_created', 'contact_deleted', 'page_visited',
+                     'comment_added', 'crm_exported', 'forgotten'))
+);
+CREATE INDEX action_log_contact ON customercard.action_log (account_id, contact_id, at DESC);
+COMMENT ON TABLE customercard.action_log IS 'Everything that happened on a card: append-only for every role';
+
+CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON customercard.action_log
+    FOR EACH ROW EXECUTE FUNCTION customercard.refuse_change();
+CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON customercard.action_log
+    FOR EACH STATEMENT EXECUTE FUNCTION customercard.refuse_change();
+
+CREATE TABLE customercard.merges (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    merge_id    bigserial NOT NULL,
+    survivor_id bigint NOT NULL,
+    absorbed_id bigint NOT NULL,
+    merged_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    merged_by   text NOT NULL DEFAULT customercard.current_actor(),
+    undone_at   timestamptz,
+    undone_by   text,
+    journal     jsonb NOT NULL DEFAULT '{}',     -- what unmerge needs to restore both cards
+    PRIMARY KEY (account_id, merge_id),
+    FOREIGN KEY (account_id, survivor_id) REFERENCES customercard.contacts,
+    FOREIGN KEY (account_id, absorbed_id) REFERENCES customercard.contacts,
+    CHECK (survivor_id <> absorbed_id)
+);
+CREATE INDEX merges_survivor ON customercard.merges (account_id, survivor_id);
+CREATE INDEX merges_absorbed ON customercard.merges (account_id, absorbed_id);
+COMMENT ON TABLE customercard.merges IS 'The merge journal: who was merged into whom, and what undoing it restores';
+
+CREATE TABLE customercard.bulk_jobs (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigserial NOT NULL,
+    action      text NOT NULL,
+    params      jsonb NOT NULL DEFAULT '{}',
+    status      text NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    total       integer NOT NULL DEFAULT 0 CHECK (total >= 0),
+    done        integer NOT NULL DEFAULT 0 CHECK (done >= 0),
+    failed      integer NOT NULL DEFAULT 0 CHECK (failed >= 0),
+    actor       text NOT NULL DEFAULT customercard.current_actor(),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    run_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    started_at  timestamptz,
+    finished_at timestamptz,
+    PRIMARY KEY (account_id, job_id),
+    CHECK (done + failed <= total)
+);
+CREATE INDEX bulk_jobs_due ON customercard.bulk_jobs (account_id, run_at) WHERE status IN ('queued', 'running');
+COMMENT ON TABLE customercard.bulk_jobs IS 'Bulk actions over many contacts, run gradually by bulk_run()';

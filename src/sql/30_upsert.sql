@@ -1,0 +1,371 @@
+-- ===================================================================
+-- 30_upsert.sql: writing a card from an application: upsert_contact(jsonb).
+-- The JSON import and the demo data go through the same path.
+-- ===================================================================
+
+-- Follow merged_into from a contact to its live survivor in the current account.
+CREATE FUNCTION customercard.resolve_contact(contact_id bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    cur bigint := resolve_contact.contact_id;
+    nxt bigint;
+    hops integer := 0;
+BEGIN
+    LOOP
+        SELECT c.merged_into INTO nxt FROM customercard.contacts c
+         WHERE c.account_id OPERATOR(pg_catalog.=) acct AND c.contact_id OPERATOR(pg_catalog.=) cur;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'contact % does not exist in account %', resolve_contact.contact_id, coalesce(acct::text, '(none)')
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Check the contact id and the setting customercard.account_id.';
+        END IF;
+        EXIT WHEN nxt IS NULL;
+        cur := nxt;
+        hops := hops + 1;
+        IF hops > 1000 THEN
+            RAISE EXCEPTION 'merge chain of contact % does not end', resolve_contact.contact_id
+                USING ERRCODE = 'data_corrupted', HINT = 'Inspect customercard.merges for a cycle.';
+        END IF;
+    END LOOP;
+    RETURN cur;
+END
+$$;
+COMMENT ON FUNCTION customercard.resolve_contact(bigint) IS
+    'The live contact for an id: itself, or the survivor its merges lead to; an error when it is not in the current account';
+
+-- Digits of a phone number as typed; NULL when too few or too many.
+-- Interim: the customercard.phone type (E.164) replaces this.
+CREATE FUNCTION customercard.phone_digits(raw text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN pg_catalog.length(d) BETWEEN 3 AND 20 THEN d END
+      FROM pg_catalog.regexp_replace(
+               pg_catalog.regexp_replace(raw, '(ext\.?|доб\.?|x)\s*[0-9]+\s*$', '', 'i'),
+               '[^0-9]', '', 'g') AS d
+$$;
+
+CREATE FUNCTION customercard.upsert_error(message text, hint text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = message, ERRCODE = 'invalid_parameter_value', HINT = hint;
+END
+$$;
+
+-- The JSON type a key must have; an error naming the key otherwise.
+CREATE FUNCTION customercard.expect_json_type(data jsonb, key text, types text[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    got text := pg_catalog.jsonb_typeof(data -> key);
+BEGIN
+    IF got IS NOT NULL AND got <> 'null' AND NOT got = ANY (types) THEN
+        PERFORM customercard.upsert_error(
+            pg_catalog.format('contact data key "%s" must be %s, not %s', key, pg_catalog.array_to_string(types, ' or '), got),
+            'See the README section "upsert_contact" for the shape of each key.');
+    END IF;
+END
+$$;
+
+CREATE FUNCTION customercard.upsert_contact(data jsonb) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
+        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom'];
+    scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
+    channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
+        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    acct bigint := customercard.require_account_id();
+    k text;
+    v jsonb;
+    cid bigint;
+    phones jsonb := '[]';
+    emails jsonb := '[]';
+    chans jsonb := '[]';
+    ph record;
+    em record;
+    ch record;
+    lock_keys text[] := '{}';
+    norm text;
+    is_new boolean := false;
+    fid bigint;
+    fkind text;
+    tid bigint;
+BEGIN
+    IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
+        PERFORM customercard.upsert_error('contact data must be a JSON object',
+            'Pass something like ''{"name": "Anna", "phones": ["+7 912 345-67-89"]}''.');
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(data) LOOP
+        IF NOT k = ANY (known) THEN
+            PERFORM customercard.upsert_error(format('unknown key "%s" in contact data', k),
+                'Known keys: ' || array_to_string(known, ', ') || '.');
+        END IF;
+    END LOOP;
+    FOREACH k IN ARRAY scalar_text LOOP
+        PERFORM customercard.expect_json_type(data, k, ARRAY['string']);
+    END LOOP;
+    PERFORM customercard.expect_json_type(data, 'contact_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'manager_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'phone', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'email', ARRAY['string']);
+    PERFORM customercard.expect_json_type(data, 'phones', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'emails', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'channel', ARRAY['object']);
+    PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
+
+    -- phones: strings, numbers or {"phone", "kind", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'phones', '[]')) x
+             UNION ALL SELECT data -> 'phone' WHERE jsonb_typeof(data -> 'phone') IN ('string', 'number') LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'phone', ARRAY['string', 'number']);
+            PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) NOT IN ('string', 'number') THEN
+            PERFORM customercard.upsert_error(format('each phone must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "phones": ["+7 912 345-67-89"] or [{"phone": "...", "kind": "work", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'phone' ELSE v #>> '{}' END;
+        norm := customercard.phone_digits(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not a phone number', k),
+                'A phone number has 3 to 20 digits; separators, brackets and "+" are fine.');
+        END IF;
+        phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
+            'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('phone:' || norm);
+    END LOOP;
+
+    -- e-mails: strings or {"email", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'emails', '[]')) x
+             UNION ALL SELECT data -> 'email' WHERE jsonb_typeof(data -> 'email') = 'string' LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'email', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) <> 'string' THEN
+            PERFORM customercard.upsert_error(format('each e-mail must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "emails": ["anna@example.com"] or [{"email": "...", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'email' ELSE v #>> '{}' END;
+        norm := customercard.normalize_email(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not an e-mail address', k),
+                'Use one address such as anna@example.com.');
+        END IF;
+        emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
+            'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('email:' || lower(norm));
+    END LOOP;
+
+    -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'channels', '[]')) x
+             UNION ALL SELECT data -> 'channel' WHERE jsonb_typeof(data -> 'channel') = 'object' LOOP
+        IF jsonb_typeof(v) <> 'object' THEN
+            PERFORM customercard.upsert_error(format('each channel must be an object, not %s', jsonb_typeof(v)),
+                'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(v) LOOP
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
+                PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
+            END IF;
+        END LOOP;
+        PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'external_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
+        IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
+            PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
+                'Channel kinds: ' || array_to_string(channel_kinds, ', ') || '.');
+        END IF;
+        k := coalesce(v #>> '{external_id}', v #>> '{social_id}');
+        IF k IS NULL OR btrim(k) = '' THEN
+            PERFORM customercard.upsert_error('a channel needs an external_id',
+                'Give the messenger''s user id as "external_id" (or "social_id").');
+        END IF;
+        chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
+            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
+        lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
+    END LOOP;
+
+    IF data ? 'gender' AND NOT coalesce(lower(data ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender "%s"', data ->> 'gender'),
+            'Use "male", "female", or "unknown" (or null).');
+    END IF;
+    IF data ? 'gender_source' AND NOT coalesce(data ->> 'gender_source' = ANY (ARRAY['channel', 'manual']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender source "%s"', data ->> 'gender_source'),
+            'Use "channel" (the messenger said so) or "manual" (a manager set it).');
+    END IF;
+    IF data ? 'status' AND NOT coalesce(data ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown status "%s"', data ->> 'status'),
+            'Use active, unsubscribed, blacklisted or archived.');
+    END IF;
+    IF data ? 'timezone' AND NOT coalesce(customercard.is_valid_timezone(data ->> 'timezone'), true) THEN
+        PERFORM customercard.upsert_error(format('unknown time zone "%s"', data ->> 'timezone'),
+            'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
+    END IF;
+
+    IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
+                                 WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
+        PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
+    END IF;
+
+    -- Serialize upserts that share an identifier, so two sessions cannot both create the same person.
+    PERFORM pg_advisory_xact_lock(hashtextextended(acct::text || '/' || key, 0))
+       FROM (SELECT DISTINCT unnest(lock_keys) AS key ORDER BY 1) keys;
+
+    -- Match: explicit id, then channel external id, then e-mail, then phone.
+    IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
+        cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
+    END IF;
+    IF cid IS NULL THEN
+        SELECT c.contact_id INTO cid
+          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text)
+          JOIN customercard.channels c ON c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
+                                      AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
+         ORDER BY c.channel_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        SELECT e.contact_id INTO cid
+          FROM jsonb_to_recordset(emails) AS j(email text)
+          JOIN customercard.emails e ON e.account_id = acct AND lower(e.email) = lower(j.email)
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
+         ORDER BY e.email_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        SELECT p.contact_id INTO cid
+          FROM jsonb_to_recordset(phones) AS j(phone text)
+          JOIN customercard.phones p ON p.account_id = acct AND p.phone = j.phone
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
+         ORDER BY p.phone_id LIMIT 1;
+    END IF;
+    IF cid IS NOT NULL THEN
+        cid := customercard.resolve_contact(cid);
+    END IF;
+
+    BEGIN
+        IF cid IS NULL THEN
+            INSERT INTO customercard.contacts (account_id, created_at)
+            VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
+            RETURNING contact_id INTO cid;
+            is_new := true;
+        END IF;
+
+        UPDATE customercard.contacts c SET
+            name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
+            first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
+            last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
+            middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
+            nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
+            avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
+            gender        = CASE WHEN data ? 'gender' THEN
+                                CASE lower(data ->> 'gender') WHEN 'm' THEN 'male' WHEN 'f' THEN 'female'
+                                     WHEN 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                            ELSE c.gender END,
+            gender_source = CASE WHEN data ? 'gender' THEN
+                                CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
+                                     ELSE coalesce(data ->> 'gender_source', 'manual') END
+                            ELSE c.gender_source END,
+            timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
+            country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
+            city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
+            ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
+            note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
+            status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
+            manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
+         WHERE c.account_id = acct AND c.contact_id = cid
+           AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
+                              'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
+    EXCEPTION
+        WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
+             OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
+            PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
+                'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
+                'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
+    END;
+
+    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone text, raw text, kind text, "primary" boolean) LOOP
+        IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
+            PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
+        END IF;
+        IF ph."primary" THEN
+            UPDATE customercard.phones q SET is_primary = false
+             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone <> ph.phone;
+        END IF;
+        INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
+        VALUES (acct, cid, ph.phone, ph.raw, ph.kind,
+                ph."primary" OR NOT EXISTS (SELECT 1 FROM customercard.phones q
+                                             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary))
+        ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
+            WHERE ph."primary" AND NOT p.is_primary;
+    END LOOP;
+
+    FOR em IN SELECT * FROM jsonb_to_recordset(emails) AS j(email text, raw text, "primary" boolean) LOOP
+        IF em."primary" THEN
+            UPDATE customercard.emails q SET is_primary = (lower(q.email) = lower(em.email))
+             WHERE q.account_id = acct AND q.contact_id = cid AND (q.is_primary OR lower(q.email) = lower(em.email));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM customercard.emails e
+                        WHERE e.account_id = acct AND e.contact_id = cid AND lower(e.email) = lower(em.email)) THEN
+            INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
+            VALUES (acct, cid, em.email, em.raw,
+                    em."primary" OR NOT EXISTS (SELECT 1 FROM customercard.emails q
+                                                 WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary));
+        END IF;
+    END LOOP;
+
+    FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
+                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
+        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
+        ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
+            WHERE customercard.channels.contact_id = cid;
+    END LOOP;
+
+    FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
+        INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
+        SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id) VALUES (acct, cid, tid)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    FOR k, v IN SELECT * FROM jsonb_each(coalesce(data -> 'custom', '{}')) LOOP
+        SELECT f.field_id, f.kind INTO fid, fkind FROM customercard.custom_fields f WHERE f.account_id = acct AND f.name = k;
+        IF fid IS NULL THEN
+            RAISE EXCEPTION 'custom field "%" does not exist', k
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('An admin creates it: INSERT INTO customercard.custom_fields (name, kind) VALUES (%L, ''text'').', k);
+        END IF;
+        IF jsonb_typeof(v) = 'null' THEN
+            DELETE FROM customercard.custom_values cv WHERE cv.account_id = acct AND cv.contact_id = cid AND cv.field_id = fid;
+            CONTINUE;
+        END IF;
+        IF jsonb_typeof(v) NOT IN ('string', 'number', 'boolean') THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" takes a string, number or boolean, not %s', k, jsonb_typeof(v)),
+                'Send scalar values; null removes the value.');
+        END IF;
+        BEGIN
+            PERFORM CASE fkind WHEN 'number' THEN (v #>> '{}')::numeric::text
+                               WHEN 'date' THEN (v #>> '{}')::date::text
+                               WHEN 'boolean' THEN (v #>> '{}')::boolean::text
+                               ELSE v #>> '{}' END;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" is of kind %s; "%s" is not one', k, fkind, v #>> '{}'),
+                'Send a value of the field''s kind (number, date as YYYY-MM-DD, boolean true/false).');
+        END;
+        INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+        VALUES (acct, cid, fid, v #>> '{}')
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+            WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
+    END LOOP;
+
+    RETURN cid;
+END
+$$;
+COMMENT ON FUNCTION customercard.upsert_contact(jsonb) IS
+    'Create or update a contact from one JSON object, matching by channel external id, then e-mail, then phone; returns its id';

@@ -1,0 +1,310 @@
+-- ===================================================================
+-- 40_views.sql: the card, as views BI tools read.  security_invoker so
+-- row-level security applies to the reader; each also filters the current
+-- account itself, so a superuser (who bypasses RLS) sees one account too.
+-- ===================================================================
+
+CREATE FUNCTION customercard.describe_event(event text, details jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE event
+        WHEN 'call' THEN 'Call: ' || coalesce(details ->> 'result', 'made')
+        WHEN 'subscribed' THEN 'Subscribed to ' || coalesce(details ->> 'funnel', 'a funnel')
+        WHEN 'unsubscribed' THEN 'Unsubscribed from ' || coalesce(details ->> 'funnel', 'a funnel')
+        WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || ' ' || coalesce(details ->> 'currency', '') || ' succeeded'
+        WHEN 'payment_failed' THEN 'Payment failed' || coalesce(': ' || (details ->> 'error_code'), '')
+        WHEN 'task_created' THEN 'Task created: ' || coalesce(details ->> 'title', '')
+        WHEN 'task_done' THEN 'Task done: ' || coalesce(details ->> 'title', '')
+        WHEN 'task_rescheduled' THEN 'Task rescheduled to ' || coalesce(details ->> 'due_at', '?')
+        WHEN 'order_created' THEN 'Order ' || coalesce(details ->> 'number', '') || ' created'
+        WHEN 'order_status_changed' THEN 'Order ' || coalesce(details ->> 'number', '') || ': ' || coalesce(details ->> 'old', '?') || ' → ' || coalesce(details ->> 'new', '?')
+        WHEN 'sales_plan_added' THEN 'Added to sales plan ' || coalesce(details ->> 'plan', '')
+        WHEN 'webinar_viewed' THEN 'Watched webinar ' || coalesce(details ->> 'webinar', '')
+        WHEN 'membership' THEN 'Joined group ' || coalesce(details ->> 'group', '')
+        WHEN 'merged' THEN 'Merged with contact ' || coalesce(details ->> 'absorbed_id', details ->> 'survivor_id', '?')
+        WHEN 'unmerged' THEN 'Merge undone'
+        WHEN 'tag_added' THEN 'Tag added: ' || coalesce(details ->> 'tag', '')
+        WHEN 'tag_removed' THEN 'Tag removed: ' || coalesce(details ->> 'tag', '')
+        WHEN 'channel_created' THEN 'Channel created: ' || coalesce(details ->> 'kind', '')
+        WHEN 'channel_deleted' THEN 'Channel deleted: ' || coalesce(details ->> 'kind', '')
+        WHEN 'custom_field_set' THEN 'Field ' || coalesce(details ->> 'field', '') || ' set'
+        WHEN 'field_changed' THEN 'Changed ' || coalesce(details ->> 'field', 'a field')
+        WHEN 'archived' THEN 'Archived'
+        WHEN 'unarchived' THEN 'Unarchived'
+        WHEN 'contact_created' THEN 'Contact created'
+        WHEN 'contact_deleted' THEN 'Contact deleted'
+        WHEN 'page_visited' THEN 'Visited ' || coalesce(details ->> 'url', 'a page')
+        WHEN 'comment_added' THEN 'Comment added'
+        WHEN 'crm_exported' THEN 'Exported to ' || coalesce(details ->> 'crm', 'another CRM')
+        WHEN 'forgotten' THEN 'Personal data erased'
+        ELSE event END
+$$;
+COMMENT ON FUNCTION customercard.describe_event(text, jsonb) IS 'A human description of an action log event';
+
+CREATE VIEW customercard.card WITH (security_invoker = true) AS
+SELECT c.contact_id,
+       c.account_id,
+       coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname) AS name,
+       c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url,
+       c.gender, c.gender_source, c.timezone, c.country, c.city, c.status,
+       (SELECT p.phone FROM customercard.phones p
+         WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
+         ORDER BY p.is_primary DESC, p.phone_id LIMIT 1) AS phone,
+       (SELECT e.email FROM customercard.emails e
+         WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
+         ORDER BY e.is_primary DESC, e.email_id LIMIT 1) AS email,
+       coalesce((SELECT array_agg(t.name ORDER BY t.name) FROM customercard.contact_tags ct
+                   JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                  WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id), '{}') AS tags,
+       (SELECT count(*) FROM customercard.channels ch
+         WHERE ch.account_id = c.account_id AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL) AS channels_count,
+       c.manager_id,
+       m.name AS manager_name,
+       c.note,
+       c.points,
+       coalesce(o.total_paid, 0) AS total_paid,
+       coalesce(o.orders_count, 0) AS orders_count,
+       coalesce(o.sales_count, 0) AS sales_count,
+       (SELECT count(*) FROM customercard.tasks tk
+         WHERE tk.account_id = c.account_id AND tk.contact_id = c.contact_id AND tk.status = 'open') AS open_tasks,
+       greatest(c.updated_at,
+                (SELECT max(l.at) FROM customercard.action_log l
+                  WHERE l.account_id = c.account_id AND l.contact_id = c.contact_id)) AS last_activity,
+       c.created_at,
+       c.updated_at
+  FROM customercard.contacts c
+  JOIN customercard.accounts a ON a.account_id = c.account_id
+  LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
+  LEFT JOIN LATERAL (
+        SELECT count(*) AS orders_count,
+               count(*) FILTER (WHERE od.status = 'paid') AS sales_count,
+               (SELECT sum(py.amount) FROM customercard.payments py
+                  JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
+                 WHERE py.account_id = c.account_id AND py.contact_id = c.contact_id
+                   AND py.status = 'succeeded' AND po.currency = a.currency) AS total_paid
+          FROM customercard.orders od
+         WHERE od.account_id = c.account_id AND od.contact_id = c.contact_id) o ON true
+ WHERE c.account_id = (SELECT customercard.current_account_id())
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
+COMMENT ON VIEW customercard.card IS
+    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
+
+CREATE VIEW customercard.card_channels WITH (security_invoker = true) AS
+SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
+       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at
+  FROM customercard.channels ch
+ WHERE ch.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channels of each contact';
+
+CREATE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
+SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
+       s.channel_id, ch.kind AS channel_kind, b.name AS block,
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active
+  FROM customercard.subscriptions s
+  JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
+  LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
+  LEFT JOIN customercard.channels ch ON ch.account_id = s.account_id AND ch.channel_id = s.channel_id
+  LEFT JOIN customercard.funnel_blocks b ON b.account_id = s.account_id AND b.block_id = s.block_id
+ WHERE s.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_subscriptions IS 'Funnel subscriptions of each contact, with channel, LGT and current block';
+
+CREATE VIEW customercard.card_orders WITH (security_invoker = true) AS
+SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.currency, o.status,
+       coalesce(p.paid, 0) AS paid_amount, coalesce(p.failed_attempts, 0) AS failed_payments,
+       o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
+       o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
+       o.created_at, o.paid_at
+  FROM customercard.orders o
+  LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
+  LEFT JOIN LATERAL (
+        SELECT sum(py.amount) FILTER (WHERE py.status = 'succeeded') AS paid,
+               count(*) FILTER (WHERE py.status = 'failed') AS failed_attempts
+          FROM customercard.payments py
+         WHERE py.account_id = o.account_id AND py.order_id = o.order_id) p ON true
+ WHERE o.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what was paid on them';
+
+CREATE VIEW customercard.card_finance WITH (security_invoker = true) AS
+WITH per_order AS (
+    SELECT o.contact_id, o.currency, o.status, o.amount,
+           coalesce((SELECT sum(py.amount) FROM customercard.payments py
+                      WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
+           coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
+           coalesce(po.co_author, 0) AS co_author, coalesce(po.expense, 0) AS expense, coalesce(po.refund, 0) AS refund
+      FROM customercard.orders o
+      LEFT JOIN LATERAL (
+            SELECT sum(x.amount) FILTER (WHERE x.kind = 'partner') AS partner,
+                   sum(x.amount) FILTER (WHERE x.kind = 'call_centre') AS call_centre,
+                   sum(x.amount) FILTER (WHERE x.kind = 'co_author') AS co_author,
+                   sum(x.amount) FILTER (WHERE x.kind = 'expense') AS expense,
+                   sum(x.amount) FILTER (WHERE x.kind = 'refund') AS refund
+              FROM customercard.payouts x
+             WHERE x.account_id = o.account_id AND x.order_id = o.order_id) po ON true
+     WHERE o.account_id = (SELECT customercard.current_account_id())
+)
+SELECT contact_id, currency,
+       sum(amount) FILTER (WHERE status <> 'cancelled') AS invoiced,
+       coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
+       coalesce(sum(amount) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
+       sum(paid) AS paid,
+       sum(refund) AS refunds,
+       sum(expense) AS expenses,
+       sum(paid) - sum(expense) - sum(refund) AS income,
+       sum(partner) AS partner_payouts,
+       sum(call_centre) AS call_centre_payouts,
+       sum(co_author) AS co_author_payouts,
+       sum(paid) - sum(expense) - sum(refund) - sum(partner) - sum(call_centre) - sum(co_author) AS profit,
+       count(*) AS orders_count
+  FROM per_order
+ GROUP BY contact_id, currency;
+COMMENT ON VIEW customercard.card_finance IS
+    'Money per contact and currency (JustClick figures): invoiced (not cancelled), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses - refunds, payouts, profit = income - payouts';
+
+CREATE VIEW customercard.card_sales_plans WITH (security_invoker = true) AS
+SELECT sm.contact_id, sm.plan_id, sp.name AS plan, sm.status, sm.amount, sm.manager_id, m.name AS manager,
+       sm.manager_pinned, sm.added_at, sm.updated_at
+  FROM customercard.sales_plan_members sm
+  JOIN customercard.sales_plans sp ON sp.account_id = sm.account_id AND sp.plan_id = sm.plan_id
+  LEFT JOIN customercard.managers m ON m.account_id = sm.account_id AND m.manager_id = sm.manager_id
+ WHERE sm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_sales_plans IS 'Sales plans each contact is in';
+
+CREATE VIEW customercard.card_tasks WITH (security_invoker = true) AS
+SELECT t.contact_id, t.task_id, t.title, t.description, t.due_at, t.status,
+       t.status = 'open' AS is_current,
+       t.status = 'open' AND t.due_at < now() AS is_overdue,
+       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at
+  FROM customercard.tasks t
+  LEFT JOIN customercard.managers m ON m.account_id = t.account_id AND m.manager_id = t.manager_id
+ WHERE t.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_tasks IS 'Tasks of each contact, current (open) and past';
+
+CREATE VIEW customercard.card_calls WITH (security_invoker = true) AS
+SELECT cl.contact_id, cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason,
+       cl.manager_id, m.name AS manager, cl.recording_url
+  FROM customercard.calls cl
+  LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
+ WHERE cl.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_calls IS 'Calls with each contact';
+
+CREATE VIEW customercard.card_webinars WITH (security_invoker = true) AS
+SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
+       coalesce(w.watched_s, extract(epoch FROM w.left_at - w.joined_at)::integer) AS watched_s,
+       w.chat_messages, w.visitor_id
+  FROM customercard.webinar_visits w
+ WHERE w.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_webinars IS 'Webinar visits of each contact';
+
+CREATE VIEW customercard.card_comments WITH (security_invoker = true) AS
+SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at
+  FROM customercard.comments cm
+ WHERE cm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_comments IS 'Comments on each contact';
+
+CREATE VIEW customercard.card_log WITH (security_invoker = true) AS
+SELECT l.contact_id, l.log_id, l.at,
+       (l.at AT TIME ZONE current_setting('TimeZone'))::date AS date,
+       (l.at AT TIME ZONE current_setting('TimeZone'))::time(0) AS time,
+       customercard.describe_event(l.event, l.details) AS description,
+       l.event, l.actor, l.details
+  FROM customercard.action_log l
+ WHERE l.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_log IS 'The action log of each contact: date, time, description, event kind, actor';
+
+CREATE VIEW customercard.card_related WITH (security_invoker = true) AS
+WITH acct AS (SELECT customercard.current_account_id() AS id),
+visitors AS (
+    SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE visitor_id IS NOT NULL
+    UNION SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
+    UNION SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
+    UNION SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
+    UNION SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL
+),
+shared AS (
+    SELECT a.contact_id, b.contact_id AS related_id, 'phone' AS kind, a.phone AS value
+      FROM customercard.phones a JOIN customercard.phones b
+        ON b.account_id = a.account_id AND b.phone = a.phone AND b.contact_id <> a.contact_id
+     WHERE a.account_id = (SELECT id FROM acct)
+    UNION
+    SELECT a.contact_id, b.contact_id, 'email', lower(a.email)
+      FROM customercard.emails a JOIN customercard.emails b
+        ON b.account_id = a.account_id AND lower(b.email) = lower(a.email) AND b.contact_id <> a.contact_id
+     WHERE a.account_id = (SELECT id FROM acct)
+    UNION
+    SELECT a.contact_id, b.contact_id, 'external_id', a.kind || ':' || a.external_id
+      FROM customercard.channels a JOIN customercard.channels b
+        ON b.account_id = a.account_id AND b.kind = a.kind AND b.external_id = a.external_id AND b.contact_id <> a.contact_id
+     WHERE a.account_id = (SELECT id FROM acct)
+    UNION
+    SELECT a.contact_id, b.contact_id, 'visitor_id', a.visitor_id
+      FROM visitors a JOIN visitors b
+        ON b.account_id = a.account_id AND b.visitor_id = a.visitor_id AND b.contact_id <> a.contact_id
+     WHERE a.account_id = (SELECT id FROM acct)
+)
+SELECT s.contact_id, s.related_id,
+       array_agg(DISTINCT s.kind ORDER BY s.kind) AS shared,
+       array_agg(DISTINCT s.value ORDER BY s.value) AS shared_values
+  FROM shared s
+  JOIN customercard.contacts r ON r.account_id = (SELECT id FROM acct) AND r.contact_id = s.related_id
+ WHERE r.merged_into IS NULL AND r.deleted_at IS NULL
+ GROUP BY s.contact_id, s.related_id;
+COMMENT ON VIEW customercard.card_related IS
+    'Other live contacts of the account that share a phone, an e-mail, a channel external id or a visitor id with each contact';
+
+CREATE VIEW customercard.card_merges WITH (security_invoker = true) AS
+SELECT mg.survivor_id AS contact_id, mg.merge_id, 'survivor' AS role, mg.absorbed_id AS other_contact_id,
+       mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by
+  FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id())
+UNION ALL
+SELECT mg.absorbed_id, mg.merge_id, 'absorbed', mg.survivor_id, mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by
+  FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_merges IS 'Merges each contact took part in, as survivor or absorbed';
+
+CREATE VIEW customercard.card_visits WITH (security_invoker = true) AS
+SELECT v.contact_id, v.visit_id, v.visitor_id, v.url, v.title, v.referrer,
+       v.utm_source, v.utm_medium, v.utm_campaign, v.utm_content, v.utm_term, v.visited_at
+  FROM customercard.page_visits v
+ WHERE v.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_visits IS 'Page visits of each contact';
+
+CREATE VIEW customercard.card_clicks WITH (security_invoker = true) AS
+SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at
+  FROM customercard.clicks k
+ WHERE k.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks';
+
+CREATE VIEW customercard.card_emails WITH (security_invoker = true) AS
+SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.opened_at, es.clicked_at,
+       es.unsubscribed_at, es.spam_at,
+       CASE WHEN es.spam_at IS NOT NULL THEN 'spam'
+            WHEN es.unsubscribed_at IS NOT NULL THEN 'unsubscribed'
+            WHEN es.clicked_at IS NOT NULL THEN 'clicked'
+            WHEN es.opened_at IS NOT NULL THEN 'opened'
+            ELSE 'sent' END AS outcome,
+       es.visitor_id
+  FROM customercard.emails_sent es
+ WHERE es.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_emails IS 'E-mails sent to each contact and what they did with them';
+
+CREATE VIEW customercard.card_groups WITH (security_invoker = true) AS
+SELECT gm.contact_id, gm.group_id, g.name AS "group", gm.joined_at, gm.partner, gm.tag,
+       gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id
+  FROM customercard.group_members gm
+  JOIN customercard.groups g ON g.account_id = gm.account_id AND g.group_id = gm.group_id
+ WHERE gm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_groups IS 'Groups each contact joined, with partner, tag and UTM of joining';
+
+CREATE VIEW customercard.card_balance WITH (security_invoker = true) AS
+SELECT bt.contact_id, bt.currency, sum(bt.amount) AS balance, count(*) AS transactions, max(bt.at) AS last_change_at
+  FROM customercard.balance_transactions bt
+ WHERE bt.account_id = (SELECT customercard.current_account_id())
+ GROUP BY bt.contact_id, bt.currency;
+COMMENT ON VIEW customercard.card_balance IS 'Internal balances of each contact per currency (bonus, coins, deposit, points)';
+
+CREATE VIEW customercard.card_call_campaigns WITH (security_invoker = true) AS
+SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.call_back_at, cm.status,
+       cm.comment, cm.manager_id, m.name AS manager
+  FROM customercard.call_campaign_members cm
+  JOIN customercard.call_campaigns cc ON cc.account_id = cm.account_id AND cc.campaign_id = cm.campaign_id
+  LEFT JOIN customercard.managers m ON m.account_id = cm.account_id AND m.manager_id = cm.manager_id
+ WHERE cm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact is in: when to call back, status, comment, manager';

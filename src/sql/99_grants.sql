@@ -1,0 +1,60 @@
+-- ===================================================================
+-- 99_grants.sql: least privilege.  Nothing for PUBLIC; each role gets
+-- what its work needs, and inherits the one below it.
+-- ===================================================================
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA customercard FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA customercard FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA customercard FROM PUBLIC;
+
+-- reader: the views and tables, and the functions that read
+GRANT SELECT ON ALL TABLES IN SCHEMA customercard TO customercard_reader;
+GRANT EXECUTE ON FUNCTION
+    customercard.current_account_id(),
+    customercard.account_may_act(bigint),
+    customercard.calling_role(),
+    customercard.current_actor(),
+    customercard.normalize_email(text),
+    customercard.is_valid_timezone(text),
+    customercard.phone_digits(text),
+    customercard.describe_event(text, jsonb),
+    customercard.resolve_contact(bigint),
+    customercard.card_json(bigint)
+TO customercard_reader;
+
+-- manager: card work
+GRANT EXECUTE ON FUNCTION
+    customercard.require_account_id(),
+    customercard.account_currency(),
+    customercard.upsert_contact(jsonb),
+    customercard.upsert_error(text, text),
+    customercard.expect_json_type(jsonb, text, text[])
+TO customercard_manager;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA customercard TO customercard_manager;
+GRANT INSERT, UPDATE ON customercard.contacts TO customercard_manager;
+GRANT INSERT, UPDATE, DELETE ON
+    customercard.phones, customercard.emails, customercard.addresses, customercard.channels,
+    customercard.contact_tags, customercard.custom_values, customercard.subscriptions,
+    customercard.orders, customercard.payments, customercard.payouts, customercard.sales_plan_members,
+    customercard.tasks, customercard.calls, customercard.call_campaign_members,
+    customercard.webinar_visits, customercard.page_visits, customercard.clicks, customercard.emails_sent,
+    customercard.group_members
+TO customercard_manager;
+GRANT INSERT ON customercard.tags, customercard.balance_transactions, customercard.comments TO customercard_manager;
+
+-- admin: the account's definitions and settings, role bindings
+GRANT INSERT, UPDATE, DELETE ON
+    customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
+    customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
+    customercard.groups
+TO customercard_admin;
+GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO customercard_admin;
+GRANT EXECUTE ON FUNCTION
+    customercard.bind_role(regrole, bigint),
+    customercard.unbind_role(regrole, bigint),
+    customercard.assert_account_admin(bigint)
+TO customercard_admin;
+GRANT SET ON PARAMETER customercard.comment_max_length TO customercard_admin;
+
+-- app: creates accounts and may act in any of them
+GRANT EXECUTE ON FUNCTION customercard.create_account(text, text, text) TO customercard_app;
