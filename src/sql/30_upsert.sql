@@ -56,10 +56,14 @@ CREATE FUNCTION customercard.expect_json_type(data jsonb, key text, types text[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     got text := pg_catalog.jsonb_typeof(data -> key);
+    described text;
 BEGIN
     IF got IS NOT NULL AND got <> 'null' AND NOT got = ANY (types) THEN
+        SELECT pg_catalog.string_agg(CASE WHEN t IN ('object', 'array') THEN 'an ' ELSE 'a ' END || t, ' or ')
+          INTO described FROM pg_catalog.unnest(types) AS t;
         PERFORM customercard.upsert_error(
-            pg_catalog.format('contact data key "%s" must be %s, not %s', key, pg_catalog.array_to_string(types, ' or '), got),
+            pg_catalog.format('contact data key "%s" must be %s, not %s', key, described,
+                              CASE WHEN got IN ('object', 'array') THEN 'an ' ELSE 'a ' END || got),
             'See the README section "upsert_contact" for the shape of each key.');
     END IF;
 END
@@ -209,6 +213,13 @@ BEGIN
             'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
     END IF;
 
+    IF jsonb_typeof(data -> 'manager_id') = 'number' AND NOT EXISTS (SELECT 1 FROM customercard.managers m
+            WHERE m.account_id = acct AND m.manager_id = (data ->> 'manager_id')::numeric) THEN
+        RAISE EXCEPTION 'manager % does not exist in account %', data ->> 'manager_id', acct
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Add the manager to customercard.managers first, or leave manager_id out.';
+    END IF;
+
     IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
                                  WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
         PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
@@ -320,6 +331,11 @@ BEGIN
 
     FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
                   AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+        -- without a connection, any connection of this contact's channel is the same channel
+        IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
+                WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
+            CONTINUE;
+        END IF;
         INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
         VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
         ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
