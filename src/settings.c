@@ -5,7 +5,7 @@
  *
  * customercard.account_id      the account this session acts in (bigint as
  *                              text; empty = the role's only bound account,
- *                              else the default account)
+ *                              or the default one for privileged roles)
  * customercard.actor           who makes the changes (manager id or a system
  *                              name); empty = "system"
  * customercard.default_region  ISO 3166 alpha-2 region for national phone
@@ -94,7 +94,7 @@ CustomercardDefineSettings(void)
 {
 	DefineCustomStringVariable("customercard.account_id",
 							   "Account that this session acts in.",
-							   "Empty means the only account the role is bound to, else the default account.",
+							   "Empty means the only account the role is bound to; for customercard_app members and superusers, the default account.",
 							   &customercard_account_id_setting,
 							   "",
 							   PGC_USERSET,

@@ -278,8 +278,7 @@ CustomercardCurrentAccount(bool for_write)
 	}
 	else if (cache.nbound == 1)
 		return cache.bound[0];
-	else if (cache.default_account > 0 && IsBound(cache.default_account))
-		return cache.default_account;
+	/* bound to several: never guess which business a write is for */
 
 	if (for_write)
 		ReportNotAllowed(role, requested);

@@ -6,7 +6,7 @@ CREATE FUNCTION customercard.current_account_id() RETURNS bigint
     AS 'MODULE_PATHNAME', 'current_account_id'
     LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION customercard.current_account_id() IS
-    'The account this statement acts in (setting customercard.account_id, else the role''s only bound account, else the default account); NULL when the role may not act there';
+    'The account this statement acts in (setting customercard.account_id, else the role''s only bound account, else for privileged roles the default account); NULL when the role may not act there';
 
 CREATE FUNCTION customercard.require_account_id() RETURNS bigint
     AS 'MODULE_PATHNAME', 'require_account_id'
