@@ -11,6 +11,9 @@
 
 #include "postgres.h"
 
+/* customercard.c: rows arriving from pg_restore / a pg_dump script */
+extern bool CustomercardRestoring(void);
+
 /* settings.c: the customercard.* GUCs */
 extern char *customercard_account_id_setting;
 extern char *customercard_actor_setting;

@@ -5,7 +5,8 @@
  *
  * The ledger (balance_transactions) is the truth: inserting a 'points' row
  * adds its amount to contacts.points, and editing contacts.points by hand
- * writes the difference to the ledger as a 'manual edit' row.  A backend-
+ * writes the difference to the ledger as a 'manual edit' row.  A restore
+ * brings both back as dumped, so the ledger trigger stands aside then.  A backend-
  * local flag stops each trigger from reacting to the other's write; it is
  * cleared on error too, so an aborted statement cannot leave it set.
  *
@@ -129,7 +130,7 @@ ledger_to_points(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		elog(ERROR, "ledger_to_points() must be called as an INSERT trigger");
 	tuple = trigdata->tg_trigtuple;
-	if (syncing)
+	if (syncing || CustomercardRestoring())
 		return PointerGetDatum(tuple);
 	currency = GetColumn(trigdata, tuple, "currency", &isnull);
 	if (isnull || strcmp(TextDatumGetCString(currency), "points") != 0)

@@ -1,0 +1,41 @@
+-- Row guards: the action log is append-only for every role (superuser
+-- included); points follow their ledger both ways; updated_at is stamped.
+BEGIN;
+SELECT plan(12);
+
+SELECT customercard.upsert_contact('{"name": "Guarded"}') AS c \gset
+INSERT INTO customercard.action_log (contact_id, event, details) VALUES (:c, 'crm_exported', '{"crm": "amoCRM"}');
+
+SELECT throws_ok('UPDATE customercard.action_log SET event = ''forgotten''', '42501',
+    'rows of customercard.action_log cannot be updated', 'the log cannot be updated, even by a superuser');
+SELECT throws_ok('DELETE FROM customercard.action_log', '42501',
+    'rows of customercard.action_log cannot be deleted', 'the log cannot be deleted from');
+SELECT throws_ok('TRUNCATE customercard.action_log', '42501',
+    'rows of customercard.action_log cannot be truncated', 'the log cannot be truncated');
+SELECT is((SELECT count(*)::int FROM customercard.action_log WHERE contact_id = :c), 1, 'the log row is still there');
+SELECT throws_ok(format('INSERT INTO customercard.action_log (contact_id, event) VALUES (%s, ''party'')', :c), '23514', NULL,
+    'an unknown event kind is refused');
+
+-- points: a hand edit becomes a ledger row; a ledger row moves the balance
+UPDATE customercard.contacts SET points = 25 WHERE contact_id = :c;
+SELECT results_eq(format('SELECT amount, reason FROM customercard.balance_transactions WHERE contact_id = %s', :c),
+    $$VALUES (25.00::numeric(14,2), 'manual edit'::text)$$, 'editing points writes the difference to the ledger');
+INSERT INTO customercard.balance_transactions (contact_id, currency, amount, reason) VALUES (:c, 'points', -40, 'redeemed');
+SELECT is((SELECT points FROM customercard.contacts WHERE contact_id = :c), -15::bigint, 'a ledger row moves points, below zero too');
+INSERT INTO customercard.balance_transactions (contact_id, currency, amount, reason) VALUES (:c, 'bonus', 100, 'gift');
+SELECT is((SELECT points FROM customercard.contacts WHERE contact_id = :c), -15::bigint, 'other currencies leave points alone');
+SELECT is((SELECT sum(amount) FROM customercard.balance_transactions WHERE contact_id = :c AND currency = 'points'),
+    (SELECT points FROM customercard.contacts WHERE contact_id = :c)::numeric, 'points equal the sum of their ledger');
+SELECT throws_ok(format('INSERT INTO customercard.balance_transactions (contact_id, currency, amount, reason) VALUES (%s, ''points'', 1.5, ''x'')', :c),
+    '23514', NULL, 'points move in whole numbers');
+
+-- updated_at
+UPDATE customercard.contacts SET updated_at = '2000-01-01' WHERE contact_id = :c;
+SELECT ok((SELECT updated_at FROM customercard.contacts WHERE contact_id = :c) = statement_timestamp()
+          OR (SELECT updated_at FROM customercard.contacts WHERE contact_id = :c) > '2001-01-01',
+    'updated_at is stamped by the database, not taken from the caller');
+SELECT throws_ok('SET customercard.account_id = ''abc''', '22023', 'invalid value for customercard.account_id: "abc"',
+    'a malformed account setting is refused');
+
+SELECT * FROM finish();
+ROLLBACK;
