@@ -36,7 +36,13 @@ DECLARE
     en_m text[] := '{James,John,Robert,Michael,David,Thomas,Lukas,Jonas,Marco,Pierre,Ahmed,Kenji}';
     en_f text[] := '{Mary,Emma,Olivia,Sophie,Laura,Julia,Anna,Lea,Chiara,Camille,Fatima,Yuki}';
     en_last text[] := '{Smith,Johnson,Brown,Miller,Müller,Schmidt,Rossi,Martin,Dubois,García,Kowalski,Tanaka}';
-    translit text[] := '{ivan,alex,dima,sergey,andrey,misha,nikita,pavel,artem,max,egor,oleg}';
+    tr_m text[] := '{ivan,aleksey,dmitry,sergey,andrey,mikhail,nikita,pavel,artem,maksim,egor,oleg}';
+    tr_f text[] := '{anna,maria,elena,olga,natalia,tatiana,irina,ekaterina,yulia,svetlana,daria,polina}';
+    ru_city text[] := '{Москва,Санкт-Петербург,Екатеринбург,Пермь,Казань,Новосибирск}';
+    ru_tz text[] := '{Europe/Moscow,Europe/Moscow,Asia/Yekaterinburg,Asia/Yekaterinburg,Europe/Moscow,Asia/Novosibirsk}';
+    en_country text[] := '{DE,US,GB,JP,FR,IT}';
+    en_city text[] := '{Berlin,New York,London,Tokyo,Paris,Milano}';
+    en_tz text[] := '{Europe/Berlin,America/New_York,Europe/London,Asia/Tokyo,Europe/Paris,Europe/Rome}';
     domains text[] := '{gmail.com,mail.ru,yandex.ru,bk.ru,outlook.com,icloud.com,inbox.ru,example.org}';
     tag_names text[] := '{vip,student,lead,webinar,paid,refund-risk,partner,b2b,newsletter,cold,hot,returning,instagram,telegram,vk,trial,alumni,group-2026,group-2025,do-not-call}';
     managers_n int := 10;
@@ -80,21 +86,22 @@ BEGIN
     ANALYZE demo_ids;
 
     INSERT INTO customercard.contacts (account_id, contact_id, name, first_name, last_name, gender, gender_source,
-                                       timezone, country, city, ip, note, manager_id, status, created_at)
+                                       timezone, country, city, ip, note, manager_id, status, created_at, updated_at)
     SELECT acct, d.contact_id, p.first || ' ' || p.last, p.first, p.last,
            CASE WHEN p.female THEN 'female' ELSE 'male' END,
            CASE WHEN customercard_demo.r(i, 2) < 0.7 THEN 'channel' ELSE 'manual' END,
-           CASE WHEN p.ru THEN customercard_demo.pick('{Europe/Moscow,Asia/Yekaterinburg,Asia/Novosibirsk,Europe/Samara}', customercard_demo.r(i, 3))
-                ELSE customercard_demo.pick('{Europe/Berlin,America/New_York,Europe/London,Asia/Tokyo}', customercard_demo.r(i, 3)) END,
-           CASE WHEN p.ru THEN 'RU' ELSE customercard_demo.pick('{DE,US,GB,JP,FR,IT}', customercard_demo.r(i, 4)) END,
-           CASE WHEN p.ru THEN customercard_demo.pick('{Москва,Санкт-Петербург,Екатеринбург,Пермь,Казань,Новосибирск}', customercard_demo.r(i, 5))
-                ELSE customercard_demo.pick('{Berlin,New York,London,Tokyo,Paris,Milano}', customercard_demo.r(i, 5)) END,
+           CASE WHEN p.ru THEN customercard_demo.pick(ru_tz, customercard_demo.r(i, 5))
+                ELSE customercard_demo.pick(en_tz, customercard_demo.r(i, 5)) END,
+           CASE WHEN p.ru THEN 'RU' ELSE customercard_demo.pick(en_country, customercard_demo.r(i, 5)) END,
+           CASE WHEN p.ru THEN customercard_demo.pick(ru_city, customercard_demo.r(i, 5))
+                ELSE customercard_demo.pick(en_city, customercard_demo.r(i, 5)) END,
            ('10.' || (i % 250) || '.' || ((i / 250) % 250) || '.' || (1 + i % 200))::inet,
            CASE WHEN customercard_demo.r(i, 6) < 0.1 THEN 'Prefers messages after 18:00' END,
            CASE WHEN customercard_demo.r(i, 7) < 0.3 THEN first_manager + (i % managers_n) END,
            CASE WHEN customercard_demo.r(i, 8) < 0.9 THEN 'active' WHEN customercard_demo.r(i, 8) < 0.95 THEN 'unsubscribed'
                 WHEN customercard_demo.r(i, 8) < 0.98 THEN 'archived' ELSE 'blacklisted' END,
-           t0 + (i * interval '1 minute') * (1000000.0 / greatest(n, 1000)) / 2
+           t0 + (i * interval '1 minute') * (1000000.0 / greatest(n, 1000)) / 2,
+           t0 + (i * interval '1 minute') * (1000000.0 / greatest(n, 1000)) / 2 + interval '1 day'
       FROM demo_ids d
      CROSS JOIN LATERAL (SELECT customercard_demo.r(d.i, 1) < 0.75 AS ru, customercard_demo.r(d.i, 9) < 0.5 AS female) g
      CROSS JOIN LATERAL (SELECT
@@ -128,7 +135,11 @@ BEGIN
     INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
     SELECT acct, d.contact_id, customercard.normalize_email(e.raw), e.raw, true
       FROM demo_ids d
-     CROSS JOIN LATERAL (SELECT customercard_demo.pick(translit, customercard_demo.r(d.i, 10)) || '.' || d.i || '@'
+     CROSS JOIN LATERAL (SELECT CASE WHEN customercard_demo.r(d.i, 1) >= 0.75 THEN lower(c.first_name)
+                                     WHEN customercard_demo.r(d.i, 9) < 0.5 THEN customercard_demo.pick(tr_f, customercard_demo.r(d.i, 10))
+                                     ELSE customercard_demo.pick(tr_m, customercard_demo.r(d.i, 10)) END AS local
+                           FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = d.contact_id) n
+     CROSS JOIN LATERAL (SELECT n.local || '.' || d.i || '@'
                                 || CASE WHEN d.i % 13 = 0 THEN upper(customercard_demo.pick(domains, customercard_demo.r(d.i, 22)))
                                         ELSE customercard_demo.pick(domains, customercard_demo.r(d.i, 22)) END AS raw) e
      WHERE customercard_demo.r(d.i, 23) < 0.7;

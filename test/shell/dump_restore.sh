@@ -17,7 +17,7 @@ createdb $SRC
 q $SRC -c "CREATE EXTENSION customercard"
 q $SRC -f "$ROOT/bench/gen/demo_data.sql"
 q $SRC -c "SELECT count(*) FROM customercard_demo.generate(300)" >/dev/null
-q $SRC <<'SQL'
+q $SRC >/dev/null <<'SQL'
 UPDATE customercard.accounts SET name = 'Школа Анны', default_region = 'KZ' WHERE is_default;
 SELECT customercard.create_account('Second shop', 'DE', 'EUR');
 SET customercard.account_id = 2;
