@@ -132,4 +132,5 @@ CREATE TABLE customercard.subscriptions (
 CREATE INDEX subscriptions_funnel ON customercard.subscriptions (account_id, funnel_id, contact_id);
 CREATE INDEX subscriptions_lgt ON customercard.subscriptions (account_id, lgt_id) WHERE lgt_id IS NOT NULL;
 CREATE INDEX subscriptions_channel ON customercard.subscriptions (account_id, channel_id) WHERE channel_id IS NOT NULL;
+CREATE INDEX subscriptions_block ON customercard.subscriptions (account_id, block_id) WHERE block_id IS NOT NULL;
 COMMENT ON TABLE customercard.subscriptions IS 'A contact''s subscription to a funnel through a channel, with the LGT that brought it';

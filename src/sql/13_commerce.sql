@@ -34,6 +34,7 @@ CREATE TABLE customercard.orders (
 );
 CREATE INDEX orders_contact ON customercard.orders (account_id, contact_id, created_at DESC);
 CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status);
+CREATE INDEX orders_manager ON customercard.orders (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.orders IS 'Orders (deals): offer, amount, status, UTM marks';
 
 CREATE TABLE customercard.payments (
@@ -57,6 +58,7 @@ CREATE TABLE customercard.payments (
 );
 CREATE INDEX payments_order ON customercard.payments (account_id, order_id);
 CREATE INDEX payments_contact ON customercard.payments (account_id, contact_id);
+CREATE INDEX payments_confirmed_by ON customercard.payments (account_id, confirmed_by) WHERE confirmed_by IS NOT NULL;
 COMMENT ON TABLE customercard.payments IS 'Payment attempts of orders: succeeded or failed with an error code; manual ones confirmed by a manager';
 
 CREATE TABLE customercard.payouts (
@@ -101,4 +103,5 @@ CREATE TABLE customercard.sales_plan_members (
     CHECK (NOT manager_pinned OR manager_id IS NOT NULL)
 );
 CREATE INDEX sales_plan_members_contact ON customercard.sales_plan_members (account_id, contact_id);
+CREATE INDEX sales_plan_members_manager ON customercard.sales_plan_members (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.sales_plan_members IS 'Contacts in sales plans: status, amount, manager (pinned or not)';

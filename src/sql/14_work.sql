@@ -22,7 +22,7 @@ CREATE TABLE customercard.tasks (
     CHECK ((status = 'done') = (done_at IS NOT NULL))
 );
 CREATE INDEX tasks_contact ON customercard.tasks (account_id, contact_id, status);
-CREATE INDEX tasks_manager_open ON customercard.tasks (account_id, manager_id, due_at) WHERE status = 'open';
+CREATE INDEX tasks_manager ON customercard.tasks (account_id, manager_id, status, due_at) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.tasks IS 'Manager tasks about a contact: due time, status, how often rescheduled';
 
 CREATE TABLE customercard.calls (
@@ -41,6 +41,7 @@ CREATE TABLE customercard.calls (
     FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers
 );
 CREATE INDEX calls_contact ON customercard.calls (account_id, contact_id, started_at DESC);
+CREATE INDEX calls_manager ON customercard.calls (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.calls IS 'Phone calls with a contact: manager, direction, duration, result, recording';
 
 CREATE TABLE customercard.call_campaigns (
@@ -70,6 +71,7 @@ CREATE TABLE customercard.call_campaign_members (
     FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers
 );
 CREATE INDEX call_campaign_members_contact ON customercard.call_campaign_members (account_id, contact_id);
+CREATE INDEX call_campaign_members_manager ON customercard.call_campaign_members (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.call_campaign_members IS 'Contacts in call campaigns: when included, when to call back, status, comment, manager';
 
 CREATE TABLE customercard.comments (

@@ -3,7 +3,7 @@
 -- security, SECURITY DEFINER functions with a pinned search_path, views
 -- that run as the reader.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 CREATE TEMP VIEW cc_tables AS
 SELECT c.oid, c.relname FROM pg_class c
@@ -87,6 +87,24 @@ SELECT set_eq(
           'card_tasks', 'card_calls', 'card_webinars', 'card_comments', 'card_log', 'card_related', 'card_merges',
           'card_visits', 'card_clicks', 'card_emails', 'card_groups', 'card_balance', 'card_call_campaigns'],
     'every card view exists');
+
+SELECT is_empty(
+    $$SELECT k.conrelid::regclass::text || ' ' || k.conname FROM pg_constraint k
+       WHERE k.connamespace = 'customercard'::regnamespace AND k.contype = 'f'
+         AND NOT EXISTS (SELECT 1 FROM pg_index i
+                          WHERE i.indrelid = k.conrelid
+                            AND (i.indpred IS NULL OR pg_get_expr(i.indpred, i.indrelid) ~ '^\(?\w+ IS NOT NULL\)?$')
+                            AND (SELECT array_agg(x ORDER BY x) FROM unnest(i.indkey[0:array_length(k.conkey, 1) - 1]) x)
+                                = (SELECT array_agg(x ORDER BY x) FROM unnest(k.conkey) x))$$,
+    'every foreign key has an index leading with its columns (partial only on IS NOT NULL)');
+
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+       WHERE p.pronamespace = 'customercard'::regnamespace AND a.grantee = 0
+      UNION ALL
+      SELECT c.relname::text FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+       WHERE c.relnamespace = 'customercard'::regnamespace AND a.grantee = 0$$,
+    'PUBLIC holds no privilege on any function, table, view or sequence');
 
 SELECT is(
     (SELECT count(*)::int FROM customercard.accounts WHERE is_default),
