@@ -20,6 +20,7 @@ CREATE TABLE customercard.webinar_visits (
     CHECK (left_at IS NULL OR left_at >= joined_at)
 );
 CREATE INDEX webinar_visits_contact ON customercard.webinar_visits (account_id, contact_id, joined_at DESC);
+CREATE INDEX webinar_visits_visitor ON customercard.webinar_visits (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.webinar_visits IS 'Webinar attendance: which webinar and launch, joined/left, seconds watched, chat messages';
 
 CREATE TABLE customercard.page_visits (
@@ -77,6 +78,7 @@ CREATE TABLE customercard.emails_sent (
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE INDEX emails_sent_contact ON customercard.emails_sent (account_id, contact_id, sent_at DESC);
+CREATE INDEX emails_sent_visitor ON customercard.emails_sent (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.emails_sent IS 'E-mails sent to a contact: kind, subject, opened/clicked/unsubscribed/spam times';
 
 CREATE TABLE customercard.groups (
@@ -105,4 +107,5 @@ CREATE TABLE customercard.group_members (
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE INDEX group_members_contact ON customercard.group_members (account_id, contact_id);
+CREATE INDEX group_members_visitor ON customercard.group_members (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.group_members IS 'Contacts in groups, with the partner, tag and UTM of joining';

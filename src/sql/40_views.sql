@@ -210,43 +210,78 @@ SELECT l.contact_id, l.log_id, l.at,
  WHERE l.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_log IS 'The action log of each contact: date, time, description, event kind, actor';
 
+CREATE VIEW customercard.contact_visitors WITH (security_invoker = true) AS
+SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL;
+COMMENT ON VIEW customercard.contact_visitors IS 'Browser visitor ids (cookies) seen with each contact, from every source that has one';
+
+-- The contact's own keys first (a few rows), then one index probe per key,
+-- so the cost follows the contact's keys, not the account's size.
+CREATE FUNCTION customercard.related_contacts(contact_id bigint)
+RETURNS TABLE (related_id bigint, shared text[], shared_values text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(related_contacts.contact_id);
+BEGIN
+    RETURN QUERY
+    WITH keys AS MATERIALIZED (
+        SELECT 'phone' AS kind, p.phone AS value FROM customercard.phones p
+         WHERE p.account_id = acct AND p.contact_id = id
+        UNION SELECT 'email', lower(e.email) FROM customercard.emails e
+         WHERE e.account_id = acct AND e.contact_id = id
+        UNION SELECT 'external_id', c.kind || ':' || c.external_id FROM customercard.channels c
+         WHERE c.account_id = acct AND c.contact_id = id
+        UNION SELECT 'visitor_id', v.visitor_id FROM customercard.contact_visitors v
+         WHERE v.account_id = acct AND v.contact_id = id
+    ), hits AS (
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.phones b
+            ON b.account_id = acct AND b.phone = k.value WHERE k.kind = 'phone'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails b
+            ON b.account_id = acct AND lower(b.email) = k.value WHERE k.kind = 'email'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.channels b
+            ON b.account_id = acct AND b.external_id = substr(k.value, strpos(k.value, ':') + 1)
+           AND b.kind || ':' || b.external_id = k.value
+         WHERE k.kind = 'external_id'
+        -- each visitor table probed by its own index (a join cannot reach into a UNION ALL view's branches)
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.page_visits b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.clicks b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.webinar_visits b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails_sent b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.group_members b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+    )
+    SELECT h.contact_id, array_agg(DISTINCT h.kind ORDER BY h.kind), array_agg(DISTINCT h.value ORDER BY h.value)
+      FROM hits h
+      JOIN customercard.contacts r ON r.account_id = acct AND r.contact_id = h.contact_id
+     WHERE h.contact_id <> id AND r.merged_into IS NULL AND r.deleted_at IS NULL
+     GROUP BY h.contact_id
+     ORDER BY h.contact_id;
+END
+$$;
+COMMENT ON FUNCTION customercard.related_contacts(bigint) IS
+    'Other live contacts of the current account sharing a phone, an e-mail, a channel external id or a visitor id with the contact (a merged id resolves to its survivor), with what they share';
+
 CREATE VIEW customercard.card_related WITH (security_invoker = true) AS
-WITH acct AS (SELECT customercard.current_account_id() AS id),
-visitors AS (
-    SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE visitor_id IS NOT NULL
-    UNION SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
-    UNION SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
-    UNION SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
-    UNION SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL
-),
-shared AS (
-    SELECT a.contact_id, b.contact_id AS related_id, 'phone' AS kind, a.phone AS value
-      FROM customercard.phones a JOIN customercard.phones b
-        ON b.account_id = a.account_id AND b.phone = a.phone AND b.contact_id <> a.contact_id
-     WHERE a.account_id = (SELECT id FROM acct)
-    UNION
-    SELECT a.contact_id, b.contact_id, 'email', lower(a.email)
-      FROM customercard.emails a JOIN customercard.emails b
-        ON b.account_id = a.account_id AND lower(b.email) = lower(a.email) AND b.contact_id <> a.contact_id
-     WHERE a.account_id = (SELECT id FROM acct)
-    UNION
-    SELECT a.contact_id, b.contact_id, 'external_id', a.kind || ':' || a.external_id
-      FROM customercard.channels a JOIN customercard.channels b
-        ON b.account_id = a.account_id AND b.kind = a.kind AND b.external_id = a.external_id AND b.contact_id <> a.contact_id
-     WHERE a.account_id = (SELECT id FROM acct)
-    UNION
-    SELECT a.contact_id, b.contact_id, 'visitor_id', a.visitor_id
-      FROM visitors a JOIN visitors b
-        ON b.account_id = a.account_id AND b.visitor_id = a.visitor_id AND b.contact_id <> a.contact_id
-     WHERE a.account_id = (SELECT id FROM acct)
-)
-SELECT s.contact_id, s.related_id,
-       array_agg(DISTINCT s.kind ORDER BY s.kind) AS shared,
-       array_agg(DISTINCT s.value ORDER BY s.value) AS shared_values
-  FROM shared s
-  JOIN customercard.contacts r ON r.account_id = (SELECT id FROM acct) AND r.contact_id = s.related_id
- WHERE r.merged_into IS NULL AND r.deleted_at IS NULL
- GROUP BY s.contact_id, s.related_id;
+SELECT c.contact_id, r.related_id, r.shared, r.shared_values
+  FROM customercard.contacts c
+ CROSS JOIN LATERAL customercard.related_contacts(c.contact_id) r
+ WHERE c.account_id = (SELECT customercard.current_account_id())
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
 COMMENT ON VIEW customercard.card_related IS
     'Other live contacts of the account that share a phone, an e-mail, a channel external id or a visitor id with each contact';
 

@@ -62,8 +62,8 @@ BEGIN
                               FROM customercard.card_groups v WHERE v.contact_id = id), '[]'),
         'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.created_at DESC, v.comment_id DESC)
                                 FROM customercard.card_comments v WHERE v.contact_id = id), '[]'),
-        'related', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.related_id)
-                               FROM customercard.card_related v WHERE v.contact_id = id), '[]'),
+        'related', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                               FROM customercard.related_contacts(id) r), '[]'),
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.merged_at, v.merge_id)
                               FROM customercard.card_merges v WHERE v.contact_id = id), '[]'),
         'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),

@@ -19,7 +19,8 @@ GRANT EXECUTE ON FUNCTION
     customercard.phone_digits(text),
     customercard.describe_event(text, jsonb),
     customercard.resolve_contact(bigint),
-    customercard.card_json(bigint)
+    customercard.card_json(bigint),
+    customercard.related_contacts(bigint)
 TO customercard_reader;
 
 -- manager: card work

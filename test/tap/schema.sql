@@ -85,8 +85,9 @@ SELECT set_eq(
     $$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind = 'v'$$,
     ARRAY['card', 'card_channels', 'card_subscriptions', 'card_orders', 'card_finance', 'card_sales_plans',
           'card_tasks', 'card_calls', 'card_webinars', 'card_comments', 'card_log', 'card_related', 'card_merges',
-          'card_visits', 'card_clicks', 'card_emails', 'card_groups', 'card_balance', 'card_call_campaigns'],
-    'every card view exists');
+          'card_visits', 'card_clicks', 'card_emails', 'card_groups', 'card_balance', 'card_call_campaigns',
+          'contact_visitors'],
+    'every card view exists, and contact_visitors');
 
 SELECT is_empty(
     $$SELECT k.conrelid::regclass::text || ' ' || k.conname FROM pg_constraint k
