@@ -14,8 +14,10 @@
 
 #include <ctype.h>
 
+#include "catalog/pg_collation.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 
 #include "customercard.h"
 
@@ -168,4 +170,22 @@ normalize_email(PG_FUNCTION_ARGS)
 	if (out == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+PG_FUNCTION_INFO_V1(email_key);
+
+/*
+ * customercard.email_key(text) RETURNS text: the lower-cased address that
+ * e-mails are matched by.  Declared LEAKPROOF (it cannot fail on valid
+ * text and reveals nothing but its argument), so that under row-level
+ * security a lookup by it can still use its index: PostgreSQL lets only
+ * leakproof functions run ahead of a policy.
+ */
+Datum
+email_key(PG_FUNCTION_ARGS)
+{
+	text	   *in = PG_GETARG_TEXT_PP(0);
+	char	   *lowered = str_tolower(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), DEFAULT_COLLATION_OID);
+
+	PG_RETURN_TEXT_P(cstring_to_text(lowered));
 }

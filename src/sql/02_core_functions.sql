@@ -32,6 +32,12 @@ CREATE FUNCTION customercard.normalize_email(text) RETURNS text
 COMMENT ON FUNCTION customercard.normalize_email(text) IS
     'An e-mail address trimmed, unwrapped from "Name <...>" or mailto:, its domain lower-cased; NULL when the text is not one address';
 
+CREATE FUNCTION customercard.email_key(text) RETURNS text
+    AS 'MODULE_PATHNAME', 'email_key'
+    LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.email_key(text) IS
+    'The lower-cased form e-mails are matched by; leakproof, so lookups by it use their index under row-level security';
+
 CREATE FUNCTION customercard.is_valid_timezone(text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'is_valid_timezone'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -72,9 +72,9 @@ CREATE TABLE customercard.emails (
     PRIMARY KEY (account_id, email_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
-CREATE UNIQUE INDEX emails_once_per_contact ON customercard.emails (account_id, contact_id, pg_catalog.lower(email));
+CREATE UNIQUE INDEX emails_once_per_contact ON customercard.emails (account_id, contact_id, customercard.email_key(email));
 CREATE UNIQUE INDEX emails_one_primary ON customercard.emails (account_id, contact_id) WHERE is_primary;
-CREATE INDEX emails_lookup ON customercard.emails (account_id, pg_catalog.lower(email));
+CREATE INDEX emails_lookup ON customercard.emails (account_id, customercard.email_key(email));
 COMMENT ON TABLE customercard.emails IS 'E-mail addresses of a contact: normalized beside the raw text as typed';
 
 CREATE TABLE customercard.addresses (

@@ -160,7 +160,7 @@ BEGIN
         END IF;
         emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
             'primary', coalesce((v ->> 'primary')::boolean, false)));
-        lock_keys := lock_keys || ('email:' || lower(norm));
+        lock_keys := lock_keys || ('email:' || customercard.email_key(norm));
     END LOOP;
 
     -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
@@ -243,7 +243,7 @@ BEGIN
     IF cid IS NULL THEN
         SELECT e.contact_id INTO cid
           FROM jsonb_to_recordset(emails) AS j(email text)
-          JOIN customercard.emails e ON e.account_id = acct AND lower(e.email) = lower(j.email)
+          JOIN customercard.emails e ON e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
           JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
          ORDER BY e.email_id LIMIT 1;
     END IF;
@@ -317,11 +317,13 @@ BEGIN
 
     FOR em IN SELECT * FROM jsonb_to_recordset(emails) AS j(email text, raw text, "primary" boolean) LOOP
         IF em."primary" THEN
-            UPDATE customercard.emails q SET is_primary = (lower(q.email) = lower(em.email))
-             WHERE q.account_id = acct AND q.contact_id = cid AND (q.is_primary OR lower(q.email) = lower(em.email));
+            UPDATE customercard.emails q SET is_primary = (customercard.email_key(q.email) = customercard.email_key(em.email))
+             WHERE q.account_id = acct AND q.contact_id = cid
+               AND (q.is_primary OR customercard.email_key(q.email) = customercard.email_key(em.email));
         END IF;
         IF NOT EXISTS (SELECT 1 FROM customercard.emails e
-                        WHERE e.account_id = acct AND e.contact_id = cid AND lower(e.email) = lower(em.email)) THEN
+                        WHERE e.account_id = acct AND e.contact_id = cid
+                          AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
             INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
             VALUES (acct, cid, em.email, em.raw,
                     em."primary" OR NOT EXISTS (SELECT 1 FROM customercard.emails q

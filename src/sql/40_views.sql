@@ -228,25 +228,26 @@ DECLARE
     id bigint := customercard.resolve_contact(related_contacts.contact_id);
 BEGIN
     RETURN QUERY
+    -- Join conditions are plain column equalities (or the leakproof
+    -- email_key), so that under row-level security they stay index conditions.
     WITH keys AS MATERIALIZED (
-        SELECT 'phone' AS kind, p.phone AS value FROM customercard.phones p
+        SELECT 'phone' AS kind, p.phone AS value, NULL::text AS channel_kind FROM customercard.phones p
          WHERE p.account_id = acct AND p.contact_id = id
-        UNION SELECT 'email', lower(e.email) FROM customercard.emails e
+        UNION SELECT 'email', customercard.email_key(e.email), NULL FROM customercard.emails e
          WHERE e.account_id = acct AND e.contact_id = id
-        UNION SELECT 'external_id', c.kind || ':' || c.external_id FROM customercard.channels c
+        UNION SELECT 'external_id', c.external_id, c.kind FROM customercard.channels c
          WHERE c.account_id = acct AND c.contact_id = id
-        UNION SELECT 'visitor_id', v.visitor_id FROM customercard.contact_visitors v
+        UNION SELECT 'visitor_id', v.visitor_id, NULL FROM customercard.contact_visitors v
          WHERE v.account_id = acct AND v.contact_id = id
     ), hits AS (
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.phones b
             ON b.account_id = acct AND b.phone = k.value WHERE k.kind = 'phone'
         UNION ALL
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails b
-            ON b.account_id = acct AND lower(b.email) = k.value WHERE k.kind = 'email'
+            ON b.account_id = acct AND customercard.email_key(b.email) = k.value WHERE k.kind = 'email'
         UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.channels b
-            ON b.account_id = acct AND b.external_id = substr(k.value, strpos(k.value, ':') + 1)
-           AND b.kind || ':' || b.external_id = k.value
+        SELECT b.contact_id, k.kind, k.channel_kind || ':' || k.value FROM keys k JOIN customercard.channels b
+            ON b.account_id = acct AND b.external_id = k.value AND b.kind = k.channel_kind
          WHERE k.kind = 'external_id'
         -- each visitor table probed by its own index (a join cannot reach into a UNION ALL view's branches)
         UNION ALL

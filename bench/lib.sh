@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/lib.sh: a private cluster with a generated account, for benchmarks.
+#   BENCH_CONTACTS=1000000 bash bench/<name>.sh      (default 100000)
+# The cluster is reused between benchmarks of one size (BENCH_DIR), so a
+# million contacts are generated once.
+source "$(dirname "${BASH_SOURCE[0]}")/../test/scripts/lib.sh"
+BENCH_CONTACTS=${BENCH_CONTACTS:-100000}
+BENCH_DIR=${BENCH_DIR:-/tmp/customercard-bench-$BENCH_CONTACTS}
+BENCH_PORT=${BENCH_PORT:-55450}
+export CC_FSYNC=on
+
+bench_cluster() {
+    ensure_deps
+    build_install
+    export PGHOST=$BENCH_DIR PGPORT=$BENCH_PORT PGUSER=postgres
+    if [ -f "$BENCH_DIR/data/postmaster.pid" ] && psql -X -At -d bench -c "SELECT 1" >/dev/null 2>&1; then
+        echo "== reusing $BENCH_DIR ($BENCH_CONTACTS contacts)"
+        return
+    fi
+    stop_cluster "$BENCH_DIR"
+    start_cluster "$BENCH_DIR" "$BENCH_PORT"
+    psql -X -q -d postgres -c "CREATE DATABASE bench"
+    psql -X -q -d bench -c "CREATE EXTENSION customercard" -f "$ROOT/bench/gen/demo_data.sql"
+    echo "== generating $BENCH_CONTACTS contacts"
+    local t0=$(date +%s.%N)
+    psql -X -q -At -d bench -c "SELECT sum(rows) FROM customercard_demo.generate($BENCH_CONTACTS)" >/dev/null
+    psql -X -q -d bench -c "VACUUM ANALYZE"
+    echo "   generated in $(echo "$(date +%s.%N) - $t0" | bc) s"
+}
+
+# pgbench_tps ROLE SCRIPT [SECONDS] [CLIENTS]: transactions per second
+pgbench_tps() {
+    $PGBIN/pgbench -n -U "$1" -f "$2" -T "${3:-10}" -c "${4:-1}" bench 2>/dev/null \
+        | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+ratio() { echo "scale=3; $1 / $2" | bc; }
