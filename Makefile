@@ -25,6 +25,17 @@ endif
 customercard--$(EXTVERSION).sql: $(SQL_SOURCES) customercard.control
 	cat $(SQL_SOURCES) > $@
 
+# libFuzzer + ASan/UBSan on the pure C parsers (clang, libclang-rt-14-dev)
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
+fuzz/fuzz_email: fuzz/fuzz_email.c src/email_parse.c src/email_parse.h
+	clang $(FUZZ_CFLAGS) fuzz/fuzz_email.c src/email_parse.c -o $@
+
+.PHONY: fuzz
+fuzz: fuzz/fuzz_email
+	mkdir -p fuzz/corpus/email-found
+	./fuzz/fuzz_email -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=512 fuzz/corpus/email-found fuzz/corpus/email
+
 .PHONY: test demo deps
 deps:
 	bash test/scripts/deps.sh

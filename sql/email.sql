@@ -35,4 +35,16 @@ SELECT input, customercard.normalize_email(input) AS normalized
     (repeat('a', 64) || '@example.com')
   ) AS t(input);
 
+-- Unicode spaces are white space: trimmed at the ends, never inside
+-- (the first was found by the fuzzer: a domain ending in a no-break space)
+SELECT input, customercard.normalize_email(input) AS normalized
+  FROM (VALUES
+    (E'anna@example.com.\u00a0'),
+    (E'\u3000anna@example.com\u2003'),
+    (E'\ufeffanna@example.com'),
+    (E'anna@exa\u00a0mple.com'),
+    (E'an\u200bna@example.com'),
+    (E'anna@пример\u202f.рф')
+  ) AS t(input);
+
 SELECT customercard.normalize_email(NULL) IS NULL AS null_in_null_out;

@@ -26,9 +26,6 @@ extern const char *CustomercardActor(void);
 /* tenancy.c: the account the current statement acts in */
 extern int64 CustomercardCurrentAccount(bool for_write);
 
-/* email.c: pure C core of normalize_email, also used by the fuzz harness */
-extern char *CustomercardNormalizeEmail(const char *in, int len);
-
 /* immutable.c: the internal switch that lets the forget path scrub rows */
 extern bool customercard_scrub_in_progress;
 

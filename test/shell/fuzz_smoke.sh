@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# A short libFuzzer run over the pure C parsers (the full run is
+# `make fuzz FUZZ_SECONDS=600`): no crash, no out-of-bounds read, and the
+# harness's properties hold.  Prints TAP.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECS=${FUZZ_SMOKE_SECONDS:-15}
+echo "1..1"
+out=$(make -s -C "$ROOT" fuzz FUZZ_SECONDS=$SECS 2>&1)
+if [ $? -eq 0 ]; then
+    echo "ok 1 - normalize_email survives ${SECS}s of libFuzzer with ASan/UBSan ($(echo "$out" | grep -o 'Done [0-9]* runs' | tail -1))"
+else
+    echo "not ok 1 - normalize_email fuzzing failed"
+    echo "$out" | tail -20 | sed 's/^/# /'
+fi
