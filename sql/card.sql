@@ -86,7 +86,9 @@ SELECT title, status, is_current, manager FROM customercard.card_tasks WHERE con
 SELECT started_at, direction, duration_s, result, manager, recording_url FROM customercard.card_calls WHERE contact_id = :ivan ORDER BY call_id;
 SELECT webinar, launch, watched_s, chat_messages FROM customercard.card_webinars WHERE contact_id = :ivan;
 SELECT author, body, attachments FROM customercard.card_comments WHERE contact_id = :ivan;
-SELECT date, time, description, event, actor FROM customercard.card_log WHERE contact_id = :ivan;
+-- the log fills itself from the changes above (times are today's; the imported event keeps its own)
+SELECT description, event, actor FROM customercard.card_log WHERE contact_id = :ivan ORDER BY log_id;
+SELECT date, time, description FROM customercard.card_log WHERE contact_id = :ivan AND event = 'crm_exported';
 SELECT related_id = :twin AS is_twin, shared, shared_values FROM customercard.card_related WHERE contact_id = :ivan;
 SELECT url, title, utm_source FROM customercard.card_visits WHERE contact_id = :ivan;
 SELECT url, utm_source, utm_campaign, utm_ad, utm_keys FROM customercard.card_clicks WHERE contact_id = :ivan;

@@ -16,6 +16,7 @@
 #include "utils/portal.h"
 #include "utils/rls.h"
 
+#include "action_log.h"
 #include "customercard.h"
 
 PG_MODULE_MAGIC;
@@ -26,6 +27,7 @@ void
 _PG_init(void)
 {
 	CustomercardDefineSettings();
+	ActionLogInit();
 }
 
 /*

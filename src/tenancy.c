@@ -90,7 +90,8 @@ RegisterTenancyCallbacks(void)
 	callbacks_registered = true;
 }
 
-static Oid
+/* the role that owns the extension (and its tables) */
+Oid
 ExtensionOwner(void)
 {
 	Oid			extoid = get_extension_oid("customercard", false);

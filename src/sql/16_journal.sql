@@ -68,3 +68,15 @@ CREATE TABLE customercard.bulk_jobs (
 );
 CREATE INDEX bulk_jobs_due ON customercard.bulk_jobs (account_id, run_at) WHERE status IN ('queued', 'running');
 COMMENT ON TABLE customercard.bulk_jobs IS 'Bulk actions over many contacts, run gradually by bulk_run()';
+
+-- ------------------------------------------------------------------ the log's writers
+CREATE FUNCTION customercard.log_change() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'log_change' LANGUAGE C;
+COMMENT ON FUNCTION customercard.log_change() IS
+    'AFTER ROW trigger of the card tables: writes their changes to the action log; the argument is the logical table name';
+
+CREATE FUNCTION customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
+RETURNS void
+    AS 'MODULE_PATHNAME', 'log_event' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.log_event(bigint, text, jsonb) IS
+    'Record an event that happened outside the database (e.g. crm_exported) on a contact of the current account';

@@ -10,7 +10,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'call' THEN 'Call: ' || coalesce(details ->> 'result', 'made')
         WHEN 'subscribed' THEN 'Subscribed to ' || coalesce(details ->> 'funnel', 'a funnel')
         WHEN 'unsubscribed' THEN 'Unsubscribed from ' || coalesce(details ->> 'funnel', 'a funnel')
-        WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || ' ' || coalesce(details ->> 'currency', '') || ' succeeded'
+        WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || coalesce(' ' || (details ->> 'currency'), '') || ' succeeded'
         WHEN 'payment_failed' THEN 'Payment failed' || coalesce(': ' || (details ->> 'error_code'), '')
         WHEN 'task_created' THEN 'Task created: ' || coalesce(details ->> 'title', '')
         WHEN 'task_done' THEN 'Task done: ' || coalesce(details ->> 'title', '')
@@ -26,8 +26,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'tag_removed' THEN 'Tag removed: ' || coalesce(details ->> 'tag', '')
         WHEN 'channel_created' THEN 'Channel created: ' || coalesce(details ->> 'kind', '')
         WHEN 'channel_deleted' THEN 'Channel deleted: ' || coalesce(details ->> 'kind', '')
-        WHEN 'custom_field_set' THEN 'Field ' || coalesce(details ->> 'field', '') || ' set'
-        WHEN 'field_changed' THEN 'Changed ' || coalesce(details ->> 'field', 'a field')
+        WHEN 'custom_field_set' THEN 'Field ' || coalesce(details ->> 'field', '') || coalesce(' set to "' || (details ->> 'new') || '"', ' cleared')
+        WHEN 'field_changed' THEN
+            CASE WHEN details ->> 'old' IS NULL AND details ->> 'new' IS NOT NULL
+                      THEN 'Set ' || coalesce(details ->> 'field', 'a field') || ' to "' || (details ->> 'new') || '"'
+                 WHEN details ->> 'new' IS NULL AND details ->> 'old' IS NOT NULL
+                      THEN 'Removed ' || coalesce(details ->> 'field', 'a field') || ' "' || (details ->> 'old') || '"'
+                 ELSE 'Changed ' || coalesce(details ->> 'field', 'a field') || coalesce(' from "' || (details ->> 'old') || '"', '')
+                      || coalesce(' to "' || (details ->> 'new') || '"', '') END
         WHEN 'archived' THEN 'Archived'
         WHEN 'unarchived' THEN 'Unarchived'
         WHEN 'contact_created' THEN 'Contact created'
@@ -344,3 +350,17 @@ SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.ca
   LEFT JOIN customercard.managers m ON m.account_id = cm.account_id AND m.manager_id = cm.manager_id
  WHERE cm.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact is in: when to call back, status, comment, manager';
+
+CREATE FUNCTION customercard.contact_log(contact_id bigint, events text[] DEFAULT NULL,
+                                         since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL)
+RETURNS SETOF customercard.card_log
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT l.* FROM customercard.card_log l
+     WHERE l.contact_id = customercard.resolve_contact($1)
+       AND ($2 IS NULL OR l.event = ANY ($2))
+       AND ($3 IS NULL OR l.at >= $3)
+       AND ($4 IS NULL OR l.at < $4)
+     ORDER BY l.at DESC, l.log_id DESC
+$$;
+COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz) IS
+    'The action log of a contact, newest first, optionally only some event kinds and a period [since, until)';

@@ -21,7 +21,8 @@ GRANT EXECUTE ON FUNCTION
     customercard.describe_event(text, jsonb),
     customercard.resolve_contact(bigint),
     customercard.card_json(bigint),
-    customercard.related_contacts(bigint)
+    customercard.related_contacts(bigint),
+    customercard.contact_log(bigint, text[], timestamptz, timestamptz)
 TO customercard_reader;
 
 -- manager: card work
@@ -29,6 +30,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.require_account_id(),
     customercard.account_currency(),
     customercard.upsert_contact(jsonb),
+    customercard.log_event(bigint, text, jsonb),
     customercard.upsert_error(text, text),
     customercard.expect_json_type(jsonb, text, text[])
 TO customercard_manager;

@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ *
+ * action_log.c
+ *	  The buffered writer of customercard.action_log, and log_event().
+ *
+ * Design note.  The row triggers (log_triggers.c) fire once per changed
+ * row; an INSERT through SPI for each would start an executor per row and
+ * cost several times the change itself.  So rows are appended to a
+ * backend-local buffer and written with one
+ *     INSERT INTO customercard.action_log ... SELECT FROM unnest($1, ..., $6)
+ * through SPI (the logical table name, so Citus routes it) when the
+ * statement that fired them finishes: an ExecutorFinish hook runs after the
+ * statement's AFTER triggers, and flushes.  Every 5000 rows the buffer is
+ * flushed early, so memory stays bounded.
+ *
+ * Where no hooked executor encloses the trigger (COPY, which runs no
+ * executor; or the statement during which this library was first loaded)
+ * rows are written at once.  A subtransaction that aborts drops the rows it
+ * buffered; a transaction that aborts drops all; PRE_COMMIT flushes
+ * whatever is left, so a log row is never lost nor written for a change
+ * that did not happen.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "action_log.h"
+#include "customercard.h"
+
+#define FLUSH_AT 5000
+
+/* every event kind of SPEC section 5; the CHECK constraint holds the same list */
+const char *const action_log_events[] = {
+	"call", "subscribed", "unsubscribed", "payment_succeeded", "payment_failed",
+	"task_created", "task_done", "task_rescheduled", "order_created",
+	"order_status_changed", "sales_plan_added", "webinar_viewed", "membership",
+	"merged", "unmerged", "tag_added", "tag_removed", "channel_created",
+	"channel_deleted", "custom_field_set", "field_changed", "archived",
+	"unarchived", "contact_created", "contact_deleted", "page_visited",
+	"comment_added", "crm_exported", "forgotten", NULL
+};
+
+typedef struct LogBuffer
+{
+	MemoryContext cxt;			/* child of TopTransactionContext */
+	int			n;
+	int			size;
+	Datum	   *account;
+	Datum	   *contact;
+	Datum	   *event;
+	Datum	   *actor;
+	Datum	   *at;
+	Datum	   *details;
+} LogBuffer;
+
+typedef struct SubLevel
+{
+	SubTransactionId subid;
+	int			buffered;		/* buffer length when it started */
+	int			depth;			/* hooked executors open when it started */
+} SubLevel;
+
+static LogBuffer buffer;
+static bool flushing = false;
+static int	executor_depth = 0; /* executors started through our hook */
+static SubLevel *sublevels = NULL;
+static int	nsublevels = 0;
+static int	maxsublevels = 0;
+static SPIPlanPtr flush_plan = NULL;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+
+static void FlushActionLog(void);
+
+bool
+ActionLogEventIsKnown(const char *event)
+{
+	for (int i = 0; action_log_events[i] != NULL; i++)
+		if (strcmp(action_log_events[i], event) == 0)
+			return true;
+	return false;
+}
+
+static void
+GrowBuffer(void)
+{
+	MemoryContext old;
+	int			size = buffer.size == 0 ? 256 : buffer.size * 2;
+
+	if (buffer.cxt == NULL)
+		buffer.cxt = AllocSetContextCreate(TopTransactionContext, "customercard action log buffer",
+										   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(buffer.cxt);
+#define GROW(field) buffer.field = buffer.field ? repalloc(buffer.field, size * sizeof(Datum)) : palloc(size * sizeof(Datum))
+	GROW(account);
+	GROW(contact);
+	GROW(event);
+	GROW(actor);
+	GROW(at);
+	GROW(details);
+#undef GROW
+	MemoryContextSwitchTo(old);
+	buffer.size = size;
+}
+
+static void
+ForgetBuffer(void)
+{
+	/* the memory goes with TopTransactionContext */
+	memset(&buffer, 0, sizeof(buffer));
+}
+
+/*
+ * Queue one log row.  The actor and the time are taken now: the setting
+ * customercard.actor and the statement's start.
+ */
+void
+ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *details)
+{
+	MemoryContext old;
+	int			i;
+
+	if (buffer.cxt == NULL || buffer.n == buffer.size)
+		GrowBuffer();
+	old = MemoryContextSwitchTo(buffer.cxt);
+	i = buffer.n;
+	buffer.account[i] = Int64GetDatum(account_id);
+	buffer.contact[i] = Int64GetDatum(contact_id);
+	buffer.event[i] = PointerGetDatum(cstring_to_text(event));
+	buffer.actor[i] = PointerGetDatum(cstring_to_text(CustomercardActor()));
+	buffer.at[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	if (details != NULL)
+		buffer.details[i] = datumCopy(PointerGetDatum(details), false, -1);
+	else
+	{
+		JsonbParseState *st = NULL;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		buffer.details[i] = PointerGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+	}
+	MemoryContextSwitchTo(old);
+	buffer.n++;
+
+	/* no hooked executor will finish around this row: write it now */
+	if (executor_depth == 0 || buffer.n >= FLUSH_AT)
+		FlushActionLog();
+}
+
+static ArrayType *
+ToArray(Datum *values, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_array(values, n, type, typlen, typbyval, typalign);
+}
+
+/* Write the buffered rows with one INSERT through SPI */
+static void
+FlushActionLog(void)
+{
+	Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, JSONBARRAYOID};
+	Datum		args[6];
+	LogBuffer	rows;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (flushing || buffer.n == 0)
+		return;
+	rows = buffer;
+	ForgetBuffer();
+	flushing = true;
+	/*
+	 * Written as the extension's owner: roles get no INSERT on the log, so
+	 * nobody forges entries; the rows' accounts come from rows that passed
+	 * row-level security, or from log_event()'s checked account.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(ExtensionOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		args[0] = PointerGetDatum(ToArray(rows.account, rows.n, INT8OID));
+		args[1] = PointerGetDatum(ToArray(rows.contact, rows.n, INT8OID));
+		args[2] = PointerGetDatum(ToArray(rows.event, rows.n, TEXTOID));
+		args[3] = PointerGetDatum(ToArray(rows.actor, rows.n, TEXTOID));
+		args[4] = PointerGetDatum(ToArray(rows.at, rows.n, TIMESTAMPTZOID));
+		args[5] = PointerGetDatum(ToArray(rows.details, rows.n, JSONBOID));
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (flush_plan == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare("INSERT INTO customercard.action_log (account_id, contact_id, event, actor, at, details) "
+										   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+										   "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))",
+										   6, types);
+
+			if (plan == NULL)
+				elog(ERROR, "could not prepare the action log insert: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			flush_plan = plan;
+		}
+		if (SPI_execute_plan(flush_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write the action log");
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		flushing = false;
+		if (rows.cxt != NULL)
+			MemoryContextDelete(rows.cxt);
+	}
+	PG_END_TRY();
+}
+
+static void
+LogExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	executor_depth++;
+}
+
+static void
+LogExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	/*
+	 * The statement's AFTER row triggers have fired: write what they queued.
+	 * A SELECT portal finishes at portal cleanup, without a snapshot; rows
+	 * it queued (only log_event writes at once anyway) wait for the next
+	 * statement or the commit.
+	 */
+	if (ActiveSnapshotSet())
+		FlushActionLog();
+}
+
+static void
+LogExecutorEnd(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	/* an executor started before this library was loaded was not counted */
+	if (executor_depth > 0)
+		executor_depth--;
+}
+
+static void
+LogXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (buffer.n > 0)
+			{
+				PushActiveSnapshot(GetTransactionSnapshot());
+				FlushActionLog();
+				PopActiveSnapshot();
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			ForgetBuffer();
+			flushing = false;
+			executor_depth = 0;
+			nsublevels = 0;
+			break;
+	}
+}
+
+static void
+LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (nsublevels == maxsublevels)
+			{
+				maxsublevels = maxsublevels ? maxsublevels * 2 : 16;
+				sublevels = sublevels ? repalloc(sublevels, maxsublevels * sizeof(SubLevel))
+					: MemoryContextAlloc(TopMemoryContext, maxsublevels * sizeof(SubLevel));
+			}
+			sublevels[nsublevels].subid = mySubid;
+			sublevels[nsublevels].buffered = buffer.n;
+			sublevels[nsublevels].depth = executor_depth;
+			nsublevels++;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			/* drop the rows of the failed subtransaction, keep the ones before it */
+			while (nsublevels > 0)
+			{
+				SubLevel   *top = &sublevels[--nsublevels];
+
+				if (top->subid == mySubid)
+				{
+					if (buffer.n > top->buffered)
+						buffer.n = top->buffered;
+					executor_depth = top->depth;
+					break;
+				}
+			}
+			flushing = false;
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			if (nsublevels > 0 && sublevels[nsublevels - 1].subid == mySubid)
+				nsublevels--;
+			break;
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			break;
+	}
+}
+
+void
+ActionLogInit(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = LogExecutorStart;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = LogExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = LogExecutorEnd;
+	RegisterXactCallback(LogXactCallback, NULL);
+	RegisterSubXactCallback(LogSubXactCallback, NULL);
+}
+
+PG_FUNCTION_INFO_V1(log_event);
+
+/*
+ * customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
+ * An event that happened outside the database, on a contact of the current
+ * account (a merged contact's id logs on its survivor).
+ */
+Datum
+log_event(PG_FUNCTION_ARGS)
+{
+	int64		contact_id;
+	char	   *event;
+	Jsonb	   *details;
+	int64		account = CustomercardCurrentAccount(true);
+	int64		resolved;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("log_event needs a contact id and an event"),
+				 errhint("Call customercard.log_event(contact_id, 'crm_exported', '{\"crm\": \"amoCRM\"}').")));
+	contact_id = PG_GETARG_INT64(0);
+	event = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	details = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+
+	if (!ActionLogEventIsKnown(event))
+	{
+		StringInfoData known;
+
+		initStringInfo(&known);
+		for (int i = 0; action_log_events[i] != NULL; i++)
+			appendStringInfo(&known, "%s%s", i ? ", " : "", action_log_events[i]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown action log event \"%s\"", event),
+				 errhint("Known events: %s.", known.data)));
+	}
+	if (details != NULL && !JB_ROOT_IS_OBJECT(details))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("log_event details must be a JSON object"),
+				 errhint("Pass something like '{\"crm\": \"amoCRM\", \"deal_id\": 42}'.")));
+
+	/* a merged contact's events go to its survivor; an unknown id is an error */
+	{
+		Oid			argtype = INT8OID;
+		Datum		arg = Int64GetDatum(contact_id);
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT customercard.resolve_contact($1)", 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not resolve contact " INT64_FORMAT, contact_id);
+		resolved = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+	}
+	ActionLogAppend(account, resolved, event, details);
+	FlushActionLog();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,708 @@
+/*-------------------------------------------------------------------------
+ *
+ * log_triggers.c
+ *	  customercard.log_change(): the AFTER ROW trigger on the card tables
+ *	  that turns every change into action_log events, with no application
+ *	  code and no PL/pgSQL.
+ *
+ * The trigger's argument is the logical table name ('contacts', 'tasks',
+ * ...), never TG_TABLE_NAME, so that it works unchanged on Citus shards.
+ * Details hold only what changed (and ids and names to show it), built
+ * directly as jsonb.  Names of tags, funnels, plans, groups and custom
+ * fields are looked up once per transaction.  While the forget path scrubs
+ * a person's data nothing is logged (it logs 'forgotten' itself), and rows
+ * arriving from a restore are not logged again.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+
+#include "action_log.h"
+#include "customercard.h"
+
+/* ------------------------------------------------------------------ columns */
+
+typedef struct AttCacheEntry
+{
+	Oid			relid;
+	const char *name;			/* a string literal: compared by address */
+	AttrNumber	attnum;
+} AttCacheEntry;
+
+#define ATTCACHE_SIZE 1024
+static AttCacheEntry attcache[ATTCACHE_SIZE];
+
+/* the attribute number of column name in rel, cached */
+static AttrNumber
+AttNum(Relation rel, const char *name)
+{
+	Oid			relid = RelationGetRelid(rel);
+	uint32		h = (((uint32) relid) * 2654435761u) ^ (uint32) ((uintptr_t) name >> 3);
+	AttCacheEntry *e = &attcache[h % ATTCACHE_SIZE];
+
+	if (e->relid != relid || e->name != name)
+	{
+		int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
+
+		if (attnum <= 0)
+			elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(rel), name);
+		e->relid = relid;
+		e->name = name;
+		e->attnum = attnum;
+	}
+	return e->attnum;
+}
+
+typedef struct Change
+{
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	old;			/* NULL on INSERT */
+	HeapTuple	new;			/* NULL on DELETE */
+} Change;
+
+static Datum
+Get(Change *c, HeapTuple t, const char *col, bool *isnull)
+{
+	return heap_getattr(t, AttNum(c->rel, col), c->desc, isnull);
+}
+
+static int64
+GetInt64(Change *c, HeapTuple t, const char *col)
+{
+	bool		isnull;
+	Datum		d = Get(c, t, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static Oid
+ColType(Change *c, const char *col)
+{
+	return TupleDescAttr(c->desc, AttNum(c->rel, col) - 1)->atttypid;
+}
+
+/* did col change between the old and the new row? */
+static bool
+Changed(Change *c, const char *col)
+{
+	AttrNumber	attnum = AttNum(c->rel, col);
+	Form_pg_attribute att = TupleDescAttr(c->desc, attnum - 1);
+	bool		oldnull,
+				newnull;
+	Datum		o = heap_getattr(c->old, attnum, c->desc, &oldnull);
+	Datum		n = heap_getattr(c->new, attnum, c->desc, &newnull);
+
+	if (oldnull || newnull)
+		return oldnull != newnull;
+	return !datum_image_eq(o, n, att->attbyval, att->attlen);
+}
+
+/* ------------------------------------------------------------------ details */
+
+typedef struct Details
+{
+	JsonbParseState *st;
+} Details;
+
+static void
+DetailsBegin(Details *d)
+{
+	d->st = NULL;
+	pushJsonbValue(&d->st, WJB_BEGIN_OBJECT, NULL);
+}
+
+static void
+DetailsKey(Details *d, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(&d->st, WJB_KEY, &k);
+}
+
+static void
+DetailsText(Details *d, const char *key, const char *value)
+{
+	JsonbValue	v;
+
+	DetailsKey(d, key);
+	if (value == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) value;
+		v.val.string.len = strlen(value);
+	}
+	pushJsonbValue(&d->st, WJB_VALUE, &v);
+}
+
+static void
+DetailsDatum(Details *d, const char *key, Datum value, Oid type, bool isnull)
+{
+	JsonbValue	v;
+
+	DetailsKey(d, key);
+	if (isnull)
+		v.type = jbvNull;
+	else
+		switch (type)
+		{
+			case INT2OID:
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(DatumGetInt16(value));
+				break;
+			case INT4OID:
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(DatumGetInt32(value));
+				break;
+			case INT8OID:
+				v.type = jbvNumeric;
+				v.val.numeric = int64_to_numeric(DatumGetInt64(value));
+				break;
+			case NUMERICOID:
+				v.type = jbvNumeric;
+				v.val.numeric = DatumGetNumeric(value);
+				break;
+			case BOOLOID:
+				v.type = jbvBool;
+				v.val.boolean = DatumGetBool(value);
+				break;
+			case TEXTOID:
+			case VARCHAROID:
+				{
+					text	   *t = DatumGetTextPP(value);
+
+					v.type = jbvString;
+					v.val.string.val = VARDATA_ANY(t);
+					v.val.string.len = VARSIZE_ANY_EXHDR(t);
+					break;
+				}
+			default:
+				{
+					Oid			out;
+					bool		varlena;
+					char	   *s;
+
+					getTypeOutputInfo(type, &out, &varlena);
+					s = OidOutputFunctionCall(out, value);
+					v.type = jbvString;
+					v.val.string.val = s;
+					v.val.string.len = strlen(s);
+					break;
+				}
+		}
+	pushJsonbValue(&d->st, WJB_VALUE, &v);
+}
+
+/* details[key] = the column's value in row t */
+static void
+DetailsCol(Details *d, Change *c, HeapTuple t, const char *key, const char *col)
+{
+	bool		isnull;
+	Datum		v = Get(c, t, col, &isnull);
+
+	DetailsDatum(d, key, v, ColType(c, col), isnull);
+}
+
+static Jsonb *
+DetailsEnd(Details *d)
+{
+	return JsonbValueToJsonb(pushJsonbValue(&d->st, WJB_END_OBJECT, NULL));
+}
+
+/* ------------------------------------------------------------ name lookups */
+
+typedef enum NameKind
+{
+	NAME_TAG,
+	NAME_FUNNEL,
+	NAME_PLAN,
+	NAME_GROUP,
+	NAME_FIELD,
+	NAME_KINDS
+} NameKind;
+
+static const char *const name_queries[NAME_KINDS] = {
+	"SELECT name FROM customercard.tags WHERE account_id = $1 AND tag_id = $2",
+	"SELECT name FROM customercard.funnels WHERE account_id = $1 AND funnel_id = $2",
+	"SELECT name FROM customercard.sales_plans WHERE account_id = $1 AND plan_id = $2",
+	"SELECT name FROM customercard.groups WHERE account_id = $1 AND group_id = $2",
+	"SELECT name FROM customercard.custom_fields WHERE account_id = $1 AND field_id = $2",
+};
+static SPIPlanPtr name_plans[NAME_KINDS];
+
+typedef struct NameKey
+{
+	int			kind;
+	int64		account;
+	int64		id;
+} NameKey;
+
+typedef struct NameEntry
+{
+	NameKey		key;
+	char	   *name;
+} NameEntry;
+
+static HTAB *names = NULL;
+static LocalTransactionId names_lxid = InvalidLocalTransactionId;
+
+/* the name of a tag, funnel, plan, group or field; cached for the transaction */
+static char *
+LookupName(NameKind kind, int64 account, int64 id)
+{
+	NameKey		key;
+	NameEntry  *e;
+	bool		found;
+
+	if (names == NULL || names_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(NameKey);
+		ctl.entrysize = sizeof(NameEntry);
+		ctl.hcxt = TopTransactionContext;
+		names = hash_create("customercard names", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		names_lxid = MyProc->lxid;
+	}
+	memset(&key, 0, sizeof(key));
+	key.kind = kind;
+	key.account = account;
+	key.id = id;
+	e = hash_search(names, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+		Datum		args[2] = {Int64GetDatum(account), Int64GetDatum(id)};
+
+		e->name = NULL;
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (name_plans[kind] == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(name_queries[kind], 2, types);
+
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(plan);
+			name_plans[kind] = plan;
+		}
+		if (SPI_execute_plan(name_plans[kind], args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+		{
+			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (s != NULL)
+				e->name = MemoryContextStrdup(TopTransactionContext, s);
+		}
+		SPI_finish();
+	}
+	return e->name;
+}
+
+/* details[key_id] = row.col, details[key_name] = its name */
+static void
+DetailsNamed(Details *d, Change *c, HeapTuple t, NameKind kind, const char *col, const char *key_name)
+{
+	bool		isnull;
+	Datum		id = Get(c, t, col, &isnull);
+
+	DetailsDatum(d, col, id, INT8OID, isnull);
+	DetailsText(d, key_name, isnull ? NULL : LookupName(kind, GetInt64(c, t, "account_id"), DatumGetInt64(id)));
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void
+Emit(Change *c, HeapTuple t, const char *event, Jsonb *details)
+{
+	ActionLogAppend(GetInt64(c, t, "account_id"), GetInt64(c, t, "contact_id"), event, details);
+}
+
+/* field_changed {field, old, new} when col changed */
+static void
+FieldChanged(Change *c, const char *col, const char *field)
+{
+	Details		d;
+
+	if (!Changed(c, col))
+		return;
+	DetailsBegin(&d);
+	DetailsText(&d, "field", field);
+	DetailsCol(&d, c, c->old, "old", col);
+	DetailsCol(&d, c, c->new, "new", col);
+	Emit(c, c->new, "field_changed", DetailsEnd(&d));
+}
+
+static const char *const contact_fields[][2] = {
+	{"name", "name"}, {"first_name", "first_name"}, {"last_name", "last_name"},
+	{"middle_name", "middle_name"}, {"nickname", "nickname"}, {"avatar_url", "avatar_url"},
+	{"gender", "gender"}, {"timezone", "timezone"}, {"country", "country"}, {"city", "city"},
+	{"note", "note"}, {"manager_id", "manager"}, {"points", "points"}, {"deleted_at", "deleted_at"},
+};
+
+static void
+LogContacts(Change *c)
+{
+	bool		isnull;
+
+	if (c->old == NULL)
+	{
+		Emit(c, c->new, "contact_created", NULL);
+		return;
+	}
+	/* a tombstone or a forgotten card: merge and forget log for themselves */
+	(void) Get(c, c->new, "merged_into", &isnull);
+	if (!isnull)
+		return;
+	(void) Get(c, c->new, "forgotten_at", &isnull);
+	if (!isnull)
+		return;
+
+	if (Changed(c, "status"))
+	{
+		char	   *was = TextDatumGetCString(Get(c, c->old, "status", &isnull));
+		char	   *now = TextDatumGetCString(Get(c, c->new, "status", &isnull));
+
+		if (strcmp(now, "archived") == 0)
+			Emit(c, c->new, "archived", NULL);
+		else
+		{
+			if (strcmp(was, "archived") == 0)
+				Emit(c, c->new, "unarchived", NULL);
+			if (strcmp(was, "archived") != 0 || strcmp(now, "active") != 0)
+				FieldChanged(c, "status", "status");
+		}
+	}
+	if (Changed(c, "deleted_at"))
+	{
+		(void) Get(c, c->new, "deleted_at", &isnull);
+		if (!isnull)
+			Emit(c, c->new, "contact_deleted", NULL);
+		else
+			FieldChanged(c, "deleted_at", "deleted_at");
+	}
+	for (size_t i = 0; i < lengthof(contact_fields); i++)
+		if (strcmp(contact_fields[i][0], "deleted_at") != 0)
+			FieldChanged(c, contact_fields[i][0], contact_fields[i][1]);
+}
+
+/* phones and e-mails: field_changed of 'phone' / 'email' */
+static void
+LogContactValue(Change *c, const char *col)
+{
+	Details		d;
+	HeapTuple	t = c->new ? c->new : c->old;
+
+	if (c->old != NULL && c->new != NULL && !Changed(c, col))
+		return;
+	DetailsBegin(&d);
+	DetailsText(&d, "field", col);
+	if (c->old)
+		DetailsCol(&d, c, c->old, "old", col);
+	else
+		DetailsText(&d, "old", NULL);
+	if (c->new)
+		DetailsCol(&d, c, c->new, "new", col);
+	else
+		DetailsText(&d, "new", NULL);
+	Emit(c, t, "field_changed", DetailsEnd(&d));
+}
+
+static void
+LogChannels(Change *c)
+{
+	Details		d;
+	HeapTuple	t = c->new ? c->new : c->old;
+
+	if (c->old != NULL && c->new != NULL)
+		return;					/* edits of a channel are not card events */
+	DetailsBegin(&d);
+	DetailsCol(&d, c, t, "channel_id", "channel_id");
+	DetailsCol(&d, c, t, "kind", "kind");
+	DetailsCol(&d, c, t, "connection", "connection");
+	Emit(c, t, c->new ? "channel_created" : "channel_deleted", DetailsEnd(&d));
+}
+
+static void
+LogContactTags(Change *c)
+{
+	Details		d;
+	HeapTuple	t = c->new ? c->new : c->old;
+
+	if (c->old != NULL && c->new != NULL)
+		return;
+	DetailsBegin(&d);
+	DetailsNamed(&d, c, t, NAME_TAG, "tag_id", "tag");
+	Emit(c, t, c->new ? "tag_added" : "tag_removed", DetailsEnd(&d));
+}
+
+static void
+LogCustomValues(Change *c)
+{
+	Details		d;
+	HeapTuple	t = c->new ? c->new : c->old;
+
+	if (c->old != NULL && c->new != NULL && !Changed(c, "value"))
+		return;
+	DetailsBegin(&d);
+	DetailsNamed(&d, c, t, NAME_FIELD, "field_id", "field");
+	if (c->old)
+		DetailsCol(&d, c, c->old, "old", "value");
+	else
+		DetailsText(&d, "old", NULL);
+	if (c->new)
+		DetailsCol(&d, c, c->new, "new", "value");
+	else
+		DetailsText(&d, "new", NULL);
+	Emit(c, t, "custom_field_set", DetailsEnd(&d));
+}
+
+static Jsonb *
+SubscriptionDetails(Change *c, HeapTuple t)
+{
+	Details		d;
+
+	DetailsBegin(&d);
+	DetailsCol(&d, c, t, "subscription_id", "subscription_id");
+	DetailsNamed(&d, c, t, NAME_FUNNEL, "funnel_id", "funnel");
+	DetailsCol(&d, c, t, "channel_id", "channel_id");
+	DetailsCol(&d, c, t, "lgt_id", "lgt_id");
+	return DetailsEnd(&d);
+}
+
+static void
+LogSubscriptions(Change *c)
+{
+	bool		unsubscribed;
+
+	if (c->new == NULL)
+		return;
+	(void) Get(c, c->new, "unsubscribed_at", &unsubscribed);
+	unsubscribed = !unsubscribed;
+	if (c->old == NULL)
+	{
+		Emit(c, c->new, "subscribed", SubscriptionDetails(c, c->new));
+		if (unsubscribed)
+			Emit(c, c->new, "unsubscribed", SubscriptionDetails(c, c->new));
+	}
+	else if (Changed(c, "unsubscribed_at"))
+		Emit(c, c->new, unsubscribed ? "unsubscribed" : "subscribed", SubscriptionDetails(c, c->new));
+}
+
+static void
+LogOrders(Change *c)
+{
+	Details		d;
+
+	if (c->new == NULL)
+		return;
+	DetailsBegin(&d);
+	DetailsCol(&d, c, c->new, "order_id", "order_id");
+	DetailsCol(&d, c, c->new, "number", "number");
+	if (c->old == NULL)
+	{
+		DetailsCol(&d, c, c->new, "offer", "offer");
+		DetailsCol(&d, c, c->new, "amount", "amount");
+		DetailsCol(&d, c, c->new, "currency", "currency");
+		DetailsCol(&d, c, c->new, "status", "status");
+		Emit(c, c->new, "order_created", DetailsEnd(&d));
+	}
+	else if (Changed(c, "status"))
+	{
+		DetailsCol(&d, c, c->old, "old", "status");
+		DetailsCol(&d, c, c->new, "new", "status");
+		Emit(c, c->new, "order_status_changed", DetailsEnd(&d));
+	}
+}
+
+static void
+LogPayments(Change *c)
+{
+	Details		d;
+	bool		isnull;
+	char	   *status;
+
+	if (c->old != NULL || c->new == NULL)
+		return;
+	status = TextDatumGetCString(Get(c, c->new, "status", &isnull));
+	DetailsBegin(&d);
+	DetailsCol(&d, c, c->new, "payment_id", "payment_id");
+	DetailsCol(&d, c, c->new, "order_id", "order_id");
+	DetailsCol(&d, c, c->new, "amount", "amount");
+	if (strcmp(status, "failed") == 0)
+	{
+		DetailsCol(&d, c, c->new, "error_code", "error_code");
+		Emit(c, c->new, "payment_failed", DetailsEnd(&d));
+	}
+	else
+		Emit(c, c->new, "payment_succeeded", DetailsEnd(&d));
+}
+
+static void
+LogSalesPlanMembers(Change *c)
+{
+	Details		d;
+
+	if (c->old != NULL || c->new == NULL)
+		return;
+	DetailsBegin(&d);
+	DetailsNamed(&d, c, c->new, NAME_PLAN, "plan_id", "plan");
+	Emit(c, c->new, "sales_plan_added", DetailsEnd(&d));
+}
+
+static void
+LogTasks(Change *c)
+{
+	Details		d;
+
+	if (c->new == NULL)
+		return;
+	if (c->old == NULL)
+	{
+		DetailsBegin(&d);
+		DetailsCol(&d, c, c->new, "task_id", "task_id");
+		DetailsCol(&d, c, c->new, "title", "title");
+		DetailsCol(&d, c, c->new, "due_at", "due_at");
+		Emit(c, c->new, "task_created", DetailsEnd(&d));
+		return;
+	}
+	if (Changed(c, "status"))
+	{
+		bool		isnull;
+
+		if (strcmp(TextDatumGetCString(Get(c, c->new, "status", &isnull)), "done") == 0)
+		{
+			DetailsBegin(&d);
+			DetailsCol(&d, c, c->new, "task_id", "task_id");
+			DetailsCol(&d, c, c->new, "title", "title");
+			Emit(c, c->new, "task_done", DetailsEnd(&d));
+		}
+	}
+	if (Changed(c, "due_at"))
+	{
+		DetailsBegin(&d);
+		DetailsCol(&d, c, c->new, "task_id", "task_id");
+		DetailsCol(&d, c, c->new, "title", "title");
+		DetailsCol(&d, c, c->old, "old", "due_at");
+		DetailsCol(&d, c, c->new, "new", "due_at");
+		Emit(c, c->new, "task_rescheduled", DetailsEnd(&d));
+	}
+}
+
+/* INSERT-only tables: one event with a few columns of the new row */
+static void
+LogInsert(Change *c, const char *event, const char *const *cols)
+{
+	Details		d;
+
+	if (c->old != NULL || c->new == NULL)
+		return;
+	DetailsBegin(&d);
+	for (int i = 0; cols[i] != NULL; i++)
+		DetailsCol(&d, c, c->new, cols[i], cols[i]);
+	Emit(c, c->new, event, DetailsEnd(&d));
+}
+
+static const char *const call_cols[] = {"call_id", "direction", "result", "duration_s", "manager_id", NULL};
+static const char *const webinar_cols[] = {"visit_id", "webinar", "launch", NULL};
+static const char *const page_cols[] = {"visit_id", "url", NULL};
+static const char *const comment_cols[] = {"comment_id", NULL};
+
+static void
+LogGroupMembers(Change *c)
+{
+	Details		d;
+
+	if (c->old != NULL || c->new == NULL)
+		return;
+	DetailsBegin(&d);
+	DetailsNamed(&d, c, c->new, NAME_GROUP, "group_id", "group");
+	Emit(c, c->new, "membership", DetailsEnd(&d));
+}
+
+PG_FUNCTION_INFO_V1(log_change);
+
+/* AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW EXECUTE FUNCTION log_change('table') */
+Datum
+log_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Change		c;
+	const char *table;
+	HeapTuple	result;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("log_change() must be an AFTER ... FOR EACH ROW trigger with the logical table name as its argument")));
+
+	result = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	if (customercard_scrub_in_progress || CustomercardRestoring())
+		return PointerGetDatum(result);
+
+	table = trigdata->tg_trigger->tgargs[0];
+	c.rel = trigdata->tg_relation;
+	c.desc = RelationGetDescr(c.rel);
+	c.old = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? NULL : trigdata->tg_trigtuple;
+	c.new = TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? NULL
+		: TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+	if (strcmp(table, "contacts") == 0)
+		LogContacts(&c);
+	else if (strcmp(table, "phones") == 0)
+		LogContactValue(&c, "phone");
+	else if (strcmp(table, "emails") == 0)
+		LogContactValue(&c, "email");
+	else if (strcmp(table, "channels") == 0)
+		LogChannels(&c);
+	else if (strcmp(table, "contact_tags") == 0)
+		LogContactTags(&c);
+	else if (strcmp(table, "custom_values") == 0)
+		LogCustomValues(&c);
+	else if (strcmp(table, "subscriptions") == 0)
+		LogSubscriptions(&c);
+	else if (strcmp(table, "orders") == 0)
+		LogOrders(&c);
+	else if (strcmp(table, "payments") == 0)
+		LogPayments(&c);
+	else if (strcmp(table, "sales_plan_members") == 0)
+		LogSalesPlanMembers(&c);
+	else if (strcmp(table, "tasks") == 0)
+		LogTasks(&c);
+	else if (strcmp(table, "calls") == 0)
+		LogInsert(&c, "call", call_cols);
+	else if (strcmp(table, "webinar_visits") == 0)
+		LogInsert(&c, "webinar_viewed", webinar_cols);
+	else if (strcmp(table, "page_visits") == 0)
+		LogInsert(&c, "page_visited", page_cols);
+	else if (strcmp(table, "comments") == 0)
+		LogInsert(&c, "comment_added", comment_cols);
+	else if (strcmp(table, "group_members") == 0)
+		LogGroupMembers(&c);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("log_change() does not know table \"%s\"", table)));
+	return PointerGetDatum(result);
+}
