@@ -13,8 +13,11 @@ bench_cluster() {
     ensure_deps
     build_install
     export PGHOST=$BENCH_DIR PGPORT=$BENCH_PORT PGUSER=postgres
-    if [ -f "$BENCH_DIR/data/postmaster.pid" ] && psql -X -At -d bench -c "SELECT 1" >/dev/null 2>&1; then
-        echo "== reusing $BENCH_DIR ($BENCH_CONTACTS contacts)"
+    local fp
+    fp=$(cat "$ROOT"/customercard--*.sql "$ROOT"/customercard.so "$ROOT/bench/gen/demo_data.sql" | md5sum | cut -c1-32)
+    if [ -f "$BENCH_DIR/data/postmaster.pid" ] && [ "$(cat "$BENCH_DIR/fingerprint" 2>/dev/null)" = "$fp" ] &&
+       psql -X -At -d bench -c "SELECT 1" >/dev/null 2>&1; then
+        echo "== reusing $BENCH_DIR ($BENCH_CONTACTS contacts, same build)"
         return
     fi
     stop_cluster "$BENCH_DIR"
@@ -26,6 +29,7 @@ bench_cluster() {
     psql -X -q -At -d bench -c "SELECT sum(rows) FROM customercard_demo.generate($BENCH_CONTACTS)" >/dev/null
     psql -X -q -d bench -c "VACUUM ANALYZE"
     echo "   generated in $(echo "$(date +%s.%N) - $t0" | bc) s"
+    echo "$fp" | as_root tee "$BENCH_DIR/fingerprint" >/dev/null
 }
 
 # pgbench_tps ROLE SCRIPT [SECONDS] [CLIENTS]: transactions per second

@@ -13,12 +13,13 @@
  * statement's AFTER triggers, and flushes.  Every 5000 rows the buffer is
  * flushed early, so memory stays bounded.
  *
- * Where no hooked executor encloses the trigger (COPY, which runs no
- * executor; or the statement during which this library was first loaded)
- * rows are written at once.  A subtransaction that aborts drops the rows it
- * buffered; a transaction that aborts drops all; PRE_COMMIT flushes
- * whatever is left, so a log row is never lost nor written for a change
- * that did not happen.
+ * COPY runs no executor: a ProcessUtility hook writes its rows when it
+ * ends.  Anything else left over is written at the start of the next
+ * statement, or at commit, whichever comes first.  Inside a
+ * subtransaction only its own rows are written, so rolling it back cannot
+ * take its parent's rows along; a subtransaction that aborts drops the rows
+ * it queued, a transaction that aborts drops all.  So a log row is never
+ * lost, nor written for a change that did not happen.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +29,7 @@
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "tcop/utility.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -72,12 +74,10 @@ typedef struct SubLevel
 {
 	SubTransactionId subid;
 	int			buffered;		/* buffer length when it started */
-	int			depth;			/* hooked executors open when it started */
 } SubLevel;
 
 static LogBuffer buffer;
 static bool flushing = false;
-static int	executor_depth = 0; /* executors started through our hook */
 static SubLevel *sublevels = NULL;
 static int	nsublevels = 0;
 static int	maxsublevels = 0;
@@ -85,9 +85,16 @@ static SPIPlanPtr flush_plan = NULL;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void FlushActionLog(void);
+
+/* rows below this index belong to an enclosing subtransaction */
+static int
+FlushFloor(void)
+{
+	return nsublevels > 0 ? Min(sublevels[nsublevels - 1].buffered, buffer.n) : 0;
+}
 
 bool
 ActionLogEventIsKnown(const char *event)
@@ -158,8 +165,7 @@ ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *de
 	MemoryContextSwitchTo(old);
 	buffer.n++;
 
-	/* no hooked executor will finish around this row: write it now */
-	if (executor_depth == 0 || buffer.n >= FLUSH_AT)
+	if (buffer.n - FlushFloor() >= FLUSH_AT)
 		FlushActionLog();
 }
 
@@ -185,10 +191,22 @@ FlushActionLog(void)
 	Oid			save_userid;
 	int			save_sec_context;
 
-	if (flushing || buffer.n == 0)
+	int			floor = FlushFloor();
+	int			n = buffer.n - floor;
+
+	if (flushing || n <= 0)
 		return;
+	/* take the tail [floor, n) out of the buffer; the rows below stay */
 	rows = buffer;
-	ForgetBuffer();
+	rows.account += floor;
+	rows.contact += floor;
+	rows.event += floor;
+	rows.actor += floor;
+	rows.at += floor;
+	rows.details += floor;
+	rows.n = n;
+	rows.cxt = NULL;
+	buffer.n = floor;
 	flushing = true;
 	/*
 	 * Written as the extension's owner: roles get no INSERT on the log, so
@@ -228,8 +246,12 @@ FlushActionLog(void)
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 		flushing = false;
-		if (rows.cxt != NULL)
-			MemoryContextDelete(rows.cxt);
+		/* reclaim the memory once nothing is left */
+		if (buffer.n == 0 && buffer.cxt != NULL)
+		{
+			MemoryContextDelete(buffer.cxt);
+			ForgetBuffer();
+		}
 	}
 	PG_END_TRY();
 }
@@ -237,11 +259,13 @@ FlushActionLog(void)
 static void
 LogExecutorStart(QueryDesc *queryDesc, int eflags)
 {
+	/* rows left by a COPY or by the statement that loaded us: before anything reads */
+	if (buffer.n > 0 && ActiveSnapshotSet())
+		FlushActionLog();
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	executor_depth++;
 }
 
 static void
@@ -261,16 +285,18 @@ LogExecutorFinish(QueryDesc *queryDesc)
 		FlushActionLog();
 }
 
+/* after a utility statement (COPY above all): write what its triggers queued */
 static void
-LogExecutorEnd(QueryDesc *queryDesc)
+LogProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				  ProcessUtilityContext context, ParamListInfo params,
+				  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
-		standard_ExecutorEnd(queryDesc);
-	/* an executor started before this library was loaded was not counted */
-	if (executor_depth > 0)
-		executor_depth--;
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	if (buffer.n > 0 && ActiveSnapshotSet() && IsTransactionState())
+		FlushActionLog();
 }
 
 static void
@@ -295,7 +321,6 @@ LogXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			ForgetBuffer();
 			flushing = false;
-			executor_depth = 0;
 			nsublevels = 0;
 			break;
 	}
@@ -315,7 +340,6 @@ LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionI
 			}
 			sublevels[nsublevels].subid = mySubid;
 			sublevels[nsublevels].buffered = buffer.n;
-			sublevels[nsublevels].depth = executor_depth;
 			nsublevels++;
 			break;
 		case SUBXACT_EVENT_ABORT_SUB:
@@ -328,7 +352,6 @@ LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionI
 				{
 					if (buffer.n > top->buffered)
 						buffer.n = top->buffered;
-					executor_depth = top->depth;
 					break;
 				}
 			}
@@ -350,10 +373,19 @@ ActionLogInit(void)
 	ExecutorStart_hook = LogExecutorStart;
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = LogExecutorFinish;
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = LogExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = LogProcessUtility;
 	RegisterXactCallback(LogXactCallback, NULL);
 	RegisterSubXactCallback(LogSubXactCallback, NULL);
+}
+
+PG_FUNCTION_INFO_V1(is_log_event);
+
+/* customercard.is_log_event(text): the CHECK of action_log.event, cheap to set up per statement */
+Datum
+is_log_event(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ActionLogEventIsKnown(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }
 
 PG_FUNCTION_INFO_V1(log_event);

@@ -74,12 +74,43 @@ typedef struct Change
 	TupleDesc	desc;
 	HeapTuple	old;			/* NULL on INSERT */
 	HeapTuple	new;			/* NULL on DELETE */
+	Datum	   *oldvalues;		/* the tuples deformed once: heap_getattr */
+	bool	   *oldnulls;		/* would walk the tuple for every column */
+	Datum	   *newvalues;
+	bool	   *newnulls;
 } Change;
+
+static void
+Deform(Change *c)
+{
+	int			n = c->desc->natts;
+
+	if (c->old)
+	{
+		c->oldvalues = palloc(n * sizeof(Datum));
+		c->oldnulls = palloc(n * sizeof(bool));
+		heap_deform_tuple(c->old, c->desc, c->oldvalues, c->oldnulls);
+	}
+	if (c->new)
+	{
+		c->newvalues = palloc(n * sizeof(Datum));
+		c->newnulls = palloc(n * sizeof(bool));
+		heap_deform_tuple(c->new, c->desc, c->newvalues, c->newnulls);
+	}
+}
 
 static Datum
 Get(Change *c, HeapTuple t, const char *col, bool *isnull)
 {
-	return heap_getattr(t, AttNum(c->rel, col), c->desc, isnull);
+	int			i = AttNum(c->rel, col) - 1;
+
+	if (t == c->new)
+	{
+		*isnull = c->newnulls[i];
+		return c->newvalues[i];
+	}
+	*isnull = c->oldnulls[i];
+	return c->oldvalues[i];
 }
 
 static int64
@@ -103,10 +134,10 @@ Changed(Change *c, const char *col)
 {
 	AttrNumber	attnum = AttNum(c->rel, col);
 	Form_pg_attribute att = TupleDescAttr(c->desc, attnum - 1);
-	bool		oldnull,
-				newnull;
-	Datum		o = heap_getattr(c->old, attnum, c->desc, &oldnull);
-	Datum		n = heap_getattr(c->new, attnum, c->desc, &newnull);
+	bool		oldnull = c->oldnulls[attnum - 1];
+	bool		newnull = c->newnulls[attnum - 1];
+	Datum		o = c->oldvalues[attnum - 1];
+	Datum		n = c->newvalues[attnum - 1];
 
 	if (oldnull || newnull)
 		return oldnull != newnull;
@@ -642,7 +673,16 @@ LogGroupMembers(Change *c)
 
 PG_FUNCTION_INFO_V1(log_change);
 
-/* AFTER INSERT OR UPDATE OR DELETE ... FOR EACH ROW EXECUTE FUNCTION log_change('table') */
+/*
+ * AFTER INSERT ... FOR EACH ROW EXECUTE FUNCTION log_change('table'), and
+ * BEFORE UPDATE OR DELETE ... (named to fire after every other BEFORE
+ * trigger).  Why BEFORE for those: the row is already locked when BEFORE
+ * ROW triggers fire, and no later trigger can cancel it, so the change will
+ * happen unless the statement fails, which drops its buffered log rows too;
+ * and it spares PostgreSQL's AFTER-trigger queue, which re-reads both
+ * tuples of every updated row.  INSERT stays AFTER: ON CONFLICT DO NOTHING
+ * fires BEFORE INSERT triggers for rows it then skips.
+ */
 Datum
 log_change(PG_FUNCTION_ARGS)
 {
@@ -652,10 +692,11 @@ log_change(PG_FUNCTION_ARGS)
 	HeapTuple	result;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_trigger->tgnargs != 1)
+		trigdata->tg_trigger->tgnargs != 1 ||
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) != TRIGGER_FIRED_AFTER(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("log_change() must be an AFTER ... FOR EACH ROW trigger with the logical table name as its argument")));
+				 errmsg("log_change() must be an AFTER INSERT or a BEFORE UPDATE OR DELETE row trigger with the logical table name as its argument")));
 
 	result = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	if (customercard_scrub_in_progress || CustomercardRestoring())
@@ -667,6 +708,9 @@ log_change(PG_FUNCTION_ARGS)
 	c.old = TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) ? NULL : trigdata->tg_trigtuple;
 	c.new = TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) ? NULL
 		: TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	c.oldvalues = c.newvalues = NULL;
+	c.oldnulls = c.newnulls = NULL;
+	Deform(&c);
 
 	if (strcmp(table, "contacts") == 0)
 		LogContacts(&c);

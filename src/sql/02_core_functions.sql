@@ -44,6 +44,12 @@ CREATE FUNCTION customercard.is_valid_timezone(text) RETURNS boolean
 COMMENT ON FUNCTION customercard.is_valid_timezone(text) IS
     'Whether the text names a time zone PostgreSQL knows, such as ''Europe/Moscow''';
 
+CREATE FUNCTION customercard.is_log_event(text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'is_log_event'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.is_log_event(text) IS
+    'Whether the text is an action log event kind (the CHECK of action_log.event; log_event() lists them in its hint)';
+
 -- trigger functions
 CREATE FUNCTION customercard.refuse_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'refuse_change' LANGUAGE C;

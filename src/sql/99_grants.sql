@@ -16,6 +16,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.current_actor(),
     customercard.normalize_email(text),
     customercard.email_key(text),
+    customercard.is_log_event(text),
     customercard.is_valid_timezone(text),
     customercard.phone_digits(text),
     customercard.describe_event(text, jsonb),

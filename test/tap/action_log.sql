@@ -2,7 +2,7 @@
 -- actor and the statement's time; bulk statements log every row; app roles
 -- log without being able to write the log themselves; log_event checks.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 SET customercard.actor = 'manager:42';
 CREATE TEMP TABLE seen AS SELECT 0::bigint AS last;
@@ -141,6 +141,18 @@ ROLLBACK TO before_failure;
 SELECT is(pg_temp.new_events(), NULL, 'a rolled-back change leaves no log row');
 SELECT is((SELECT count(*)::int FROM customercard.contact_log(:c, ARRAY['task_created', 'task_done'])), 3,
     'contact_log filters by event kinds');
+
+-- rows a COPY queued survive a later subtransaction's rollback; the
+-- subtransaction's own rows do not
+INSERT INTO customercard.contacts (contact_id, name) VALUES (777000001, 'Copy target');
+SELECT pg_temp.new_events();
+COPY customercard.comments (contact_id, body) FROM STDIN;
+777000001	from copy
+\.
+SAVEPOINT after_copy;
+UPDATE customercard.contacts SET note = 'rolled back' WHERE contact_id = 777000001;
+ROLLBACK TO after_copy;
+SELECT is(pg_temp.new_events(), 'comment_added', 'the COPY''s log row survives a later rollback to a savepoint');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/action_log.sh: what the action log costs.  Side by side in one cluster:
+#   1. one UPDATE of 100,000 contacts (one changed field, so one log row each)
+#      - with the C log trigger off (the baseline),
+#      - with the C log trigger on,
+#      - with a PL/pgSQL to_jsonb(OLD)/to_jsonb(NEW) audit trigger (supa_audit
+#        style) instead, the usual way people log;
+#      and, for scale, one INSERT of 100,000 log rows by itself.
+#      Each variant runs ROUNDS times, interleaved, inside a rolled-back
+#      transaction; the median is reported.
+#   2. pgbench single-row updates, 2 clients, with and without the log.
+#   BENCH_CONTACTS=1000000 bash bench/action_log.sh   (the UPDATE touches 100,000 rows)
+source "$(dirname "$0")/lib.sh"
+bench_cluster
+ROUNDS=${BENCH_ROUNDS:-5}
+SECS=${BENCH_SECONDS:-15}
+ROWS=100000
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"; }
+
+q >/dev/null <<'SQL'
+CREATE TABLE IF NOT EXISTS public.bench_audit (
+    id bigserial PRIMARY KEY, table_name text NOT NULL, op text NOT NULL, record_id bigint,
+    old_record jsonb, new_record jsonb, at timestamptz NOT NULL DEFAULT statement_timestamp());
+CREATE OR REPLACE FUNCTION public.bench_audit_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.bench_audit (table_name, op, record_id, old_record, new_record)
+    VALUES (TG_TABLE_NAME, TG_OP, NEW.contact_id, to_jsonb(OLD), to_jsonb(NEW));
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS bench_audit ON customercard.contacts;
+CREATE TRIGGER bench_audit AFTER UPDATE ON customercard.contacts FOR EACH ROW EXECUTE FUNCTION public.bench_audit_trigger();
+ALTER TABLE customercard.contacts DISABLE TRIGGER bench_audit;
+SQL
+lo=$(q -c "SELECT min(contact_id) FROM customercard.contacts")
+hi=$((lo + ROWS - 1))
+UPDATE="UPDATE customercard.contacts SET note = 'bench ' || contact_id || ' ' || clock_timestamp()
+         WHERE account_id = customercard.current_account_id() AND contact_id BETWEEN $lo AND $hi"
+INSERT="INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+        SELECT account_id, contact_id, 'field_changed', jsonb_build_object('field', 'note', 'old', note, 'new', 'x')
+          FROM customercard.contacts WHERE account_id = customercard.current_account_id() AND contact_id BETWEEN $lo AND $hi"
+
+# run_ms SETUP STATEMENT: milliseconds of STATEMENT in a transaction that is rolled back
+run_ms() {
+    q -c "VACUUM customercard.contacts" -c "VACUUM customercard.action_log" >/dev/null 2>&1 || true
+    q <<SQL | tail -1
+BEGIN;
+$1
+SELECT clock_timestamp() AS t0 \gset
+$2;
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000);
+ROLLBACK;
+SQL
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+OFF="ALTER TABLE customercard.contacts DISABLE TRIGGER zz_log_change;"
+ON=""
+PLPGSQL="ALTER TABLE customercard.contacts DISABLE TRIGGER zz_log_change; ALTER TABLE customercard.contacts ENABLE TRIGGER bench_audit;"
+declare -a off on plp ins
+for r in $(seq "$ROUNDS"); do
+    off+=("$(run_ms "$OFF" "$UPDATE")")
+    on+=("$(run_ms "$ON" "$UPDATE")")
+    plp+=("$(run_ms "$PLPGSQL" "$UPDATE")")
+    ins+=("$(run_ms "" "$INSERT")")
+done
+m_off=$(printf '%s\n' "${off[@]}" | median); m_on=$(printf '%s\n' "${on[@]}" | median)
+m_plp=$(printf '%s\n' "${plp[@]}" | median); m_ins=$(printf '%s\n' "${ins[@]}" | median)
+echo "== UPDATE of $ROWS contacts (one field), median of $ROUNDS interleaved rounds"
+printf "  %-44s %8s ms\n" "log trigger off (baseline)" "$m_off" "C log trigger on" "$m_on" \
+    "PL/pgSQL to_jsonb audit trigger instead" "$m_plp" "INSERT of $ROWS log rows alone (for scale)" "$m_ins"
+echo "  with the log / without:        $(ratio "$m_on" "$m_off")x   (target <= 2.2)"
+echo "  PL/pgSQL audit / C log:        $(ratio "$m_plp" "$m_on")x   (target >= 2)"
+echo "  log rows alone / UPDATE alone: $(ratio "$m_ins" "$m_off")x   (what writing the rows costs by itself)"
+
+W=$(mktemp -d)
+cat > $W/update.sql <<SQL
+\set id random($lo, $hi)
+UPDATE customercard.contacts SET note = 'tps ' || :id
+ WHERE account_id = customercard.current_account_id() AND contact_id = :id;
+SQL
+q -c "ALTER TABLE customercard.contacts DISABLE TRIGGER zz_log_change" >/dev/null
+t_off=$(pgbench_tps postgres $W/update.sql "$SECS" 2)
+q -c "ALTER TABLE customercard.contacts ENABLE TRIGGER zz_log_change" >/dev/null
+t_on=$(pgbench_tps postgres $W/update.sql "$SECS" 2)
+rm -rf $W
+echo "== pgbench single-row updates, 2 clients, ${SECS}s each"
+printf "  %-44s %8s tps\n" "without the log" "$t_off" "with the log" "$t_on"
+echo "  with / without:                $(ratio "$t_on" "$t_off")x   (target >= 0.8)"
+q -c "ALTER TABLE customercard.contacts ENABLE TRIGGER zz_log_change" >/dev/null
