@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../test/scripts/lib.sh"
 BENCH_CONTACTS=${BENCH_CONTACTS:-100000}
 BENCH_DIR=${BENCH_DIR:-/tmp/customercard-bench-$BENCH_CONTACTS}
-BENCH_PORT=${BENCH_PORT:-55450}
+BENCH_PORT=${BENCH_PORT:-$((55000 + BENCH_CONTACTS % 997))}
 export CC_FSYNC=on
 
 bench_cluster() {

@@ -33,7 +33,7 @@ CREATE TABLE customercard.contacts (
     FOREIGN KEY (account_id, merged_into) REFERENCES customercard.contacts,
     CHECK (merged_into IS DISTINCT FROM contact_id),
     CHECK (gender_source IS NULL OR gender IS NOT NULL)
-);
+) WITH (fillfactor = 90);     -- room for HOT updates: notes, statuses and points change often
 CREATE INDEX contacts_live_created ON customercard.contacts (account_id, created_at DESC, contact_id DESC)
     WHERE merged_into IS NULL AND deleted_at IS NULL;
 CREATE INDEX contacts_manager ON customercard.contacts (account_id, manager_id) WHERE manager_id IS NOT NULL;
