@@ -7,7 +7,8 @@
  * The guards are triggers, not privileges, so that they hold for every
  * role, the table owner and superusers included.  The only way past them
  * is customercard_scrub_in_progress, which only the forget path sets, in C,
- * for the rows it scrubs.
+ * for the rows it scrubs; and archive_action_log(), which moves old log
+ * rows into action_log_archive.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,10 +20,13 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
 
 #include "customercard.h"
 
 bool		customercard_scrub_in_progress = false;
+static bool archive_in_progress = false;
 
 static TriggerData *
 TriggerContext(FunctionCallInfo fcinfo, const char *name)
@@ -49,6 +53,9 @@ refuse_change(PG_FUNCTION_ARGS)
 
 	if (customercard_scrub_in_progress && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_newtuple);
+	if (archive_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
+		strcmp(table, "action_log") == 0)
+		return PointerGetDatum(trigdata->tg_trigtuple);
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		what = "updated";
@@ -115,4 +122,58 @@ touch_updated_at(PG_FUNCTION_ARGS)
 	if (CustomercardRestoring())
 		return PointerGetDatum(trigdata->tg_newtuple);
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc, 1, &attnum, &value, &isnull));
+}
+
+PG_FUNCTION_INFO_V1(archive_action_log);
+
+/*
+ * customercard.archive_action_log(before timestamptz, account_id bigint DEFAULT NULL)
+ * Move log rows older than before (of one account, or all) into
+ * customercard.action_log_archive, keeping the hot log small.  For
+ * superusers: it is a DBA's maintenance, e.g. a monthly pg_cron job.
+ */
+Datum
+archive_action_log(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, INT8OID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	uint64		moved = 0;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may archive the action log"),
+				 errhint("Archiving moves every account's history; a DBA runs it, for example monthly with pg_cron.")));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("archive_action_log needs a cut-off time"),
+				 errhint("Call customercard.archive_action_log(now() - interval '1 year').")));
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+
+	archive_in_progress = true;
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("WITH moved AS (DELETE FROM customercard.action_log l "
+								  "  WHERE l.at < $1 AND ($2 IS NULL OR l.account_id = $2) RETURNING l.*) "
+								  "INSERT INTO customercard.action_log_archive "
+								  "  (account_id, log_id, contact_id, event, actor, at, details) "
+								  "SELECT account_id, log_id, contact_id, event, actor, at, details FROM moved",
+								  2, types, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not archive the action log");
+		moved = SPI_processed;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		archive_in_progress = false;
+	}
+	PG_END_TRY();
+	PG_RETURN_INT64((int64) moved);
 }

@@ -33,6 +33,32 @@ CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON customercard.ac
 CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON customercard.action_log
     FOR EACH STATEMENT EXECUTE FUNCTION customercard.refuse_change();
 
+-- Old log rows, moved here by archive_action_log() so that the hot log stays
+-- small.  Nobody may change these rows; only the owner (the DBA) may delete
+-- them, after exporting them: the one place history can be dropped.
+CREATE TABLE customercard.action_log_archive (
+    account_id  bigint NOT NULL,
+    log_id      bigint NOT NULL,
+    contact_id  bigint NOT NULL,
+    event       text NOT NULL,
+    actor       text NOT NULL,
+    at          timestamptz NOT NULL,
+    details     jsonb NOT NULL,
+    archived_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, log_id)
+);
+CREATE INDEX action_log_archive_contact ON customercard.action_log_archive (account_id, contact_id);
+COMMENT ON TABLE customercard.action_log_archive IS
+    'Action log rows older than the archive cut-off (archive_action_log); rows are never changed';
+CREATE TRIGGER action_log_archive_immutable BEFORE UPDATE ON customercard.action_log_archive
+    FOR EACH ROW EXECUTE FUNCTION customercard.refuse_change();
+
+CREATE FUNCTION customercard.archive_action_log(before timestamptz, account_id bigint DEFAULT NULL)
+RETURNS bigint
+    AS 'MODULE_PATHNAME', 'archive_action_log' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.archive_action_log(timestamptz, bigint) IS
+    'Move action log rows older than the cut-off (of one account, or all) into action_log_archive; for superusers';
+
 CREATE TABLE customercard.merges (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
     merge_id    bigserial NOT NULL,

@@ -30,6 +30,17 @@ q -x -c "SELECT * FROM customercard.card WHERE contact_id = $ID"
 echo "== money of contact $ID (customercard.card_finance)"
 q -c "SELECT currency, invoiced, expected, confirmed, paid, refunds, expenses, income, profit FROM customercard.card_finance WHERE contact_id = $ID"
 
+echo "== a manager works on contact $ID; the action log records it (customercard.contact_log)"
+q -q <<SQL
+SET customercard.actor = 'manager:olga';
+UPDATE customercard.contacts SET note = 'Wants the advanced course in spring', status = 'active'
+ WHERE account_id = customercard.current_account_id() AND contact_id = $ID;
+INSERT INTO customercard.tasks (contact_id, title, due_at) VALUES ($ID, 'Call about the advanced course', now() + interval '2 days');
+INSERT INTO customercard.comments (contact_id, body) VALUES ($ID, 'Asked about an installment plan');
+SELECT customercard.log_event($ID, 'crm_exported', '{"crm": "amoCRM", "deal_id": 4711}');
+SQL
+q -c "SELECT at::timestamp(0) AS at, actor, event, description FROM customercard.contact_log($ID) LIMIT 8"
+
 echo "== the whole card of contact $ID (customercard.card_json)"
 q -At -c "SELECT jsonb_pretty(customercard.card_json($ID))"
 

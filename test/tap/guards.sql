@@ -1,7 +1,7 @@
 -- Row guards: the action log is append-only for every role (superuser
 -- included); points follow their ledger both ways; updated_at is stamped.
 BEGIN;
-SELECT plan(12);
+SELECT plan(18);
 
 SELECT customercard.upsert_contact('{"name": "Guarded"}') AS c \gset
 INSERT INTO customercard.action_log (contact_id, event, details) VALUES (:c, 'crm_exported', '{"crm": "amoCRM"}');
@@ -15,6 +15,19 @@ SELECT throws_ok('TRUNCATE customercard.action_log', '42501',
 SELECT is((SELECT count(*)::int FROM customercard.action_log WHERE contact_id = :c AND event = 'crm_exported'), 1, 'the log row is still there');
 SELECT throws_ok(format('INSERT INTO customercard.action_log (contact_id, event) VALUES (%s, ''party'')', :c), '23514', NULL,
     'an unknown event kind is refused');
+
+-- archiving: old rows move to action_log_archive, by a superuser only
+INSERT INTO customercard.action_log (contact_id, event, at) VALUES (:c, 'crm_exported', '2020-01-01'), (:c, 'crm_exported', '2020-02-01');
+SELECT is(customercard.archive_action_log('2021-01-01'), 2::bigint, 'archive_action_log moves the rows older than the cut-off');
+SELECT is((SELECT count(*)::int FROM customercard.action_log WHERE contact_id = :c AND at < '2021-01-01'), 0, '... out of the log');
+SELECT is((SELECT count(*)::int FROM customercard.action_log_archive WHERE contact_id = :c), 2, '... into the archive, ids kept');
+SELECT throws_ok('UPDATE customercard.action_log_archive SET event = ''forgotten''', '42501', NULL, 'archived rows cannot be changed');
+SELECT throws_ok('DELETE FROM customercard.action_log WHERE at < ''2030-01-01''', '42501', NULL,
+    'outside archiving, the log still refuses deletes');
+CREATE ROLE cc_t_archivist LOGIN IN ROLE customercard_admin;
+SET SESSION AUTHORIZATION cc_t_archivist;
+SELECT throws_ok('SELECT customercard.archive_action_log(now())', '42501', NULL, 'an admin role cannot archive: a superuser''s job');
+RESET SESSION AUTHORIZATION;
 
 -- points: a hand edit becomes a ledger row; a ledger row moves the balance
 UPDATE customercard.contacts SET points = 25 WHERE contact_id = :c;
