@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -46,6 +47,16 @@ typedef struct AttCacheEntry
 
 #define ATTCACHE_SIZE 1024
 static AttCacheEntry attcache[ATTCACHE_SIZE];
+static bool attcache_callback = false;
+
+/* a table changed (e.g. an upgrade script renamed a column): forget its attribute numbers */
+static void
+AttCacheInvalidate(Datum arg, Oid relid)
+{
+	for (int i = 0; i < ATTCACHE_SIZE; i++)
+		if (!OidIsValid(relid) || attcache[i].relid == relid)
+			attcache[i].relid = InvalidOid;
+}
 
 /* the attribute number of column name in rel, cached */
 static AttrNumber
@@ -59,6 +70,11 @@ AttNum(Relation rel, const char *name)
 	{
 		int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
 
+		if (!attcache_callback)
+		{
+			CacheRegisterRelcacheCallback(AttCacheInvalidate, (Datum) 0);
+			attcache_callback = true;
+		}
 		if (attnum <= 0)
 			elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(rel), name);
 		e->relid = relid;
@@ -671,6 +687,38 @@ LogGroupMembers(Change *c)
 	Emit(c, c->new, "membership", DetailsEnd(&d));
 }
 
+static void LogPhones(Change *c) { LogContactValue(c, "phone"); }
+static void LogEmails(Change *c) { LogContactValue(c, "email"); }
+static void LogCalls(Change *c) { LogInsert(c, "call", call_cols); }
+static void LogWebinarVisits(Change *c) { LogInsert(c, "webinar_viewed", webinar_cols); }
+static void LogPageVisits(Change *c) { LogInsert(c, "page_visited", page_cols); }
+static void LogComments(Change *c) { LogInsert(c, "comment_added", comment_cols); }
+
+/* the logical table name (the trigger's argument) -> what its changes log */
+static const struct
+{
+	const char *table;
+	void		(*log) (Change *c);
+}			handlers[] =
+{
+	{"contacts", LogContacts},
+	{"phones", LogPhones},
+	{"emails", LogEmails},
+	{"channels", LogChannels},
+	{"contact_tags", LogContactTags},
+	{"custom_values", LogCustomValues},
+	{"subscriptions", LogSubscriptions},
+	{"orders", LogOrders},
+	{"payments", LogPayments},
+	{"sales_plan_members", LogSalesPlanMembers},
+	{"tasks", LogTasks},
+	{"calls", LogCalls},
+	{"webinar_visits", LogWebinarVisits},
+	{"page_visits", LogPageVisits},
+	{"comments", LogComments},
+	{"group_members", LogGroupMembers},
+};
+
 PG_FUNCTION_INFO_V1(log_change);
 
 /*
@@ -712,41 +760,14 @@ log_change(PG_FUNCTION_ARGS)
 	c.oldnulls = c.newnulls = NULL;
 	Deform(&c);
 
-	if (strcmp(table, "contacts") == 0)
-		LogContacts(&c);
-	else if (strcmp(table, "phones") == 0)
-		LogContactValue(&c, "phone");
-	else if (strcmp(table, "emails") == 0)
-		LogContactValue(&c, "email");
-	else if (strcmp(table, "channels") == 0)
-		LogChannels(&c);
-	else if (strcmp(table, "contact_tags") == 0)
-		LogContactTags(&c);
-	else if (strcmp(table, "custom_values") == 0)
-		LogCustomValues(&c);
-	else if (strcmp(table, "subscriptions") == 0)
-		LogSubscriptions(&c);
-	else if (strcmp(table, "orders") == 0)
-		LogOrders(&c);
-	else if (strcmp(table, "payments") == 0)
-		LogPayments(&c);
-	else if (strcmp(table, "sales_plan_members") == 0)
-		LogSalesPlanMembers(&c);
-	else if (strcmp(table, "tasks") == 0)
-		LogTasks(&c);
-	else if (strcmp(table, "calls") == 0)
-		LogInsert(&c, "call", call_cols);
-	else if (strcmp(table, "webinar_visits") == 0)
-		LogInsert(&c, "webinar_viewed", webinar_cols);
-	else if (strcmp(table, "page_visits") == 0)
-		LogInsert(&c, "page_visited", page_cols);
-	else if (strcmp(table, "comments") == 0)
-		LogInsert(&c, "comment_added", comment_cols);
-	else if (strcmp(table, "group_members") == 0)
-		LogGroupMembers(&c);
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("log_change() does not know table \"%s\"", table)));
+	for (size_t i = 0; i < lengthof(handlers); i++)
+		if (strcmp(table, handlers[i].table) == 0)
+		{
+			handlers[i].log(&c);
+			return PointerGetDatum(result);
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+			 errmsg("log_change() does not know table \"%s\"", table)));
 	return PointerGetDatum(result);
 }
