@@ -45,8 +45,8 @@ DECLARE
     en_tz text[] := '{Europe/Berlin,America/New_York,Europe/London,Asia/Tokyo,Europe/Paris,Europe/Rome}';
     domains text[] := '{gmail.com,mail.ru,yandex.ru,bk.ru,outlook.com,icloud.com,inbox.ru,example.org}';
     tag_names text[] := '{vip,student,lead,webinar,paid,refund-risk,partner,b2b,newsletter,cold,hot,returning,instagram,telegram,vk,trial,alumni,group-2026,group-2025,do-not-call}';
-    managers_n int := 10;
-    first_manager bigint;
+    mgr bigint[];           -- the account's manager ids, whatever they are
+    managers_n int;
     t0 timestamptz := '2024-01-01 00:00+00';
 BEGIN
     IF n IS NULL OR n < 1 OR n > 10000000 THEN
@@ -54,10 +54,15 @@ BEGIN
     END IF;
 
     -- definitions (idempotent: a second run reuses them)
+    -- explicit ids inserted elsewhere may have left the sequence behind; never move it back
+    PERFORM setval('customercard.managers_manager_id_seq',
+                   greatest((SELECT max(manager_id) FROM customercard.managers),
+                            (SELECT last_value FROM customercard.managers_manager_id_seq), 1));
     INSERT INTO customercard.managers (account_id, name)
     SELECT acct, m FROM unnest('{Ольга Менеджер,Игорь Продажи,Anna Support,Пётр Колл-центр,Мария Кураторова,Denis Sales,Елена Старшая,Глеб Новичок,Sofia Partner,Кирилл Ночной}'::text[]) m
      WHERE NOT EXISTS (SELECT 1 FROM customercard.managers x WHERE x.account_id = acct AND x.name = m);
-    SELECT min(manager_id) INTO first_manager FROM customercard.managers WHERE account_id = acct;
+    mgr := ARRAY(SELECT manager_id FROM customercard.managers WHERE account_id = acct ORDER BY manager_id);
+    managers_n := array_length(mgr, 1);
     INSERT INTO customercard.tags (account_id, name) SELECT acct, t FROM unnest(tag_names) t ON CONFLICT DO NOTHING;
     INSERT INTO customercard.custom_fields (account_id, name, kind) VALUES
         (acct, 'Birthday', 'date'), (acct, 'Course level', 'number'), (acct, 'Source', 'text'), (acct, 'Consent', 'boolean')
@@ -97,7 +102,7 @@ BEGIN
                 ELSE customercard_demo.pick(en_city, customercard_demo.r(i, 5)) END,
            ('10.' || (i % 250) || '.' || ((i / 250) % 250) || '.' || (1 + i % 200))::inet,
            CASE WHEN customercard_demo.r(i, 6) < 0.1 THEN 'Prefers messages after 18:00' END,
-           CASE WHEN customercard_demo.r(i, 7) < 0.3 THEN first_manager + (i % managers_n) END,
+           CASE WHEN customercard_demo.r(i, 7) < 0.3 THEN mgr[1 + i % managers_n] END,
            CASE WHEN customercard_demo.r(i, 8) < 0.9 THEN 'active' WHEN customercard_demo.r(i, 8) < 0.95 THEN 'unsubscribed'
                 WHEN customercard_demo.r(i, 8) < 0.98 THEN 'archived' ELSE 'blacklisted' END,
            t0 + (i * interval '1 minute') * (1000000.0 / greatest(n, 1000)) / 2,
@@ -193,7 +198,7 @@ BEGIN
     SELECT acct, d.contact_id, 'D-' || d.contact_id || '-' || k, o.offer, ARRAY[o.offer], o.amount,
            CASE WHEN customercard_demo.r(d.i, 82) < 0.9 THEN 'RUB' ELSE 'EUR' END, o.status,
            customercard_demo.r(d.i, 83) < 0.1, o.offer LIKE 'Club%', CASE WHEN o.status = 'failed' THEN 'card_declined' END,
-           CASE WHEN customercard_demo.r(d.i, 84) < 0.5 THEN first_manager + (d.i % managers_n) END,
+           CASE WHEN customercard_demo.r(d.i, 84) < 0.5 THEN mgr[1 + d.i % managers_n] END,
            customercard_demo.pick('{instagram,vk,telegram,yandex,google}', customercard_demo.r(d.i, 85)), 'spring-' || (d.i % 4),
            t0 + d.i * interval '50 seconds' + k * interval '3 days',
            CASE WHEN o.status IN ('paid', 'refunded') THEN t0 + d.i * interval '50 seconds' + k * interval '3 days' + interval '1 hour' END
@@ -231,7 +236,7 @@ BEGIN
     INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, status, amount, manager_id, manager_pinned, added_at)
     SELECT acct, sp.plan_id, d.contact_id,
            customercard_demo.pick('{new,in_progress,won,lost}', customercard_demo.r(d.i, 101)),
-           (5000 + (d.i % 20) * 1000)::numeric, first_manager + (d.i % managers_n), d.i % 4 = 0, t0 + d.i * interval '55 seconds'
+           (5000 + (d.i % 20) * 1000)::numeric, mgr[1 + d.i % managers_n], d.i % 4 = 0, t0 + d.i * interval '55 seconds'
       FROM demo_ids d
       JOIN LATERAL (SELECT x.plan_id FROM customercard.sales_plans x WHERE x.account_id = acct
                      ORDER BY x.plan_id OFFSET (d.i % 3) LIMIT 1) sp ON true
@@ -241,7 +246,7 @@ BEGIN
     INSERT INTO customercard.tasks (account_id, contact_id, title, description, due_at, status, reschedules, manager_id, created_at, done_at)
     SELECT acct, d.contact_id, customercard_demo.pick('{Call back,Send the invoice,Offer Course Pro,Check payment,Ask for feedback}', customercard_demo.r(d.i, 110 + k)),
            NULL, t0 + d.i * interval '1 minute' + interval '2 days',
-           s.status, (d.i % 3), first_manager + (d.i % managers_n), t0 + d.i * interval '1 minute',
+           s.status, (d.i % 3), mgr[1 + d.i % managers_n], t0 + d.i * interval '1 minute',
            CASE WHEN s.status = 'done' THEN t0 + d.i * interval '1 minute' + interval '1 day' END
       FROM demo_ids d CROSS JOIN generate_series(1, 2) k
      CROSS JOIN LATERAL (SELECT customercard_demo.pick('{open,done,done,cancelled}', customercard_demo.r(d.i, 115 + k)) AS status) s
@@ -249,7 +254,7 @@ BEGIN
     GET DIAGNOSTICS rows = ROW_COUNT; section := 'tasks'; RETURN NEXT;
 
     INSERT INTO customercard.calls (account_id, contact_id, manager_id, direction, started_at, duration_s, result, recording_url)
-    SELECT acct, d.contact_id, first_manager + (d.i % managers_n), CASE WHEN d.i % 4 = 0 THEN 'in' ELSE 'out' END,
+    SELECT acct, d.contact_id, mgr[1 + d.i % managers_n], CASE WHEN d.i % 4 = 0 THEN 'in' ELSE 'out' END,
            t0 + d.i * interval '1 minute' + interval '3 hours',
            CASE WHEN c.result = 'answered' THEN 30 + d.i % 600 ELSE 0 END, c.result,
            CASE WHEN c.result = 'answered' THEN 'https://records.example/' || d.i || '.mp3' END
@@ -261,7 +266,7 @@ BEGIN
     INSERT INTO customercard.call_campaign_members (account_id, campaign_id, contact_id, included_at, call_back_at, status, comment, manager_id)
     SELECT acct, cc.campaign_id, d.contact_id, t0 + d.i * interval '1 minute', t0 + d.i * interval '1 minute' + interval '1 day',
            customercard_demo.pick('{pending,call_back,reached,not_reached,refused,done}', customercard_demo.r(d.i, 131)),
-           CASE WHEN d.i % 3 = 0 THEN 'asked to call in the evening' END, first_manager + (d.i % managers_n)
+           CASE WHEN d.i % 3 = 0 THEN 'asked to call in the evening' END, mgr[1 + d.i % managers_n]
       FROM demo_ids d
       JOIN LATERAL (SELECT x.campaign_id FROM customercard.call_campaigns x WHERE x.account_id = acct
                      ORDER BY x.campaign_id OFFSET (d.i % 2) LIMIT 1) cc ON true
@@ -327,7 +332,7 @@ BEGIN
     GET DIAGNOSTICS rows = ROW_COUNT; section := 'addresses'; RETURN NEXT;
 
     INSERT INTO customercard.comments (account_id, contact_id, author, body, created_at)
-    SELECT acct, d.contact_id, 'manager:' || (first_manager + d.i % managers_n),
+    SELECT acct, d.contact_id, 'manager:' || mgr[1 + d.i % managers_n],
            customercard_demo.pick('{Asked for an installment plan,Will decide after the webinar,Wants a corporate invoice,Not interested until autumn,Recommended by a friend}', customercard_demo.r(d.i, 221)),
            t0 + d.i * interval '1 minute' + interval '5 hours'
       FROM demo_ids d WHERE customercard_demo.r(d.i, 220) < 0.1;
