@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/lib.sh: a private cluster with a generated account, for benchmarks.
 #   BENCH_CONTACTS=1000000 bash bench/<name>.sh      (default 100000)
+#   BENCH_REUSE=1: keep the generated cluster even if the build changed
 # The cluster is reused between benchmarks of one size (BENCH_DIR), so a
 # million contacts are generated once.
 source "$(dirname "${BASH_SOURCE[0]}")/../test/scripts/lib.sh"
@@ -15,7 +16,9 @@ bench_cluster() {
     export PGHOST=$BENCH_DIR PGPORT=$BENCH_PORT PGUSER=postgres
     local fp
     fp=$(cat "$ROOT"/customercard--*.sql "$ROOT"/customercard.so "$ROOT/bench/gen/demo_data.sql" | md5sum | cut -c1-32)
-    if [ -f "$BENCH_DIR/data/postmaster.pid" ] && [ "$(cat "$BENCH_DIR/fingerprint" 2>/dev/null)" = "$fp" ] &&
+    # BENCH_REUSE=1 keeps a generated cluster although the build changed (re-measuring)
+    if [ -f "$BENCH_DIR/data/postmaster.pid" ] &&
+       { [ "$(cat "$BENCH_DIR/fingerprint" 2>/dev/null)" = "$fp" ] || [ -n "${BENCH_REUSE:-}" ]; } &&
        psql -X -At -d bench -c "SELECT 1" >/dev/null 2>&1; then
         echo "== reusing $BENCH_DIR ($BENCH_CONTACTS contacts, same build)"
         return

@@ -37,7 +37,9 @@ UPDATE customercard.contacts SET note = 'Wants the advanced course in spring', s
  WHERE account_id = customercard.current_account_id() AND contact_id = $ID;
 INSERT INTO customercard.tasks (contact_id, title, due_at) VALUES ($ID, 'Call about the advanced course', now() + interval '2 days');
 INSERT INTO customercard.comments (contact_id, body) VALUES ($ID, 'Asked about an installment plan');
+\o /dev/null
 SELECT customercard.log_event($ID, 'crm_exported', '{"crm": "amoCRM", "deal_id": 4711}');
+\o
 SQL
 q -c "SELECT at::timestamp(0) AS at, actor, event, description FROM customercard.contact_log($ID) LIMIT 8"
 
