@@ -40,12 +40,23 @@ cat > $W/update.sql <<SQL
 UPDATE customercard.contacts SET note = 'bench ' || :id
  WHERE account_id = customercard.current_account_id() AND contact_id = :id;
 SQL
-echo "== $BENCH_CONTACTS contacts, ${SECS}s per run, 1 client; superuser (no RLS) vs bound manager (RLS)"
+ROUNDS=${BENCH_ROUNDS:-3}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "== $BENCH_CONTACTS contacts, 1 client, ${SECS}s runs, median of $ROUNDS interleaved rounds after a warm-up"
+echo "   superuser (no RLS) vs bound manager (RLS)"
 printf "%-28s %12s %12s %8s\n" workload "superuser" "manager" "ratio"
 for w in card_json card_row upsert update; do
-    su=$(pgbench_tps postgres $W/$w.sql $SECS)
-    mg=$(pgbench_tps cc_bench_manager $W/$w.sql $SECS)
-    printf "%-28s %9s tps %9s tps %8s\n" "$w" "$su" "$mg" "$(ratio $mg $su)"
+    pgbench_tps postgres $W/$w.sql 3 >/dev/null      # warm the caches for both
+    declare -a su=() mg=()
+    for r in $(seq "$ROUNDS"); do
+        if [ $((r % 2)) -eq 1 ]; then
+            su+=("$(pgbench_tps postgres $W/$w.sql $SECS)"); mg+=("$(pgbench_tps cc_bench_manager $W/$w.sql $SECS)")
+        else
+            mg+=("$(pgbench_tps cc_bench_manager $W/$w.sql $SECS)"); su+=("$(pgbench_tps postgres $W/$w.sql $SECS)")
+        fi
+    done
+    msu=$(printf '%s\n' "${su[@]}" | median); mmg=$(printf '%s\n' "${mg[@]}" | median)
+    printf "%-28s %9.1f tps %9.1f tps %8s\n" "$w" "$msu" "$mmg" "$(ratio $mmg $msu)"
 done
 rm -rf $W
 echo "(ratio = manager TPS / superuser TPS; 1.0 means RLS costs nothing)"
