@@ -214,7 +214,7 @@ FlushActionLog(void)
 	 * row-level security, or from log_event()'s checked account.
 	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(ExtensionOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(CustomercardExtensionOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
 		args[0] = PointerGetDatum(ToArray(rows.account, rows.n, INT8OID));

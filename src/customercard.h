@@ -26,6 +26,7 @@ extern const char *CustomercardActor(void);
 /* tenancy.c: the account the current statement acts in */
 extern int64 CustomercardCurrentAccount(bool for_write);
 extern Oid	ExtensionOwner(void);
+extern Oid	CustomercardExtensionOwner(void);
 
 /* immutable.c: the internal switch that lets the forget path scrub rows */
 extern bool customercard_scrub_in_progress;

@@ -605,16 +605,23 @@ LogPayments(Change *c)
 		Emit(c, c->new, "payment_succeeded", DetailsEnd(&d));
 }
 
+/* INSERT-only membership tables: one event naming what was joined */
 static void
-LogSalesPlanMembers(Change *c)
+LogJoined(Change *c, const char *event, NameKind kind, const char *col, const char *key_name)
 {
 	Details		d;
 
 	if (c->old != NULL || c->new == NULL)
 		return;
 	DetailsBegin(&d);
-	DetailsNamed(&d, c, c->new, NAME_PLAN, "plan_id", "plan");
-	Emit(c, c->new, "sales_plan_added", DetailsEnd(&d));
+	DetailsNamed(&d, c, c->new, kind, col, key_name);
+	Emit(c, c->new, event, DetailsEnd(&d));
+}
+
+static void
+LogSalesPlanMembers(Change *c)
+{
+	LogJoined(c, "sales_plan_added", NAME_PLAN, "plan_id", "plan");
 }
 
 static void
@@ -678,13 +685,7 @@ static const char *const comment_cols[] = {"comment_id", NULL};
 static void
 LogGroupMembers(Change *c)
 {
-	Details		d;
-
-	if (c->old != NULL || c->new == NULL)
-		return;
-	DetailsBegin(&d);
-	DetailsNamed(&d, c, c->new, NAME_GROUP, "group_id", "group");
-	Emit(c, c->new, "membership", DetailsEnd(&d));
+	LogJoined(c, "membership", NAME_GROUP, "group_id", "group");
 }
 
 static void LogPhones(Change *c) { LogContactValue(c, "phone"); }

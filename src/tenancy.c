@@ -106,6 +106,13 @@ ExtensionOwner(void)
 	return owner;
 }
 
+/* the owner, from the tenancy cache when it is filled (hot paths call this) */
+Oid
+CustomercardExtensionOwner(void)
+{
+	return cache.valid ? cache.extowner : ExtensionOwner();
+}
+
 static bool
 RoleIsPrivileged(Oid role, Oid extowner)
 {
@@ -213,7 +220,7 @@ ActingRole(void)
 
 	if (InLocalUserIdChange() && OidIsValid(GetOuterUserId()) &&
 		GetOuterUserId() != current &&
-		RoleIsPrivileged(current, cache.valid ? cache.extowner : ExtensionOwner()))
+		RoleIsPrivileged(current, CustomercardExtensionOwner()))
 		return GetOuterUserId();
 	return current;
 }
