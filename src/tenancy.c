@@ -52,6 +52,7 @@ typedef struct TenancyCache
 } TenancyCache;
 
 static TenancyCache cache;
+static uint64 generation = 0;	/* bumped by every invalidation */
 static bool callbacks_registered = false;
 static bool loading = false;
 
@@ -70,12 +71,16 @@ TenancyRelcacheCallback(Datum arg, Oid relid)
 {
 	/* no catalog access here: compare with the OIDs noted at load time */
 	if (!OidIsValid(relid) || relid == cache.accounts_relid || relid == cache.bindings_relid)
+	{
+		generation++;
 		ResetTenancyCache();
+	}
 }
 
 static void
 TenancySyscacheCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
+	generation++;
 	ResetTenancyCache();
 }
 
@@ -123,9 +128,29 @@ RoleIsPrivileged(Oid role, Oid extowner)
 	return OidIsValid(app) && has_privs_of_role(role, app);
 }
 
-/* Fill the cache for role, reading the tables as the extension owner */
+/*
+ * Fill the cache for role, reading the tables as the extension owner.  An
+ * invalidation that arrives while reading (a bind or unbind committed
+ * meanwhile) makes the rows read stale: read again.
+ */
+static void LoadTenancyCacheOnce(Oid role);
+
 static void
 LoadTenancyCache(Oid role)
+{
+	for (;;)
+	{
+		uint64		before = generation;
+
+		LoadTenancyCacheOnce(role);
+		if (generation == before)
+			return;
+		ResetTenancyCache();
+	}
+}
+
+static void
+LoadTenancyCacheOnce(Oid role)
 {
 	Oid			extowner = ExtensionOwner();
 	Oid			save_userid;
