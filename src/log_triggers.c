@@ -214,16 +214,12 @@ DetailsDatum(Details *d, const char *key, Datum value, Oid type, bool isnull)
 		switch (type)
 		{
 			case INT2OID:
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(DatumGetInt16(value));
-				break;
 			case INT4OID:
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(DatumGetInt32(value));
-				break;
 			case INT8OID:
 				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(DatumGetInt64(value));
+				v.val.numeric = int64_to_numeric(type == INT2OID ? DatumGetInt16(value)
+												 : type == INT4OID ? DatumGetInt32(value)
+												 : DatumGetInt64(value));
 				break;
 			case NUMERICOID:
 				v.type = jbvNumeric;
