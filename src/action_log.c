@@ -60,6 +60,7 @@ const char *const action_log_events[] = {
 typedef struct LogBuffer
 {
 	MemoryContext cxt;			/* child of TopTransactionContext */
+	Datum		actor_text;		/* the last actor, reused while it stays the same */
 	int			n;
 	int			size;
 	Datum	   *account;
@@ -82,6 +83,8 @@ static SubLevel *sublevels = NULL;
 static int	nsublevels = 0;
 static int	maxsublevels = 0;
 static SPIPlanPtr flush_plan = NULL;
+static Datum *event_texts = NULL;	/* text of each event kind, made once */
+static Datum empty_details = (Datum) 0;	/* '{}' */
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
@@ -134,6 +137,49 @@ ForgetBuffer(void)
 	memset(&buffer, 0, sizeof(buffer));
 }
 
+/* the event's text, made once per backend (events come from a fixed list) */
+static Datum
+EventText(const char *event)
+{
+	int			n = 0;
+
+	if (event_texts == NULL)
+	{
+		while (action_log_events[n] != NULL)
+			n++;
+		event_texts = MemoryContextAllocZero(TopMemoryContext, n * sizeof(Datum));
+	}
+	for (int i = 0; action_log_events[i] != NULL; i++)
+		if (strcmp(action_log_events[i], event) == 0)
+		{
+			if (event_texts[i] == (Datum) 0)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				event_texts[i] = PointerGetDatum(cstring_to_text(event));
+				MemoryContextSwitchTo(old);
+			}
+			return event_texts[i];
+		}
+	elog(ERROR, "unknown action log event \"%s\"", event);
+	return (Datum) 0;			/* not reached */
+}
+
+static Datum
+EmptyDetails(void)
+{
+	if (empty_details == (Datum) 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		JsonbParseState *st = NULL;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		empty_details = PointerGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+		MemoryContextSwitchTo(old);
+	}
+	return empty_details;
+}
+
 /*
  * Queue one log row.  The actor and the time are taken now: the setting
  * customercard.actor and the statement's start.
@@ -150,18 +196,19 @@ ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *de
 	i = buffer.n;
 	buffer.account[i] = Int64GetDatum(account_id);
 	buffer.contact[i] = Int64GetDatum(contact_id);
-	buffer.event[i] = PointerGetDatum(cstring_to_text(event));
-	buffer.actor[i] = PointerGetDatum(cstring_to_text(CustomercardActor()));
-	buffer.at[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
-	if (details != NULL)
-		buffer.details[i] = datumCopy(PointerGetDatum(details), false, -1);
-	else
+	buffer.event[i] = EventText(event);
 	{
-		JsonbParseState *st = NULL;
+		const char *actor = CustomercardActor();
 
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		buffer.details[i] = PointerGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+		size_t		len = strlen(actor);
+		text	   *last = (text *) DatumGetPointer(buffer.actor_text);
+
+		if (last == NULL || VARSIZE(last) - VARHDRSZ != len || memcmp(VARDATA(last), actor, len) != 0)
+			buffer.actor_text = PointerGetDatum(cstring_to_text_with_len(actor, len));
+		buffer.actor[i] = buffer.actor_text;
 	}
+	buffer.at[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	buffer.details[i] = details != NULL ? datumCopy(PointerGetDatum(details), false, -1) : EmptyDetails();
 	MemoryContextSwitchTo(old);
 	buffer.n++;
 
