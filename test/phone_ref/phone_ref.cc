@@ -1,0 +1,201 @@
+/*
+ * phone_ref.cc — the reference side of the differential phone test: Debian's
+ * libphonenumber (C++), used only here, never linked into the extension.
+ *
+ *   phone_ref corpus SEED N   generate N test inputs "REGION<TAB>TEXT"
+ *   phone_ref check           for each input line print libphonenumber's
+ *                             verdict (see phone_ours.c for the format)
+ */
+#include <phonenumbers/phonenumberutil.h>
+#include <phonenumbers/phonenumber.pb.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+static std::mt19937_64 rng;
+
+static int pick(int n) { return (int) (rng() % (uint64_t) n); }
+
+static std::string fullwidth(const std::string &s)
+{
+	std::string o;
+	for (char c : s)
+		if (c >= '0' && c <= '9')
+		{
+			o += "\xEF\xBC";
+			o += (char) (0x90 + (c - '0'));
+		}
+		else
+			o += c;
+	return o;
+}
+
+static std::string replace_all(std::string s, const std::string &a, const std::string &b)
+{
+	size_t p = 0;
+	while ((p = s.find(a, p)) != std::string::npos)
+	{
+		s.replace(p, a.size(), b);
+		p += b.size();
+	}
+	return s;
+}
+
+static std::string digits_only(const std::string &s)
+{
+	std::string o;
+	for (char c : s)
+		if (c >= '0' && c <= '9')
+			o += c;
+	return o;
+}
+
+static void corpus(uint64_t seed, long n)
+{
+	PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
+	std::set<std::string> rs;
+	u->GetSupportedRegions(&rs);
+	std::vector<std::string> regions(rs.begin(), rs.end());
+	std::set<int> ngs;
+	u->GetSupportedGlobalNetworkCallingCodes(&ngs);
+	rng.seed(seed);
+	static const PhoneNumberUtil::PhoneNumberType types[] = {
+		PhoneNumberUtil::FIXED_LINE, PhoneNumberUtil::MOBILE, PhoneNumberUtil::TOLL_FREE,
+		PhoneNumberUtil::PREMIUM_RATE, PhoneNumberUtil::SHARED_COST, PhoneNumberUtil::VOIP,
+		PhoneNumberUtil::PERSONAL_NUMBER, PhoneNumberUtil::PAGER, PhoneNumberUtil::UAN,
+		PhoneNumberUtil::VOICEMAIL};
+	static const char *noise[] = {"Phone: ", "tel. ", "моб. ", "", "", "", "  ", "(", "#", "Tel:"};
+	static const char *ext[] = {" ext. 12", " x123", " доб. 45", ",,12", ";ext=7", " #9", " - 503#", " ext 1234567"};
+
+	for (long i = 0; i < n; i++)
+	{
+		const std::string &region = regions[pick((int) regions.size())];
+		PhoneNumber num;
+		std::string text;
+
+		if (pick(50) == 0)
+		{
+			/* noise: random bytes from a phone-ish alphabet */
+			static const char *alpha[] = {"0", "1", "2", "5", "7", "8", "9", "+", " ", "-", "(", ")", ".", "/",
+				"x", "e", "t", "#", ";", ",", "\xC2\xA0", "\xEF\xBC\x91", "a", "Z", "*", "~", "\xE2\x80\x93"};
+			int len = 1 + pick(24);
+			for (int k = 0; k < len; k++)
+				text += alpha[pick(sizeof alpha / sizeof *alpha)];
+		}
+		else
+		{
+			if (!u->GetExampleNumberForType(region, types[pick(pick(3) ? 2 : 10)], &num) &&
+				!u->GetExampleNumber(region, &num))
+				continue;
+			/* vary the subscriber digits, sometimes the length */
+			std::string nsn;
+			u->GetNationalSignificantNumber(num, &nsn);
+			int keep = (int) nsn.size() > 4 ? (int) nsn.size() - 1 - pick(4) : (int) nsn.size();
+			for (size_t k = keep; k < nsn.size(); k++)
+				nsn[k] = (char) ('0' + pick(10));
+			int r = pick(20);
+			if (r == 0 && nsn.size() > 3)
+				nsn.pop_back();
+			else if (r == 1)
+				nsn += (char) ('0' + pick(10));
+			PhoneNumber v;
+			if (u->Parse("+" + std::to_string(num.country_code()) + nsn, "ZZ", &v) != PhoneNumberUtil::NO_PARSING_ERROR)
+				continue;
+			int style = pick(12);
+			std::string f;
+			switch (style)
+			{
+				case 0: u->Format(v, PhoneNumberUtil::E164, &f); break;
+				case 1: case 2: u->Format(v, PhoneNumberUtil::INTERNATIONAL, &f); break;
+				case 3: case 4: case 5: u->Format(v, PhoneNumberUtil::NATIONAL, &f); break;
+				case 6: u->Format(v, PhoneNumberUtil::RFC3966, &f); break;
+				case 7:
+				{
+					/* out-of-country dialling from another region: 00 49 ..., 810 ..., 011 ... */
+					const std::string &from = regions[pick((int) regions.size())];
+					u->FormatOutOfCountryCallingNumber(v, from, &f);
+					text = f;
+					f.clear();
+					/* parse with the calling region */
+					std::cout << from << "\t" << text << "\n";
+					continue;
+				}
+				case 8: u->Format(v, PhoneNumberUtil::NATIONAL, &f); f = digits_only(f); break;
+				case 9: u->Format(v, PhoneNumberUtil::INTERNATIONAL, &f); f = digits_only(f); break;
+				case 10: f = std::to_string(v.country_code()) + nsn; break;
+				default: u->Format(v, PhoneNumberUtil::NATIONAL, &f); f = replace_all(f, " ", "-"); break;
+			}
+			text = f;
+			int dec = pick(10);
+			if (dec == 0) text = fullwidth(text);
+			else if (dec == 1) text = replace_all(text, " ", "\xC2\xA0");
+			else if (dec == 2) text = noise[pick(10)] + text;
+			else if (dec == 3) text += ext[pick(8)];
+			else if (dec == 4) text = replace_all(text, "+", "00");
+		}
+		/* parse in the number's region mostly, sometimes elsewhere or nowhere */
+		int rr = pick(10);
+		std::string parse_region = rr < 7 ? region : rr < 9 ? regions[pick((int) regions.size())] : "ZZ";
+		for (char &c : text)
+			if (c == '\t' || c == '\n')
+				c = ' ';
+		std::cout << parse_region << "\t" << text << "\n";
+	}
+	(void) ngs;
+}
+
+static void check()
+{
+	PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
+	std::string line;
+
+	while (std::getline(std::cin, line))
+	{
+		size_t tab = line.find('\t');
+		std::string region = line.substr(0, tab), text = line.substr(tab + 1);
+		PhoneNumber num;
+
+		if (u->Parse(text, region, &num) != PhoneNumberUtil::NO_PARSING_ERROR)
+		{
+			std::cout << "-\n";
+			continue;
+		}
+		std::string e164, intl, nat, rfc, rc;
+		/* the phone type keeps no extension */
+		num.clear_extension();
+		u->Format(num, PhoneNumberUtil::E164, &e164);
+		if (!u->IsValidNumber(num))
+		{
+			std::cout << (u->IsPossibleNumber(num) ? "possible " : "impossible ") << e164 << "\n";
+			continue;
+		}
+		u->Format(num, PhoneNumberUtil::INTERNATIONAL, &intl);
+		u->Format(num, PhoneNumberUtil::NATIONAL, &nat);
+		u->Format(num, PhoneNumberUtil::RFC3966, &rfc);
+		u->GetRegionCodeForNumber(num, &rc);
+		std::cout << e164 << "\t" << rc << "\t" << intl << "\t" << nat << "\t" << rfc << "\n";
+	}
+}
+
+int main(int argc, char **argv)
+{
+	std::ios::sync_with_stdio(false);
+	if (argc == 4 && std::string(argv[1]) == "corpus")
+		corpus(strtoull(argv[2], NULL, 10), atol(argv[3]));
+	else if (argc == 2 && std::string(argv[1]) == "check")
+		check();
+	else
+	{
+		std::cerr << "usage: phone_ref corpus SEED N | phone_ref check\n";
+		return 2;
+	}
+	return 0;
+}
