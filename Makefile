@@ -28,13 +28,21 @@ customercard--$(EXTVERSION).sql: $(SQL_SOURCES) customercard.control
 # libFuzzer + ASan/UBSan on the pure C parsers (clang, libclang-rt-14-dev)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
+PHONE_CORE = src/phone_parse.c src/phone_regex.c src/phone_tables.c
 fuzz/fuzz_email: fuzz/fuzz_email.c src/email_parse.c src/email_parse.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_email.c src/email_parse.c -o $@
+fuzz/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_CORE) src/phone_parse.h src/phone_regex.h src/phone_tables.h
+	clang $(FUZZ_CFLAGS) fuzz/fuzz_phone.c $(PHONE_CORE) -o $@
 
+# make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS=phone]: each target in turn
+FUZZ_TARGETS ?= email phone
 .PHONY: fuzz
-fuzz: fuzz/fuzz_email
-	mkdir -p fuzz/corpus/email-found
-	./fuzz/fuzz_email -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=512 fuzz/corpus/email-found fuzz/corpus/email
+fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
+	set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t-found; \
+	  ./fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=1024 -rss_limit_mb=512 -malloc_limit_mb=64 \
+	    fuzz/corpus/$$t-found fuzz/corpus/$$t; \
+	done
 
 .PHONY: test demo deps
 deps:

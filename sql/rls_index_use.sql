@@ -9,7 +9,10 @@ SET SESSION AUTHORIZATION cc_r_manager;
 SET enable_seqscan = off;
 
 EXPLAIN (COSTS OFF) SELECT contact_id FROM customercard.emails WHERE customercard.email_key(email) = 'anna@example.com';
-EXPLAIN (COSTS OFF) SELECT contact_id FROM customercard.phones WHERE phone = '79123456789';
+-- the phone operators live in schema customercard: applications put it on their search_path
+SET search_path = public, customercard;
+EXPLAIN (COSTS OFF) SELECT contact_id FROM customercard.phones WHERE phone = '8 912 345-67-89';
+RESET search_path;
 EXPLAIN (COSTS OFF) SELECT contact_id FROM customercard.channels WHERE kind = 'telegram' AND external_id = '123';
 EXPLAIN (COSTS OFF) SELECT contact_id FROM customercard.page_visits WHERE visitor_id = 'v-1';
 

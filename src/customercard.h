@@ -27,6 +27,7 @@ extern const char *CustomercardActor(void);
 extern int64 CustomercardCurrentAccount(bool for_write);
 extern Oid	ExtensionOwner(void);
 extern Oid	CustomercardExtensionOwner(void);
+extern const char *CustomercardAccountRegion(int64 account);
 
 /* immutable.c: the internal switch that lets the forget path scrub rows */
 extern bool customercard_scrub_in_progress;

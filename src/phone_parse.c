@@ -134,6 +134,15 @@ is_unwanted_end(uint32_t c)
 		return true;
 	if (c >= 0x2000 && c <= 0x206F)
 		return true;
+	/* symbols without letters or numbers among them: ™ ℠ №, arrows, maths,
+	 * technical, box drawing, shapes, dingbats before the circled digits,
+	 * emoji */
+	if (c == 0x2116 || c == 0x2117 || c == 0x2120 || c == 0x2122)
+		return true;
+	if ((c >= 0x2190 && c <= 0x245F) || (c >= 0x2500 && c <= 0x2775) ||
+		(c >= 0x2794 && c <= 0x27BF) || (c >= 0x1F300 && c <= 0x1F6FF) ||
+		(c >= 0x1F900 && c <= 0x1F9FF))
+		return true;
 	if ((c >= 0x3000 && c <= 0x3004) || (c >= 0x3008 && c <= 0x3020))
 		return true;
 	if ((c >= 0xFF01 && c <= 0xFF0F) || (c >= 0xFF1A && c <= 0xFF20) ||
@@ -914,13 +923,35 @@ ph_is_valid(const PhNumber *num)
 	return r != NULL && has_number_type(r, num->nsn, num->nsn_len);
 }
 
+bool
+ph_parse_valid(const char *text, int len, const PhRegion *region, PhNumber *out)
+{
+	int			round;
+
+	if (!ph_parse(text, len, region, out) || !ph_is_valid(out))
+		return false;
+	for (round = 0; round < 4; round++)
+	{
+		char		e164[PH_MAX_FORMATTED];
+		PhNumber	again;
+		int			n = ph_format(out, PH_E164, e164);
+
+		if (!ph_parse(e164, n, NULL, &again) || !ph_is_valid(&again) ||
+			(again.cc == out->cc && again.nsn_len == out->nsn_len &&
+			 memcmp(again.nsn, out->nsn, out->nsn_len) == 0))
+			break;
+		*out = again;
+	}
+	return true;
+}
+
 int
 ph_normalize(const char *text, int len, const PhRegion *region, char *out)
 {
 	PhNumber	num;
 	int			n;
 
-	if (!ph_parse(text, len, region, &num) || !ph_is_valid(&num))
+	if (!ph_parse_valid(text, len, region, &num))
 		return -1;
 	n = ph_format(&num, PH_E164, out);
 	return n;

@@ -45,6 +45,15 @@ extern bool ph_is_valid(const PhNumber *num);
 /* GetRegionCodeForNumber(): the region, NULL for "ZZ" */
 extern const PhRegion *ph_number_region(const PhNumber *num);
 
+/*
+ * parse + valid, canonical: the number whose E.164 text parses back to
+ * itself.  libphonenumber's Parse is not always idempotent (an input can give
+ * +52 1..., whose E.164 text then parses as +52 ... without the 1); a stored
+ * value must survive its own output, so we take the fixed point.
+ */
+extern bool ph_parse_valid(const char *text, int len, const PhRegion *region,
+						   PhNumber *out);
+
 /* parse + valid + E.164 into out (PH_MAX_E164 + 2 bytes); length or -1 */
 extern int	ph_normalize(const char *text, int len, const PhRegion *region,
 						 char *out);

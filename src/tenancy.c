@@ -49,6 +49,8 @@ typedef struct TenancyCache
 	Oid			extowner;		/* owner of the extension */
 	Oid			accounts_relid; /* tables whose changes drop the cache */
 	Oid			bindings_relid;
+	int64		region_account; /* account whose default_region is below */
+	char		region[3];		/* "" when the account has none */
 } TenancyCache;
 
 static TenancyCache cache;
@@ -60,6 +62,7 @@ static void
 ResetTenancyCache(void)
 {
 	cache.valid = false;
+	cache.region_account = 0;
 	if (cache.bound != NULL)
 		pfree(cache.bound);
 	cache.bound = NULL;
@@ -385,4 +388,55 @@ Datum
 calling_role(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_OID(ActingRole());
+}
+
+/*
+ * The default_region of an account ("" when it has none), for national phone
+ * formats.  Read as the extension owner (the caller has already resolved the
+ * account it may act in) and kept until accounts change.
+ */
+const char *
+CustomercardAccountRegion(int64 account)
+{
+	static char region[3];
+	uint64		gen;
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		arg = Int64GetDatum(account);
+	Oid			argtype = INT8OID;
+
+	if (cache.valid && cache.region_account == account)
+		return cache.region;
+	gen = generation;
+	region[0] = '\0';
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(CustomercardExtensionOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT a.default_region FROM customercard.accounts a "
+								  "WHERE a.account_id OPERATOR(pg_catalog.=) $1",
+								  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read customercard.accounts");
+		if (SPI_processed > 0)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v != NULL && strlen(v) == 2)
+				memcpy(region, v, 3);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (cache.valid && gen == generation)
+	{
+		cache.region_account = account;
+		memcpy(cache.region, region, 3);
+	}
+	return region;
 }

@@ -122,7 +122,7 @@ BEGIN
     -- phones: most have one, typed in the formats people use; every 50th
     -- repeats the previous contact's number in another format (a duplicate)
     INSERT INTO customercard.phones (account_id, contact_id, phone, raw, kind, is_primary)
-    SELECT acct, d.contact_id, customercard.phone_digits(f.raw), f.raw, 'mobile', true
+    SELECT acct, d.contact_id, customercard.normalize_phone(f.raw)::customercard.phone, f.raw, 'mobile', true
       FROM demo_ids d
      CROSS JOIN LATERAL (SELECT CASE WHEN d.i % 50 = 0 THEN d.i - 1 ELSE d.i END AS j) s
      CROSS JOIN LATERAL (SELECT (9000000000 + (hashint8extended(s.j, 20) & 2147483647) % 999999999)::text AS nat) num
@@ -134,7 +134,8 @@ BEGIN
             WHEN 4 THEN '+49 30 ' || substr(num.nat, 2, 7)
             WHEN 5 THEN '+1 (201) 555-' || substr(num.nat, 7, 4)
             ELSE '+44 20 7946 ' || substr(num.nat, 7, 4) END AS raw) f
-     WHERE customercard_demo.r(d.i, 21) < 0.85 OR d.i % 50 IN (0, 49);
+     WHERE (customercard_demo.r(d.i, 21) < 0.85 OR d.i % 50 IN (0, 49))
+       AND customercard.normalize_phone(f.raw) IS NOT NULL;
     GET DIAGNOSTICS rows = ROW_COUNT; section := 'phones'; RETURN NEXT;
 
     INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)

@@ -45,8 +45,7 @@ CREATE TABLE customercard.phones (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
     phone_id    bigserial NOT NULL,
     contact_id  bigint NOT NULL,
-    -- digits only until the customercard.phone type (E.164) replaces it
-    phone       text NOT NULL CHECK (phone ~ '^[0-9]{3,20}$'),
+    phone       customercard.phone NOT NULL,      -- E.164, 8 bytes
     raw         text,
     kind        text NOT NULL DEFAULT 'mobile' CHECK (kind IN ('mobile', 'work', 'home', 'other')),
     is_primary  boolean NOT NULL DEFAULT false,

@@ -34,16 +34,6 @@ $$;
 COMMENT ON FUNCTION customercard.resolve_contact(bigint) IS
     'The live contact for an id: itself, or the survivor its merges lead to; an error when it is not in the current account';
 
--- Digits of a phone number as typed; NULL when too few or too many.
--- Interim: the customercard.phone type (E.164) replaces this.
-CREATE FUNCTION customercard.phone_digits(raw text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN pg_catalog.length(d) BETWEEN 3 AND 20 THEN d END
-      FROM pg_catalog.regexp_replace(
-               pg_catalog.regexp_replace(raw, '(ext\.?|доб\.?|x)\s*[0-9]+\s*$', '', 'i'),
-               '[^0-9]', '', 'g') AS d
-$$;
-
 CREATE FUNCTION customercard.upsert_error(message text, hint text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -132,10 +122,14 @@ BEGIN
                 'Use "phones": ["+7 912 345-67-89"] or [{"phone": "...", "kind": "work", "primary": true}].');
         END IF;
         k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'phone' ELSE v #>> '{}' END;
-        norm := customercard.phone_digits(k);
+        norm := customercard.normalize_phone(k);
         IF norm IS NULL THEN
-            PERFORM customercard.upsert_error(format('"%s" is not a phone number', k),
-                'A phone number has 3 to 20 digits; separators, brackets and "+" are fine.');
+            PERFORM customercard.upsert_error(format('"%s" is not a valid phone number', k),
+                coalesce('National numbers are read as numbers of region '
+                         || (SELECT coalesce(nullif(pg_catalog.current_setting('customercard.default_region', true), ''), a.default_region)
+                               FROM customercard.accounts a WHERE a.account_id = acct)
+                         || '; write others with + and the country code, like +49 30 123456.',
+                         'No region is set for national numbers: write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region or the account''s default_region.'));
         END IF;
         phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
             'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
@@ -249,8 +243,8 @@ BEGIN
     END IF;
     IF cid IS NULL THEN
         SELECT p.contact_id INTO cid
-          FROM jsonb_to_recordset(phones) AS j(phone text)
-          JOIN customercard.phones p ON p.account_id = acct AND p.phone = j.phone
+          FROM jsonb_to_recordset(phones) AS j(phone customercard.phone)
+          JOIN customercard.phones p ON p.account_id = acct AND p.phone OPERATOR(customercard.=) j.phone
           JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
          ORDER BY p.phone_id LIMIT 1;
     END IF;
@@ -299,13 +293,13 @@ BEGIN
                 'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
     END;
 
-    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone text, raw text, kind text, "primary" boolean) LOOP
+    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone customercard.phone, raw text, kind text, "primary" boolean) LOOP
         IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
             PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
         END IF;
         IF ph."primary" THEN
             UPDATE customercard.phones q SET is_primary = false
-             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone <> ph.phone;
+             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
         END IF;
         INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
         VALUES (acct, cid, ph.phone, ph.raw, ph.kind,

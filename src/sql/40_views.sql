@@ -237,7 +237,7 @@ BEGIN
     -- Join conditions are plain column equalities (or the leakproof
     -- email_key), so that under row-level security they stay index conditions.
     WITH keys AS MATERIALIZED (
-        SELECT 'phone' AS kind, p.phone AS value, NULL::text AS channel_kind FROM customercard.phones p
+        SELECT 'phone' AS kind, p.phone::text AS value, NULL::text AS channel_kind FROM customercard.phones p
          WHERE p.account_id = acct AND p.contact_id = id
         UNION SELECT 'email', customercard.email_key(e.email), NULL FROM customercard.emails e
          WHERE e.account_id = acct AND e.contact_id = id
@@ -247,7 +247,7 @@ BEGIN
          WHERE v.account_id = acct AND v.contact_id = id
     ), hits AS (
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.phones b
-            ON b.account_id = acct AND b.phone = k.value WHERE k.kind = 'phone'
+            ON b.account_id = acct AND b.phone OPERATOR(customercard.=) k.value::customercard.phone WHERE k.kind = 'phone'
         UNION ALL
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails b
             ON b.account_id = acct AND customercard.email_key(b.email) = k.value WHERE k.kind = 'email'

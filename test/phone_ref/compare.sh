@@ -15,24 +15,25 @@ gcc -O2 -Wall -I"$root/src" -o "$work/phone_ours" "$here/phone_ours.c" \
 "$work/phone_ref" corpus "$seed" "$n" > "$work/corpus.tsv"
 "$work/phone_ref" check < "$work/corpus.tsv" > "$work/ref.out"
 "$work/phone_ours" < "$work/corpus.tsv" > "$work/ours.out"
-paste "$work/corpus.tsv" "$work/ref.out" "$work/ours.out" | awk -F'\t' -v work="$work" '
+paste -d "$(printf '\001')" "$work/corpus.tsv" "$work/ref.out" "$work/ours.out" | awk -F'\001' -v work="$work" '
 {
-    region = $1; text = $2; ref = $3
-    if (ref ~ /^(-|possible|impossible)/) { refvalid = 0; ours = $4 } else { refvalid = 1; refall = $3 "\t" $4 "\t" $5 "\t" $6 "\t" $7; ours = $8 }
-    if (refvalid) { ourall = $8 "\t" $9 "\t" $10 "\t" $11 "\t" $12 }
+    split($1, inp, "\t"); region = inp[1]; text = inp[2]
+    nr = split($2, ref, "\t"); ours = $3; split(ours, our, "\t")
     total++
-    if (refvalid) {
-        valid++
-        if (ours == "-") { miss++; print "MISS\t" region "\t" text "\t" ref > (work "/miss.txt") }
-        else if (ours != $3) { wrong++; print "WRONG\t" region "\t" text "\t" ref "\t" ours > (work "/wrong.txt") }
-        else if (ourall != refall) { fmt++; print "FORMAT\t" region "\t" text "\n  ref:  " refall "\n  ours: " ourall > (work "/format.txt") }
+    if (ref[1] ~ /^(-|possible|impossible)/) {
+        if (our[1] != "-") { wrong++; print "WRONG\t" region "\t" text "\t" $2 "\t" ours > (work "/wrong.txt") }
         else same++
-    } else {
-        if ($4 != "-") { wrong++; print "WRONG\t" region "\t" text "\t" ref "\t" $4 > (work "/wrong.txt") }
-        else same++
+        next
     }
+    valid++
+    if (nr > 5) canon++
+    refall = ref[1] "\t" ref[2] "\t" ref[3] "\t" ref[4] "\t" ref[5]
+    if (our[1] == "-") { miss++; print "MISS\t" region "\t" text "\t" $2 > (work "/miss.txt") }
+    else if (our[1] != ref[1]) { wrong++; print "WRONG\t" region "\t" text "\t" $2 "\t" ours > (work "/wrong.txt") }
+    else if (ours != refall) { fmt++; print "FORMAT\t" region "\t" text "\n  ref:  " refall "\n  ours: " ours > (work "/format.txt") }
+    else same++
 }
 END {
-    printf "inputs %d, valid per libphonenumber %d; agree %d, missed %d, wrong %d, format differs %d\n", total, valid, same, miss, wrong, fmt
+    printf "inputs %d, valid per libphonenumber %d; agree %d, missed %d, wrong %d, format differs %d (%d canonicalized: libphonenumber E.164 that re-parses to another number)\n", total, valid, same, miss, wrong, fmt, canon
     exit (wrong + fmt > 0) ? 1 : 0
 }'

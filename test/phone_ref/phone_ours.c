@@ -35,7 +35,7 @@ main(void)
 			continue;
 		}
 		region = ph_region_by_code(line, (int) (tab - line));
-		if (!ph_parse(tab + 1, (int) (line + n - tab - 1), region, &num) || !ph_is_valid(&num))
+		if (!ph_parse_valid(tab + 1, (int) (line + n - tab - 1), region, &num))
 		{
 			puts("-");
 			continue;

@@ -141,6 +141,34 @@ static void corpus(uint64_t seed, long n)
 			else if (dec == 3) text += ext[pick(8)];
 			else if (dec == 4) text = replace_all(text, "+", "00");
 		}
+		/* mutations: characters inserted, dropped or replaced */
+		if (pick(5) == 0)
+		{
+			static const char *alpha[] = {"0", "1", "7", "8", "9", "+", " ", "-", "(", ")", ".", "/", "x", "X",
+				"ext", "#", ";", ",", ",,", ":", "\xC2\xA0", "\xEF\xBC\x91", "\xD9\xA3", "a", "Z", "*", "~",
+				"\xE2\x80\x93", "\xE3\x80\x80", "\xEF\xBC\x8B", "\xD0\xB4\xD0\xBE\xD0\xB1", "\\", "tel:",
+				";isub=", ";ext=", "00", "810", "011", "\xC3\xA9", "\xE2\x84\xA2", "\t"};
+			int m = 1 + pick(3);
+			for (int k = 0; k < m; k++)
+			{
+				size_t at = text.empty() ? 0 : (size_t) pick((int) text.size() + 1);
+				/* stay on UTF-8 boundaries */
+				while (at < text.size() && ((unsigned char) text[at] & 0xC0) == 0x80)
+					at++;
+				int op = pick(3);
+				if (op == 0 || text.empty())
+					text.insert(at, alpha[pick(sizeof alpha / sizeof *alpha)]);
+				else if (at < text.size())
+				{
+					size_t e = at + 1;
+					while (e < text.size() && ((unsigned char) text[e] & 0xC0) == 0x80)
+						e++;
+					text.erase(at, e - at);
+					if (op == 2)
+						text.insert(at, alpha[pick(sizeof alpha / sizeof *alpha)]);
+				}
+			}
+		}
 		/* parse in the number's region mostly, sometimes elsewhere or nowhere */
 		int rr = pick(10);
 		std::string parse_region = rr < 7 ? region : rr < 9 ? regions[pick((int) regions.size())] : "ZZ";
@@ -177,11 +205,26 @@ static void check()
 			std::cout << (u->IsPossibleNumber(num) ? "possible " : "impossible ") << e164 << "\n";
 			continue;
 		}
+		/* the fixed point of Parse(Format(E164)), as the type stores it */
+		std::string canon = "";
+		for (int round = 0; round < 4; round++)
+		{
+			PhoneNumber again;
+			std::string e2;
+			if (u->Parse(e164, "ZZ", &again) != PhoneNumberUtil::NO_PARSING_ERROR || !u->IsValidNumber(again))
+				break;
+			u->Format(again, PhoneNumberUtil::E164, &e2);
+			if (e2 == e164)
+				break;
+			canon = "\tcanonical from " + e164;
+			num = again;
+			e164 = e2;
+		}
 		u->Format(num, PhoneNumberUtil::INTERNATIONAL, &intl);
 		u->Format(num, PhoneNumberUtil::NATIONAL, &nat);
 		u->Format(num, PhoneNumberUtil::RFC3966, &rfc);
 		u->GetRegionCodeForNumber(num, &rc);
-		std::cout << e164 << "\t" << rc << "\t" << intl << "\t" << nat << "\t" << rfc << "\n";
+		std::cout << e164 << "\t" << rc << "\t" << intl << "\t" << nat << "\t" << rfc << canon << "\n";
 	}
 }
 

@@ -46,7 +46,7 @@ INSERT INTO customercard.phones (contact_id, phone, is_primary) VALUES (:c, '791
 SELECT is(pg_temp.new_events(), 'field_changed:phone', 'a new phone');
 UPDATE customercard.phones SET phone = '79120000000' WHERE contact_id = :c;
 SELECT is((SELECT details FROM customercard.action_log ORDER BY log_id DESC LIMIT 1),
-    '{"field": "phone", "old": "79123456789", "new": "79120000000"}'::jsonb, 'a changed phone, old and new');
+    '{"field": "phone", "old": "+79123456789", "new": "+79120000000"}'::jsonb, 'a changed phone, old and new');
 SELECT is(pg_temp.new_events(), 'field_changed:phone', '... one event');
 INSERT INTO customercard.emails (contact_id, email) VALUES (:c, 'anna@example.com');
 SELECT is(pg_temp.new_events(), 'field_changed:email', 'a new e-mail');

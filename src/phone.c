@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * phone.c
+ *	  The customercard.phone type and the phone functions of SPEC §3.
+ *
+ * A phone is the E.164 number's digits as one int8 (country codes are a
+ * prefix code, so the digits alone say where the country code ends): eight
+ * bytes, passed by value, compared, sorted and hashed by the int8 routines.
+ * Text becomes a phone through phone_parse.c, which follows libphonenumber;
+ * only numbers libphonenumber calls valid are accepted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "customercard.h"
+
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "phone_parse.h"
+
+PG_FUNCTION_INFO_V1(phone_in);
+PG_FUNCTION_INFO_V1(phone_out);
+PG_FUNCTION_INFO_V1(phone_recv);
+PG_FUNCTION_INFO_V1(phone_send);
+PG_FUNCTION_INFO_V1(normalize_phone);
+PG_FUNCTION_INFO_V1(phone_region);
+PG_FUNCTION_INFO_V1(format_phone);
+PG_FUNCTION_INFO_V1(phone_metadata_version);
+
+/*
+ * The region for national formats: customercard.default_region, else the
+ * current account's default_region; NULL when neither is set.
+ */
+static const PhRegion *
+DefaultRegion(void)
+{
+	const char *s = customercard_default_region_setting;
+	int64		account;
+
+	if (s != NULL && s[0] != '\0')
+		return ph_region_by_code(s, (int) strlen(s));
+	account = CustomercardCurrentAccount(false);
+	if (account > 0)
+	{
+		const char *r = CustomercardAccountRegion(account);
+
+		if (r[0] != '\0')
+			return ph_region_by_code(r, 2);
+	}
+	return NULL;
+}
+
+static bool
+StartsWithPlus(const char *s, int len)
+{
+	int			i = 0;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i < len && s[i] == '+';
+}
+
+/*
+ * Parse text as a valid number; region_given: use region even when NULL.
+ * An international number needs no region, so the account is not looked up
+ * for one (pg_restore, API inputs in E.164).
+ */
+static bool
+ParseValid(const char *s, int len, bool region_given, const PhRegion *region,
+		   PhNumber *num, const PhRegion **used)
+{
+	*used = region;
+	if (!region_given && StartsWithPlus(s, len) &&
+		ph_parse_valid(s, len, NULL, num))
+		return true;
+	if (!region_given)
+		*used = region = DefaultRegion();
+	return ph_parse_valid(s, len, region, num);
+}
+
+static int64
+PackOrError(const PhNumber *num, const char *input)
+{
+	int64		v = ph_pack(num);
+
+	if (v <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("phone number \"%s\" is too long to store", input)));
+	return v;
+}
+
+static PhNumber
+Unpack(int64 v)
+{
+	PhNumber	num;
+
+	if (!ph_unpack(v, &num))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid customercard.phone value " INT64_FORMAT, v)));
+	return num;
+}
+
+Datum
+phone_in(PG_FUNCTION_ARGS)
+{
+	char	   *s = PG_GETARG_CSTRING(0);
+	int			len = (int) strlen(s);
+	PhNumber	num;
+	const PhRegion *region;
+
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		s = (char *) pg_do_encoding_conversion((unsigned char *) s, len,
+											   GetDatabaseEncoding(), PG_UTF8);
+	len = (int) strlen(s);
+	if (!ParseValid(s, len, false, NULL, &num, &region))
+	{
+		if (region != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type customercard.phone: \"%s\"", PG_GETARG_CSTRING(0)),
+					 errdetail("It is not a valid number of region %s, nor a valid international number.", region->id),
+					 errhint("Write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region to the region it belongs to.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type customercard.phone: \"%s\"", PG_GETARG_CSTRING(0)),
+					 errdetail("It is not a valid international number, and no region is set for national numbers."),
+					 errhint("Write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region (or the account's default_region) so that national numbers such as 8 912 345-67-89 are understood.")));
+	}
+	PG_RETURN_INT64(PackOrError(&num, PG_GETARG_CSTRING(0)));
+}
+
+Datum
+phone_out(PG_FUNCTION_ARGS)
+{
+	PhNumber	num = Unpack(PG_GETARG_INT64(0));
+	char		buf[PH_MAX_FORMATTED];
+
+	ph_format(&num, PH_E164, buf);
+	PG_RETURN_CSTRING(pstrdup(buf));
+}
+
+Datum
+phone_recv(PG_FUNCTION_ARGS)
+{
+	StringInfo	msg = (StringInfo) PG_GETARG_POINTER(0);
+	int64		v = pq_getmsgint64(msg);
+	PhNumber	num;
+
+	if (!ph_unpack(v, &num) || !ph_is_valid(&num))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid external customercard.phone value " INT64_FORMAT, v),
+				 errhint("The binary form is the E.164 number's digits as an int8.")));
+	PG_RETURN_INT64(v);
+}
+
+Datum
+phone_send(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, PG_GETARG_INT64(0));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+/* normalize_phone(input text, region text DEFAULT NULL): E.164 or NULL, never an error */
+Datum
+normalize_phone(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	char	   *s;
+	int			len;
+	PhNumber	num;
+	const PhRegion *region = NULL;
+	bool		region_given = false;
+	char		buf[PH_MAX_FORMATTED];
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_TEXT_PP(0);
+	s = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (!PG_ARGISNULL(1))
+	{
+		text	   *r = PG_GETARG_TEXT_PP(1);
+
+		region_given = true;
+		region = ph_region_by_code(VARDATA_ANY(r), VARSIZE_ANY_EXHDR(r));
+	}
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+	{
+		s = (char *) pg_do_encoding_conversion((unsigned char *) s, len,
+											   GetDatabaseEncoding(), PG_UTF8);
+		len = (int) strlen(s);
+	}
+	if (!ParseValid(s, len, region_given, region, &num, &region))
+		PG_RETURN_NULL();
+	len = ph_format(&num, PH_E164, buf);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf, len));
+}
+
+Datum
+phone_region(PG_FUNCTION_ARGS)
+{
+	PhNumber	num = Unpack(PG_GETARG_INT64(0));
+	const PhRegion *r = ph_number_region(&num);
+
+	if (r == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(r->id));
+}
+
+Datum
+format_phone(PG_FUNCTION_ARGS)
+{
+	PhNumber	num = Unpack(PG_GETARG_INT64(0));
+	char	   *style = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	PhStyle		st;
+	char		buf[PH_MAX_FORMATTED];
+	int			len;
+
+	if (pg_strcasecmp(style, "e164") == 0)
+		st = PH_E164;
+	else if (pg_strcasecmp(style, "international") == 0)
+		st = PH_INTERNATIONAL;
+	else if (pg_strcasecmp(style, "national") == 0)
+		st = PH_NATIONAL;
+	else if (pg_strcasecmp(style, "rfc3966") == 0)
+		st = PH_RFC3966;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown phone format style \"%s\"", style),
+				 errhint("Use one of e164, international, national, rfc3966.")));
+	len = ph_format(&num, st, buf);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf, len));
+}
+
+Datum
+phone_metadata_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(ph_metadata_version));
+}
