@@ -8,7 +8,8 @@ DATA_built  = customercard--$(EXTVERSION).sql
 DATA        = $(wildcard upgrade/customercard--*--*.sql)
 SHLIB_LINK += -lcjson
 PG_CPPFLAGS = -Isrc
-override CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+# appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them
+PG_CFLAGS   = -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
 # pg_regress: every file in sql/ (one per feature), against the throwaway cluster.
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))

@@ -43,11 +43,16 @@ typedef enum
 	FROM_PLUS, FROM_IDD, FROM_DEFAULT
 } CcSource;
 
-/* a digit string under construction */
+/*
+ * A digit string under construction.  More than PH_MAX_DIGITS digits can
+ * never become a valid number (the prefixes parsing strips are far shorter
+ * than the excess over PH_MAX_NSN), so longer inputs are refused early.
+ */
+#define PH_MAX_DIGITS 64
 typedef struct Digits
 {
 	int			len;
-	char		d[PH_MAX_INPUT + 1];
+	char		d[PH_MAX_DIGITS + 1];
 } Digits;
 
 /* ------------------------------------------------------------ characters */
@@ -65,15 +70,11 @@ static const uint32_t nd_zeros[] = {
 };
 
 static int
-nd_value(uint32_t c)
+nd_value_slow(uint32_t c)
 {
 	int			lo = 0,
 				hi = (int) (sizeof(nd_zeros) / sizeof(nd_zeros[0])) - 1;
 
-	if (c >= '0' && c <= '9')
-		return (int) (c - '0');
-	if (c < 0x660)
-		return -1;
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
@@ -88,20 +89,45 @@ nd_value(uint32_t c)
 	return -1;
 }
 
-static bool
+/* the digit value of a Unicode Nd character, else -1 */
+static inline __attribute__((always_inline)) int
+nd_value(uint32_t c)
+{
+	if (c - '0' <= 9)
+		return (int) (c - '0');
+	if (c < 0x660)
+		return -1;
+	return nd_value_slow(c);
+}
+
+static inline __attribute__((always_inline)) bool
 is_plus(uint32_t c)
 {
 	return c == '+' || c == 0xFF0B;
 }
 
+/* kValidPunctuation's ASCII members: - x X space ( ) . [ ] / ~ */
+static const uint8_t ascii_punct[128] = {
+	[' '] = 1, ['('] = 1, [')'] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1,
+	['X'] = 1, ['['] = 1, [']'] = 1, ['x'] = 1, ['~'] = 1
+};
+
+static bool is_punct_slow(uint32_t c);
+
 /* kValidPunctuation, matched case-insensitively (so 'X' too) */
-static bool
+static inline __attribute__((always_inline)) bool
 is_punct(uint32_t c)
+{
+	if (c < 128)
+		return ascii_punct[c] != 0;
+	return is_punct_slow(c);
+}
+
+static bool
+is_punct_slow(uint32_t c)
 {
 	switch (c)
 	{
-		case '-': case 'x': case 'X': case ' ': case '(': case ')':
-		case '.': case '[': case ']': case '/': case '~':
 		case 0xA0: case 0xAD: case 0x200B: case 0x2060: case 0x3000:
 		case 0x2212: case 0x30FC: case 0xFF08: case 0xFF09: case 0xFF3B:
 		case 0xFF3D: case 0x2053: case 0x223C:
@@ -110,10 +136,10 @@ is_punct(uint32_t c)
 	return (c >= 0x2010 && c <= 0x2015) || (c >= 0xFF0D && c <= 0xFF0F);
 }
 
-static bool
+static inline __attribute__((always_inline)) bool
 is_ascii_alpha(uint32_t c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	return ((c | 32) - 'a') <= 25;
 }
 
 /*
@@ -299,9 +325,18 @@ static bool
 labelled_prefix(const uint32_t *cps, int i, int end, const Label *labels, int nlabels)
 {
 	int			k;
+	uint32_t	first;
 
 	while (i < end && is_sep_before_label(cps[i]))
 		i++;
+	if (i == end)
+		return false;
+	first = fold(cps[i]);
+	for (k = 0; k < nlabels; k++)
+		if (labels[k].cp[0] == first)
+			break;
+	if (k == nlabels)
+		return false;
 	for (k = 0; k < nlabels; k++)
 	{
 		int			m = label_at(cps, i, end, labels[k].cp, labels[k].len);
@@ -326,17 +361,23 @@ extension_at(const uint32_t *cps, int i, int n, int *dstart, int *dend)
 	bool		hash = false;
 	int			ndig;
 
-	if (end > i && (cps[end - 1] == '#'))
+	/* no alternative starts with a digit: most positions end here */
+	if (i >= n || nd_value(cps[i]) >= 0)
+		return false;
+	if (cps[end - 1] == '#')
 	{
 		hash = true;
 		end--;
 	}
-	ds = end;
-	while (ds > i && nd_value(cps[ds - 1]) >= 0)
-		ds--;
-	ndig = end - ds;
-	if (ndig == 0)
+	/* labels and separators hold no digits: the first digit starts the run */
+	for (ds = i; ds < end && nd_value(cps[ds]) < 0; ds++)
+		;
+	if (ds == end)
 		return false;
+	for (ndig = ds; ndig < end; ndig++)
+		if (nd_value(cps[ndig]) < 0)
+			return false;
+	ndig = end - ds;
 	*dstart = ds;
 	*dend = end;
 
@@ -389,6 +430,8 @@ extension_at(const uint32_t *cps, int i, int n, int *dstart, int *dend)
 	return false;
 }
 
+static void extension_candidates(const uint32_t *cps, int n, int *from, int *to);
+
 /* IsViablePhoneNumber */
 static bool
 is_viable(const uint32_t *cps, int n)
@@ -419,24 +462,64 @@ is_viable(const uint32_t *cps, int n)
 			break;
 	if (t == n)
 		return true;
-	for (; i <= t; i++)
 	{
-		int			a,
-					b;
+		int			from,
+					to;
 
-		if (extension_at(cps, i, n, &a, &b))
-			return true;
+		extension_candidates(cps, n, &from, &to);
+		if (from < i)
+			from = i;
+		if (to > t + 1)
+			to = t + 1;
+		for (i = from; i < to; i++)
+		{
+			int			a,
+						b;
+
+			if (extension_at(cps, i, n, &a, &b))
+				return true;
+		}
 	}
 	return false;
+}
+
+/*
+ * Where an extension can start: every alternative is non-digits followed by
+ * the trailing run of digits (and maybe '#'), so only positions in the block
+ * of non-digits just before that run.  Sets [*from, *to).
+ */
+static void
+extension_candidates(const uint32_t *cps, int n, int *from, int *to)
+{
+	int			end = n,
+				ds,
+				k;
+
+	*from = *to = 0;
+	if (n > 0 && cps[n - 1] == '#')
+		end--;
+	ds = end;
+	while (ds > 0 && nd_value(cps[ds - 1]) >= 0)
+		ds--;
+	if (ds == end)
+		return;
+	k = ds;
+	while (k > 0 && nd_value(cps[k - 1]) < 0)
+		k--;
+	*from = k;
+	*to = ds;
 }
 
 /* MaybeStripExtension: returns the new length */
 static int
 strip_extension(const uint32_t *cps, int n)
 {
-	int			i;
+	int			i,
+				from,
+				to;
 
-	for (i = 0; i < n; i++)
+	extension_candidates(cps, n, &from, &to);
+	for (i = from; i < to; i++)
 	{
 		int			a,
 					b;
@@ -454,8 +537,8 @@ static const char keypad[26] = {
 	'6', '6', '7', '7', '7', '7', '8', '8', '8', '9', '9', '9', '9'
 };
 
-/* PhoneNumberUtil::Normalize */
-static void
+/* PhoneNumberUtil::Normalize; false when too many digits to be a number */
+static bool
 normalize_digits(const uint32_t *cps, int n, Digits *out)
 {
 	int			i,
@@ -469,6 +552,8 @@ normalize_digits(const uint32_t *cps, int n, Digits *out)
 	{
 		uint32_t	c = cps[i];
 
+		if (out->len == PH_MAX_DIGITS)
+			return false;
 		if (letters >= 3)
 		{
 			if (c >= '0' && c <= '9')
@@ -485,28 +570,29 @@ normalize_digits(const uint32_t *cps, int n, Digits *out)
 		}
 	}
 	out->d[out->len] = '\0';
+	return true;
 }
 
 /* ------------------------------------------------------------ metadata */
 
+/* calling code -> index + 1 into ph_calling_codes (0: none), built on first use */
+static uint8_t cc_index[1000];
+static bool cc_index_ready = false;
+
 static const PhCallingCode *
 calling_code(int cc)
 {
-	int			lo = 0,
-				hi = ph_ncalling_codes - 1;
-
-	while (lo <= hi)
+	if (cc <= 0 || cc >= 1000)
+		return NULL;
+	if (!cc_index_ready)
 	{
-		int			mid = (lo + hi) / 2;
+		int			i;
 
-		if (ph_calling_codes[mid].cc == cc)
-			return &ph_calling_codes[mid];
-		if (ph_calling_codes[mid].cc < cc)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
+		for (i = 0; i < ph_ncalling_codes; i++)
+			cc_index[ph_calling_codes[i].cc] = (uint8_t) (i + 1);
+		cc_index_ready = true;
 	}
-	return NULL;
+	return cc_index[cc] ? &ph_calling_codes[cc_index[cc] - 1] : NULL;
 }
 
 /* GetRegionCodeForCountryCode + metadata: the main region of a code */
@@ -620,10 +706,10 @@ strip_national_prefix(const PhRegion *r, Digits *num)
 
 	if (num->len == 0 || r->npfp.code == NULL)
 		return false;
-	viable = matches_general(r, num->d, num->len);
 	end = ph_match(&r->npfp, num->d, num->len, false, caps);
 	if (end < 0)
 		return false;
+	viable = matches_general(r, num->d, num->len);
 	if (r->transform[0] != '\0' && r->npfp.ngroups >= 1)
 	{
 		int			g = r->npfp.ngroups >= 2 ? 2 : 1;
@@ -649,10 +735,10 @@ strip_national_prefix(const PhRegion *r, Digits *num)
 				}
 				else
 					t.d[t.len++] = *p;
-				if (t.len > PH_MAX_INPUT - 32)
+				if (t.len > PH_MAX_DIGITS - 2)
 					return false;
 			}
-			if (t.len + (num->len - end) > PH_MAX_INPUT)
+			if (t.len + (num->len - end) > PH_MAX_DIGITS)
 				return false;
 			memcpy(t.d + t.len, num->d + end, num->len - end);
 			t.len += num->len - end;
@@ -712,12 +798,14 @@ extract_cc(const PhRegion *region, const uint32_t *cps, int n, Digits *num, int 
 
 			while (i < n && is_plus(cps[i]))
 				i++;
-			normalize_digits(cps + i, n - i, num);
+			if (!normalize_digits(cps + i, n - i, num))
+				return CC_INVALID;
 			src = FROM_PLUS;
 		}
 		else
 		{
-			normalize_digits(cps, n, num);
+			if (!normalize_digits(cps, n, num))
+				return CC_INVALID;
 			if (region)
 			{
 				int			end = ph_match(&region->idd, num->d, num->len, false, NULL);
@@ -808,33 +896,37 @@ ph_parse(const char *text, int len, const PhRegion *region, PhNumber *out)
 	e = n;
 	while (e > s && is_unwanted_end(cps[e - 1]))
 		e--;
-	for (i = s; i < e; i++)
-		if (cps[i] == '\n')
-			return false;
-	/* (.*)[\\/] *x: cut at the last second-number marker */
-	for (i = e - 1; i >= s; i--)
 	{
-		if (cps[i] == '\\' || cps[i] == '/')
-		{
-			int			k = i + 1;
+		int			cut = -1,
+					isub = -1;
 
-			while (k < e && cps[k] == ' ')
-				k++;
-			if (k < e && cps[k] == 'x')
-			{
-				e = i;
-				break;
-			}
-		}
-	}
-	/* ;isub= and everything after it */
-	for (i = s; i + 6 <= e; i++)
-		if (cps[i] == ';' && cps[i + 1] == 'i' && cps[i + 2] == 's' &&
-			cps[i + 3] == 'u' && cps[i + 4] == 'b' && cps[i + 5] == '=')
+		for (i = s; i < e; i++)
 		{
-			e = i;
-			break;
+			uint32_t	c = cps[i];
+
+			if (c == '\n')
+				return false;
+			/* (.*)[\\/] *x: cut at the last second-number marker */
+			if (c == '\\' || c == '/')
+			{
+				int			k = i + 1;
+
+				while (k < e && cps[k] == ' ')
+					k++;
+				if (k < e && cps[k] == 'x')
+					cut = i;
+			}
+			else if (c == ';' && isub < 0 && i + 6 <= e && cps[i + 1] == 'i' &&
+					 cps[i + 2] == 's' && cps[i + 3] == 'u' && cps[i + 4] == 'b' &&
+					 cps[i + 5] == '=')
+				isub = i;
 		}
+		if (cut >= 0)
+			e = cut;
+		/* ;isub= and everything after it (searched after the cut) */
+		if (isub >= 0 && isub + 6 <= e)
+			e = isub;
+	}
 	nat = cps + s;
 	nlen = e - s;
 
@@ -930,15 +1022,31 @@ ph_parse_valid(const char *text, int len, const PhRegion *region, PhNumber *out)
 
 	if (!ph_parse(text, len, region, out) || !ph_is_valid(out))
 		return false;
+	/*
+	 * Parsing "+<cc><nsn>" finds the same country code (codes are a prefix
+	 * code) and then only strips the national prefix, so that step alone
+	 * says whether the E.164 text reads back as another number.
+	 */
 	for (round = 0; round < 4; round++)
 	{
-		char		e164[PH_MAX_FORMATTED];
+		const PhRegion *md = main_region(out->cc);
+		Digits		pot;
+		LengthResult lr;
 		PhNumber	again;
-		int			n = ph_format(out, PH_E164, e164);
 
-		if (!ph_parse(e164, n, NULL, &again) || !ph_is_valid(&again) ||
-			(again.cc == out->cc && again.nsn_len == out->nsn_len &&
-			 memcmp(again.nsn, out->nsn, out->nsn_len) == 0))
+		pot.len = out->nsn_len;
+		memcpy(pot.d, out->nsn, out->nsn_len + 1);
+		if (md == NULL || !strip_national_prefix(md, &pot))
+			break;
+		lr = test_length(md, pot.len);
+		if (lr == VR_TOO_SHORT || lr == VR_LOCAL_ONLY || lr == VR_INVALID_LENGTH ||
+			pot.len < PH_MIN_NSN || pot.len > PH_MAX_NSN ||
+			(pot.len == out->nsn_len && memcmp(pot.d, out->nsn, pot.len) == 0))
+			break;
+		again.cc = out->cc;
+		again.nsn_len = pot.len;
+		memcpy(again.nsn, pot.d, pot.len + 1);
+		if (!ph_is_valid(&again))
 			break;
 		*out = again;
 	}

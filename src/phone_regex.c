@@ -92,7 +92,9 @@ ph_match(const PhProg *prog, const char *s, int len, bool full,
 		return -1;
 	if (caps == NULL)
 		caps = local;
-	for (i = 0; i < 2 * (PH_MAX_GROUPS + 1); i++)
+	for (i = 0; i < 2 * (prog->ngroups + 1); i++)
+		caps[i] = -1;
+	for (; caps != local && i < 2 * (PH_MAX_GROUPS + 1); i++)
 		caps[i] = -1;
 	r.code = prog->code;
 	r.s = s;
