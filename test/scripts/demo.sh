@@ -54,6 +54,15 @@ q -c "SELECT r.contact_id, a.name, r.related_id, b.name AS related_name, r.share
        WHERE 'phone' = ANY (r.shared) AND r.contact_id < r.related_id
        ORDER BY r.contact_id LIMIT 5"
 
+echo "== one number typed in different formats is one customercard.phone (E.164, 8 bytes)"
+q -c "SELECT p.contact_id, p.raw AS typed, p.phone, customercard.phone_region(p.phone) AS region,
+             customercard.format_phone(p.phone, 'national') AS national
+        FROM customercard.phones p
+       WHERE p.phone OPERATOR(customercard.=) (SELECT q.phone FROM customercard.phones q
+                                                GROUP BY q.phone HAVING count(DISTINCT q.raw) > 1
+                                                ORDER BY q.phone LIMIT 1)
+       ORDER BY p.contact_id"
+
 cat <<MSG
 
 == the demo cluster is running
