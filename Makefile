@@ -13,7 +13,7 @@ PG_CFLAGS   = -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializ
 
 # pg_regress: every file in sql/ (one per feature), against the throwaway cluster.
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=. --load-extension=customercard
+REGRESS_OPTS = --inputdir=. --load-extension=pg_trgm --load-extension=customercard
 
 # Debian's PostgreSQL 15; pg_config may be absent on a fresh machine, which
 # `make test` / `make demo` repair before they build.

@@ -28,7 +28,7 @@ bench_cluster() {
     stop_cluster "$BENCH_DIR"
     start_cluster "$BENCH_DIR" "$BENCH_PORT"
     psql -X -q -d postgres -c "CREATE DATABASE bench"
-    psql -X -q -d bench -c "CREATE EXTENSION customercard" -f "$ROOT/bench/gen/demo_data.sql"
+    psql -X -q -d bench -c "CREATE EXTENSION customercard CASCADE" -f "$ROOT/bench/gen/demo_data.sql"
     echo "== generating $BENCH_CONTACTS contacts"
     local t0=$(date +%s.%N)
     psql -X -q -At -d bench -c "SELECT sum(rows) FROM customercard_demo.generate($BENCH_CONTACTS)" >/dev/null

@@ -22,6 +22,8 @@ CREATE TABLE customercard.channels (
 );
 CREATE INDEX channels_contact ON customercard.channels (account_id, contact_id);
 CREATE INDEX channels_external_id ON customercard.channels (account_id, external_id);
+-- the audience's messenger filter
+CREATE INDEX channels_kind ON customercard.channels (account_id, kind, contact_id) WHERE archived_at IS NULL;
 COMMENT ON TABLE customercard.channels IS
     'Messenger, e-mail and SMS accounts of a contact: kind, the connection (bot) it came through, its external id (social_id)';
 
@@ -130,7 +132,7 @@ CREATE TABLE customercard.subscriptions (
     CHECK (unsubscribed_at IS NULL OR unsubscribed_at >= subscribed_at)
 );
 CREATE INDEX subscriptions_funnel ON customercard.subscriptions (account_id, funnel_id, contact_id);
-CREATE INDEX subscriptions_lgt ON customercard.subscriptions (account_id, lgt_id) WHERE lgt_id IS NOT NULL;
+CREATE INDEX subscriptions_lgt ON customercard.subscriptions (account_id, lgt_id, contact_id) WHERE lgt_id IS NOT NULL;
 CREATE INDEX subscriptions_channel ON customercard.subscriptions (account_id, channel_id) WHERE channel_id IS NOT NULL;
 CREATE INDEX subscriptions_block ON customercard.subscriptions (account_id, block_id) WHERE block_id IS NOT NULL;
 COMMENT ON TABLE customercard.subscriptions IS 'A contact''s subscription to a funnel through a channel, with the LGT that brought it';

@@ -33,7 +33,7 @@ CREATE TABLE customercard.orders (
     UNIQUE (account_id, number)
 );
 CREATE INDEX orders_contact ON customercard.orders (account_id, contact_id, created_at DESC);
-CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status);
+CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status, contact_id);
 CREATE INDEX orders_manager ON customercard.orders (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.orders IS 'Orders (deals): offer, amount, status, UTM marks';
 

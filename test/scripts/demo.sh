@@ -16,7 +16,7 @@ N=${DEMO_CONTACTS:-2000}
 q() { psql -X -v ON_ERROR_STOP=1 -d customercard_demo "$@"; }
 
 psql -X -q -d postgres -c "CREATE DATABASE customercard_demo" >/dev/null
-q -q -c "CREATE EXTENSION customercard" -f bench/gen/demo_data.sql
+q -q -c "CREATE EXTENSION customercard CASCADE" -f bench/gen/demo_data.sql
 echo "== loading $N demo contacts"
 q -c "\timing on" -c "SELECT * FROM customercard_demo.generate($N)"
 

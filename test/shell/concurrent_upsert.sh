@@ -8,7 +8,7 @@ DB=cc_concurrent
 N=800
 trap 'dropdb --if-exists $DB >/dev/null 2>&1' EXIT
 dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
-psql -X -q -d $DB -c "CREATE EXTENSION customercard"
+psql -X -q -d $DB -c "CREATE EXTENSION customercard CASCADE"
 W=$(mktemp -d)
 for i in $(seq 1 $N); do
     echo "SELECT customercard.upsert_contact('{\"name\": \"Person $i\", \"email\": \"p$i@example.com\"}');" >> $W/a.sql

@@ -14,7 +14,7 @@ ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not 
 
 dropdb --if-exists $SRC; dropdb --if-exists $DST
 createdb $SRC
-q $SRC -c "CREATE EXTENSION customercard"
+q $SRC -c "CREATE EXTENSION customercard CASCADE"
 q $SRC -f "$ROOT/bench/gen/demo_data.sql"
 q $SRC -c "SELECT count(*) FROM customercard_demo.generate(300)" >/dev/null
 q $SRC >/dev/null <<'SQL'

@@ -12,7 +12,7 @@ ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not 
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
 psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_l_anna" -c "DROP ROLE IF EXISTS cc_l_boris" >/dev/null
-admin -c "CREATE EXTENSION customercard"
+admin -c "CREATE EXTENSION customercard CASCADE"
 admin >/dev/null <<'SQL'
 CREATE ROLE cc_l_anna LOGIN IN ROLE customercard_manager;
 CREATE ROLE cc_l_boris LOGIN IN ROLE customercard_manager;

@@ -1,0 +1,351 @@
+-- ===================================================================
+-- 42_audience.sql: the audience, the CRM table of all contacts (SPEC §7).
+--
+-- audience_search(filter, page, page_size) and audience_count(filter) take
+-- one JSON filter language (also the bulk actions' selection).  The filter
+-- is checked key by key (an unknown key or a wrong type is an error), its
+-- values become typed parameters of one dynamic query assembled from fixed
+-- SQL fragments: no text of the filter is ever part of the SQL.
+-- ===================================================================
+
+-- What name search looks in: every name of a contact, lower-cased.
+CREATE FUNCTION customercard.name_haystack(name text, first_name text, last_name text,
+                                           middle_name text, nickname text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- ICU's case mapping, so that Cyrillic and other scripts fold whatever the database's locale
+    SELECT pg_catalog.lower(pg_catalog.concat_ws(' ', name, first_name, last_name, middle_name, nickname) COLLATE "und-x-icu")
+$$;
+COMMENT ON FUNCTION customercard.name_haystack(text, text, text, text, text) IS
+    'The lower-cased names of a contact, as the audience''s name search sees them (trigram-indexed)';
+
+-- The trigram index lives with pg_trgm's operator class, in whatever schema
+-- pg_trgm was installed into.
+DO $$
+DECLARE
+    trgm_schema name := (SELECT n.nspname FROM pg_catalog.pg_extension e
+                           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                          WHERE e.extname = 'pg_trgm');
+BEGIN
+    EXECUTE pg_catalog.format(
+        'CREATE INDEX contacts_name_trgm ON customercard.contacts USING gin '
+        '(customercard.name_haystack(name, first_name, last_name, middle_name, nickname) %I.gin_trgm_ops) '
+        'WHERE merged_into IS NULL AND deleted_at IS NULL', trgm_schema);
+END
+$$;
+
+-- A checked filter: every key of SPEC §7 as a typed value (NULL when absent).
+CREATE TYPE customercard.audience_filter AS (
+    name_patterns   text[],     -- search: '%word%' per word, lower-case, LIKE-escaped
+    search_email    text,       -- search: an e-mail key when the text is an address
+    search_phone    customercard.phone,   -- search: the number when the text is one
+    gender          text,       -- male, female, unknown
+    channel         text,
+    has_phone       boolean,
+    has_email       boolean,
+    tags_all        bigint[],   -- tag and tags_all, resolved to ids
+    tags_any        bigint[],
+    funnels         bigint[],
+    lgts            bigint[],
+    ordered_offer   text,
+    paid_offer      text,
+    status          text,
+    manager         bigint,
+    created_from    timestamptz,
+    created_to      timestamptz,   -- exclusive
+    impossible      boolean     -- a name that matches nothing (unknown tag, funnel...)
+);
+
+CREATE FUNCTION customercard.audience_filter_error(key text, message text, hint text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RAISE EXCEPTION 'audience filter key "%": %', key, message
+        USING ERRCODE = 'invalid_parameter_value', HINT = hint;
+END
+$$;
+
+-- Check a filter and resolve its names for the account.
+CREATE FUNCTION customercard.audience_check_filter(filter jsonb, acct bigint)
+RETURNS customercard.audience_filter
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
+        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to'];
+    f customercard.audience_filter;
+    k text;
+    v jsonb;
+    t text;
+    names text[];
+    words text[];
+    w text;
+BEGIN
+    f.impossible := false;
+    IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'the audience filter must be a JSON object, not %', coalesce(jsonb_typeof(filter), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''{}'' for everyone, or keys such as {"tag": "vip", "has_phone": true}.';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+        IF NOT k = ANY (allowed) THEN
+            PERFORM customercard.audience_filter_error(k, 'unknown key',
+                'Filter keys: ' || array_to_string(allowed, ', ') || '.');
+        END IF;
+        CONTINUE WHEN jsonb_typeof(v) = 'null';
+        t := jsonb_typeof(v);
+        CASE k
+        WHEN 'search' THEN
+            IF t <> 'string' AND t <> 'number' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'Search by a name, an e-mail or a phone number in any format.');
+            END IF;
+            w := btrim(v #>> '{}');
+            CONTINUE WHEN w = '';
+            IF length(w) > 200 THEN
+                PERFORM customercard.audience_filter_error(k, 'is longer than 200 characters', 'Search by a name, an e-mail or a phone number.');
+            END IF;
+            f.search_phone := customercard.normalize_phone(w)::customercard.phone;
+            IF strpos(w, '@') > 0 THEN
+                f.search_email := customercard.email_key(coalesce(customercard.normalize_email(w), w));
+            END IF;
+            -- every word must occur in one of the names; LIKE's own characters are data
+            SELECT array_agg('%' || replace(replace(replace(x, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+              INTO f.name_patterns
+              FROM regexp_split_to_table(lower(w COLLATE "und-x-icu"), '\s+') AS x WHERE x <> '';
+        WHEN 'gender' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('male', 'female', 'unknown') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "male", "female" or "unknown"', 'For example {"gender": "female"}.');
+            END IF;
+            f.gender := v #>> '{}';
+        WHEN 'channel' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
+            END IF;
+            f.channel := v #>> '{}';
+        WHEN 'has_phone', 'has_email' THEN
+            IF t <> 'boolean' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
+            END IF;
+            IF k = 'has_phone' THEN f.has_phone := v::boolean; ELSE f.has_email := v::boolean; END IF;
+        WHEN 'tag', 'tags_all', 'tags_any' THEN
+            IF k = 'tag' THEN
+                IF t <> 'string' THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'For example {"tag": "vip"}; several: "tags_all" or "tags_any".');
+                END IF;
+                names := ARRAY[v #>> '{}'];
+            ELSE
+                IF t <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string') THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be an array of tag names', 'For example {"' || k || '": ["vip", "webinar"]}.');
+                END IF;
+                names := ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(v) x);
+            END IF;
+            CONTINUE WHEN cardinality(names) = 0;
+            IF k = 'tags_any' THEN
+                f.tags_any := ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                     WHERE tg.account_id = acct AND tg.name = ANY (names));
+                f.impossible := f.impossible OR cardinality(f.tags_any) = 0;
+            ELSE
+                -- every tag named must exist, or nobody can have them all
+                IF (SELECT count(*) FROM customercard.tags tg WHERE tg.account_id = acct AND tg.name = ANY (names))
+                   < cardinality(names) THEN
+                    f.impossible := true;
+                END IF;
+                f.tags_all := ARRAY(SELECT DISTINCT x FROM unnest(f.tags_all ||
+                                    ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                           WHERE tg.account_id = acct AND tg.name = ANY (names))) x);
+            END IF;
+        WHEN 'funnel' THEN
+            IF t = 'number' THEN
+                f.funnels := ARRAY(SELECT fu.funnel_id FROM customercard.funnels fu
+                                    WHERE fu.account_id = acct AND fu.funnel_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.funnels := ARRAY(SELECT fu.funnel_id FROM customercard.funnels fu
+                                    WHERE fu.account_id = acct AND fu.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be a funnel name or id, not ' || t, 'For example {"funnel": "Free lesson"}.');
+            END IF;
+            f.impossible := f.impossible OR cardinality(f.funnels) = 0;
+        WHEN 'lgt' THEN
+            IF t = 'number' THEN
+                f.lgts := ARRAY(SELECT l.lgt_id FROM customercard.lgts l
+                                 WHERE l.account_id = acct AND l.lgt_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.lgts := ARRAY(SELECT l.lgt_id FROM customercard.lgts l
+                                 WHERE l.account_id = acct AND l.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be an LGT name or id, not ' || t, 'For example {"lgt": "Site widget"}.');
+            END IF;
+            f.impossible := f.impossible OR cardinality(f.lgts) = 0;
+        WHEN 'ordered_offer', 'paid_offer' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an offer name, not ' || t, 'For example {"' || k || '": "Course PRO"}.');
+            END IF;
+            IF k = 'ordered_offer' THEN f.ordered_offer := v #>> '{}'; ELSE f.paid_offer := v #>> '{}'; END IF;
+        WHEN 'status' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('active', 'unsubscribed', 'blacklisted', 'archived') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "active", "unsubscribed", "blacklisted" or "archived"', 'For example {"status": "active"}.');
+            END IF;
+            f.status := v #>> '{}';
+        WHEN 'manager' THEN
+            IF t = 'number' THEN
+                f.manager := (SELECT m.manager_id FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.manager_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.manager := (SELECT min(m.manager_id) FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be a manager id or name, not ' || t, 'For example {"manager": 3}.');
+            END IF;
+            f.impossible := f.impossible OR f.manager IS NULL;
+        WHEN 'created_from', 'created_to' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a date or timestamp string, not ' || t, 'For example {"' || k || '": "2026-01-31"}.');
+            END IF;
+            BEGIN
+                IF (v #>> '{}') ~ '^\d{4}-\d{2}-\d{2}$' THEN
+                    -- a date: from its start; to the end of that day
+                    IF k = 'created_from' THEN f.created_from := (v #>> '{}')::date;
+                    ELSE f.created_to := (v #>> '{}')::date + 1; END IF;
+                ELSIF k = 'created_from' THEN
+                    f.created_from := (v #>> '{}')::timestamptz;
+                ELSE
+                    f.created_to := (v #>> '{}')::timestamptz + interval '1 microsecond';
+                END IF;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+                PERFORM customercard.audience_filter_error(k, pg_catalog.format('"%s" is not a date or timestamp', v #>> '{}'),
+                    'Use ISO 8601: "2026-01-31" (the whole day) or "2026-01-31T18:00:00+03".');
+            END;
+        END CASE;
+    END LOOP;
+    RETURN f;
+END
+$$;
+
+-- The WHERE fragments of a checked filter: fixed SQL over the parameters
+-- $1 (account) and $2 (the filter record); never text from the filter.
+CREATE FUNCTION customercard.audience_where(f customercard.audience_filter) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat_ws(E'\n   AND ', 'c.account_id = $1 AND c.merged_into IS NULL AND c.deleted_at IS NULL',
+        CASE WHEN f.impossible THEN 'false' END,
+        -- search: the union of index lookups (a trigram condition per word,
+        -- so the GIN index takes each; the e-mail key; the phone)
+        CASE WHEN f.name_patterns IS NOT NULL THEN
+            'c.contact_id IN (SELECT n.contact_id FROM customercard.contacts n'
+            || ' WHERE n.account_id = $1 AND n.merged_into IS NULL AND n.deleted_at IS NULL'
+            || (SELECT string_agg(format(' AND customercard.name_haystack(n.name, n.first_name, n.last_name, n.middle_name, n.nickname) LIKE (($2).name_patterns)[%s]', i), '')
+                  FROM generate_series(1, cardinality(f.name_patterns)) i)
+            || CASE WHEN f.search_email IS NOT NULL THEN
+                ' UNION ALL SELECT e.contact_id FROM customercard.emails e WHERE e.account_id = $1 AND customercard.email_key(e.email) = ($2).search_email' ELSE '' END
+            || CASE WHEN f.search_phone IS NOT NULL THEN
+                ' UNION ALL SELECT p.contact_id FROM customercard.phones p WHERE p.account_id = $1 AND p.phone OPERATOR(customercard.=) ($2).search_phone' ELSE '' END
+            || ')' END,
+        CASE WHEN f.gender IS NULL THEN NULL WHEN f.gender = 'unknown' THEN 'c.gender IS NULL' ELSE 'c.gender = ($2).gender' END,
+        CASE WHEN f.channel IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.channels ch WHERE ch.account_id = $1 AND ch.kind = ($2).channel AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL)' END,
+        CASE f.has_phone WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)' END,
+        CASE f.has_email WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)' END,
+        CASE WHEN cardinality(f.tags_all) = 1 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = (($2).tags_all)[1] AND ct.contact_id = c.contact_id)'
+             WHEN cardinality(f.tags_all) > 1 THEN
+            '(SELECT count(*) FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.contact_id = c.contact_id AND ct.tag_id = ANY (($2).tags_all)) = cardinality(($2).tags_all)' END,
+        CASE WHEN cardinality(f.tags_any) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = ANY (($2).tags_any) AND ct.contact_id = c.contact_id)' END,
+        CASE WHEN cardinality(f.funnels) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.funnel_id = ANY (($2).funnels) AND s.contact_id = c.contact_id AND s.unsubscribed_at IS NULL)' END,
+        CASE WHEN cardinality(f.lgts) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.lgt_id = ANY (($2).lgts) AND s.contact_id = c.contact_id)' END,
+        CASE WHEN f.ordered_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).ordered_offer AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.paid_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).paid_offer AND o.status = ''paid'' AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.status IS NOT NULL THEN 'c.status = ($2).status' END,
+        CASE WHEN f.manager IS NOT NULL THEN 'c.manager_id = ($2).manager' END,
+        CASE WHEN f.created_from IS NOT NULL THEN 'c.created_at >= ($2).created_from' END,
+        CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
+$$;
+
+-- The CRM table, newest first.  SECURITY DEFINER so that the planner may use
+-- every index (LIKE and EXISTS are not leakproof, so under row-level security
+-- they would be evaluated after it, row by row); the account is the caller's,
+-- judged by current_account_id(), and every table is filtered by it.
+CREATE FUNCTION customercard.audience_search(filter jsonb DEFAULT '{}', page integer DEFAULT 1,
+                                             page_size integer DEFAULT 30)
+RETURNS TABLE (contact_id bigint, name text, created_at timestamptz, phone text, email text,
+               tags text[], sales_plans text[], sales_count bigint, channels text[], channels_count bigint,
+               status text, manager_name text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    f customercard.audience_filter;
+BEGIN
+    IF page IS NULL OR page < 1 OR page_size IS NULL OR page_size NOT BETWEEN 1 AND 500 THEN
+        RAISE EXCEPTION 'page must be 1 or more and page_size between 1 and 500 (got %, %)', page, page_size
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The CRM table shows 30 per page: audience_search(filter, 1, 30).';
+    END IF;
+    f := customercard.audience_check_filter(filter, acct);
+    RETURN QUERY EXECUTE format($q$
+        WITH page AS MATERIALIZED (
+            SELECT c.contact_id, c.created_at FROM customercard.contacts c
+             WHERE %s
+             ORDER BY c.created_at DESC, c.contact_id DESC
+             LIMIT $3 OFFSET $4)
+        SELECT c.contact_id,
+               coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+               c.created_at,
+               (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id
+                 ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
+               (SELECT e.email FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id
+                 ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
+               coalesce((SELECT array_agg(t.name ORDER BY t.name) FROM customercard.contact_tags ct
+                           JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                          WHERE ct.account_id = $1 AND ct.contact_id = c.contact_id), '{}'),
+               coalesce((SELECT array_agg(sp.name ORDER BY sp.name) FROM customercard.sales_plan_members spm
+                           JOIN customercard.sales_plans sp ON sp.account_id = spm.account_id AND sp.plan_id = spm.plan_id
+                          WHERE spm.account_id = $1 AND spm.contact_id = c.contact_id), '{}'),
+               (SELECT count(*) FROM customercard.orders o
+                 WHERE o.account_id = $1 AND o.contact_id = c.contact_id AND o.status = 'paid'),
+               coalesce((SELECT array_agg(DISTINCT ch.kind ORDER BY ch.kind) FROM customercard.channels ch
+                          WHERE ch.account_id = $1 AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL), '{}'),
+               (SELECT count(*) FROM customercard.channels ch
+                 WHERE ch.account_id = $1 AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL),
+               c.status,
+               m.name
+          FROM page pg
+          JOIN customercard.contacts c ON c.account_id = $1 AND c.contact_id = pg.contact_id
+          LEFT JOIN customercard.managers m ON m.account_id = $1 AND m.manager_id = c.manager_id
+         ORDER BY pg.created_at DESC, pg.contact_id DESC
+        $q$, customercard.audience_where(f))
+        USING acct, f, page_size, (page - 1)::bigint * page_size;
+END
+$$;
+COMMENT ON FUNCTION customercard.audience_search(jsonb, integer, integer) IS
+    'The CRM table of the current account: live contacts matching the filter (SPEC §7 keys), newest first, one page';
+
+CREATE FUNCTION customercard.audience_count(filter jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    f customercard.audience_filter := customercard.audience_check_filter(filter, acct);
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM customercard.contacts c WHERE %s', customercard.audience_where(f))
+       INTO n USING acct, f;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customercard.audience_count(jsonb) IS
+    'How many live contacts of the current account match the audience filter';
+
+-- The ids a filter selects, for bulk actions and exports.
+CREATE FUNCTION customercard.audience_ids(filter jsonb DEFAULT '{}') RETURNS SETOF bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    f customercard.audience_filter := customercard.audience_check_filter(filter, acct);
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT c.contact_id FROM customercard.contacts c WHERE %s ORDER BY c.contact_id',
+                                customercard.audience_where(f))
+        USING acct, f;
+END
+$$;
+COMMENT ON FUNCTION customercard.audience_ids(jsonb) IS
+    'The ids of the live contacts of the current account that match the audience filter, in id order';
