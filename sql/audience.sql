@@ -1,6 +1,7 @@
 -- The audience (SPEC §7): every filter key returns exactly the contacts a
 -- plain query over the tables says; pages are stable; bad filters are errors;
 -- hostile values are data.
+\set SHOW_CONTEXT never
 -- an account of its own, so that the other tests' rows stay out
 SELECT customercard.create_account('Audience test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -99,12 +100,22 @@ SELECT array_agg(ids.i ORDER BY a.ordinality) AS newest_first
   FROM customercard.audience_search('{}', 1, 3) WITH ORDINALITY a JOIN ids ON ids.id = a.contact_id;
 SELECT count(*) = count(DISTINCT contact_id) AND count(*) = (SELECT count(*) FROM live) AS pages_cover_everyone_once
   FROM generate_series(1, 7) p, customercard.audience_search('{}', p, 9);
+-- keyset paging walks the same order
+WITH RECURSIVE pages(n, last, got) AS (
+    SELECT 1, (SELECT contact_id FROM customercard.audience_search('{"has_phone": true}', 1, 7) WITH ORDINALITY ORDER BY ordinality DESC LIMIT 1),
+           ARRAY(SELECT contact_id FROM customercard.audience_search('{"has_phone": true}', 1, 7))
+  UNION ALL
+    SELECT n + 1, (SELECT contact_id FROM customercard.audience_search('{"has_phone": true}', 1, 7, last) WITH ORDINALITY ORDER BY ordinality DESC LIMIT 1),
+           ARRAY(SELECT contact_id FROM customercard.audience_search('{"has_phone": true}', 1, 7, last))
+      FROM pages WHERE last IS NOT NULL)
+SELECT array_agg(x ORDER BY n, o) = ARRAY(SELECT contact_id FROM customercard.audience_search('{"has_phone": true}', 1, 500)) AS keyset_equals_offset
+  FROM pages, unnest(got) WITH ORDINALITY u(x, o);
+SELECT * FROM customercard.audience_search('{}', 1, 30, -1);
 SELECT name, phone, email, tags, sales_plans, sales_count, channels, channels_count, status, manager_name
   FROM customercard.audience_search('{"search": "+7 912 000 0012"}');
 SELECT count(*) FROM customercard.audience_search('{"tag": "vip"}', 100, 30) AS beyond_the_last_page;
 
 -- bad filters: specific errors
-\set SHOW_CONTEXT never
 SELECT * FROM customercard.audience_search('{"colour": "red"}');
 SELECT * FROM customercard.audience_search('{"tag": 5}');
 SELECT * FROM customercard.audience_search('{"tags_all": "vip"}');

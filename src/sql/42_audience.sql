@@ -268,7 +268,7 @@ $$;
 -- they would be evaluated after it, row by row); the account is the caller's,
 -- judged by current_account_id(), and every table is filtered by it.
 CREATE FUNCTION customercard.audience_search(filter jsonb DEFAULT '{}', page integer DEFAULT 1,
-                                             page_size integer DEFAULT 30)
+                                             page_size integer DEFAULT 30, after_contact_id bigint DEFAULT NULL)
 RETURNS TABLE (contact_id bigint, name text, created_at timestamptz, phone text, email text,
                tags text[], sales_plans text[], sales_count bigint, channels text[], channels_count bigint,
                status text, manager_name text)
@@ -276,7 +276,20 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp A
 DECLARE
     acct bigint := customercard.require_account_id();
     f customercard.audience_filter;
+    after_created timestamptz;
+    keyset text := '';
 BEGIN
+    IF after_contact_id IS NOT NULL THEN
+        -- keyset paging: the rows after this contact in the table's order
+        SELECT c.created_at INTO after_created FROM customercard.contacts c
+         WHERE c.account_id = acct AND c.contact_id = after_contact_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'contact % does not exist in account %', after_contact_id, acct
+                USING ERRCODE = 'undefined_object', HINT = 'Pass the last contact_id of the previous page.';
+        END IF;
+        keyset := ' AND (c.created_at, c.contact_id) < ($5, $6)';
+        page := 1;
+    END IF;
     IF page IS NULL OR page < 1 OR page_size IS NULL OR page_size NOT BETWEEN 1 AND 500 THEN
         RAISE EXCEPTION 'page must be 1 or more and page_size between 1 and 500 (got %, %)', page, page_size
             USING ERRCODE = 'invalid_parameter_value', HINT = 'The CRM table shows 30 per page: audience_search(filter, 1, 30).';
@@ -285,7 +298,7 @@ BEGIN
     RETURN QUERY EXECUTE format($q$
         WITH page AS MATERIALIZED (
             SELECT c.contact_id, c.created_at FROM customercard.contacts c
-             WHERE %s
+             WHERE %s%s
              ORDER BY c.created_at DESC, c.contact_id DESC
              LIMIT $3 OFFSET $4)
         SELECT c.contact_id,
@@ -313,12 +326,12 @@ BEGIN
           JOIN customercard.contacts c ON c.account_id = $1 AND c.contact_id = pg.contact_id
           LEFT JOIN customercard.managers m ON m.account_id = $1 AND m.manager_id = c.manager_id
          ORDER BY pg.created_at DESC, pg.contact_id DESC
-        $q$, customercard.audience_where(f))
-        USING acct, f, page_size, (page - 1)::bigint * page_size;
+        $q$, customercard.audience_where(f), keyset)
+        USING acct, f, page_size, (page - 1)::bigint * page_size, after_created, after_contact_id;
 END
 $$;
-COMMENT ON FUNCTION customercard.audience_search(jsonb, integer, integer) IS
-    'The CRM table of the current account: live contacts matching the filter (SPEC §7 keys), newest first, one page';
+COMMENT ON FUNCTION customercard.audience_search(jsonb, integer, integer, bigint) IS
+    'The CRM table of the current account: live contacts matching the filter (SPEC §7 keys), newest first (id breaks ties), one page; after_contact_id: the page after that contact (keyset paging)';
 
 CREATE FUNCTION customercard.audience_count(filter jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -32,7 +32,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.describe_event(text, jsonb),
     customercard.resolve_contact(bigint),
     customercard.card_json(bigint),
-    customercard.audience_search(jsonb, integer, integer),
+    customercard.audience_search(jsonb, integer, integer, bigint),
     customercard.audience_count(jsonb),
     customercard.audience_ids(jsonb),
     customercard.name_haystack(text, text, text, text, text),

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/audience.sh: the CRM table and the card at a million contacts
+# (BENCH_CONTACTS, default 1,000,000).  As a bound manager, with a warm-up,
+# BENCH_SAMPLES (default 300) random inputs each, server-side latency per
+# call (planning included), p50 and p95:
+#   - card_json(random live contact)                      target p95 < 5 ms
+#   - audience_search, a page (1-5) with 2-3 filters        target p95 < 50 ms
+#   - audience_search by a phone typed in another format   target p95 < 50 ms
+#   - audience_search by a name
+#   - audience_count of common filters
+# then the plans of the inner queries (auto_explain) to show index use.
+BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
+source "$(dirname "$0")/lib.sh"
+bench_cluster
+N=${BENCH_SAMPLES:-300}
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"; }
+
+q >/dev/null <<'SQL'
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cc_bench_manager') THEN
+        CREATE ROLE cc_bench_manager LOGIN IN ROLE customercard_manager;
+    END IF;
+END $$;
+SELECT customercard.bind_role('cc_bench_manager', (SELECT account_id FROM customercard.accounts WHERE is_default))
+ WHERE NOT EXISTS (SELECT 1 FROM customercard.role_bindings WHERE role = 'cc_bench_manager'::regrole);
+CREATE OR REPLACE FUNCTION public.bench_latency(sql text, inputs text[], OUT p50 float8, OUT p95 float8, OUT calls int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    d float8[] := '{}';
+    x text;
+BEGIN
+    FOREACH x IN ARRAY inputs[1:greatest(cardinality(inputs) / 5, 1)] LOOP   -- warm-up
+        EXECUTE sql USING x;
+    END LOOP;
+    FOREACH x IN ARRAY inputs LOOP
+        t0 := clock_timestamp();
+        EXECUTE sql USING x;
+        d := d || extract(epoch FROM clock_timestamp() - t0) * 1000;
+    END LOOP;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v), count(*)
+      INTO p50, p95, calls FROM unnest(d) v;
+END $$;
+GRANT EXECUTE ON FUNCTION public.bench_latency(text, text[]) TO cc_bench_manager;
+SQL
+
+# random inputs, drawn once (as the superuser: it reads every table)
+q <<SQL >/dev/null
+DROP TABLE IF EXISTS public.bench_inputs;
+CREATE TABLE public.bench_inputs (kind text, input text);
+INSERT INTO public.bench_inputs
+SELECT 'card', contact_id::text FROM customercard.contacts
+ WHERE merged_into IS NULL AND deleted_at IS NULL ORDER BY hashint8(contact_id) LIMIT $N;
+INSERT INTO public.bench_inputs
+SELECT 'filters', (ARRAY[
+         jsonb_build_object('tag', t.name, 'has_phone', true),
+         jsonb_build_object('channel', 'telegram', 'status', 'active'),
+         jsonb_build_object('funnel', f.name, 'gender', 'female', 'has_email', true),
+         jsonb_build_object('paid_offer', o.offer, 'channel', 'whatsapp'),
+         jsonb_build_object('tags_any', jsonb_build_array(t.name, 'vip'), 'gender', 'male', 'status', 'active'),
+         jsonb_build_object('created_from', '2024-06-01', 'has_phone', true, 'channel', 'vk')])[1 + g % 6]
+         || jsonb_build_object('page', 1 + g % 5)
+  FROM generate_series(1, $N) g
+  CROSS JOIN LATERAL (SELECT name FROM customercard.tags ORDER BY hashint4(tag_id + g) LIMIT 1) t
+  CROSS JOIN LATERAL (SELECT name FROM customercard.funnels ORDER BY hashint4(funnel_id::int + g) LIMIT 1) f
+  CROSS JOIN LATERAL (SELECT DISTINCT offer FROM customercard.orders WHERE order_id < 2000 ORDER BY 1 OFFSET g % 5 LIMIT 1) o;
+-- a contact's number, typed in another format than stored
+INSERT INTO public.bench_inputs
+SELECT 'phone', jsonb_build_object('search',
+         CASE WHEN p.phone::text LIKE '+7%' THEN '8 (' || substr(p.phone::text, 3, 3) || ') ' || substr(p.phone::text, 6, 3)
+                   || '-' || substr(p.phone::text, 9, 2) || '-' || substr(p.phone::text, 11)
+              ELSE customercard.format_phone(p.phone, 'international') END)::text
+  FROM customercard.phones p ORDER BY hashint8(p.phone_id) LIMIT $N;
+INSERT INTO public.bench_inputs
+SELECT 'name', jsonb_build_object('search', split_part(c.name, ' ', 2))::text
+  FROM customercard.contacts c WHERE c.name LIKE '% %' ORDER BY hashint8(c.contact_id) LIMIT $N;
+INSERT INTO public.bench_inputs
+SELECT 'count', x FROM generate_series(1, greatest($N / 10, 10)) g,
+       LATERAL (SELECT (ARRAY['{}', '{"has_phone": true}', '{"status": "active"}', '{"channel": "telegram"}',
+                              '{"tag": "vip"}', '{"gender": "female", "has_email": true}'])[1 + g % 6] AS x) s;
+ANALYZE public.bench_inputs;
+SQL
+
+measure() {  # label kind sql
+    local r
+    r=$(psql -X -q -At -U cc_bench_manager -d bench -c \
+        "SELECT round(p50::numeric, 2) || ' ' || round(p95::numeric, 2) || ' ' || calls
+           FROM public.bench_latency(\$q\$$3\$q\$, ARRAY(SELECT input FROM public.bench_inputs WHERE kind = '$2'))")
+    set -- "$1" $r
+    printf '   %-46s p50 %8s ms   p95 %8s ms   (%s calls)\n' "$1" "$2" "$3" "$4"
+}
+echo "== latency at $BENCH_CONTACTS contacts, as a bound manager"
+measure "card_json(random contact)" card 'SELECT customercard.card_json($1::bigint)'
+measure "audience_search, 2-3 filters, page 1-5" filters \
+    'SELECT count(*) FROM customercard.audience_search(($1::jsonb) - $$page$$, (($1::jsonb) ->> $$page$$)::int, 30)'
+measure "audience_search by phone (another format)" phone 'SELECT count(*) FROM customercard.audience_search($1::jsonb)'
+measure "audience_search by a last name" name 'SELECT count(*) FROM customercard.audience_search($1::jsonb)'
+measure "audience_count, common filters" count 'SELECT customercard.audience_count($1::jsonb)'
+
+echo "== plans of the inner queries (auto_explain)"
+q <<'SQL' 2>&1 | grep -E 'Query Text|Scan|Join|Limit|Sort|Bitmap|Index Cond|SubPlan' | sed 's/^/   /' | head -60
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_level = notice;
+SET client_min_messages = notice;
+SET customercard.default_region = 'RU';
+SELECT count(*) FROM customercard.audience_search('{"tag": "vip", "has_phone": true}', 2, 30);
+SELECT count(*) FROM customercard.audience_search(
+    (SELECT input::jsonb FROM public.bench_inputs WHERE kind = 'phone' LIMIT 1));
+SQL
