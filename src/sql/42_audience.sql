@@ -101,10 +101,13 @@ BEGIN
             IF length(w) > 200 THEN
                 PERFORM customercard.audience_filter_error(k, 'is longer than 200 characters', 'Search by a name, an e-mail or a phone number.');
             END IF;
+            -- a phone number in any format, or an e-mail address, is looked up as
+            -- such (no name holds one); anything else is searched in the names
             f.search_phone := customercard.normalize_phone(w)::customercard.phone;
-            IF strpos(w, '@') > 0 THEN
+            IF f.search_phone IS NULL AND strpos(w, '@') > 0 THEN
                 f.search_email := customercard.email_key(coalesce(customercard.normalize_email(w), w));
             END IF;
+            CONTINUE WHEN f.search_phone IS NOT NULL OR f.search_email IS NOT NULL;
             -- every word must occur in one of the names; LIKE's own characters are data
             SELECT array_agg('%' || replace(replace(replace(x, '\', '\\'), '%', '\%'), '_', '\_') || '%')
               INTO f.name_patterns
@@ -224,18 +227,18 @@ CREATE FUNCTION customercard.audience_where(f customercard.audience_filter) RETU
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT concat_ws(E'\n   AND ', 'c.account_id = $1 AND c.merged_into IS NULL AND c.deleted_at IS NULL',
         CASE WHEN f.impossible THEN 'false' END,
-        -- search: the union of index lookups (a trigram condition per word,
-        -- so the GIN index takes each; the e-mail key; the phone)
+        -- search: by name, a trigram condition per word (so the GIN index
+        -- takes each); by e-mail key; by phone
         CASE WHEN f.name_patterns IS NOT NULL THEN
             'c.contact_id IN (SELECT n.contact_id FROM customercard.contacts n'
             || ' WHERE n.account_id = $1 AND n.merged_into IS NULL AND n.deleted_at IS NULL'
             || (SELECT string_agg(format(' AND customercard.name_haystack(n.name, n.first_name, n.last_name, n.middle_name, n.nickname) LIKE (($2).name_patterns)[%s]', i), '')
                   FROM generate_series(1, cardinality(f.name_patterns)) i)
-            || CASE WHEN f.search_email IS NOT NULL THEN
-                ' UNION ALL SELECT e.contact_id FROM customercard.emails e WHERE e.account_id = $1 AND customercard.email_key(e.email) = ($2).search_email' ELSE '' END
-            || CASE WHEN f.search_phone IS NOT NULL THEN
-                ' UNION ALL SELECT p.contact_id FROM customercard.phones p WHERE p.account_id = $1 AND p.phone OPERATOR(customercard.=) ($2).search_phone' ELSE '' END
             || ')' END,
+        CASE WHEN f.search_email IS NOT NULL THEN
+            'c.contact_id IN (SELECT e.contact_id FROM customercard.emails e WHERE e.account_id = $1 AND customercard.email_key(e.email) = ($2).search_email)' END,
+        CASE WHEN f.search_phone IS NOT NULL THEN
+            'c.contact_id IN (SELECT p.contact_id FROM customercard.phones p WHERE p.account_id = $1 AND p.phone OPERATOR(customercard.=) ($2).search_phone)' END,
         CASE WHEN f.gender IS NULL THEN NULL WHEN f.gender = 'unknown' THEN 'c.gender IS NULL' ELSE 'c.gender = ($2).gender' END,
         CASE WHEN f.channel IS NOT NULL THEN
             'EXISTS (SELECT 1 FROM customercard.channels ch WHERE ch.account_id = $1 AND ch.kind = ($2).channel AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL)' END,
