@@ -5,7 +5,7 @@
 -- The roles are LOGIN roles; SET SESSION AUTHORIZATION makes the session
 -- exactly theirs (session_user and current_user), as a login would.
 BEGIN;
-SELECT plan(49);
+SELECT plan(55);
 
 -- pgTAP keeps its bookkeeping in temp tables; let the switched-to roles write it.
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
@@ -61,6 +61,11 @@ SELECT is((SELECT count(*)::int FROM customercard.contacts WHERE contact_id = :b
 SELECT is((SELECT count(*)::int FROM customercard.card), 2, 'the card view shows A''s contacts');
 SELECT throws_ok(format('SELECT customercard.card_json(%s)', :b1), '42704', NULL, 'card_json of B''s contact: does not exist');
 SELECT lives_ok('UPDATE customercard.contacts SET note = ''edited'' WHERE contact_id = ' || :a1, 'the staff note stays editable');
+-- the audience functions are SECURITY DEFINER: they must act in the caller's account only
+SELECT is(ARRAY(SELECT contact_id FROM customercard.audience_search('{}') ORDER BY 1), ARRAY[:a1, :a2]::bigint[],
+    'audience_search as the manager of A: A''s contacts only');
+SELECT is(customercard.audience_count('{"tag": "b-tag"}'), 0::bigint, 'audience_count: B''s tag names match nothing in A');
+SELECT is(customercard.audience_count('{"search": "+49 30 123456"}'), 0::bigint, 'audience search by B''s phone finds nothing in A');
 
 SET customercard.account_id = :'b';
 SELECT is(customercard.current_account_id(), NULL, 'set to B, the manager of A acts in no account');
@@ -72,6 +77,9 @@ SELECT is_empty($$SELECT t.relname FROM pg_class t
                      AND t.relname NOT IN ('accounts', 'role_bindings')$$,
     'set to B: every table is empty');
 SELECT throws_ok(format('SELECT customercard.card_json(%s)', :b1), '42704', NULL, 'set to B: card_json of B''s contact fails');
+SELECT throws_ok('SELECT * FROM customercard.audience_search(''{}'')', '42501', NULL, 'set to B: audience_search is refused');
+SELECT throws_ok('SELECT customercard.audience_count(''{}'')', '42501', NULL, 'set to B: audience_count is refused');
+SELECT throws_ok('SELECT customercard.audience_ids(''{}'')', '42501', NULL, 'set to B: audience_ids is refused');
 SELECT throws_ok('INSERT INTO customercard.contacts (name) VALUES (''intruder'')', '42501',
     'role "cc_t_mgr_a" is not bound to account ' || :'b', 'set to B: inserting is refused, naming the account');
 SELECT throws_ok('SELECT customercard.upsert_contact(''{"name": "intruder"}'')', '42501', NULL, 'set to B: upsert_contact is refused');
