@@ -61,8 +61,8 @@ SELECT 'filters', (ARRAY[
          jsonb_build_object('created_from', '2024-06-01', 'has_phone', true, 'channel', 'vk')])[1 + g % 6]
          || jsonb_build_object('page', 1 + g % 5)
   FROM generate_series(1, $N) g
-  CROSS JOIN LATERAL (SELECT name FROM customercard.tags ORDER BY hashint4(tag_id + g) LIMIT 1) t
-  CROSS JOIN LATERAL (SELECT name FROM customercard.funnels ORDER BY hashint4(funnel_id::int + g) LIMIT 1) f
+  CROSS JOIN LATERAL (SELECT name FROM customercard.tags ORDER BY hashint8(tag_id + g) LIMIT 1) t
+  CROSS JOIN LATERAL (SELECT name FROM customercard.funnels ORDER BY hashint8(funnel_id + g) LIMIT 1) f
   CROSS JOIN LATERAL (SELECT DISTINCT offer FROM customercard.orders WHERE order_id < 2000 ORDER BY 1 OFFSET g % 5 LIMIT 1) o;
 -- a contact's number, typed in another format than stored
 INSERT INTO public.bench_inputs
@@ -79,6 +79,7 @@ SELECT 'count', x FROM generate_series(1, greatest($N / 10, 10)) g,
        LATERAL (SELECT (ARRAY['{}', '{"has_phone": true}', '{"status": "active"}', '{"channel": "telegram"}',
                               '{"tag": "vip"}', '{"gender": "female", "has_email": true}'])[1 + g % 6] AS x) s;
 ANALYZE public.bench_inputs;
+GRANT SELECT ON public.bench_inputs TO cc_bench_manager;
 SQL
 
 measure() {  # label kind sql

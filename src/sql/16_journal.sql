@@ -78,6 +78,21 @@ CREATE INDEX merges_survivor ON customercard.merges (account_id, survivor_id);
 CREATE INDEX merges_absorbed ON customercard.merges (account_id, absorbed_id);
 COMMENT ON TABLE customercard.merges IS 'The merge journal: who was merged into whom, and what undoing it restores';
 
+-- Pairs a person has judged to be different people: never proposed again.
+CREATE TABLE customercard.not_duplicates (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    contact_a   bigint NOT NULL,
+    contact_b   bigint NOT NULL,
+    marked_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    marked_by   text NOT NULL DEFAULT customercard.current_actor(),
+    PRIMARY KEY (account_id, contact_a, contact_b),
+    FOREIGN KEY (account_id, contact_a) REFERENCES customercard.contacts,
+    FOREIGN KEY (account_id, contact_b) REFERENCES customercard.contacts,
+    CHECK (contact_a < contact_b)
+);
+CREATE INDEX not_duplicates_b ON customercard.not_duplicates (account_id, contact_b);
+COMMENT ON TABLE customercard.not_duplicates IS 'Pairs of contacts marked as different people (contact_a < contact_b): duplicate searches skip them';
+
 CREATE TABLE customercard.bulk_jobs (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
     job_id      bigserial NOT NULL,

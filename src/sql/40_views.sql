@@ -226,28 +226,28 @@ COMMENT ON VIEW customercard.contact_visitors IS 'Browser visitor ids (cookies) 
 
 -- The contact's own keys first (a few rows), then one index probe per key,
 -- so the cost follows the contact's keys, not the account's size.
-CREATE FUNCTION customercard.related_contacts(contact_id bigint)
-RETURNS TABLE (related_id bigint, shared text[], shared_values text[])
+-- One row per (other live contact, key kind, key value) shared with a live
+-- contact id of account acct.
+CREATE FUNCTION customercard.contact_key_hits(acct bigint, id bigint)
+RETURNS TABLE (related_id bigint, kind text, value text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    acct bigint := customercard.current_account_id();
-    id bigint := customercard.resolve_contact(related_contacts.contact_id);
 BEGIN
     RETURN QUERY
     -- Join conditions are plain column equalities (or the leakproof
     -- email_key), so that under row-level security they stay index conditions.
+    -- (phones keep their type, so that the probe is an index condition)
     WITH keys AS MATERIALIZED (
-        SELECT 'phone' AS kind, p.phone::text AS value, NULL::text AS channel_kind FROM customercard.phones p
+        SELECT 'phone' AS kind, p.phone::text AS value, NULL::text AS channel_kind, p.phone FROM customercard.phones p
          WHERE p.account_id = acct AND p.contact_id = id
-        UNION SELECT 'email', customercard.email_key(e.email), NULL FROM customercard.emails e
+        UNION SELECT 'email', customercard.email_key(e.email), NULL, NULL FROM customercard.emails e
          WHERE e.account_id = acct AND e.contact_id = id
-        UNION SELECT 'external_id', c.external_id, c.kind FROM customercard.channels c
+        UNION SELECT 'external_id', c.external_id, c.kind, NULL FROM customercard.channels c
          WHERE c.account_id = acct AND c.contact_id = id
-        UNION SELECT 'visitor_id', v.visitor_id, NULL FROM customercard.contact_visitors v
+        UNION SELECT 'visitor_id', v.visitor_id, NULL, NULL FROM customercard.contact_visitors v
          WHERE v.account_id = acct AND v.contact_id = id
     ), hits AS (
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.phones b
-            ON b.account_id = acct AND b.phone OPERATOR(customercard.=) k.value::customercard.phone WHERE k.kind = 'phone'
+            ON b.account_id = acct AND b.phone OPERATOR(customercard.=) k.phone WHERE k.kind = 'phone'
         UNION ALL
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails b
             ON b.account_id = acct AND customercard.email_key(b.email) = k.value WHERE k.kind = 'email'
@@ -272,13 +272,21 @@ BEGIN
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.group_members b
             ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
     )
-    SELECT h.contact_id, array_agg(DISTINCT h.kind ORDER BY h.kind), array_agg(DISTINCT h.value ORDER BY h.value)
+    SELECT DISTINCT h.contact_id, h.kind, h.value
       FROM hits h
       JOIN customercard.contacts r ON r.account_id = acct AND r.contact_id = h.contact_id
-     WHERE h.contact_id <> id AND r.merged_into IS NULL AND r.deleted_at IS NULL
-     GROUP BY h.contact_id
-     ORDER BY h.contact_id;
+     WHERE h.contact_id <> id AND r.merged_into IS NULL AND r.deleted_at IS NULL;
 END
+$$;
+
+CREATE FUNCTION customercard.related_contacts(contact_id bigint)
+RETURNS TABLE (related_id bigint, shared text[], shared_values text[])
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT h.related_id, array_agg(DISTINCT h.kind ORDER BY h.kind), array_agg(DISTINCT h.value ORDER BY h.value)
+      FROM customercard.contact_key_hits(customercard.current_account_id(),
+                                         customercard.resolve_contact(related_contacts.contact_id)) h
+     GROUP BY h.related_id
+     ORDER BY h.related_id
 $$;
 COMMENT ON FUNCTION customercard.related_contacts(bigint) IS
     'Other live contacts of the current account sharing a phone, an e-mail, a channel external id or a visitor id with the contact (a merged id resolves to its survivor), with what they share';

@@ -37,6 +37,11 @@ GRANT EXECUTE ON FUNCTION
     customercard.audience_ids(jsonb),
     customercard.name_haystack(text, text, text, text, text),
     customercard.related_contacts(bigint),
+    customercard.contact_key_hits(bigint, bigint),
+    customercard.duplicate_candidates(bigint),
+    customercard.duplicate_groups(integer),
+    customercard.name_similarity(text, text),
+    customercard.similar_name_contacts(bigint, text, integer),
     customercard.contact_log(bigint, text[], timestamptz, timestamptz)
 TO customercard_reader;
 
@@ -60,6 +65,8 @@ GRANT INSERT, UPDATE, DELETE ON
     customercard.group_members
 TO customercard_manager;
 GRANT INSERT ON customercard.tags, customercard.balance_transactions, customercard.comments TO customercard_manager;
+GRANT INSERT ON customercard.not_duplicates TO customercard_manager;
+GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
 
 -- admin: the account's definitions and settings, role bindings
 GRANT INSERT, UPDATE, DELETE ON
