@@ -29,7 +29,7 @@ extern Oid	ExtensionOwner(void);
 extern Oid	CustomercardExtensionOwner(void);
 extern const char *CustomercardAccountRegion(int64 account);
 
-/* immutable.c: the internal switch that lets the forget path scrub rows */
+/* immutable.c: the card rewrite switch of merge, unmerge and forget_contact */
 extern bool customercard_scrub_in_progress;
 
 #endif							/* CUSTOMERCARD_H */

@@ -5,15 +5,25 @@
  *	  the comment length limit, and updated_at stamping.
  *
  * The guards are triggers, not privileges, so that they hold for every
- * role, the table owner and superusers included.  The only way past them
- * is customercard_scrub_in_progress, which only the forget path sets, in C,
- * for the rows it scrubs; and archive_action_log(), which moves old log
- * rows into action_log_archive.
+ * role, the table owner and superusers included.  The only ways past them
+ * are the card rewrite switch (below), and archive_action_log(), which
+ * moves old log rows into action_log_archive.
+ *
+ * The card rewrite switch.  merge(), unmerge() and forget_contact() move a
+ * contact's comments and log rows to another contact, or scrub them; they
+ * are recorded by their own events (merged, unmerged, forgotten), so while
+ * they run the per-row log triggers, updated_at stamping and the points
+ * sync stand aside too.  card_rewrite(true) turns the switch on: only the
+ * extension owner may call it (those functions are SECURITY DEFINER and
+ * owned by it; EXECUTE is granted to nobody), and it turns itself off when
+ * the (sub)transaction that set it ends or aborts, so an error caught by a
+ * savepoint cannot leave it on.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -26,6 +36,7 @@
 #include "customercard.h"
 
 bool		customercard_scrub_in_progress = false;
+static SubTransactionId rewrite_subxact = InvalidSubTransactionId;
 static bool archive_in_progress = false;
 
 static TriggerData *
@@ -36,6 +47,50 @@ TriggerContext(FunctionCallInfo fcinfo, const char *name)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("%s() must be called as a trigger", name)));
 	return (TriggerData *) fcinfo->context;
+}
+
+static void
+RewriteXactCallback(XactEvent event, void *arg)
+{
+	customercard_scrub_in_progress = false;
+	rewrite_subxact = InvalidSubTransactionId;
+}
+
+static void
+RewriteSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if ((event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB) &&
+		mySubid == rewrite_subxact)
+	{
+		customercard_scrub_in_progress = false;
+		rewrite_subxact = InvalidSubTransactionId;
+	}
+}
+
+PG_FUNCTION_INFO_V1(card_rewrite);
+
+/* customercard.card_rewrite(on boolean): the card rewrite switch, see above */
+Datum
+card_rewrite(PG_FUNCTION_ARGS)
+{
+	static bool callbacks = false;
+	bool		on = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+
+	if (GetUserId() != CustomercardExtensionOwner())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("card_rewrite() is internal to merge, unmerge and forget_contact"),
+				 errhint("Call customercard.merge(), customercard.unmerge() or customercard.forget_contact().")));
+	if (!callbacks)
+	{
+		RegisterXactCallback(RewriteXactCallback, NULL);
+		RegisterSubXactCallback(RewriteSubXactCallback, NULL);
+		callbacks = true;
+	}
+	customercard_scrub_in_progress = on;
+	rewrite_subxact = on ? GetCurrentSubTransactionId() : InvalidSubTransactionId;
+	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(refuse_change);
@@ -51,6 +106,7 @@ refuse_change(PG_FUNCTION_ARGS)
 	const char *table = RelationGetRelationName(trigdata->tg_relation);
 	const char *what;
 
+	/* a rewrite may move or scrub rows, never delete them */
 	if (customercard_scrub_in_progress && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_newtuple);
 	if (archive_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
@@ -119,7 +175,7 @@ touch_updated_at(PG_FUNCTION_ARGS)
 
 	if (attnum <= 0)
 		elog(ERROR, "table \"%s\" has no column \"updated_at\"", RelationGetRelationName(rel));
-	if (CustomercardRestoring())
+	if (CustomercardRestoring() || customercard_scrub_in_progress)
 		return PointerGetDatum(trigdata->tg_newtuple);
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc, 1, &attnum, &value, &isnull));
 }

@@ -89,7 +89,8 @@ points_edit_to_ledger(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		elog(ERROR, "points_edit_to_ledger() must be called as an UPDATE trigger");
-	if (syncing)
+	/* a merge moves ledger rows and sets both balances itself */
+	if (syncing || customercard_scrub_in_progress)
 		return PointerGetDatum(trigdata->tg_newtuple);
 
 	old_points = GetColumn(trigdata, trigdata->tg_trigtuple, "points", &old_null);
@@ -130,7 +131,7 @@ ledger_to_points(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		elog(ERROR, "ledger_to_points() must be called as an INSERT trigger");
 	tuple = trigdata->tg_trigtuple;
-	if (syncing || CustomercardRestoring())
+	if (syncing || CustomercardRestoring() || customercard_scrub_in_progress)
 		return PointerGetDatum(tuple);
 	currency = GetColumn(trigdata, tuple, "currency", &isnull);
 	if (isnull || strcmp(TextDatumGetCString(currency), "points") != 0)

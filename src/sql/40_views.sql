@@ -20,8 +20,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'sales_plan_added' THEN 'Added to sales plan ' || coalesce(details ->> 'plan', '')
         WHEN 'webinar_viewed' THEN 'Watched webinar ' || coalesce(details ->> 'webinar', '')
         WHEN 'membership' THEN 'Joined group ' || coalesce(details ->> 'group', '')
-        WHEN 'merged' THEN 'Merged with contact ' || coalesce(details ->> 'absorbed_id', details ->> 'survivor_id', '?')
-        WHEN 'unmerged' THEN 'Merge undone'
+        WHEN 'merged' THEN CASE WHEN details ->> 'role' = 'absorbed'
+                                THEN 'Merged into contact ' || coalesce(details ->> 'survivor_id', '?')
+                                ELSE 'Merged with contact ' || coalesce(details ->> 'absorbed_id', details ->> 'survivor_id', '?') END
+        WHEN 'unmerged' THEN 'Merge ' || coalesce(details ->> 'merge_id', '') || ' undone'
         WHEN 'tag_added' THEN 'Tag added: ' || coalesce(details ->> 'tag', '')
         WHEN 'tag_removed' THEN 'Tag removed: ' || coalesce(details ->> 'tag', '')
         WHEN 'channel_created' THEN 'Channel created: ' || coalesce(details ->> 'kind', '')

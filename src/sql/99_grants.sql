@@ -67,6 +67,15 @@ TO customercard_manager;
 GRANT INSERT ON customercard.tags, customercard.balance_transactions, customercard.comments TO customercard_manager;
 GRANT INSERT ON customercard.not_duplicates TO customercard_manager;
 GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
+-- the merge preview reads as the caller (row-level security applies)
+GRANT EXECUTE ON FUNCTION
+    customercard.merge_preview(bigint, bigint, text[]),
+    customercard.merge_sections(), customercard.merge_fields(), customercard.status_rank(text),
+    customercard.merged_contact(customercard.contacts, customercard.contacts, text[]),
+    customercard.merge_check_live(customercard.contacts, text), customercard.merge_check_take(bigint, text[]),
+    customercard.merge_takes_field(bigint, bigint, text[]),
+    customercard.merge_primary_target(bigint, text, text, bigint, bigint, boolean)
+TO customercard_manager;
 
 -- admin: the account's definitions and settings, role bindings
 GRANT INSERT, UPDATE, DELETE ON
@@ -78,7 +87,12 @@ GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO custom
 GRANT EXECUTE ON FUNCTION
     customercard.bind_role(regrole, bigint),
     customercard.unbind_role(regrole, bigint),
-    customercard.assert_account_admin(bigint)
+    customercard.assert_account_admin(bigint),
+    -- SECURITY DEFINER, acting in the caller's account only; their helpers
+    -- (merge_apply, unmerge_apply, card_rewrite, ...) are granted to nobody
+    customercard.merge(bigint, bigint, text[]),
+    customercard.unmerge(bigint),
+    customercard.forget_contact(bigint)
 TO customercard_admin;
 GRANT SET ON PARAMETER customercard.comment_max_length TO customercard_admin;
 

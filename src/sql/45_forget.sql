@@ -1,0 +1,139 @@
+-- ===================================================================
+-- 45_forget.sql: erasing a person on request (GDPR / 152-FZ).
+--
+-- forget_contact() erases what identifies the person and keeps what the
+-- business counts: orders, payments, sums, tasks, calls, subscriptions and
+-- the number of log events stay, so reports do not change.  Erased: names,
+-- avatar, IP, note, city, gender, time zone; phones, e-mails, addresses and
+-- custom field values (rows deleted); channels' external ids and usernames;
+-- comment texts and attachments; browser visitor ids; call recordings; in
+-- the action log (and its archive), the old/new values of personal fields
+-- and any value equal to one of the person's data; the same data inside the
+-- merge journal.  The person is the live card and every tombstone merged
+-- into it.  One `forgotten` event is logged, naming no personal data.
+-- ===================================================================
+
+-- the contact fields that identify a person
+CREATE FUNCTION customercard.personal_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender', 'gender_source',
+                 'timezone', 'city', 'ip', 'note']
+$$;
+
+-- A log event's details without personal data: the old and new values of
+-- personal fields and custom fields, and any string equal (ignoring case)
+-- to one of the person's values.
+CREATE FUNCTION customercard.scrub_details(event text, details jsonb, personal text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(e.key,
+               CASE WHEN e.key IN ('old', 'new')
+                         AND (event = 'custom_field_set'
+                              OR (event = 'field_changed'
+                                  AND details ->> 'field' = ANY (customercard.personal_fields() || ARRAY['phone', 'email'])))
+                    THEN 'null'::jsonb
+                    WHEN jsonb_typeof(e.value) = 'string' AND lower(e.value #>> '{}') = ANY (personal)
+                    THEN 'null'::jsonb
+                    ELSE e.value END), '{}')
+      FROM jsonb_each(details) e
+$$;
+
+-- A merge journal without the person's data: contact images lose their
+-- personal fields, images of their phones, e-mails, addresses and custom
+-- values are dropped (an unmerge then has nothing of them to restore).
+CREATE FUNCTION customercard.scrub_journal(journal jsonb, ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nulls jsonb := (SELECT jsonb_object_agg(f, NULL) FROM unnest(customercard.personal_fields()) f);
+    k text;
+    t text;
+BEGIN
+    FOREACH k IN ARRAY ARRAY['survivor_before', 'survivor_after', 'absorbed_before'] LOOP
+        IF journal ? k AND (journal -> k ->> 'contact_id')::bigint = ANY (ids) THEN
+            journal := jsonb_set(journal, ARRAY[k], (journal -> k) || nulls);
+        END IF;
+    END LOOP;
+    FOREACH t IN ARRAY ARRAY['phones', 'emails', 'addresses', 'custom_values'] LOOP
+        FOREACH k IN ARRAY ARRAY['deleted', 'before', 'after'] LOOP
+            IF journal -> 'sections' -> t ? k THEN
+                journal := jsonb_set(journal, ARRAY['sections', t, k],
+                    coalesce((SELECT jsonb_agg(e.value) FROM jsonb_array_elements(journal -> 'sections' -> t -> k) e
+                               WHERE NOT (e.value ->> 'contact_id')::bigint = ANY (ids)), '[]'));
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN journal;
+END
+$$;
+
+CREATE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.admin_account_id();
+    live bigint;
+    ids bigint[];
+    personal text[];
+BEGIN
+    IF forget_contact.contact_id IS NULL THEN
+        RAISE EXCEPTION 'forget_contact needs a contact id'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.forget_contact(contact_id).';
+    END IF;
+    live := customercard.resolve_contact(forget_contact.contact_id);
+
+    -- the person: the live card and every tombstone merged into it, locked in id order
+    WITH RECURSIVE chain (id) AS (
+        SELECT live
+        UNION
+        SELECT c.contact_id FROM customercard.contacts c JOIN chain ON c.account_id = acct AND c.merged_into = chain.id)
+    SELECT array_agg(id ORDER BY id) INTO ids FROM chain;
+    PERFORM 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+      ORDER BY c.contact_id FOR NO KEY UPDATE;
+
+    -- what to look for in the log's details
+    SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
+        SELECT unnest(ARRAY[c.name, c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url, host(c.ip), c.note]) AS v
+          FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[p.phone::text, p.raw]) FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[e.email, e.raw]) FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[h.external_id, h.username]) FROM customercard.channels h WHERE h.account_id = acct AND h.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[d.line, d.zip]) FROM customercard.addresses d WHERE d.account_id = acct AND d.contact_id = ANY (ids)
+        UNION ALL SELECT v.value FROM customercard.custom_values v WHERE v.account_id = acct AND v.contact_id = ANY (ids)
+    ) x WHERE length(v) >= 3;
+
+    PERFORM customercard.card_rewrite(true);
+    UPDATE customercard.contacts c
+       SET name = NULL, first_name = NULL, last_name = NULL, middle_name = NULL, nickname = NULL, avatar_url = NULL,
+           gender = NULL, gender_source = NULL, timezone = NULL, city = NULL, ip = NULL, note = NULL,
+           forgotten_at = coalesce(c.forgotten_at, now()), updated_at = now()
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+    DELETE FROM customercard.phones t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.emails t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.addresses t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.custom_values t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    UPDATE customercard.channels t SET external_id = 'forgotten-' || t.channel_id, username = NULL, updated_at = now()
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.external_id <> 'forgotten-' || t.channel_id;
+    UPDATE customercard.comments t SET body = '(erased on request)', attachments = '{}'
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    UPDATE customercard.calls t SET recording_url = NULL
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.recording_url IS NOT NULL;
+    UPDATE customercard.webinar_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.page_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.clicks t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.emails_sent t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.group_members t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+
+    UPDATE customercard.action_log l SET details = customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'))
+     WHERE l.account_id = acct AND l.contact_id = ANY (ids)
+       AND l.details IS DISTINCT FROM customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'));
+    UPDATE customercard.action_log_archive l SET details = customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'))
+     WHERE l.account_id = acct AND l.contact_id = ANY (ids)
+       AND l.details IS DISTINCT FROM customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'));
+    UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
+     WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
+    PERFORM customercard.card_rewrite(false);
+END
+$$;
+COMMENT ON FUNCTION customercard.forget_contact(bigint) IS
+    'Erase a person''s personal data (the card and every contact merged into it) and keep the anonymous facts: orders, sums, counts';
