@@ -14,6 +14,7 @@ source "$(dirname "$0")/lib.sh"
 bench_cluster
 N=${BENCH_SAMPLES:-300}
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"; }
+bench_latency_function
 
 q >/dev/null <<'SQL'
 DO $$ BEGIN
@@ -23,25 +24,7 @@ DO $$ BEGIN
 END $$;
 SELECT customercard.bind_role('cc_bench_manager', (SELECT account_id FROM customercard.accounts WHERE is_default))
  WHERE NOT EXISTS (SELECT 1 FROM customercard.role_bindings WHERE role = 'cc_bench_manager'::regrole);
-CREATE OR REPLACE FUNCTION public.bench_latency(sql text, inputs text[], OUT p50 float8, OUT p95 float8, OUT calls int)
-LANGUAGE plpgsql AS $$
-DECLARE
-    t0 timestamptz;
-    d float8[] := '{}';
-    x text;
-BEGIN
-    FOREACH x IN ARRAY inputs[1:greatest(cardinality(inputs) / 5, 1)] LOOP   -- warm-up
-        EXECUTE sql USING x;
-    END LOOP;
-    FOREACH x IN ARRAY inputs LOOP
-        t0 := clock_timestamp();
-        EXECUTE sql USING x;
-        d := d || extract(epoch FROM clock_timestamp() - t0) * 1000;
-    END LOOP;
-    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v), count(*)
-      INTO p50, p95, calls FROM unnest(d) v;
-END $$;
-GRANT EXECUTE ON FUNCTION public.bench_latency(text, text[]) TO cc_bench_manager;
+GRANT EXECUTE ON FUNCTION public.bench_latency(text, text[], boolean) TO cc_bench_manager;
 SQL
 
 # random inputs, drawn once (as the superuser: it reads every table)

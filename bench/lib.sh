@@ -37,6 +37,35 @@ bench_cluster() {
     echo "$fp" | as_root tee "$BENCH_DIR/fingerprint" >/dev/null
 }
 
+# public.bench_latency(sql, inputs): runs sql once per input (USING the
+# input as $1) after a warm-up of a fifth of them (unless warmup is
+# false: calls that change data, e.g. merges); p50 and p95 in ms of each
+# call, server side (planning included)
+bench_latency_function() {
+    psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null <<'SQL'
+DROP FUNCTION IF EXISTS public.bench_latency(text, text[]);
+CREATE OR REPLACE FUNCTION public.bench_latency(sql text, inputs text[], warmup boolean DEFAULT true,
+                                                OUT p50 float8, OUT p95 float8, OUT calls int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    d float8[] := '{}';
+    x text;
+BEGIN
+    FOREACH x IN ARRAY CASE WHEN warmup THEN inputs[1:greatest(cardinality(inputs) / 5, 1)] ELSE '{}' END LOOP
+        EXECUTE sql USING x;
+    END LOOP;
+    FOREACH x IN ARRAY inputs LOOP
+        t0 := clock_timestamp();
+        EXECUTE sql USING x;
+        d := d || extract(epoch FROM clock_timestamp() - t0) * 1000;
+    END LOOP;
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v), percentile_cont(0.95) WITHIN GROUP (ORDER BY v), count(*)
+      INTO p50, p95, calls FROM unnest(d) v;
+END $$;
+SQL
+}
+
 # pgbench_tps ROLE SCRIPT [SECONDS] [CLIENTS]: transactions per second
 pgbench_tps() {
     $PGBIN/pgbench -n -U "$1" -f "$2" -T "${3:-10}" -c "${4:-1}" bench 2>/dev/null \

@@ -102,50 +102,16 @@ COMMENT ON FUNCTION customercard.duplicate_candidates(bigint) IS
 -- phone, e-mail or channel external id (keys held by more than
 -- max_sharers contacts are a switchboard, not a person, and link nothing),
 -- minus pairs marked as different people; connected components.
+CREATE FUNCTION customercard.duplicate_groups_of(account_id bigint, max_sharers integer)
+RETURNS TABLE (group_id bigint, contact_ids bigint[], reasons text[])
+    AS 'MODULE_PATHNAME', 'duplicate_groups_of' LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.duplicate_groups_of(bigint, integer) IS
+    'duplicate_groups() of an account (read as the caller: row-level security applies); a union-find over the keys, in C';
+
 CREATE FUNCTION customercard.duplicate_groups(max_sharers integer DEFAULT 10)
 RETURNS TABLE (group_id bigint, contact_ids bigint[], reasons text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    acct bigint := customercard.require_account_id();
-BEGIN
-    RETURN QUERY
-    WITH RECURSIVE keyed AS MATERIALIZED (
-        SELECT 'phone' AS kind, p.phone::text AS value, p.contact_id FROM customercard.phones p
-         WHERE p.account_id = acct
-        UNION
-        SELECT 'email', customercard.email_key(e.email), e.contact_id FROM customercard.emails e
-         WHERE e.account_id = acct
-        UNION
-        SELECT 'external_id', ch.kind || ':' || ch.external_id, ch.contact_id FROM customercard.channels ch
-         WHERE ch.account_id = acct
-    ), shared AS MATERIALIZED (
-        SELECT k.kind, k.value, array_agg(k.contact_id ORDER BY k.contact_id) AS ids
-          FROM keyed k
-          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = k.contact_id
-         WHERE c.merged_into IS NULL AND c.deleted_at IS NULL
-         GROUP BY k.kind, k.value
-        HAVING count(*) BETWEEN 2 AND max_sharers
-    ), edges AS MATERIALIZED (
-        SELECT DISTINCT s.ids[1] AS a, x AS b FROM shared s, unnest(s.ids[2:]) x
-         WHERE NOT EXISTS (SELECT 1 FROM customercard.not_duplicates nd
-                            WHERE nd.account_id = acct AND nd.contact_a = least(s.ids[1], x)
-                              AND nd.contact_b = greatest(s.ids[1], x))
-    ), links AS MATERIALIZED (
-        SELECT a, b FROM edges UNION ALL SELECT b, a FROM edges
-    ), reach (node, root) AS (
-        SELECT l.a, l.a FROM links l
-        UNION
-        SELECT l.b, r.root FROM reach r JOIN links l ON l.a = r.node
-    ), component AS (
-        SELECT r.node, min(r.root) AS root FROM reach r GROUP BY r.node
-    )
-    SELECT cp.root, array_agg(cp.node ORDER BY cp.node),
-           (SELECT array_agg(DISTINCT s.kind ORDER BY s.kind) FROM shared s
-             WHERE s.ids && array_agg(cp.node))
-      FROM component cp
-     GROUP BY cp.root
-     ORDER BY cp.root;
-END
+LANGUAGE sql STABLE AS $$
+    SELECT * FROM customercard.duplicate_groups_of(customercard.require_account_id(), max_sharers)
 $$;
 COMMENT ON FUNCTION customercard.duplicate_groups(integer) IS
     'Groups of live contacts of the account linked by a shared phone, e-mail or channel external id (keys shared by more than max_sharers contacts are ignored; pairs marked not_duplicates are not linked), with the kinds of keys that link them';

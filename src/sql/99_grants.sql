@@ -40,6 +40,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.contact_key_hits(bigint, bigint),
     customercard.duplicate_candidates(bigint),
     customercard.duplicate_groups(integer),
+    customercard.duplicate_groups_of(bigint, integer),
     customercard.name_similarity(text, text),
     customercard.similar_name_contacts(bigint, text, integer),
     customercard.contact_log(bigint, text[], timestamptz, timestamptz)
