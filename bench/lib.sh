@@ -43,6 +43,7 @@ bench_cluster() {
 # call, server side (planning included)
 bench_latency_function() {
     psql -X -q -v ON_ERROR_STOP=1 -d bench >/dev/null <<'SQL'
+SET client_min_messages = warning;
 DROP FUNCTION IF EXISTS public.bench_latency(text, text[]);
 CREATE OR REPLACE FUNCTION public.bench_latency(sql text, inputs text[], warmup boolean DEFAULT true,
                                                 OUT p50 float8, OUT p95 float8, OUT calls int)
