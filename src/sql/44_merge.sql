@@ -120,6 +120,90 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ARRAY['contacts', 'merges', 'not_duplicates']
 $$;
 
+-- Written here from merge_sections(), as static SQL, so that their plans
+-- are cached (a merge would otherwise plan dozens of statements anew):
+--   merge_combines(acct, survivor, absorbed, take): in every table with a
+--     match rule, the survivor's colliding rows take in the absorbed's
+--     (assign) and the absorbed's are removed; returns per table the removed
+--     rows and the survivor's rows before and after;
+--   merge_moves(acct, survivor, absorbed): every remaining row of the
+--     absorbed moves to the survivor; returns {table: [keys]};
+--   unmerge_moves(acct, survivor, absorbed, sections) moves them back.
+DO $generate$
+DECLARE
+    moves text;
+    results text;
+    backs text;
+    combines text;
+    combined text;
+BEGIN
+    SELECT string_agg(
+             CASE WHEN m.assign IS NOT NULL THEN format(
+                 'p_%1$s AS (SELECT to_jsonb(s) AS img FROM customercard.%1$I s JOIN customercard.%1$I a '
+                 'ON a.account_id = acct AND a.contact_id = aid AND (%2$s) WHERE s.account_id = acct AND s.contact_id = sid), '
+                 'u_%1$s AS (UPDATE customercard.%1$I s SET %3$s FROM customercard.%1$I a '
+                 'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                 'RETURNING to_jsonb(s) AS img), ', m.tbl, m.match, replace(m.assign, '$4', 'take')) ELSE '' END
+             || format('d_%1$s AS (DELETE FROM customercard.%1$I a USING customercard.%1$I s '
+                       'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                       'RETURNING to_jsonb(a) AS img)', m.tbl, m.match),
+             E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, customercard.jsonb_drop_nulls(jsonb_build_object(''deleted'', (SELECT jsonb_agg(img) FROM d_%1$s)',
+                             m.tbl)
+             || CASE WHEN m.assign IS NOT NULL THEN format(', ''before'', (SELECT jsonb_agg(img) FROM p_%1$s), '
+                                                            '''after'', (SELECT jsonb_agg(img) FROM u_%1$s)', m.tbl) ELSE '' END
+             || '))',
+             E',\n        ' ORDER BY m.ord)
+      INTO combines, combined
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord)
+     WHERE m.match IS NOT NULL;
+    EXECUTE format($f$
+CREATE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    combined_rows jsonb;
+BEGIN
+    WITH %s
+    SELECT jsonb_build_object(
+        %s) INTO combined_rows;
+    RETURN combined_rows;
+END
+$body$;
+$f$, combines, combined);
+
+    SELECT string_agg(format('m_%1$s AS (UPDATE customercard.%1$I t SET contact_id = s WHERE t.account_id = acct AND t.contact_id = a '
+                             'RETURNING t.%2$I AS k)', m.tbl, m.key), E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, (SELECT jsonb_agg(k) FROM m_%1$s)', m.tbl), E',\n        ' ORDER BY m.ord),
+           string_agg(format('b_%1$s AS (UPDATE customercard.%1$I t SET contact_id = a WHERE t.account_id = acct AND t.contact_id = s '
+                             'AND t.%2$I = ANY (ARRAY(SELECT jsonb_array_elements_text(sections -> %1$L -> ''moved'')::bigint)) '
+                             'RETURNING 1)', m.tbl, m.key), E',\n        ' ORDER BY m.ord)
+      INTO moves, results, backs
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord);
+    EXECUTE format($f$
+CREATE FUNCTION customercard.merge_moves(acct bigint, s bigint, a bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    moved jsonb;
+BEGIN
+    WITH %s
+    SELECT customercard.jsonb_drop_nulls(jsonb_build_object(
+        %s)) INTO moved;
+    RETURN moved;
+END
+$body$;
+CREATE FUNCTION customercard.unmerge_moves(acct bigint, s bigint, a bigint, sections jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    done integer;
+BEGIN
+    WITH %s
+    SELECT 1 INTO done;
+END
+$body$;
+$f$, moves, results, backs);
+END
+$generate$;
+
 -- The single-valued fields of a contact, as merge_preview shows them and as
 -- take_from_absorbed names them.
 CREATE FUNCTION customercard.merge_fields() RETURNS text[]
@@ -213,56 +297,6 @@ BEGIN
 END
 $$;
 
--- One table of a merge: combine colliding rows, choose the one primary row
--- (phones, e-mails), then move the rest.
--- Returns this table's journal entry, or NULL when the absorbed had no rows.
-CREATE FUNCTION customercard.merge_section(acct bigint, tbl text, key text, match text, assign text,
-                                           s bigint, a bigint, take text[], primary_expr text, primary_target text)
-RETURNS jsonb
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    j jsonb := '{}';
-    combined jsonb;
-    moved jsonb;
-BEGIN
-    IF match IS NOT NULL THEN
-        EXECUTE format($q$
-            WITH pairs AS (
-                SELECT to_jsonb(s) AS img FROM customercard.%1$I s JOIN customercard.%1$I a
-                    ON a.account_id = $1 AND a.contact_id = $3 AND (%2$s)
-                 WHERE s.account_id = $1 AND s.contact_id = $2),
-            upd AS (%3$s),
-            del AS (DELETE FROM customercard.%1$I a USING customercard.%1$I s
-                     WHERE s.account_id = $1 AND s.contact_id = $2 AND a.account_id = $1 AND a.contact_id = $3 AND (%2$s)
-                 RETURNING to_jsonb(a) AS img)
-            SELECT customercard.jsonb_drop_nulls(jsonb_build_object(
-                       'deleted', (SELECT jsonb_agg(img) FROM del),
-                       'before', (SELECT jsonb_agg(img) FROM pairs WHERE %4$L IS NOT NULL),
-                       'after', (SELECT jsonb_agg(img) FROM upd)))
-            $q$, tbl, match,
-            CASE WHEN assign IS NULL THEN 'SELECT NULL::jsonb AS img WHERE false'
-                 ELSE format('UPDATE customercard.%1$I s SET %3$s FROM customercard.%1$I a '
-                             ' WHERE s.account_id = $1 AND s.contact_id = $2 AND a.account_id = $1 AND a.contact_id = $3 AND (%2$s) '
-                             ' RETURNING to_jsonb(s) AS img', tbl, match, assign) END,
-            assign)
-           INTO combined USING acct, s, a, take;
-        j := j || combined;
-    END IF;
-    IF primary_expr IS NOT NULL THEN
-        j := j || customercard.jsonb_drop_nulls(jsonb_build_object('primary',
-                      customercard.merge_set_primary(acct, tbl, key, primary_expr, s, a, primary_target)));
-    END IF;
-    EXECUTE format('WITH m AS (UPDATE customercard.%1$I t SET contact_id = $2 '
-                   ' WHERE t.account_id = $1 AND t.contact_id = $3 RETURNING t.%2$I AS k) '
-                   'SELECT jsonb_agg(k) FROM m', tbl, key)
-       INTO moved USING acct, s, a;
-    IF moved IS NOT NULL THEN
-        j := j || jsonb_build_object('moved', moved);
-    END IF;
-    RETURN CASE WHEN j = '{}' THEN NULL ELSE j END;
-END
-$$;
-
 -- Lock two contacts of the account in id order and return their rows.
 CREATE FUNCTION customercard.lock_contact_pair(acct bigint, x bigint, y bigint,
                                                OUT xr customercard.contacts, OUT yr customercard.contacts)
@@ -333,13 +367,22 @@ BEGIN
                                                                       m.take_name = ANY (take)))
       INTO targets FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL;
 
-    FOR sec IN SELECT * FROM customercard.merge_sections() LOOP
-        entry := customercard.merge_section(acct, sec.tbl, sec.key, sec.match, sec.assign, s.contact_id, a.contact_id, take,
-                                            sec.primary_expr, targets ->> sec.tbl);
+    -- colliding rows combined
+    SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}') INTO sections
+      FROM jsonb_each(customercard.merge_combines(acct, s.contact_id, a.contact_id, take)) c
+     WHERE c.value <> '{}';
+    -- one primary phone and e-mail
+    FOR sec IN SELECT * FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL LOOP
+        entry := customercard.merge_set_primary(acct, sec.tbl, sec.key, sec.primary_expr, s.contact_id, a.contact_id,
+                                                targets ->> sec.tbl);
         IF entry IS NOT NULL THEN
-            sections := sections || jsonb_build_object(sec.tbl, entry);
+            sections := sections || jsonb_build_object(sec.tbl, coalesce(sections -> sec.tbl, '{}') || jsonb_build_object('primary', entry));
         END IF;
     END LOOP;
+    -- then every remaining row of the absorbed, in one statement
+    SELECT coalesce(jsonb_object_agg(mv.key, coalesce(sections -> mv.key, '{}') || jsonb_build_object('moved', mv.value)), '{}')
+      INTO entry FROM jsonb_each(customercard.merge_moves(acct, s.contact_id, a.contact_id)) mv;
+    sections := sections || entry;
 
     -- pairs judged different people: what held for the absorbed holds for the survivor
     WITH others AS (
@@ -477,17 +520,12 @@ BEGIN
 END
 $$;
 
--- One table of an unmerge, from its journal entry j.
+-- One table of an unmerge, from its journal entry j, after its moved rows
+-- went back (unmerge_moves).
 CREATE FUNCTION customercard.unmerge_section(acct bigint, tbl text, key text, s bigint, a bigint, j jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    -- moved rows go back (those deleted since are gone; those added since stay)
-    IF j ? 'moved' THEN
-        EXECUTE format('UPDATE customercard.%1$I t SET contact_id = $3 '
-                       ' WHERE t.account_id = $1 AND t.contact_id = $2 AND t.%2$I = ANY ($4)', tbl, key)
-        USING acct, s, a, ARRAY(SELECT jsonb_array_elements_text(j -> 'moved')::bigint);
-    END IF;
     -- primary flags the merge set: off again
     IF j -> 'primary' ? 'made' THEN
         EXECUTE format('UPDATE customercard.%1$I t SET is_primary = false '
@@ -544,8 +582,10 @@ BEGIN
     END IF;
 
     PERFORM customercard.card_rewrite(true);
+    -- moved rows go back (those deleted since are gone; those added since stay)
+    PERFORM customercard.unmerge_moves(acct, m.survivor_id, m.absorbed_id, m.journal -> 'sections');
     FOR sec IN SELECT * FROM customercard.merge_sections() LOOP
-        IF m.journal -> 'sections' ? sec.tbl THEN
+        IF m.journal -> 'sections' -> sec.tbl ?| ARRAY['primary', 'deleted', 'before'] THEN
             PERFORM customercard.unmerge_section(acct, sec.tbl, sec.key, m.survivor_id, m.absorbed_id,
                                                  m.journal -> 'sections' -> sec.tbl);
         END IF;
