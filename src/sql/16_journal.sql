@@ -97,22 +97,61 @@ CREATE TABLE customercard.bulk_jobs (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
     job_id      bigserial NOT NULL,
     action      text NOT NULL,
-    params      jsonb NOT NULL DEFAULT '{}',
+    params      jsonb NOT NULL DEFAULT '{}',      -- checked and resolved at enqueue (ids of tags, funnels, plans)
+    filter      jsonb,                            -- the audience filter the selection was frozen from, if any
     status      text NOT NULL DEFAULT 'queued'
                 CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
     total       integer NOT NULL DEFAULT 0 CHECK (total >= 0),
     done        integer NOT NULL DEFAULT 0 CHECK (done >= 0),
     failed      integer NOT NULL DEFAULT 0 CHECK (failed >= 0),
+    position    bigint NOT NULL DEFAULT 0,        -- the last contact id worked through (keyset)
+    batches     integer NOT NULL DEFAULT 0,
     actor       text NOT NULL DEFAULT customercard.current_actor(),
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     run_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     started_at  timestamptz,
+    progress_at timestamptz,                      -- when progress was last committed
     finished_at timestamptz,
+    error       text,
     PRIMARY KEY (account_id, job_id),
     CHECK (done + failed <= total)
 );
 CREATE INDEX bulk_jobs_due ON customercard.bulk_jobs (account_id, run_at) WHERE status IN ('queued', 'running');
+CREATE INDEX bulk_jobs_finished ON customercard.bulk_jobs (account_id, finished_at) WHERE finished_at IS NOT NULL;
 COMMENT ON TABLE customercard.bulk_jobs IS 'Bulk actions over many contacts, run gradually by bulk_run()';
+
+-- The selection of a job, frozen at enqueue; worked through in contact id
+-- order, and deleted when the job ends.
+CREATE TABLE customercard.bulk_job_items (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    contact_id  bigint NOT NULL,
+    PRIMARY KEY (account_id, job_id, contact_id),
+    FOREIGN KEY (account_id, job_id) REFERENCES customercard.bulk_jobs ON DELETE CASCADE
+);
+COMMENT ON TABLE customercard.bulk_job_items IS 'The contacts of a bulk job not yet worked through (frozen at enqueue)';
+
+CREATE TABLE customercard.bulk_job_failures (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    contact_id  bigint NOT NULL,
+    reason      text NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, job_id, contact_id),
+    FOREIGN KEY (account_id, job_id) REFERENCES customercard.bulk_jobs ON DELETE CASCADE
+);
+COMMENT ON TABLE customercard.bulk_job_failures IS 'Contacts a bulk job could not act on, with the reason';
+
+-- What an export job writes: CSV in chunks, one per batch, in order.
+CREATE TABLE customercard.bulk_job_output (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    chunk       integer NOT NULL,
+    data        text NOT NULL,
+    PRIMARY KEY (account_id, job_id, chunk),
+    FOREIGN KEY (account_id, job_id) REFERENCES customercard.bulk_jobs ON DELETE CASCADE
+);
+COMMENT ON TABLE customercard.bulk_job_output IS 'The CSV an export job wrote, chunk by chunk (customercard.bulk_export_csv reads it whole)';
 
 -- ------------------------------------------------------------------ the log's writers
 CREATE FUNCTION customercard.log_change() RETURNS trigger

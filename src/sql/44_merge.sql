@@ -116,8 +116,9 @@ $sections$;
 -- Tables with a contact_id column that a merge deliberately leaves alone.
 CREATE FUNCTION customercard.merge_unlisted() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- the contacts themselves; the journal of merges; pairs judged different
-    SELECT ARRAY['contacts', 'merges', 'not_duplicates']
+    -- the contacts themselves; the journal of merges; pairs judged different;
+    -- bulk jobs' selections and failures (the runner resolves tombstones)
+    SELECT ARRAY['contacts', 'merges', 'not_duplicates', 'bulk_job_items', 'bulk_job_failures']
 $$;
 
 -- Written here from merge_sections(), as static SQL, so that their plans

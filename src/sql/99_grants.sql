@@ -4,6 +4,7 @@
 -- ===================================================================
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA customercard FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA customercard FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA customercard FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA customercard FROM PUBLIC;
 
@@ -78,6 +79,18 @@ GRANT EXECUTE ON FUNCTION
     customercard.merge_primary_target(bigint, text, text, bigint, bigint, boolean)
 TO customercard_manager;
 
+-- bulk actions: queue, run (bulk_run is a procedure running as its caller;
+-- its batch function acts only in accounts the caller may act in), cancel
+GRANT EXECUTE ON FUNCTION
+    customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
+    customercard.bulk_cancel(bigint),
+    customercard.bulk_run_batch(bigint, bigint, integer),
+    customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
+    customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
+    customercard.csv_field(text)
+TO customercard_manager;
+GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
+
 -- admin: the account's definitions and settings, role bindings
 GRANT INSERT, UPDATE, DELETE ON
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
@@ -93,7 +106,9 @@ GRANT EXECUTE ON FUNCTION
     -- (merge_apply, unmerge_apply, card_rewrite, ...) are granted to nobody
     customercard.merge(bigint, bigint, text[]),
     customercard.unmerge(bigint),
-    customercard.forget_contact(bigint)
+    customercard.forget_contact(bigint),
+    customercard.schedule_bulk_runner(),
+    customercard.bulk_prune(interval)
 TO customercard_admin;
 GRANT SET ON PARAMETER customercard.comment_max_length TO customercard_admin;
 

@@ -47,7 +47,7 @@ for f in test/tap/*.sql; do t=$(basename "$f" .sql); want "tap/$t" && tap="$tap 
 if [ -n "$tap" ]; then
     echo "== pgTAP"
     psql -X -q -d postgres -c "CREATE DATABASE cc_tap" >/dev/null
-    psql -X -q -d cc_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION customercard CASCADE" >/dev/null
+    psql -X -q -d cc_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION customercard CASCADE" -f test/tap/lib/helpers.sql >/dev/null
     set +e
     pg_prove -d cc_tap $tap 2>&1 | tee /tmp/cc_tap.out
     set -e

@@ -32,16 +32,6 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION pg_temp.hint_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE h text;
-BEGIN
-    EXECUTE q;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
-    RETURN h;
-END $$;
-
 -- ------------------------------------------------------------ two full cards
 INSERT INTO customercard.managers (name) VALUES ('Olga') RETURNING manager_id AS olga \gset
 INSERT INTO customercard.contacts (name, city, note, gender, gender_source, created_at)
@@ -228,7 +218,7 @@ SELECT is(pg_temp.rows_of('orders', :c), 2::bigint, 'the chain''s rows are all o
 SELECT throws_ok(format('SELECT customercard.unmerge(%s)', :m3), '2BP01',
     format('merge %s cannot be undone while the later merge %s of the same contacts stands', :m3, :m4),
     'undoing a merge that a later one depends on is refused');
-SELECT is(pg_temp.hint_of(format('SELECT customercard.unmerge(%s)', :m3)), format('Undo merge %s first: SELECT customercard.unmerge(%s);', :m4, :m4),
+SELECT is(tap.hint_of(format('SELECT customercard.unmerge(%s)', :m3)), format('Undo merge %s first: SELECT customercard.unmerge(%s);', :m4, :m4),
     '... and the hint says which one to undo first');
 SELECT lives_ok(format('SELECT customercard.unmerge(%s)', :m4), 'undo the later merge');
 SELECT lives_ok(format('SELECT customercard.unmerge(%s)', :m3), 'then the earlier one');
@@ -243,7 +233,7 @@ SELECT throws_ok(format('SELECT customercard.merge(%s, %s)', :s, :s), '22023', f
 SELECT customercard.merge(:s, :a) AS m5 \gset
 SELECT throws_ok(format('SELECT customercard.merge(%s, %s)', :a, :x), '42809', NULL, 'merging into a tombstone');
 SELECT throws_ok(format('SELECT customercard.merge(%s, %s)', :x, :a), '42809', NULL, 'merging a tombstone into another');
-SELECT is(pg_temp.hint_of(format('SELECT customercard.merge(%s, %s)', :x, :a)),
+SELECT is(tap.hint_of(format('SELECT customercard.merge(%s, %s)', :x, :a)),
     format('Merge with contact %s, the survivor, instead; or undo merge %s first.', :s, :m5), '... the hint names the survivor and the merge');
 SELECT throws_ok(format('SELECT customercard.merge(%s, %s, ''{favourite_colour}'')', :s, :x), '22023',
     'take_from_absorbed names an unknown field: ''favourite_colour''', 'an unknown field to take is refused');

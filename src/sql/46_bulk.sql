@@ -1,0 +1,632 @@
+-- ===================================================================
+-- 46_bulk.sql: bulk actions over many contacts (SPEC §8).
+--
+-- bulk_enqueue() checks the action and its parameters, resolves names to
+-- ids, and freezes the selection (ids given, or an audience filter) into
+-- bulk_job_items.  CALL bulk_run() works through due jobs in batches, in
+-- contact id order (keyset: bulk_jobs.position); each batch's effects and
+-- the job's progress commit together, so a runner killed at any point loses
+-- nothing and applies nothing twice (and every action is idempotent besides).
+-- One runner per job: a session advisory lock on the job, which dies with
+-- the runner.  Batches size themselves to about half a second, so progress
+-- is committed well within every 2 seconds.
+--
+-- Every change a job makes goes through the tables, so the log triggers log
+-- it like any other, with the job's actor (set per transaction, so it is
+-- gone again after each commit).
+-- ===================================================================
+
+CREATE FUNCTION customercard.bulk_actions() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['add_tag', 'remove_tag', 'archive', 'unarchive', 'blacklist', 'subscribe', 'unsubscribe',
+                 'add_to_sales_plan', 'create_channel', 'assign_manager', 'set_field', 'export', 'delete']
+$$;
+
+-- the contact columns set_field may set (besides custom fields, by name)
+CREATE FUNCTION customercard.bulk_settable_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['city', 'country', 'timezone', 'gender', 'note']
+$$;
+
+-- An object's id from a name or an id in params (a funnel, an LGT, a plan):
+-- NULL when absent, an error naming the key when unknown.
+CREATE FUNCTION customercard.bulk_lookup(acct bigint, params jsonb, key text, tbl text, idcol text,
+                                         extra text DEFAULT 'true', required boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v jsonb := params -> key;
+    id bigint;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        IF required THEN
+            RAISE EXCEPTION 'bulk action needs "%"', key
+                USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a name or an id.', key);
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) NOT IN ('string', 'number') THEN
+        RAISE EXCEPTION '"%" must be a name or an id, not %', key, jsonb_typeof(v)
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a string or a number.', key);
+    END IF;
+    -- tbl, idcol and extra are fixed text of this file; the value is a parameter
+    EXECUTE format('SELECT t.%2$I FROM customercard.%1$I t WHERE t.account_id = $1 AND (%3$s) '
+                   '   AND (CASE WHEN jsonb_typeof($2) = ''number'' THEN t.%2$I = ($2 #>> ''{}'')::numeric '
+                   '             ELSE t.name = $2 #>> ''{}'' END)', tbl, idcol, extra)
+       INTO id USING acct, v;
+    IF id IS NULL THEN
+        RAISE EXCEPTION '% % does not exist in account %', key, v, acct
+            USING ERRCODE = 'undefined_object', HINT = format('List them with SELECT * FROM customercard.%s.', tbl);
+    END IF;
+    RETURN id;
+END
+$$;
+
+-- The parameters of an action, checked, with names resolved to ids.
+CREATE FUNCTION customercard.bulk_check_params(acct bigint, action text, params jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed text[] := CASE action
+        WHEN 'add_tag' THEN '{tag}' WHEN 'remove_tag' THEN '{tag}'
+        WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel}'
+        WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
+        WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
+        ELSE '{}' END;
+    bad text;
+    out jsonb := '{}';
+    tag text;
+    funnel bigint;
+    field text;
+BEGIN
+    IF action IS NULL OR NOT action = ANY (customercard.bulk_actions()) THEN
+        RAISE EXCEPTION 'unknown bulk action %', coalesce(quote_literal(action), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The actions are ' || array_to_string(customercard.bulk_actions(), ', ') || '.';
+    END IF;
+    params := coalesce(params, '{}');
+    IF jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'bulk action parameters must be a JSON object, not %', jsonb_typeof(params)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. ''{"tag": "vip"}''.';
+    END IF;
+    SELECT k INTO bad FROM jsonb_object_keys(params) k WHERE NOT k = ANY (allowed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown parameter "%" of bulk action %', bad, action
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN allowed = '{}' THEN action || ' takes no parameters.'
+                              ELSE action || ' takes ' || array_to_string(allowed, ', ') || '.' END;
+    END IF;
+
+    CASE action
+    WHEN 'add_tag', 'remove_tag' THEN
+        tag := btrim(params ->> 'tag');
+        IF jsonb_typeof(params -> 'tag') IS DISTINCT FROM 'string' OR tag = '' THEN
+            RAISE EXCEPTION '% needs a tag name', action
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"tag": "vip"}''.';
+        END IF;
+        IF action = 'add_tag' THEN
+            INSERT INTO customercard.tags (account_id, name) VALUES (acct, tag) ON CONFLICT DO NOTHING;
+        END IF;
+        out := jsonb_build_object('tag', tag,
+                                  'tag_id', customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags', 'tag_id'));
+    WHEN 'subscribe', 'unsubscribe' THEN
+        funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels', 'funnel_id');
+        out := jsonb_build_object('funnel_id', funnel,
+                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', 'lgt_id',
+                                                                     format('t.funnel_id = %s', funnel), false));
+    WHEN 'add_to_sales_plan' THEN
+        out := jsonb_build_object('plan_id', customercard.bulk_lookup(acct, params, 'plan', 'sales_plans', 'plan_id'),
+                                  'manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', 'manager_id',
+                                                                         'true', false));
+    WHEN 'assign_manager' THEN
+        IF NOT params ? 'manager_id' THEN
+            RAISE EXCEPTION 'assign_manager needs "manager_id" (null takes the manager away)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"manager_id": 3}''.';
+        END IF;
+        out := jsonb_build_object('manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', 'manager_id',
+                                                                         'true', false));
+    WHEN 'create_channel' THEN
+        IF NOT coalesce(params ->> 'kind', '') IN ('email', 'sms') THEN
+            RAISE EXCEPTION 'create_channel needs "kind": "email" or "sms"'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'An e-mail channel is made from the contact''s e-mail, an SMS one from its phone.';
+        END IF;
+        IF params ? 'connection' AND jsonb_typeof(params -> 'connection') NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION '"connection" must be a string'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the mailer or SMS gateway, e.g. "unisender".';
+        END IF;
+        out := jsonb_build_object('kind', params ->> 'kind', 'connection', params ->> 'connection');
+    WHEN 'set_field' THEN
+        field := params ->> 'field';
+        IF NOT params ? 'value' OR jsonb_typeof(params -> 'value') NOT IN ('string', 'number', 'boolean', 'null') THEN
+            RAISE EXCEPTION 'set_field needs a "value" (a string, a number, a boolean, or null to clear)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"field": "city", "value": "Kazan"}''.';
+        END IF;
+        IF field = ANY (customercard.bulk_settable_fields()) THEN
+            IF field = 'timezone' AND NOT customercard.is_valid_timezone(params ->> 'value') THEN
+                RAISE EXCEPTION 'unknown time zone %', params -> 'value'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, e.g. Europe/Moscow.';
+            END IF;
+            IF field = 'gender' AND params ->> 'value' NOT IN ('male', 'female') THEN
+                RAISE EXCEPTION 'gender must be "male", "female" or null'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'null clears it.';
+            END IF;
+            out := jsonb_build_object('field', field, 'value', params ->> 'value');
+        ELSE
+            out := jsonb_build_object('field_id', customercard.bulk_lookup(acct, params, 'field', 'custom_fields', 'field_id'),
+                                      'field', field, 'value', params ->> 'value');
+        END IF;
+    WHEN 'export' THEN
+        -- the columns are fixed now: the account's custom fields at enqueue
+        out := jsonb_build_object('custom_fields',
+                   coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                               FROM customercard.custom_fields f WHERE f.account_id = acct), '[]'));
+    ELSE
+        NULL;   -- archive, unarchive, blacklist, delete
+    END CASE;
+    RETURN out;
+END
+$$;
+
+-- One CSV field: quoted when it must be (RFC 4180)
+CREATE FUNCTION customercard.csv_field(v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v IS NULL THEN ''
+                WHEN v ~ '[",\r\n]' OR v <> btrim(v) THEN '"' || replace(v, '"', '""') || '"'
+                ELSE v END
+$$;
+
+-- The export's rows of some contacts, as CSV lines (CRLF), in id order.
+CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(concat_ws(',',
+               c.contact_id::text,
+               customercard.csv_field(coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname)),
+               customercard.csv_field((SELECT p.phone::text FROM customercard.phones p
+                                        WHERE p.account_id = acct AND p.contact_id = c.contact_id
+                                        ORDER BY p.is_primary DESC, p.phone_id LIMIT 1)),
+               customercard.csv_field((SELECT e.email FROM customercard.emails e
+                                        WHERE e.account_id = acct AND e.contact_id = c.contact_id
+                                        ORDER BY e.is_primary DESC, e.email_id LIMIT 1)),
+               c.status,
+               to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+               customercard.csv_field((SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
+                                         JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                                        WHERE ct.account_id = acct AND ct.contact_id = c.contact_id)),
+               (SELECT string_agg(customercard.csv_field(v.value), ',' ORDER BY f.ord)
+                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)
+                  LEFT JOIN customercard.custom_values v
+                         ON v.account_id = acct AND v.contact_id = c.contact_id AND v.field_id = (f.field ->> 0)::bigint))
+             || E'\r\n', '' ORDER BY c.contact_id)
+      FROM customercard.contacts c
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+$$;
+
+CREATE FUNCTION customercard.export_header(custom_fields jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- a byte order mark first: Excel reads the file as UTF-8 only then
+    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags',
+                                  (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
+                                     FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
+$$;
+
+CREATE FUNCTION customercard.bulk_enqueue(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
+                                          filter jsonb DEFAULT NULL, run_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    checked jsonb;
+    job bigint;
+    n integer;
+    unknown bigint;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions are for members of customercard_manager.';
+    END IF;
+    IF (contact_ids IS NULL) = (filter IS NULL) THEN
+        RAISE EXCEPTION 'bulk_enqueue needs exactly one of contact_ids and filter'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
+    END IF;
+    IF run_at IS NULL THEN
+        RAISE EXCEPTION 'run_at may not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
+    END IF;
+    checked := customercard.bulk_check_params(acct, action, params);
+
+    INSERT INTO customercard.bulk_jobs (account_id, action, params, filter, run_at)
+    VALUES (acct, action, checked, filter, bulk_enqueue.run_at)
+    RETURNING job_id INTO job;
+    IF contact_ids IS NOT NULL THEN
+        SELECT x INTO unknown FROM unnest(contact_ids) x
+         WHERE x IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = x)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'contact % does not exist in account %', coalesce(unknown::text, 'NULL'), acct
+                USING ERRCODE = 'undefined_object', HINT = 'Pass ids of contacts of the current account.';
+        END IF;
+        INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+        SELECT DISTINCT acct, job, x FROM unnest(contact_ids) x;
+    ELSE
+        INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+        SELECT acct, job, x FROM customercard.audience_ids(filter) x;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF action = 'add_to_sales_plan' AND n > 10000 THEN
+        RAISE EXCEPTION 'add_to_sales_plan takes at most 10,000 contacts, not %', n
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Narrow the filter, or split the selection into several jobs.';
+    END IF;
+    UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
+    IF action = 'export' THEN
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields'));
+    END IF;
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz) IS
+    'Queue a bulk action over the given contacts or an audience filter (frozen now); returns the job id; CALL customercard.bulk_run() works it off';
+
+-- The live contacts behind some ids (tombstones resolve to their survivor);
+-- ids of deleted contacts come back in gone.
+CREATE FUNCTION customercard.bulk_targets(acct bigint, ids bigint[], OUT live bigint[], OUT gone bigint[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT array_agg(DISTINCT t.id) FILTER (WHERE NOT t.deleted), array_agg(t.orig) FILTER (WHERE t.deleted)
+      INTO live, gone
+      FROM (SELECT c.contact_id AS orig,
+                   CASE WHEN c.merged_into IS NULL THEN c.contact_id ELSE customercard.resolve_contact(c.contact_id) END AS id,
+                   c.deleted_at IS NOT NULL AS deleted
+              FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)) t;
+    live := coalesce(live, '{}');
+END
+$$;
+
+-- What one batch does; returns the failures as (contact_id, reason).
+CREATE FUNCTION customercard.bulk_apply(acct bigint, job customercard.bulk_jobs, ids bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    p jsonb := job.params;
+    v text;
+BEGIN
+    CASE job.action
+    WHEN 'add_tag' THEN
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+        SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
+        ON CONFLICT DO NOTHING;
+    WHEN 'remove_tag' THEN
+        DELETE FROM customercard.contact_tags t
+         WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids);
+    WHEN 'archive' THEN
+        UPDATE customercard.contacts c SET status = 'archived'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'archived';
+    WHEN 'unarchive' THEN
+        UPDATE customercard.contacts c SET status = 'active'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status = 'archived';
+    WHEN 'blacklist' THEN
+        UPDATE customercard.contacts c SET status = 'blacklisted'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'blacklisted';
+    WHEN 'delete' THEN
+        UPDATE customercard.contacts c SET deleted_at = now()
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.deleted_at IS NULL;
+    WHEN 'assign_manager' THEN
+        UPDATE customercard.contacts c SET manager_id = (p ->> 'manager_id')::bigint
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.manager_id IS DISTINCT FROM (p ->> 'manager_id')::bigint;
+    WHEN 'subscribe' THEN
+        UPDATE customercard.subscriptions s SET unsubscribed_at = NULL
+         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+           AND s.unsubscribed_at IS NOT NULL;
+        INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
+        SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
+         WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x)
+        ON CONFLICT DO NOTHING;
+    WHEN 'unsubscribe' THEN
+        UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
+         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+           AND s.unsubscribed_at IS NULL;
+    WHEN 'add_to_sales_plan' THEN
+        INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
+        SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
+        ON CONFLICT DO NOTHING;
+    WHEN 'create_channel' THEN
+        RETURN QUERY
+        WITH src AS (
+            SELECT x AS cid,
+                   CASE p ->> 'kind'
+                       WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
+                                           ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
+                       ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
+                              ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
+              FROM unnest(ids) x),
+        ins AS (
+            INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id)
+            SELECT acct, src.cid, p ->> 'kind', p ->> 'connection', src.ext FROM src WHERE src.ext IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING channels.contact_id)
+        SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+                                          ELSE 'the contact has no phone number' END
+          FROM src WHERE src.ext IS NULL
+        UNION ALL
+        -- the address is already a channel: of this contact (nothing to do), or of another one
+        SELECT src.cid, 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || h.contact_id
+          FROM src JOIN customercard.channels h
+            ON h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+           AND h.external_id = src.ext AND h.contact_id <> src.cid
+         WHERE src.cid NOT IN (SELECT ins.contact_id FROM ins);
+    WHEN 'set_field' THEN
+        v := p ->> 'value';
+        IF p ? 'field_id' THEN
+            IF v IS NULL THEN
+                DELETE FROM customercard.custom_values cv
+                 WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids);
+            ELSE
+                INSERT INTO customercard.custom_values AS cv (account_id, contact_id, field_id, value)
+                SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
+                ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = excluded.value
+                 WHERE cv.value IS DISTINCT FROM excluded.value;
+            END IF;
+        ELSIF p ->> 'field' = 'gender' THEN
+            UPDATE customercard.contacts c SET gender = v, gender_source = CASE WHEN v IS NULL THEN NULL ELSE 'manual' END
+             WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.gender IS DISTINCT FROM v;
+        ELSE
+            -- the column is one of bulk_settable_fields(), checked at enqueue
+            EXECUTE format('UPDATE customercard.contacts c SET %1$I = $3 '
+                           ' WHERE c.account_id = $1 AND c.contact_id = ANY ($2) AND c.%1$I IS DISTINCT FROM $3',
+                           (SELECT f FROM unnest(customercard.bulk_settable_fields()) f WHERE f = p ->> 'field'))
+            USING acct, ids, v;
+        END IF;
+    WHEN 'export' THEN
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+        SELECT acct, job.job_id, job.batches + 1, l FROM customercard.export_lines(acct, ids, p -> 'custom_fields') l
+         WHERE l IS NOT NULL;
+    END CASE;
+END
+$$;
+
+-- One batch of one job, in one transaction with its progress.  Returns how
+-- many contacts it worked through; 0 when the job has ended (or may not run).
+CREATE FUNCTION customercard.bulk_run_batch(acct bigint, job_id bigint, batch_size integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j customercard.bulk_jobs;
+    ids bigint[];
+    t record;
+    nfailed integer;
+BEGIN
+    IF NOT customercard.account_may_act(acct) THEN
+        RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Run bulk_run() as a role bound to the account, or as the cron job''s owner.';
+    END IF;
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_run_batch.job_id FOR UPDATE;
+    IF NOT FOUND OR j.status NOT IN ('queued', 'running') OR j.run_at > now() THEN
+        RETURN 0;
+    END IF;
+    -- the job's account and actor, for this transaction only
+    PERFORM set_config('customercard.account_id', acct::text, true);
+    PERFORM set_config('customercard.actor', j.actor, true);
+
+    SELECT array_agg(i.contact_id ORDER BY i.contact_id) INTO ids
+      FROM (SELECT i.contact_id FROM customercard.bulk_job_items i
+             WHERE i.account_id = acct AND i.job_id = j.job_id AND i.contact_id > j.position
+             ORDER BY i.contact_id LIMIT batch_size) i;
+    IF ids IS NULL THEN
+        UPDATE customercard.bulk_jobs b SET status = 'done', finished_at = now(), progress_at = now(),
+                                            started_at = coalesce(b.started_at, now())
+         WHERE b.account_id = acct AND b.job_id = j.job_id;
+        DELETE FROM customercard.bulk_job_items i WHERE i.account_id = acct AND i.job_id = j.job_id;
+        RETURN 0;
+    END IF;
+
+    t := customercard.bulk_targets(acct, ids);
+    INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
+    SELECT acct, j.job_id, f.contact_id, f.reason
+      FROM (SELECT g AS contact_id, 'the contact was deleted' AS reason FROM unnest(t.gone) g WHERE j.action <> 'delete'
+            UNION ALL
+            SELECT a.contact_id, a.reason FROM customercard.bulk_apply(acct, j, t.live) a) f
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS nfailed = ROW_COUNT;
+
+    UPDATE customercard.bulk_jobs b
+       SET status = 'running', started_at = coalesce(b.started_at, now()), progress_at = clock_timestamp(),
+           position = ids[cardinality(ids)], batches = b.batches + 1,
+           done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
+     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    RETURN cardinality(ids);
+END
+$$;
+
+-- The next due job this role may run that no other runner holds, claimed
+-- with a session advisory lock (released by bulk_release, or when the
+-- session ends: a killed runner frees its job).
+CREATE FUNCTION customercard.bulk_claim(OUT account_id bigint, OUT job_id bigint)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT b.account_id, b.job_id FROM customercard.bulk_jobs b
+              WHERE b.status IN ('queued', 'running') AND b.run_at <= now()
+                AND customercard.account_may_act(b.account_id)
+              ORDER BY b.run_at, b.job_id
+    LOOP
+        IF pg_try_advisory_lock(customercard.bulk_lock_class(), (c.job_id % 2147483647)::integer) THEN
+            account_id := c.account_id;
+            job_id := c.job_id;
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION customercard.bulk_lock_class() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT 1668441195    -- 'cc.k': the advisory lock class of bulk jobs (the key is the job id)
+$$;
+
+CREATE FUNCTION customercard.bulk_release(job_id bigint) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NULL::void FROM (SELECT pg_advisory_unlock(customercard.bulk_lock_class(), (job_id % 2147483647)::integer)) u
+$$;
+
+-- (No SECURITY DEFINER and no SET clause: a procedure with either may not
+-- COMMIT.  Every statement here calls functions that pin their search path.)
+CREATE PROCEDURE customercard.bulk_run(max_runtime interval DEFAULT '50 seconds', batch_size integer DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    claim record;
+    size integer;
+    n integer;
+    bt timestamptz;
+    took float8;
+BEGIN
+    IF max_runtime IS NULL OR max_runtime <= interval '0' THEN
+        RAISE EXCEPTION 'max_runtime must be positive'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run(''50 seconds'') suits a runner started every minute.';
+    END IF;
+    IF batch_size IS NOT NULL AND batch_size NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out: batches size themselves to about half a second.';
+    END IF;
+    COMMIT;     -- nothing of the caller's transaction is held while jobs run
+    LOOP
+        EXIT WHEN clock_timestamp() - t0 >= max_runtime;
+        claim := customercard.bulk_claim();
+        EXIT WHEN claim.job_id IS NULL;
+        size := coalesce(batch_size, 2000);
+        LOOP
+            bt := clock_timestamp();
+            n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
+            COMMIT;
+            EXIT WHEN n = 0;
+            IF batch_size IS NULL THEN
+                -- about half a second a batch: progress shows often, commits stay few
+                took := greatest(extract(epoch FROM clock_timestamp() - bt), 0.001);
+                size := least(50000, greatest(200, (size * least(0.5 / took, 4.0))::integer));
+            END IF;
+            EXIT WHEN clock_timestamp() - t0 >= max_runtime;
+        END LOOP;
+        PERFORM customercard.bulk_release(claim.job_id);
+        COMMIT;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE customercard.bulk_run(interval, integer) IS
+    'Work through due bulk jobs in batches, committing each with its progress, until none is left or max_runtime has passed; pg_cron calls it every minute';
+
+CREATE FUNCTION customercard.bulk_cancel(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    st text;
+BEGIN
+    SELECT b.status INTO st FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_cancel.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'bulk job % does not exist in account %', job_id, acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.bulk_progress.';
+    END IF;
+    IF st NOT IN ('queued', 'running') THEN
+        RETURN false;   -- it has ended already
+    END IF;
+    UPDATE customercard.bulk_jobs b SET status = 'cancelled', finished_at = now()
+     WHERE b.account_id = acct AND b.job_id = bulk_cancel.job_id;
+    DELETE FROM customercard.bulk_job_items i WHERE i.account_id = acct AND i.job_id = bulk_cancel.job_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_cancel(bigint) IS
+    'Cancel a queued or running bulk job: the batch being worked commits or not, no further batch starts; false when it had ended';
+
+CREATE VIEW customercard.bulk_progress WITH (security_invoker = true) AS
+SELECT b.job_id AS job, b.action, b.status, b.total, b.done, b.failed,
+       CASE WHEN b.total = 0 THEN 100.0 ELSE round(100.0 * (b.done + b.failed) / b.total, 1) END AS percent,
+       b.started_at AS started,
+       CASE WHEN b.status = 'running' AND b.done + b.failed > 0 AND b.progress_at > b.started_at
+            THEN b.progress_at + (b.progress_at - b.started_at) * ((b.total - b.done - b.failed)::float8 / (b.done + b.failed))
+            WHEN b.status IN ('done', 'cancelled', 'failed') THEN b.finished_at END AS estimated_finish,
+       b.run_at, b.created_at, b.progress_at, b.finished_at, b.actor, b.params, b.filter, b.account_id
+  FROM customercard.bulk_jobs b
+ WHERE b.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.bulk_progress IS
+    'Bulk jobs of the current account: status, counts, percent, when started and (running) when likely done';
+
+CREATE VIEW customercard.bulk_failures WITH (security_invoker = true) AS
+SELECT f.job_id AS job, f.contact_id, f.reason, f.at
+  FROM customercard.bulk_job_failures f
+ WHERE f.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.bulk_failures IS 'Contacts a bulk job could not act on, and why';
+
+-- An export job's CSV, whole (UTF-8 with a byte order mark, CRLF lines).
+CREATE FUNCTION customercard.bulk_export_csv(job_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    j customercard.bulk_jobs;
+BEGIN
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_export_csv.job_id;
+    IF NOT FOUND OR j.action <> 'export' THEN
+        RAISE EXCEPTION 'bulk job % is not an export of account %', job_id, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Queue one with customercard.bulk_enqueue(''export'', filter => ''{}'').';
+    END IF;
+    IF j.status <> 'done' THEN
+        RAISE EXCEPTION 'export job % is %, not done', job_id, j.status
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Watch customercard.bulk_progress until it is done.';
+    END IF;
+    RETURN (SELECT string_agg(o.data, '' ORDER BY o.chunk) FROM customercard.bulk_job_output o
+             WHERE o.account_id = acct AND o.job_id = j.job_id);
+END
+$$;
+
+-- Finished jobs older than the cut-off go, with their failures and output.
+CREATE FUNCTION customercard.bulk_prune(older_than interval DEFAULT '30 days') RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM customercard.bulk_jobs b
+     WHERE b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
+       AND customercard.account_may_act(b.account_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_prune(interval) IS
+    'Delete bulk jobs that ended before the cut-off, with their failures and export output (the runner''s cron schedule runs it daily)';
+
+-- Register the runner (every minute) and the daily clean-up with pg_cron.
+CREATE FUNCTION customercard.schedule_bulk_runner() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    crondb text := current_setting('cron.database_name', true);
+    here text := current_database();
+    runner_sql text := format('SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+                              'customercard-bulk-runner-' || here, '* * * * *', 'CALL customercard.bulk_run()', here);
+    prune_sql text := format('SELECT cron.schedule_in_database(%L, %L, %L, %L)',
+                             'customercard-bulk-prune-' || here, '17 3 * * *', 'SELECT customercard.bulk_prune()', here);
+    purge_sql text := format('SELECT cron.schedule(%L, %L, %L)', 'customercard-cron-history-purge', '23 3 * * *',
+                             'DELETE FROM cron.job_run_details WHERE end_time < now() - interval ''7 days''');
+    jobid bigint;
+BEGIN
+    IF crondb IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not loaded in this server'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Install postgresql-15-cron and add pg_cron to shared_preload_libraries (then restart), '
+                         'or CALL customercard.bulk_run() from the application every minute.';
+    END IF;
+    IF crondb <> here OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron lives in database "%", not in "%"', crondb, here
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('In database %s (as a role that may use pg_cron) run: %s; %s; %s;',
+                                quote_ident(crondb), runner_sql, prune_sql, purge_sql);
+    END IF;
+    EXECUTE runner_sql INTO jobid;
+    EXECUTE prune_sql;
+    EXECUTE purge_sql;
+    RETURN jobid;
+END
+$$;
+COMMENT ON FUNCTION customercard.schedule_bulk_runner() IS
+    'Schedule CALL customercard.bulk_run() every minute with pg_cron (and a daily prune); outside the cron database, the error''s hint gives the commands to run there';

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The bulk runner for real (SPEC §8): CALL customercard.bulk_run() commits
+# batch by batch, so a second connection sees progress while it works; a
+# runner terminated mid-job and started again ends with every contact done
+# exactly once (and one log row each); the actor is back after the run; a
+# job due later waits, a cancelled one stops; pg_cron registration in the
+# cron database.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster whose
+# pg_cron database is cc_cron (test/scripts/lib.sh makes it so).
+set -euo pipefail
+DB=cc_bulk_runner
+N=${BULK_CONTACTS:-30000}
+trap 'dropdb --if-exists $DB >/dev/null 2>&1; psql -X -q -d cc_cron -c "SELECT cron.unschedule(jobname) FROM cron.job WHERE jobname LIKE '"'"'customercard-%'"'"'" >/dev/null 2>&1 || true' EXIT
+dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
+q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
+q -c "INSERT INTO customercard.contacts (name) SELECT 'Runner ' || i FROM generate_series(1, $N) i"
+echo "1..9"
+
+JOB=$(q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}')")
+# a runner with small batches, in the background
+psql -X -q -At -d $DB -c "CALL customercard.bulk_run('10 minutes', 300)" >/dev/null 2>&1 &
+runner=$!
+seen=()
+for i in $(seq 1 200); do
+    d=$(q -c "SELECT done FROM customercard.bulk_progress WHERE job = $JOB")
+    if [ "$d" -gt 0 ] && [ "$d" -lt "$N" ]; then
+        if [ ${#seen[@]} -eq 0 ] || [ "${seen[-1]}" != "$d" ]; then seen+=("$d"); fi
+    fi
+    [ ${#seen[@]} -ge 3 ] && break
+    sleep 0.05
+done
+[ ${#seen[@]} -ge 3 ] && echo "ok 1 - a second connection sees progress grow while the runner works (${seen[*]} of $N)" \
+    || echo "not ok 1 - progress seen: ${seen[*]:-none}"
+
+# kill the runner in the middle of the job
+killed=$(q -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND query LIKE 'CALL customercard.bulk_run%' AND pid <> pg_backend_pid()")
+wait $runner || true
+state=$(q -c "SELECT status || ' ' || (done > 0 AND done < total) FROM customercard.bulk_progress WHERE job = $JOB")
+[ "$killed" = 1 ] && [ "$state" = "running true" ] && echo "ok 2 - the runner was terminated mid-job" \
+    || echo "not ok 2 - killed $killed, job state: $state"
+
+# a new runner takes the job over (the dead runner's lock died with it) and finishes it
+out=$(psql -X -q -At -d $DB -c "CALL customercard.bulk_run()" -c "SELECT coalesce(current_setting('customercard.actor', true), '')")
+got=$(q -c "SELECT status || ' ' || done || ' ' || failed FROM customercard.bulk_progress WHERE job = $JOB")
+[ "$got" = "done $N 0" ] && echo "ok 3 - a second runner finished the job: done $N, failed 0" || echo "not ok 3 - job: $got"
+tags=$(q -c "SELECT count(*) || ' ' || count(DISTINCT contact_id) FROM customercard.contact_tags")
+logs=$(q -c "SELECT count(*) || ' ' || count(DISTINCT contact_id) FROM customercard.action_log WHERE event = 'tag_added' AND actor = 'manager:olga'")
+[ "$tags" = "$N $N" ] && [ "$logs" = "$N $N" ] && echo "ok 4 - every contact tagged exactly once, one log row each, with the job's actor" \
+    || echo "not ok 4 - tags: $tags, log rows: $logs"
+[ -z "$out" ] && echo "ok 5 - the runner's session has its own actor setting back after the run" || echo "not ok 5 - actor after the run: '$out'"
+
+# a job due later waits; a cancelled one never runs
+LATER=$(q -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => now() + interval '1 hour')")
+q -c "CALL customercard.bulk_run()"
+got=$(q -c "SELECT (SELECT status FROM customercard.bulk_progress WHERE job = $LATER) || ' ' || (SELECT count(*) FROM customercard.contacts WHERE status = 'archived')")
+[ "$got" = "queued 0" ] && echo "ok 6 - a job due in an hour is not run now" || echo "not ok 6 - $got"
+q -c "UPDATE customercard.bulk_jobs SET run_at = now() WHERE job_id = $LATER" -c "SELECT customercard.bulk_cancel($LATER)" >/dev/null
+q -c "CALL customercard.bulk_run()"
+got=$(q -c "SELECT (SELECT status FROM customercard.bulk_progress WHERE job = $LATER) || ' ' || (SELECT count(*) FROM customercard.contacts WHERE status = 'archived')")
+[ "$got" = "cancelled 0" ] && echo "ok 7 - a cancelled job never runs" || echo "not ok 7 - $got"
+
+# cancel while running: the runner stops at the next batch
+STOP=$(q -c "SELECT customercard.bulk_enqueue('remove_tag', '{\"tag\": \"autumn\"}', filter => '{}')")
+psql -X -q -At -d $DB -c "CALL customercard.bulk_run('10 minutes', 25)" >/dev/null 2>&1 &
+runner=$!
+for i in $(seq 1 200); do
+    [ "$(q -c "SELECT done > 0 FROM customercard.bulk_progress WHERE job = $STOP")" = t ] && break
+    sleep 0.05
+done
+q -c "SELECT customercard.bulk_cancel($STOP)" >/dev/null
+wait $runner || true
+got=$(q -c "SELECT status, done < total, (SELECT count(*) FROM customercard.contact_tags) > 0 FROM customercard.bulk_progress WHERE job = $STOP")
+[ "$got" = "cancelled|t|t" ] && echo "ok 8 - cancelled while running: the runner stopped part way" || echo "not ok 8 - $got"
+
+# pg_cron: registered in the cron database, every minute
+psql -X -q -d cc_cron -c "CREATE EXTENSION IF NOT EXISTS customercard CASCADE" >/dev/null 2>&1
+psql -X -q -At -d cc_cron -c "SELECT customercard.schedule_bulk_runner()" >/dev/null
+got=$(psql -X -q -At -d cc_cron -c "SELECT schedule || ' ' || command || ' ' || database FROM cron.job WHERE jobname = 'customercard-bulk-runner-cc_cron'")
+[ "$got" = "* * * * * CALL customercard.bulk_run() cc_cron" ] && echo "ok 9 - schedule_bulk_runner registers CALL customercard.bulk_run() every minute" \
+    || echo "not ok 9 - cron.job: '$got'"
+psql -X -q -d cc_cron -c "DROP EXTENSION customercard; DROP EXTENSION pg_trgm" >/dev/null 2>&1 || true
