@@ -59,12 +59,14 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION customercard.upsert_contact(data jsonb) RETURNS bigint
+-- upsert_contact_ex also says whether the contact is new (the imports' report)
+CREATE FUNCTION customercard.upsert_contact_ex(data jsonb, OUT upserted_id bigint, OUT created boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
-        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom'];
+        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
+        'funnel', 'lgt'];
     scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
     channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
@@ -82,6 +84,8 @@ DECLARE
     lock_keys text[] := '{}';
     norm text;
     is_new boolean := false;
+    sub_funnel bigint;
+    sub_lgt bigint;
     fid bigint;
     fkind text;
     tid bigint;
@@ -107,6 +111,16 @@ BEGIN
     PERFORM customercard.expect_json_type(data, 'emails', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'channel', ARRAY['object']);
     PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    IF data ? 'lgt' AND NOT data ? 'funnel' THEN
+        PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'funnel' THEN
+        -- checked before anything is written: an unknown funnel or LGT is an error
+        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels', 'funnel_id');
+        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', 'lgt_id', format('t.funnel_id = %s', sub_funnel), false);
+    END IF;
     PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
 
@@ -339,6 +353,21 @@ BEGIN
             WHERE customercard.channels.contact_id = cid;
     END LOOP;
 
+    -- a funnel (and the LGT that brought the contact): subscribed through the
+    -- channel sent along, if any; an unsubscribed subscription is renewed
+    IF sub_funnel IS NOT NULL THEN
+        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
+        VALUES (acct, cid,
+                (SELECT c.channel_id FROM customercard.channels c
+                  WHERE c.account_id = acct AND c.contact_id = cid
+                    AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                  ORDER BY c.channel_id LIMIT 1),
+                sub_funnel, sub_lgt)
+        ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
+            SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
+            WHERE s.unsubscribed_at IS NOT NULL;
+    END IF;
+
     FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
         INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
         SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
@@ -376,8 +405,14 @@ BEGIN
             WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
     END LOOP;
 
-    RETURN cid;
+    upserted_id := cid;
+    created := is_new;
 END
+$$;
+
+CREATE FUNCTION customercard.upsert_contact(data jsonb) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT (customercard.upsert_contact_ex(data)).upserted_id
 $$;
 COMMENT ON FUNCTION customercard.upsert_contact(jsonb) IS
     'Create or update a contact from one JSON object, matching by channel external id, then e-mail, then phone; returns its id';

@@ -52,6 +52,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.require_account_id(),
     customercard.account_currency(),
     customercard.upsert_contact(jsonb),
+    customercard.upsert_contact_ex(jsonb),
     customercard.log_event(bigint, text, jsonb),
     customercard.upsert_error(text, text),
     customercard.expect_json_type(jsonb, text, text[])
@@ -87,7 +88,10 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_run_batch(bigint, bigint, integer),
     customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
-    customercard.csv_field(text)
+    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, text, text, boolean),
+    customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
+    customercard.export_rows(jsonb), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
+    customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
 TO customercard_manager;
 GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
 

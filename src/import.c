@@ -1,0 +1,554 @@
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *	  Importing contacts: import_json (a JSON array of objects, parsed with
+ *	  cJSON) and import_csv (RFC 4180, with a header row).
+ *
+ * Both parse the whole input before anything is written, so a malformed
+ * file changes nothing.  Then each row goes through upsert_contact's path
+ * (upsert_contact_ex) in its own subtransaction: a row that is refused
+ * (bad phone, unknown funnel, ...) is rolled back alone and reported with
+ * its line and the reason, the others stay.  With all_or_nothing, any
+ * refused row fails the whole import instead.  Errors that are not about a
+ * row's data (privileges, cancel, out of memory) end the import as usual.
+ *
+ * cJSON allocates through palloc (cJSON_InitHooks), so an error anywhere
+ * cannot leak its memory: it lives in the function's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <cjson/cJSON.h>
+
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "customercard.h"
+
+static void *
+CjsonAlloc(size_t size)
+{
+	return palloc(size);
+}
+
+static void
+CjsonFree(void *p)
+{
+	if (p != NULL)
+		pfree(p);
+}
+
+static void
+UseCjsonWithPalloc(void)
+{
+	cJSON_Hooks hooks = {CjsonAlloc, CjsonFree};
+
+	cJSON_InitHooks(&hooks);
+}
+
+typedef struct ImportState
+{
+	ReturnSetInfo *rsinfo;
+	bool		all_or_nothing;
+	int			rejected;
+	StringInfoData first_rejection;
+} ImportState;
+
+/* a refused row is one whose data is wrong, not one the server gave up on */
+static bool
+RowError(int sqlerrcode)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return class == ERRCODE_DATA_EXCEPTION ||
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		sqlerrcode == ERRCODE_UNDEFINED_OBJECT;
+}
+
+static void
+EmitRow(ImportState *st, int line, const char *status, int64 contact_id, const char *reason)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, contact_id == 0, reason == NULL};
+
+	values[0] = Int32GetDatum(line);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = Int64GetDatum(contact_id);
+	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+}
+
+static void
+Reject(ImportState *st, int line, const char *reason)
+{
+	if (st->rejected++ == 0)
+		appendStringInfo(&st->first_rejection, "line %d: %s", line, reason);
+	EmitRow(st, line, "rejected", 0, reason);
+}
+
+/* one contact (a JSON object's text) through upsert_contact_ex */
+static void
+ImportRow(ImportState *st, int line, const char *json)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(json)};
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		bool		isnull;
+		int64		id;
+		bool		created;
+
+		if (SPI_execute_with_args("SELECT r.upserted_id, r.created FROM customercard.upsert_contact_ex($1::jsonb) r",
+								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "upsert_contact_ex returned no row");
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		created = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		EmitRow(st, line, created ? "created" : "updated", id, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (!RowError(edata->sqlerrcode))
+			ReThrowError(edata);
+		Reject(st, line, edata->message);
+	}
+	PG_END_TRY();
+}
+
+static void
+Finish(ImportState *st)
+{
+	if (st->all_or_nothing && st->rejected > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d row(s) of the import were refused; nothing was imported", st->rejected),
+				 errdetail("The first: %s", st->first_rejection.data),
+				 errhint("Fix those rows, or import with all_or_nothing => false to keep the good rows and get a report.")));
+}
+
+static void
+StartImport(ImportState *st, FunctionCallInfo fcinfo)
+{
+	InitMaterializedSRF(fcinfo, 0);
+	st->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	st->all_or_nothing = PG_NARGS() > 1 && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	st->rejected = 0;
+	initStringInfo(&st->first_rejection);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("nothing to import"),
+				 errhint("Pass the file's text.")));
+}
+
+PG_FUNCTION_INFO_V1(import_json);
+
+/*
+ * customercard.import_json(data text, all_or_nothing boolean DEFAULT false)
+ * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+ * line = the object's position in the array, from 1.
+ */
+Datum
+import_json(PG_FUNCTION_ARGS)
+{
+	ImportState st;
+	text	   *data;
+	char	   *s;
+	int			len;
+	const char *end = NULL;
+	cJSON	   *root;
+	cJSON	   *item;
+	int			line = 0;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_TEXT_PP(0);
+	len = VARSIZE_ANY_EXHDR(data);
+	s = text_to_cstring(data);
+	UseCjsonWithPalloc();
+	root = cJSON_ParseWithLengthOpts(s, len, &end, false);
+	if (root == NULL)
+	{
+		const char *at = cJSON_GetErrorPtr();
+		int			offset = (at && at >= s && at <= s + len) ? (int) (at - s) : 0;
+		int			lineno = 1;
+
+		for (int i = 0; i < offset; i++)
+			if (s[i] == '\n')
+				lineno++;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the JSON is malformed at character %d (text line %d)",
+						pg_mbstrlen_with_len(s, offset) + 1, lineno),
+				 errhint("Nothing was imported. Fix the file and import it again.")));
+	}
+	while (end && end < s + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (end && end < s + len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the JSON has more after its end, at character %d", pg_mbstrlen_with_len(s, (int) (end - s)) + 1),
+				 errhint("Nothing was imported. The file must be one JSON array of contact objects.")));
+	if (!cJSON_IsArray(root))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the JSON must be an array of contact objects"),
+				 errhint("Nothing was imported. Wrap the objects in [ ... ].")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cJSON_ArrayForEach(item, root)
+	{
+		char	   *json;
+
+		line++;
+		CHECK_FOR_INTERRUPTS();
+		if (!cJSON_IsObject(item))
+		{
+			Reject(&st, line, "not a JSON object");
+			continue;
+		}
+		json = cJSON_PrintUnformatted(item);
+		if (json == NULL)
+			elog(ERROR, "could not print a JSON object");
+		ImportRow(&st, line, json);
+		pfree(json);
+	}
+	SPI_finish();
+	Finish(&st);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+typedef struct CsvRecord
+{
+	int			line;			/* the text line the record starts on */
+	List	   *fields;			/* char * */
+} CsvRecord;
+
+/*
+ * RFC 4180 with what spreadsheets write: a byte order mark, CRLF or LF,
+ * ',' or ';' as the separator (decided by the header), quoted fields with
+ * "" for a quote and line breaks inside.  Errors name the line.
+ */
+static List *
+ParseCsv(const char *s, int len)
+{
+	List	   *records = NIL;
+	int			pos = 0;
+	int			line = 1;
+	char		sep = ',';
+	bool		header = true;
+
+	if (len >= 3 && (unsigned char) s[0] == 0xEF && (unsigned char) s[1] == 0xBB && (unsigned char) s[2] == 0xBF)
+		pos = 3;
+	/* the separator: whichever of , and ; comes first outside quotes in the header */
+	for (int i = pos, q = 0; i < len && s[i] != '\n'; i++)
+	{
+		if (s[i] == '"')
+			q = !q;
+		else if (!q && (s[i] == ',' || s[i] == ';'))
+		{
+			sep = s[i];
+			break;
+		}
+	}
+	while (pos < len)
+	{
+		CsvRecord  *rec = palloc0(sizeof(CsvRecord));
+		bool		end_of_record = false;
+
+		rec->line = line;
+		while (!end_of_record)
+		{
+			StringInfoData f;
+
+			initStringInfo(&f);
+			if (pos < len && s[pos] == '"')
+			{
+				int			start_line = line;
+
+				pos++;
+				for (;;)
+				{
+					if (pos >= len)
+						ereport(ERROR,
+								(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+								 errmsg("CSV line %d: a quoted field is never closed", start_line),
+								 errhint("Nothing was imported. Close the quote, or double a quote inside a field (\"\").")));
+					if (s[pos] == '"')
+					{
+						if (pos + 1 < len && s[pos + 1] == '"')
+						{
+							appendStringInfoChar(&f, '"');
+							pos += 2;
+							continue;
+						}
+						pos++;
+						break;
+					}
+					if (s[pos] == '\n')
+						line++;
+					appendStringInfoChar(&f, s[pos++]);
+				}
+				if (pos < len && s[pos] != sep && s[pos] != '\r' && s[pos] != '\n')
+					ereport(ERROR,
+							(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+							 errmsg("CSV line %d: text after a closing quote", line),
+							 errhint("Nothing was imported. Quote the whole field, and double the quotes inside it.")));
+			}
+			else
+			{
+				while (pos < len && s[pos] != sep && s[pos] != '\r' && s[pos] != '\n')
+				{
+					if (s[pos] == '"')
+						ereport(ERROR,
+								(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+								 errmsg("CSV line %d: a quote inside an unquoted field", line),
+								 errhint("Nothing was imported. Quote the field and double the quote: \"say \"\"hi\"\"\".")));
+					appendStringInfoChar(&f, s[pos++]);
+				}
+			}
+			rec->fields = lappend(rec->fields, f.data);
+			if (pos < len && s[pos] == sep)
+				pos++;
+			else
+			{
+				if (pos < len && s[pos] == '\r')
+					pos++;
+				if (pos < len && s[pos] == '\n')
+					pos++;
+				line++;
+				end_of_record = true;
+			}
+		}
+		/* blank lines are skipped */
+		if (!(list_length(rec->fields) == 1 && ((char *) linitial(rec->fields))[0] == '\0'))
+			records = lappend(records, rec);
+		else if (header)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("the CSV has no header line"),
+					 errhint("Nothing was imported. The first line names the columns: name, phone, email, ...")));
+		header = false;
+	}
+	return records;
+}
+
+/* the CSV columns and the contact JSON keys they become */
+static const char *const csv_scalar_columns[] = {
+	"name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender", "timezone",
+	"country", "city", "ip", "note", "status", "funnel", "lgt", NULL
+};
+
+static bool
+IsScalarColumn(const char *c)
+{
+	for (int i = 0; csv_scalar_columns[i]; i++)
+		if (strcmp(c, csv_scalar_columns[i]) == 0)
+			return true;
+	return false;
+}
+
+/* a list cell ("a; b, c") split into a JSON array */
+static void
+AppendList(StringInfo json, const char *v)
+{
+	char	   *copy = pstrdup(v);
+	char	   *tok;
+	char	   *save;
+	bool		first = true;
+
+	appendStringInfoChar(json, '[');
+	for (tok = strtok_r(copy, ";,", &save); tok; tok = strtok_r(NULL, ";,", &save))
+	{
+		char	   *t = tok;
+		char	   *e;
+
+		while (*t == ' ')
+			t++;
+		e = t + strlen(t);
+		while (e > t && e[-1] == ' ')
+			*--e = '\0';
+		if (*t == '\0')
+			continue;
+		if (!first)
+			appendStringInfoChar(json, ',');
+		escape_json(json, t);
+		first = false;
+	}
+	appendStringInfoChar(json, ']');
+}
+
+PG_FUNCTION_INFO_V1(import_csv);
+
+/*
+ * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false)
+ * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+ * Columns: name, first_name, ..., status, phone(s), email(s), tags, funnel,
+ * lgt, channel (a kind) with social_id (and connection), custom:<field>.
+ */
+Datum
+import_csv(PG_FUNCTION_ARGS)
+{
+	ImportState st;
+	text	   *data;
+	List	   *records;
+	CsvRecord  *head;
+	char	  **columns;
+	int			ncolumns;
+	ListCell   *lc;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_TEXT_PP(0);
+	records = ParseCsv(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	if (records == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("the CSV is empty"),
+				 errhint("The first line names the columns: name, phone, email, ...")));
+	head = linitial(records);
+	ncolumns = list_length(head->fields);
+	columns = palloc(sizeof(char *) * ncolumns);
+	for (int i = 0; i < ncolumns; i++)
+	{
+		char	   *raw = pstrdup(list_nth(head->fields, i));
+		char	   *c;
+
+		/* trimmed; names compared in lower case, a custom field's name as written */
+		while (*raw == ' ')
+			raw++;
+		for (char *e = raw + strlen(raw); e > raw && e[-1] == ' ';)
+			*--e = '\0';
+		c = str_tolower(raw, strlen(raw), DEFAULT_COLLATION_OID);
+		if (strncmp(c, "custom:", 7) == 0 && raw[7] != '\0')
+			columns[i] = psprintf("custom:%s", raw + 7);
+		else if (strcmp(c, "phone") == 0 || strcmp(c, "phones") == 0)
+			columns[i] = "phones";
+		else if (strcmp(c, "email") == 0 || strcmp(c, "emails") == 0)
+			columns[i] = "emails";
+		else if (IsScalarColumn(c) || strcmp(c, "tags") == 0 ||
+				 strcmp(c, "channel") == 0 || strcmp(c, "social_id") == 0 || strcmp(c, "connection") == 0)
+			columns[i] = c;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("CSV column \"%s\" is not known", raw),
+					 errhint("Nothing was imported. Columns: name, first_name, last_name, middle_name, nickname, avatar_url, gender, "
+							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, "
+							 "channel with social_id (and connection), custom:<field name>.")));
+		for (int j = 0; j < i; j++)
+			if (strcmp(columns[j], columns[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+						 errmsg("CSV column \"%s\" appears twice", columns[i]),
+						 errhint("Nothing was imported. Keep one column of each name.")));
+	}
+	for_each_from(lc, records, 1)
+	{
+		CsvRecord  *rec = lfirst(lc);
+
+		if (list_length(rec->fields) != ncolumns)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
+					 errhint("Nothing was imported. Quote fields that hold the separator.")));
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for_each_from(lc, records, 1)
+	{
+		CsvRecord  *rec = lfirst(lc);
+		StringInfoData json;
+		StringInfoData custom;
+		StringInfoData channel;
+		bool		any = false;
+
+		CHECK_FOR_INTERRUPTS();
+		initStringInfo(&json);
+		initStringInfo(&custom);
+		initStringInfo(&channel);
+		appendStringInfoChar(&json, '{');
+		for (int i = 0; i < ncolumns; i++)
+		{
+			const char *v = list_nth(rec->fields, i);
+			const char *c = columns[i];
+
+			if (*v == '\0')
+				continue;		/* an empty cell says nothing */
+			if (strncmp(c, "custom:", 7) == 0)
+			{
+				appendStringInfoString(&custom, custom.len ? "," : "");
+				escape_json(&custom, c + 7);
+				appendStringInfoChar(&custom, ':');
+				escape_json(&custom, v);
+				continue;
+			}
+			if (strcmp(c, "channel") == 0 || strcmp(c, "social_id") == 0 || strcmp(c, "connection") == 0)
+			{
+				appendStringInfoString(&channel, channel.len ? "," : "");
+				escape_json(&channel, strcmp(c, "channel") == 0 ? "kind" : strcmp(c, "social_id") == 0 ? "external_id" : "connection");
+				appendStringInfoChar(&channel, ':');
+				escape_json(&channel, v);
+				continue;
+			}
+			if (any)
+				appendStringInfoChar(&json, ',');
+			any = true;
+			if (strcmp(c, "phones") == 0 || strcmp(c, "emails") == 0 || strcmp(c, "tags") == 0)
+			{
+				escape_json(&json, c);
+				appendStringInfoChar(&json, ':');
+				/* several phones or e-mails in one cell: separated by ; or , */
+				AppendList(&json, v);
+			}
+			else
+			{
+				escape_json(&json, c);
+				appendStringInfoChar(&json, ':');
+				escape_json(&json, v);
+			}
+		}
+		if (custom.len)
+			appendStringInfo(&json, "%s\"custom\":{%s}", any ? "," : "", custom.data), any = true;
+		if (channel.len)
+			appendStringInfo(&json, "%s\"channel\":{%s}", any ? "," : "", channel.data), any = true;
+		appendStringInfoChar(&json, '}');
+		if (!any)
+			Reject(&st, rec->line, "the line is empty");
+		else
+			ImportRow(&st, rec->line, json.data);
+	}
+	SPI_finish();
+	Finish(&st);
+	return (Datum) 0;
+}

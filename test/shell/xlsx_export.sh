@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# export_xlsx (SPEC §8): the workbook opens as a zip of OOXML parts, and its
+# one sheet holds a bold header (tags and each custom field as columns) and
+# a row per contact, Cyrillic intact, dates as dates.  Read with Python's
+# zipfile.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster.
+set -euo pipefail
+DB=cc_xlsx
+W=$(mktemp -d)
+trap 'dropdb --if-exists $DB >/dev/null 2>&1; rm -rf $W' EXIT
+dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
+q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
+q >/dev/null <<'SQL'
+INSERT INTO customercard.custom_fields (name) VALUES ('Источник'), ('Course');
+SELECT customercard.upsert_contact('{"name": "Анна Смирнова", "emails": ["anna@example.com"], "tags": ["vip", "вебинар"], "custom": {"Источник": "ярмарка"}}');
+SELECT customercard.upsert_contact('{"name": "Boris", "phones": ["+7 912 345-67-89"], "custom": {"Course": "Python"}}');
+SELECT customercard.upsert_contact('{"name": "Carl"}');
+SQL
+q -c "SELECT encode(customercard.export_xlsx('{}'), 'base64')" | base64 -d > $W/audience.xlsx
+echo "1..4"
+python3 - "$W/audience.xlsx" <<'PY'
+import re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+bad = z.testzip()
+print("ok 1 - a valid zip with its OOXML parts" if bad is None and "xl/workbook.xml" in z.namelist() and "[Content_Types].xml" in z.namelist()
+      else "not ok 1 - zip: %s, parts: %s" % (bad, z.namelist()))
+sheet = z.read("xl/worksheets/sheet1.xml").decode()
+shared = [re.sub(r"<[^>]+>", "", s) for s in re.findall(r"<si>(.*?)</si>", z.read("xl/sharedStrings.xml").decode(), re.S)] \
+    if "xl/sharedStrings.xml" in z.namelist() else []
+rows = re.findall(r"<row [^>]*>(.*?)</row>", sheet, re.S)
+def cells(row):
+    out = []
+    for c in re.findall(r"<c ([^>]*?)(?:/>|>(.*?)</c>)", row, re.S):
+        attrs, body = c
+        v = re.search(r"<v>(.*?)</v>", body or "")
+        if v is None:
+            out.append(None)
+        elif 't="s"' in attrs:
+            out.append(shared[int(v.group(1))])
+        else:
+            out.append(v.group(1))
+    return out
+header = cells(rows[0])
+want = ["contact_id", "name", "phone", "email", "status", "created_at_utc", "tags", "Course", "Источник"]
+print("ok 2 - the header: the CRM columns, then each custom field" if header == want else "not ok 2 - header %s" % header)
+body = [cells(r) for r in rows[1:]]
+anna = [r for r in body if "Анна Смирнова" in r]
+ok = len(body) == 3 and anna and "vip; вебинар" in anna[0] and "ярмарка" in anna[0]
+print("ok 3 - a row per contact, Cyrillic names, tags and custom values intact" if ok else "not ok 3 - rows %s" % body)
+# created_at_utc: a number with a date format (an Excel serial date), not text
+dates = re.findall(r'<c r="F2"[^>]*s="(\d+)"[^>]*><v>([\d.]+)</v>', sheet)
+print("ok 4 - dates are Excel dates" if dates and float(dates[0][1]) > 40000 else "not ok 4 - F2: %s" % re.findall(r'<c r="F2".*?</c>', sheet))
+PY
