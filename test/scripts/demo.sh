@@ -63,6 +63,28 @@ q -c "SELECT p.contact_id, p.raw AS typed, p.phone, customercard.phone_region(p.
                                                 ORDER BY q.phone LIMIT 1)
        ORDER BY p.contact_id"
 
+DUP=$(q -qAt -c "SELECT g.contact_ids[1] FROM customercard.duplicate_groups() g
+                 WHERE cardinality(g.contact_ids) = 2 ORDER BY g.group_id LIMIT 1")
+OTHER=$(q -qAt -c "SELECT g.contact_ids[2] FROM customercard.duplicate_groups() g WHERE g.contact_ids[1] = $DUP")
+echo "== duplicates of contact $DUP: scored candidates (customercard.duplicate_candidates)"
+q -c "SELECT contact_id, round(score::numeric, 2) AS score, reasons FROM customercard.duplicate_candidates($DUP) LIMIT 5"
+
+echo "== merging contact $OTHER into $DUP: the preview (customercard.merge_preview), then the merge"
+q -c "SELECT * FROM customercard.merge_preview($DUP, $OTHER)
+       WHERE survivor_value IS DISTINCT FROM absorbed_value OR field LIKE 'count:%'"
+MERGE=$(q -qAt -c "SELECT customercard.merge($DUP, $OTHER)")
+q -c "SELECT contact_id, name, merged_into, points, status FROM customercard.contacts WHERE contact_id IN ($DUP, $OTHER) ORDER BY contact_id"
+q -c "SELECT description, actor FROM customercard.contact_log($DUP, ARRAY['merged'])"
+echo "   (customercard.unmerge($MERGE) would restore both exactly)"
+
+echo "== a bulk job: tag every contact with an e-mail, worked off in committed batches"
+JOB=$(q -qAt -c "SET customercard.actor = 'manager:olga'" \
+            -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"newsletter\"}', filter => '{\"has_email\": true}')")
+q -c "SELECT job, action, status, total, done, percent FROM customercard.bulk_progress WHERE job = $JOB"
+q -c "CALL customercard.bulk_run()"
+q -c "SELECT job, action, status, total, done, failed, percent, started, estimated_finish AS finished
+        FROM customercard.bulk_progress WHERE job = $JOB"
+
 cat <<MSG
 
 == the demo cluster is running
