@@ -3,7 +3,7 @@
 -- commits; the procedure itself, progress, kills and cron are in
 -- test/shell/bulk_runner.sh), failures kept, exports, cancel, limits.
 BEGIN;
-SELECT plan(46);
+SELECT plan(50);
 
 SELECT customercard.create_account('Bulk test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -173,6 +173,24 @@ SELECT throws_ok('SELECT customercard.schedule_bulk_runner()', '55000', NULL, 's
 SELECT matches(tap.hint_of('SELECT customercard.schedule_bulk_runner()'),
     $$run: SELECT cron\.schedule_in_database\('customercard-bulk-runner-[a-z_]+', '\* \* \* \* \*', 'CALL customercard\.bulk_run\(\)'$$,
     '... its hint gives the command to run in the cron database');
+
+-- roles: a reader may not queue; a manager runs only its own account's jobs
+SELECT customercard.create_account('Bulk other', 'RU', 'RUB') AS other \gset
+SET customercard.account_id = :other;
+INSERT INTO customercard.contacts (name) VALUES ('Other person') RETURNING contact_id AS o \gset
+SELECT customercard.bulk_enqueue('archive', contact_ids => ARRAY[:o]::bigint[]) AS j_other \gset
+SET customercard.account_id = :acct;
+CREATE ROLE cc_t_bulk_reader IN ROLE customercard_reader;
+CREATE ROLE cc_t_bulk_manager IN ROLE customercard_manager;
+SELECT customercard.bind_role('cc_t_bulk_reader', :acct), customercard.bind_role('cc_t_bulk_manager', :acct);
+SET ROLE cc_t_bulk_reader;
+SELECT throws_ok($$SELECT customercard.bulk_enqueue('archive', filter => '{}')$$, '42501', NULL, 'a reader cannot queue bulk jobs');
+SET ROLE cc_t_bulk_manager;
+SELECT throws_ok(format('SELECT customercard.bulk_run_batch(%s, %s, 100)', :other, :j_other), '42501', NULL,
+    'a manager cannot run another account''s job');
+SELECT is((SELECT count(*) FROM customercard.bulk_progress WHERE job = :j_other), 0::bigint, '... nor see it');
+RESET ROLE;
+SELECT is((SELECT status FROM customercard.contacts WHERE contact_id = :o), 'active', 'the other account''s contact is untouched');
 
 SELECT * FROM finish();
 ROLLBACK;
