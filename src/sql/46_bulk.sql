@@ -269,16 +269,28 @@ COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, time
     'Queue a bulk action over the given contacts or an audience filter (frozen now); returns the job id; CALL customercard.bulk_run() works it off';
 
 -- The live contacts behind some ids (tombstones resolve to their survivor);
--- ids of deleted contacts come back in gone.
+-- ids of deleted contacts come back in gone.  Only the few tombstones and
+-- deleted cards are looked up (the partial index contacts_gone): the ids of
+-- a job are contacts of the account, checked at enqueue.
 CREATE FUNCTION customercard.bulk_targets(acct bigint, ids bigint[], OUT live bigint[], OUT gone bigint[])
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    merged bigint[];
 BEGIN
-    SELECT array_agg(DISTINCT t.id) FILTER (WHERE NOT t.deleted), array_agg(t.orig) FILTER (WHERE t.deleted)
-      INTO live, gone
-      FROM (SELECT c.contact_id AS orig,
-                   CASE WHEN c.merged_into IS NULL THEN c.contact_id ELSE customercard.resolve_contact(c.contact_id) END AS id,
-                   c.deleted_at IS NOT NULL AS deleted
-              FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)) t;
+    SELECT array_agg(c.contact_id) FILTER (WHERE c.deleted_at IS NOT NULL),
+           array_agg(c.contact_id) FILTER (WHERE c.deleted_at IS NULL)
+      INTO gone, merged
+      FROM customercard.contacts c
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND (c.merged_into IS NOT NULL OR c.deleted_at IS NOT NULL);
+    IF gone IS NULL AND merged IS NULL THEN
+        live := ids;
+        RETURN;
+    END IF;
+    SELECT array_agg(DISTINCT x) INTO live
+      FROM (SELECT i AS x FROM unnest(ids) i
+             WHERE i <> ALL (coalesce(gone, '{}')) AND i <> ALL (coalesce(merged, '{}'))
+            UNION ALL
+            SELECT customercard.resolve_contact(m) FROM unnest(merged) m) t;
     live := coalesce(live, '{}');
 END
 $$;
@@ -414,10 +426,11 @@ BEGIN
              WHERE i.account_id = acct AND i.job_id = j.job_id AND i.contact_id > j.position
              ORDER BY i.contact_id LIMIT batch_size) i;
     IF ids IS NULL THEN
+        -- (its items stay for bulk_prune: deleting a million rows is no
+        -- part of the job, and would hold its last commit back)
         UPDATE customercard.bulk_jobs b SET status = 'done', finished_at = now(), progress_at = now(),
                                             started_at = coalesce(b.started_at, now())
          WHERE b.account_id = acct AND b.job_id = j.job_id;
-        DELETE FROM customercard.bulk_job_items i WHERE i.account_id = acct AND i.job_id = j.job_id;
         RETURN 0;
     END IF;
 
@@ -533,7 +546,6 @@ BEGIN
     END IF;
     UPDATE customercard.bulk_jobs b SET status = 'cancelled', finished_at = now()
      WHERE b.account_id = acct AND b.job_id = bulk_cancel.job_id;
-    DELETE FROM customercard.bulk_job_items i WHERE i.account_id = acct AND i.job_id = bulk_cancel.job_id;
     RETURN true;
 END
 $$;
@@ -580,12 +592,18 @@ BEGIN
 END
 $$;
 
--- Finished jobs older than the cut-off go, with their failures and output.
+-- What ended jobs leave: their items at once, and the jobs themselves
+-- (with their failures and output) once older than the cut-off.  Returns
+-- how many jobs went.
 CREATE FUNCTION customercard.bulk_prune(older_than interval DEFAULT '30 days') RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n bigint;
 BEGIN
+    DELETE FROM customercard.bulk_job_items i
+     USING customercard.bulk_jobs b
+     WHERE i.account_id = b.account_id AND i.job_id = b.job_id
+       AND b.status IN ('done', 'cancelled', 'failed') AND customercard.account_may_act(b.account_id);
     DELETE FROM customercard.bulk_jobs b
      WHERE b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
        AND customercard.account_may_act(b.account_id);
@@ -594,7 +612,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customercard.bulk_prune(interval) IS
-    'Delete bulk jobs that ended before the cut-off, with their failures and export output (the runner''s cron schedule runs it daily)';
+    'Delete the items of ended bulk jobs, and the jobs that ended before the cut-off with their failures and export output (the runner''s cron schedule runs it daily)';
 
 -- Register the runner (every minute) and the daily clean-up with pg_cron.
 CREATE FUNCTION customercard.schedule_bulk_runner() RETURNS bigint

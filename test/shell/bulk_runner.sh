@@ -14,7 +14,7 @@ dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
 q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
 q -c "INSERT INTO customercard.contacts (name) SELECT 'Runner ' || i FROM generate_series(1, $N) i"
-echo "1..9"
+echo "1..10"
 
 JOB=$(q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}')")
 # a runner with small batches, in the background
@@ -73,10 +73,19 @@ wait $runner || true
 got=$(q -c "SELECT status, done < total, (SELECT count(*) FROM customercard.contact_tags) > 0 FROM customercard.bulk_progress WHERE job = $STOP")
 [ "$got" = "cancelled|t|t" ] && echo "ok 8 - cancelled while running: the runner stopped part way" || echo "not ok 8 - $got"
 
+# max_runtime: the runner stops between batches once it is spent
+RUNTIME=$(q -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"winter\"}', filter => '{}')")
+t0=$(date +%s.%N)
+q -c "CALL customercard.bulk_run('1 second', 20)"
+took=$(echo "$(date +%s.%N) - $t0" | bc)
+got=$(q -c "SELECT status, done > 0 AND done < total FROM customercard.bulk_progress WHERE job = $RUNTIME")
+[ "$got" = "running|t" ] && [ "$(echo "$took < 3" | bc)" = 1 ] && echo "ok 9 - bulk_run('1 second') returned after ${took}s, the job part done, to go on next time" \
+    || echo "not ok 9 - after ${took}s: $got"
+
 # pg_cron: registered in the cron database, every minute
 psql -X -q -d cc_cron -c "CREATE EXTENSION IF NOT EXISTS customercard CASCADE" >/dev/null 2>&1
 psql -X -q -At -d cc_cron -c "SELECT customercard.schedule_bulk_runner()" >/dev/null
 got=$(psql -X -q -At -d cc_cron -c "SELECT schedule || ' ' || command || ' ' || database FROM cron.job WHERE jobname = 'customercard-bulk-runner-cc_cron'")
-[ "$got" = "* * * * * CALL customercard.bulk_run() cc_cron" ] && echo "ok 9 - schedule_bulk_runner registers CALL customercard.bulk_run() every minute" \
-    || echo "not ok 9 - cron.job: '$got'"
+[ "$got" = "* * * * * CALL customercard.bulk_run() cc_cron" ] && echo "ok 10 - schedule_bulk_runner registers CALL customercard.bulk_run() every minute" \
+    || echo "not ok 10 - cron.job: '$got'"
 psql -X -q -d cc_cron -c "DROP EXTENSION customercard; DROP EXTENSION pg_trgm" >/dev/null 2>&1 || true

@@ -3,7 +3,7 @@
 -- commits; the procedure itself, progress, kills and cron are in
 -- test/shell/bulk_runner.sh), failures kept, exports, cancel, limits.
 BEGIN;
-SELECT plan(50);
+SELECT plan(52);
 
 SELECT customercard.create_account('Bulk test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -72,8 +72,10 @@ SELECT is((SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.t
 SELECT results_eq(format($$SELECT count(*), min(actor), max(actor) FROM customercard.action_log
                             WHERE account_id = %s AND event = 'tag_added' AND details ->> 'tag' = 'promo'$$, :acct),
     $$VALUES (40::bigint, 'manager:olga', 'manager:olga')$$, 'one logged tag_added each, with the actor who queued the job');
+SELECT is(customercard.bulk_prune(), 0::bigint, 'bulk_prune: no job is old enough to go');
 SELECT is((SELECT count(*) FROM customercard.bulk_job_items WHERE account_id = :acct AND job_id = :j_tag), 0::bigint,
-    'a finished job leaves no items behind');
+    '... deletes what a finished job leaves behind');
+SELECT is((SELECT count(*) FROM customercard.bulk_progress WHERE job = :j_tag), 1::bigint, '... and keeps the recent job itself');
 
 -- again: idempotent, nothing doubled
 SELECT customercard.bulk_enqueue('add_tag', '{"tag": "promo"}', filter => '{"search": "Bulk person"}') AS j_tag2 \gset
