@@ -9,8 +9,8 @@
 -- comment texts and attachments; browser visitor ids; call recordings; in
 -- the action log (and its archive), the old/new values of personal fields
 -- and any value equal to one of the person's data; the same data inside the
--- merge journal.  The person is the live card and every tombstone merged
--- into it.  One `forgotten` event is logged, naming no personal data.
+-- merge journal, and in bulk jobs' failure reasons and export output.  The
+-- person is the live card and every tombstone merged into it.  One `forgotten` event is logged, naming no personal data.
 -- ===================================================================
 
 -- the contact fields that identify a person
@@ -62,6 +62,30 @@ BEGIN
         END LOOP;
     END LOOP;
     RETURN journal;
+END
+$$;
+
+-- CSV records (CRLF-ended, starting with the contact id) without those of
+-- some contacts; a fragment after a CRLF inside a quoted field (it does not
+-- start with an id) goes with its record.
+CREATE FUNCTION customercard.csv_drop_records(data text, ids bigint[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kept text[] := '{}';
+    dropping boolean := false;
+    part text;
+    id text;
+BEGIN
+    FOREACH part IN ARRAY string_to_array(data, E'\r\n') LOOP
+        id := substring(part FROM '^([0-9]+),');
+        IF id IS NOT NULL THEN
+            dropping := id::bigint = ANY (ids);
+        END IF;
+        IF NOT dropping OR part = '' THEN
+            kept := kept || part;
+        END IF;
+    END LOOP;
+    RETURN array_to_string(kept, E'\r\n');
 END
 $$;
 
@@ -129,6 +153,13 @@ BEGIN
        AND l.details IS DISTINCT FROM customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'));
     UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
      WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+    -- bulk jobs: the person's failure reasons, and their records in export
+    -- output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
+     WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
+     WHERE o.account_id = acct AND o.chunk > 0
+       AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
 
     INSERT INTO customercard.action_log (account_id, contact_id, event, details)
     VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));

@@ -1,7 +1,7 @@
 -- forget_contact (SPEC §4): the person's data is gone from the card, its
 -- tombstones, the log and the merge journal; the business's figures stay.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 SELECT customercard.create_account('Forget test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -24,6 +24,12 @@ UPDATE customercard.contacts SET name = 'Anna S.' WHERE contact_id = :p;
 SELECT customercard.log_event(:p, 'crm_exported', '{"crm": "amoCRM", "email": "ANNA.SMIRNOVA@example.com", "deal_id": 4711}');
 SELECT customercard.merge(:p, :t) AS m \gset
 SELECT customercard.upsert_contact('{"name": "Other Person", "phones": ["+7 900 000-00-00"]}') AS other \gset
+
+-- an export that holds Anna's record, and a failure that names her address
+SELECT customercard.bulk_enqueue('export', filter => '{}') AS exp \gset
+SELECT count(*) FROM (SELECT customercard.bulk_run_batch(:acct, :exp, 1000) FROM generate_series(1, 3)) x;
+INSERT INTO customercard.bulk_job_failures (job_id, contact_id, reason)
+VALUES (:exp, :p, 'the email channel anna.smirnova@example.com belongs to contact 1');
 
 CREATE TEMP TABLE figures AS
 SELECT (SELECT row(invoiced, paid)::text FROM customercard.card_finance WHERE contact_id = :p AND currency = 'RUB') AS finance,
@@ -60,6 +66,10 @@ SELECT is((SELECT details ->> 'deal_id' FROM customercard.action_log WHERE conta
 SELECT is((SELECT count(*) FROM customercard.merges WHERE merge_id = :m
             AND (journal::text ILIKE '%anna%' OR journal::text ILIKE '%smirnova%' OR journal::text LIKE '%4510%' OR journal::text LIKE '%192.0.2.77%')),
     0::bigint, 'the merge journal holds none of it either');
+SELECT ok(customercard.bulk_export_csv(:exp) NOT ILIKE '%smirnova%' AND customercard.bulk_export_csv(:exp) LIKE '%Other Person%',
+    'her record left the export, the others'' stayed');
+SELECT is((SELECT reason FROM customercard.bulk_failures WHERE job = :exp AND contact_id = :p), '(erased on request)',
+    'a bulk failure''s reason that named her address is erased');
 SELECT results_eq('SELECT finance, orders, log_rows + 1, comments FROM figures',
     format($$SELECT (SELECT row(invoiced, paid)::text FROM customercard.card_finance WHERE contact_id = %1$s AND currency = 'RUB'),
                     (SELECT count(*) FROM customercard.orders WHERE contact_id IN (%1$s, %2$s)),
