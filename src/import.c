@@ -36,6 +36,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "csv_parse.h"
 #include "customercard.h"
 
 static void *
@@ -254,113 +255,68 @@ typedef struct CsvRecord
 	List	   *fields;			/* char * */
 } CsvRecord;
 
-/*
- * RFC 4180 with what spreadsheets write: a byte order mark, CRLF or LF,
- * ',' or ';' as the separator (decided by the header), quoted fields with
- * "" for a quote and line breaks inside.  Errors name the line.
- */
+typedef struct CsvCollect
+{
+	List	   *records;
+	CsvRecord  *current;
+} CsvCollect;
+
+static void
+CollectField(void *arg, const char *text, size_t len, int line)
+{
+	CsvCollect *c = arg;
+
+	if (c->current == NULL)
+	{
+		c->current = palloc0(sizeof(CsvRecord));
+		c->current->line = line;
+	}
+	c->current->fields = lappend(c->current->fields, pnstrdup(text, len));
+}
+
+static void
+CollectRecord(void *arg, int line)
+{
+	CsvCollect *c = arg;
+
+	c->records = lappend(c->records, c->current);
+	c->current = NULL;
+}
+
+/* the records of a CSV text (csv_parse.c); a malformed file is an error naming its line */
 static List *
 ParseCsv(const char *s, int len)
 {
-	List	   *records = NIL;
-	int			pos = 0;
-	int			line = 1;
-	char		sep = ',';
-	bool		header = true;
+	CsvCollect	c = {NIL, NULL};
+	CsvCallbacks cb = {CollectField, CollectRecord, &c};
+	char	   *scratch = palloc(len + 1);
+	int			line = 0;
 
-	if (len >= 3 && (unsigned char) s[0] == 0xEF && (unsigned char) s[1] == 0xBB && (unsigned char) s[2] == 0xBF)
-		pos = 3;
-	/* the separator: whichever of , and ; comes first outside quotes in the header */
-	for (int i = pos, q = 0; i < len && s[i] != '\n'; i++)
+	switch (cc_parse_csv(s, len, scratch, &cb, &line))
 	{
-		if (s[i] == '"')
-			q = !q;
-		else if (!q && (s[i] == ',' || s[i] == ';'))
-		{
-			sep = s[i];
+		case CSV_OK:
 			break;
-		}
-	}
-	while (pos < len)
-	{
-		CsvRecord  *rec = palloc0(sizeof(CsvRecord));
-		bool		end_of_record = false;
-
-		rec->line = line;
-		while (!end_of_record)
-		{
-			StringInfoData f;
-
-			initStringInfo(&f);
-			if (pos < len && s[pos] == '"')
-			{
-				int			start_line = line;
-
-				pos++;
-				for (;;)
-				{
-					if (pos >= len)
-						ereport(ERROR,
-								(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-								 errmsg("CSV line %d: a quoted field is never closed", start_line),
-								 errhint("Nothing was imported. Close the quote, or double a quote inside a field (\"\").")));
-					if (s[pos] == '"')
-					{
-						if (pos + 1 < len && s[pos + 1] == '"')
-						{
-							appendStringInfoChar(&f, '"');
-							pos += 2;
-							continue;
-						}
-						pos++;
-						break;
-					}
-					if (s[pos] == '\n')
-						line++;
-					appendStringInfoChar(&f, s[pos++]);
-				}
-				if (pos < len && s[pos] != sep && s[pos] != '\r' && s[pos] != '\n')
-					ereport(ERROR,
-							(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-							 errmsg("CSV line %d: text after a closing quote", line),
-							 errhint("Nothing was imported. Quote the whole field, and double the quotes inside it.")));
-			}
-			else
-			{
-				while (pos < len && s[pos] != sep && s[pos] != '\r' && s[pos] != '\n')
-				{
-					if (s[pos] == '"')
-						ereport(ERROR,
-								(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-								 errmsg("CSV line %d: a quote inside an unquoted field", line),
-								 errhint("Nothing was imported. Quote the field and double the quote: \"say \"\"hi\"\"\".")));
-					appendStringInfoChar(&f, s[pos++]);
-				}
-			}
-			rec->fields = lappend(rec->fields, f.data);
-			if (pos < len && s[pos] == sep)
-				pos++;
-			else
-			{
-				if (pos < len && s[pos] == '\r')
-					pos++;
-				if (pos < len && s[pos] == '\n')
-					pos++;
-				line++;
-				end_of_record = true;
-			}
-		}
-		/* blank lines are skipped */
-		if (!(list_length(rec->fields) == 1 && ((char *) linitial(rec->fields))[0] == '\0'))
-			records = lappend(records, rec);
-		else if (header)
+		case CSV_UNCLOSED_QUOTE:
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("the CSV has no header line"),
-					 errhint("Nothing was imported. The first line names the columns: name, phone, email, ...")));
-		header = false;
+					 errmsg("CSV line %d: a quoted field is never closed", line),
+					 errhint("Nothing was imported. Close the quote, or double a quote inside a field (\"\").")));
+			break;
+		case CSV_TEXT_AFTER_QUOTE:
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("CSV line %d: text after a closing quote", line),
+					 errhint("Nothing was imported. Quote the whole field, and double the quotes inside it.")));
+			break;
+		case CSV_QUOTE_IN_FIELD:
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("CSV line %d: a quote inside an unquoted field", line),
+					 errhint("Nothing was imported. Quote the field and double the quote: \"say \"\"hi\"\"\".")));
+			break;
 	}
-	return records;
+	pfree(scratch);
+	return c.records;
 }
 
 /* the CSV columns and the contact JSON keys they become */
