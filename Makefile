@@ -34,11 +34,13 @@ fuzz/fuzz_email: fuzz/fuzz_email.c src/email_parse.c src/email_parse.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_email.c src/email_parse.c -o $@
 fuzz/fuzz_csv: fuzz/fuzz_csv.c src/csv_parse.c src/csv_parse.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_csv.c src/csv_parse.c -o $@
+fuzz/fuzz_json: fuzz/fuzz_json.c
+	clang $(FUZZ_CFLAGS) fuzz/fuzz_json.c -lcjson -o $@
 fuzz/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_CORE) src/phone_parse.h src/phone_regex.h src/phone_tables.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_phone.c $(PHONE_CORE) -o $@
 
 # make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS=phone]: each target in turn
-FUZZ_TARGETS ?= email phone csv
+FUZZ_TARGETS ?= email phone csv json
 .PHONY: fuzz
 fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 	set -e; for t in $(FUZZ_TARGETS); do \
