@@ -18,6 +18,14 @@ q $SRC -c "CREATE EXTENSION customercard CASCADE"
 q $SRC -f "$ROOT/bench/gen/demo_data.sql"
 q $SRC -c "SELECT count(*) FROM customercard_demo.generate(300)" >/dev/null
 q $SRC >/dev/null <<'SQL'
+-- the journals too: a merge, a pair kept apart, a forgotten person, bulk
+-- jobs with failures and export output
+SELECT customercard.not_duplicates(1, 2);
+SELECT customercard.merge(3, 4);
+SELECT customercard.forget_contact(5);
+SELECT customercard.bulk_enqueue('create_channel', '{"kind": "email", "connection": "mailer"}', filter => '{}');
+SELECT customercard.bulk_enqueue('export', filter => '{}');
+SELECT customercard.bulk_run_batch(b.account_id, b.job_id, 100000) FROM customercard.bulk_jobs b, generate_series(1, 2) g;
 UPDATE customercard.accounts SET name = 'Школа Анны', default_region = 'KZ' WHERE is_default;
 SELECT customercard.create_account('Second shop', 'DE', 'EUR');
 SET customercard.account_id = 2;
