@@ -96,6 +96,7 @@ DECLARE
     live bigint;
     ids bigint[];
     personal text[];
+    tbl text;
 BEGIN
     IF forget_contact.contact_id IS NULL THEN
         RAISE EXCEPTION 'forget_contact needs a contact id'
@@ -145,12 +146,14 @@ BEGIN
     UPDATE customercard.emails_sent t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
     UPDATE customercard.group_members t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
 
-    UPDATE customercard.action_log l SET details = customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'))
-     WHERE l.account_id = acct AND l.contact_id = ANY (ids)
-       AND l.details IS DISTINCT FROM customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'));
-    UPDATE customercard.action_log_archive l SET details = customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'))
-     WHERE l.account_id = acct AND l.contact_id = ANY (ids)
-       AND l.details IS DISTINCT FROM customercard.scrub_details(l.event, l.details, coalesce(personal, '{}'));
+    -- the log and its archive: details scrubbed once per row, changed rows written
+    FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
+        EXECUTE format('UPDATE customercard.%1$I l SET details = x.scrubbed '
+                       '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
+                       '          FROM customercard.%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
+        USING acct, ids, coalesce(personal, '{}');
+    END LOOP;
     UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
      WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
     -- bulk jobs: the person's failure reasons, and their records in export
