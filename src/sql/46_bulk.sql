@@ -175,30 +175,43 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE v END
 $$;
 
--- The export's rows of some contacts, as CSV lines (CRLF), in id order.
+-- What an export holds of each contact: the CRM table's columns, tags
+-- joined, custom fields as one JSON object by name.  export_rows (COPY),
+-- export_csv, the export bulk action and export_xlsx all read it.
+CREATE FUNCTION customercard.export_rows_of(acct bigint, ids bigint[])
+RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
+               tags text, custom jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.contact_id,
+           coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+           (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
+             ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
+           (SELECT e.email FROM customercard.emails e WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
+             ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
+           c.status,
+           c.created_at AT TIME ZONE 'UTC',
+           (SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
+              JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+             WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id),
+           coalesce((SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v
+                       JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
+                      WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
+      FROM customercard.contacts c
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+$$;
+
+-- The export's rows of some contacts, as CSV lines (CRLF), in id order; a
+-- column per custom field of the list [[field_id, name], ...].
 CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(concat_ws(',',
-               c.contact_id::text,
-               customercard.csv_field(coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname)),
-               customercard.csv_field((SELECT p.phone::text FROM customercard.phones p
-                                        WHERE p.account_id = acct AND p.contact_id = c.contact_id
-                                        ORDER BY p.is_primary DESC, p.phone_id LIMIT 1)),
-               customercard.csv_field((SELECT e.email FROM customercard.emails e
-                                        WHERE e.account_id = acct AND e.contact_id = c.contact_id
-                                        ORDER BY e.is_primary DESC, e.email_id LIMIT 1)),
-               c.status,
-               to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-               customercard.csv_field((SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
-                                         JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
-                                        WHERE ct.account_id = acct AND ct.contact_id = c.contact_id)),
-               (SELECT string_agg(customercard.csv_field(v.value), ',' ORDER BY f.ord)
-                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)
-                  LEFT JOIN customercard.custom_values v
-                         ON v.account_id = acct AND v.contact_id = c.contact_id AND v.field_id = (f.field ->> 0)::bigint))
-             || E'\r\n', '' ORDER BY c.contact_id)
-      FROM customercard.contacts c
-     WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+               r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
+               customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
+               customercard.csv_field(r.tags),
+               (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
+                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
+             || E'\r\n', '' ORDER BY r.contact_id)
+      FROM customercard.export_rows_of(acct, ids) r
 $$;
 
 CREATE FUNCTION customercard.export_header(custom_fields jsonb) RETURNS text

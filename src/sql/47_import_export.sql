@@ -25,23 +25,7 @@ CREATE FUNCTION customercard.export_rows(filter jsonb DEFAULT '{}')
 RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
                tags text, custom jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT c.contact_id,
-           coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
-           (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
-             ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
-           (SELECT e.email FROM customercard.emails e WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
-             ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
-           c.status,
-           c.created_at AT TIME ZONE 'UTC',
-           (SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
-              JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
-             WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id),
-           coalesce((SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v
-                       JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
-                      WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
-      FROM customercard.contacts c
-     WHERE c.account_id = customercard.require_account_id()
-       AND c.contact_id IN (SELECT customercard.audience_ids(filter))
+    SELECT * FROM customercard.export_rows_of(customercard.require_account_id(), ARRAY(SELECT customercard.audience_ids(filter)))
 $$;
 COMMENT ON FUNCTION customercard.export_rows(jsonb) IS
     'The audience a filter selects, a row per contact with tags joined and custom fields as JSON: for COPY ... WITH (FORMAT csv, HEADER)';

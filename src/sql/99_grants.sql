@@ -90,7 +90,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
     customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, text, text, boolean),
     customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
-    customercard.export_rows(jsonb), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
+    customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
     customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
 TO customercard_manager;
 GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
