@@ -63,6 +63,24 @@ BEGIN
 END
 $$;
 
+-- The ids of an account's objects (funnels, LGTs, sales plans, ...) that a
+-- JSON value names: a number is an id, a string a name.  tbl, idcol and
+-- extra are fixed text of this extension; the value is a parameter.
+CREATE FUNCTION customercard.ids_named(acct bigint, v jsonb, tbl text, idcol text, extra text DEFAULT 'true')
+RETURNS bigint[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[];
+BEGIN
+    EXECUTE format('SELECT coalesce(array_agg(t.%2$I ORDER BY t.%2$I), ''{}'') FROM customercard.%1$I t '
+                   ' WHERE t.account_id = $1 AND (%3$s) '
+                   '   AND (CASE WHEN jsonb_typeof($2) = ''number'' THEN t.%2$I = ($2 #>> ''{}'')::numeric '
+                   '             ELSE t.name = $2 #>> ''{}'' END)', tbl, idcol, extra)
+       INTO ids USING acct, v;
+    RETURN ids;
+END
+$$;
+
 -- Check a filter and resolve its names for the account.
 CREATE FUNCTION customercard.audience_check_filter(filter jsonb, acct bigint)
 RETURNS customercard.audience_filter
@@ -154,28 +172,19 @@ BEGIN
                                     ARRAY(SELECT tg.tag_id FROM customercard.tags tg
                                            WHERE tg.account_id = acct AND tg.name = ANY (names))) x);
             END IF;
-        WHEN 'funnel' THEN
-            IF t = 'number' THEN
-                f.funnels := ARRAY(SELECT fu.funnel_id FROM customercard.funnels fu
-                                    WHERE fu.account_id = acct AND fu.funnel_id = (v #>> '{}')::numeric);
-            ELSIF t = 'string' THEN
-                f.funnels := ARRAY(SELECT fu.funnel_id FROM customercard.funnels fu
-                                    WHERE fu.account_id = acct AND fu.name = v #>> '{}');
-            ELSE
-                PERFORM customercard.audience_filter_error(k, 'must be a funnel name or id, not ' || t, 'For example {"funnel": "Free lesson"}.');
+        WHEN 'funnel', 'lgt' THEN
+            IF t NOT IN ('number', 'string') THEN
+                PERFORM customercard.audience_filter_error(k,
+                    CASE k WHEN 'funnel' THEN 'must be a funnel name or id, not ' ELSE 'must be an LGT name or id, not ' END || t,
+                    CASE k WHEN 'funnel' THEN 'For example {"funnel": "Free lesson"}.' ELSE 'For example {"lgt": "Site widget"}.' END);
             END IF;
-            f.impossible := f.impossible OR cardinality(f.funnels) = 0;
-        WHEN 'lgt' THEN
-            IF t = 'number' THEN
-                f.lgts := ARRAY(SELECT l.lgt_id FROM customercard.lgts l
-                                 WHERE l.account_id = acct AND l.lgt_id = (v #>> '{}')::numeric);
-            ELSIF t = 'string' THEN
-                f.lgts := ARRAY(SELECT l.lgt_id FROM customercard.lgts l
-                                 WHERE l.account_id = acct AND l.name = v #>> '{}');
+            IF k = 'funnel' THEN
+                f.funnels := customercard.ids_named(acct, v, 'funnels', 'funnel_id');
+                f.impossible := f.impossible OR cardinality(f.funnels) = 0;
             ELSE
-                PERFORM customercard.audience_filter_error(k, 'must be an LGT name or id, not ' || t, 'For example {"lgt": "Site widget"}.');
+                f.lgts := customercard.ids_named(acct, v, 'lgts', 'lgt_id');
+                f.impossible := f.impossible OR cardinality(f.lgts) = 0;
             END IF;
-            f.impossible := f.impossible OR cardinality(f.lgts) = 0;
         WHEN 'ordered_offer', 'paid_offer' THEN
             IF t <> 'string' THEN
                 PERFORM customercard.audience_filter_error(k, 'must be an offer name, not ' || t, 'For example {"' || k || '": "Course PRO"}.');

@@ -49,11 +49,7 @@ BEGIN
         RAISE EXCEPTION '"%" must be a name or an id, not %', key, jsonb_typeof(v)
             USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a string or a number.', key);
     END IF;
-    -- tbl, idcol and extra are fixed text of this file; the value is a parameter
-    EXECUTE format('SELECT t.%2$I FROM customercard.%1$I t WHERE t.account_id = $1 AND (%3$s) '
-                   '   AND (CASE WHEN jsonb_typeof($2) = ''number'' THEN t.%2$I = ($2 #>> ''{}'')::numeric '
-                   '             ELSE t.name = $2 #>> ''{}'' END)', tbl, idcol, extra)
-       INTO id USING acct, v;
+    id := (customercard.ids_named(acct, v, tbl, idcol, extra))[1];
     IF id IS NULL THEN
         RAISE EXCEPTION '% % does not exist in account %', key, v, acct
             USING ERRCODE = 'undefined_object', HINT = format('List them with SELECT * FROM customercard.%s.', tbl);

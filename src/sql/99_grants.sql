@@ -36,6 +36,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.audience_search(jsonb, integer, integer, bigint),
     customercard.audience_count(jsonb),
     customercard.audience_ids(jsonb),
+    customercard.ids_named(bigint, jsonb, text, text, text),
     customercard.name_haystack(text, text, text, text, text),
     customercard.related_contacts(bigint),
     customercard.contact_key_hits(bigint, bigint),
