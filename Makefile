@@ -28,13 +28,13 @@ customercard--$(EXTVERSION).sql: $(SQL_SOURCES) customercard.control
 
 # libFuzzer + ASan/UBSan on the pure C parsers (clang, libclang-rt-14-dev)
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -Ifuzz
 PHONE_CORE = src/phone_parse.c src/phone_regex.c src/phone_tables.c
-fuzz/fuzz_email: fuzz/fuzz_email.c src/email_parse.c src/email_parse.h
+fuzz/fuzz_email: fuzz/fuzz_email.c fuzz/fuzz_common.h src/email_parse.c src/email_parse.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_email.c src/email_parse.c -o $@
-fuzz/fuzz_csv: fuzz/fuzz_csv.c src/csv_parse.c src/csv_parse.h
+fuzz/fuzz_csv: fuzz/fuzz_csv.c fuzz/fuzz_common.h src/csv_parse.c src/csv_parse.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_csv.c src/csv_parse.c -o $@
-fuzz/fuzz_json: fuzz/fuzz_json.c
+fuzz/fuzz_json: fuzz/fuzz_json.c fuzz/fuzz_common.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_json.c -lcjson -o $@
 fuzz/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_CORE) src/phone_parse.h src/phone_regex.h src/phone_tables.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_phone.c $(PHONE_CORE) -o $@

@@ -13,17 +13,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include <stdint.h>
+#include "fuzz_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csv_parse.h"
 
-#define REQUIRE(cond) \
-	do { if (!(cond)) { fprintf(stderr, "property failed: %s\n", #cond); abort(); } } while (0)
-
-int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct Collect
 {
