@@ -233,9 +233,14 @@ BEGIN
         PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
     END IF;
 
-    -- Serialize upserts that share an identifier, so two sessions cannot both create the same person.
-    PERFORM pg_advisory_xact_lock(hashtextextended(acct::text || '/' || key, 0))
-       FROM (SELECT DISTINCT unnest(lock_keys) AS key ORDER BY 1) keys;
+    -- Serialize upserts that share an identifier, so two sessions cannot both
+    -- create the same person.  Identifiers hash into 1,024 locks per account,
+    -- taken in order: a transaction that upserts many contacts (an import)
+    -- holds at most 1,024 lock slots, where one lock per identifier ran out
+    -- of shared lock memory after a few thousand rows.
+    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
+       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
+               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
 
     -- Match: explicit id, then channel external id, then e-mail, then phone.
     IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bench/import.sh: what the import machinery costs.  BENCH_IMPORT_ROWS
+# (default 20,000) new contacts -- name, a phone, an e-mail, two tags, a
+# custom field -- on top of a generated account (BENCH_CONTACTS, default
+# 100,000), each variant in a rolled-back transaction, interleaved, median
+# of BENCH_ROUNDS (default 3):
+#   - baseline: the same objects through upsert_contact in one statement
+#     (the path every import goes through, without parsing or reports)
+#   - import_json of the array (cJSON, a subtransaction and a report line per row)
+#   - import_csv of the same rows as CSV
+source "$(dirname "$0")/lib.sh"
+bench_cluster
+ROWS=${BENCH_IMPORT_ROWS:-20000}
+ROUNDS=${BENCH_ROUNDS:-3}
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"; }
+q >/dev/null <<SQL
+INSERT INTO customercard.custom_fields (name) VALUES ('Import source') ON CONFLICT DO NOTHING;
+DROP TABLE IF EXISTS public.bench_import_doc;
+CREATE TABLE public.bench_import_doc AS
+SELECT 'json' AS kind,
+       json_agg(json_build_object('name', 'Import ' || i, 'phones', json_build_array('+7 958 ' || lpad(i::text, 7, '0')),
+                                  'emails', json_build_array('import' || i || '@bench.example'),
+                                  'tags', json_build_array('imported', 'batch ' || (i % 10)),
+                                  'custom', json_build_object('Import source', 'fair ' || (i % 7))))::text AS doc
+  FROM generate_series(1, $ROWS) i
+UNION ALL
+SELECT 'csv', E'name,phone,email,tags,custom:Import source\r\n'
+              || string_agg('Import ' || i || ',+7 958 ' || lpad(i::text, 7, '0') || ',import' || i || '@bench.example,'
+                            || '"imported, batch ' || (i % 10) || '",fair ' || (i % 7), E'\r\n' ORDER BY i) || E'\r\n'
+  FROM generate_series(1, $ROWS) i;
+SQL
+
+ms() {  # SQL; milliseconds, rolled back
+    q <<SQL | tail -1
+BEGIN;
+SELECT clock_timestamp() AS t0 \gset
+$1;
+SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000);
+ROLLBACK;
+SQL
+}
+JSON="(SELECT doc FROM public.bench_import_doc WHERE kind = 'json')"
+CSV="(SELECT doc FROM public.bench_import_doc WHERE kind = 'csv')"
+base=(); js=(); cs=()
+for r in $(seq 1 "$ROUNDS"); do
+    base+=("$(ms "SELECT count(customercard.upsert_contact(x)) FROM jsonb_array_elements($JSON::jsonb) x")")
+    js+=("$(ms "SELECT count(*) FROM customercard.import_json($JSON) WHERE status = 'created'")")
+    cs+=("$(ms "SELECT count(*) FROM customercard.import_csv($CSV) WHERE status = 'created'")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+b=$(median "${base[@]}"); j=$(median "${js[@]}"); c=$(median "${cs[@]}")
+echo "== importing $ROWS new contacts into $BENCH_CONTACTS, median of $ROUNDS"
+printf '   upsert_contact over the JSON array (baseline)  %6s ms   (%s)\n' "$b" "${base[*]}"
+printf '   import_json                                    %6s ms   (%s)\n' "$j" "${js[*]}"
+printf '   import_csv                                     %6s ms   (%s)\n' "$c" "${cs[*]}"
+echo "   import_json / baseline: $(ratio "$j" "$b")x   import_csv / baseline: $(ratio "$c" "$b")x   (the parser, a subtransaction and a report line per row)"
