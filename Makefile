@@ -5,7 +5,7 @@ MODULE_big  = customercard
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = customercard--$(EXTVERSION).sql
-DATA        = $(wildcard upgrade/customercard--*--*.sql)
+DATA        = $(wildcard upgrade/customercard--*.sql)
 SHLIB_LINK += -lcjson -lxlsxwriter
 PG_CPPFLAGS = -Isrc
 # appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them

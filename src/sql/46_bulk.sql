@@ -643,11 +643,16 @@ BEGIN
                   HINT = 'Install postgresql-15-cron and add pg_cron to shared_preload_libraries (then restart), '
                          'or CALL customercard.bulk_run() from the application every minute.';
     END IF;
-    IF crondb <> here OR NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+    IF crondb <> here THEN
         RAISE EXCEPTION 'pg_cron lives in database "%", not in "%"', crondb, here
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('In database %s (as a role that may use pg_cron) run: %s; %s; %s;',
                                 quote_ident(crondb), runner_sql, prune_sql, purge_sql);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+        RAISE EXCEPTION 'extension "pg_cron" is not created in database "%"', here
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run CREATE EXTENSION pg_cron; here (as a superuser), then SELECT customercard.schedule_bulk_runner(); again.';
     END IF;
     EXECUTE runner_sql INTO jobid;
     EXECUTE prune_sql;
