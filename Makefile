@@ -10,6 +10,8 @@ SHLIB_LINK += -lcjson -lxlsxwriter
 PG_CPPFLAGS = -Isrc
 # appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them
 PG_CFLAGS   = -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+# besides PGXS's own: install scripts of other versions left by earlier builds, the fuzzers
+EXTRA_CLEAN = $(filter-out $(DATA_built),$(wildcard customercard--*.sql)) $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 # pg_regress: every file in sql/ (one per feature), against the throwaway cluster.
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
@@ -49,7 +51,12 @@ fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    fuzz/corpus/$$t-found fuzz/corpus/$$t; \
 	done
 
-.PHONY: test demo deps
+.PHONY: test demo deps clean-tools
+clean: clean-tools
+clean-tools:
+	$(MAKE) -C tools/phonemeta clean
+
+
 deps:
 	bash test/scripts/deps.sh
 

@@ -28,6 +28,7 @@ PG_FUNCTION_INFO_V1(normalize_phone);
 PG_FUNCTION_INFO_V1(phone_region);
 PG_FUNCTION_INFO_V1(format_phone);
 PG_FUNCTION_INFO_V1(phone_metadata_version);
+PG_FUNCTION_INFO_V1(phone_is_valid);
 
 /*
  * The region for national formats: customercard.default_region, else the
@@ -80,6 +81,49 @@ ParseValid(const char *s, int len, bool region_given, const PhRegion *region,
 	return ph_parse_valid(s, len, region, num);
 }
 
+/*
+ * The stored form as phone_out prints it: '+' and the E.164 digits, nothing
+ * else.  It is read back whatever the compiled metadata says of the number,
+ * so that values stored under older metadata survive pg_dump/restore, COPY
+ * and casts after a metadata refresh (a type's input accepts all its output
+ * prints).  Typed input in any other form is validated.
+ */
+static bool
+IsStoredForm(const char *s, int len)
+{
+	int			i;
+
+	if (len < 3 || len > 20 || s[0] != '+' || s[1] == '0')
+		return false;
+	for (i = 1; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* a stored value: a known country calling code and at least the 4 digits
+ * of the shortest national numbers any metadata has had */
+static bool
+UnpackStored(int64 v, PhNumber *num)
+{
+	return ph_unpack(v, num) && num->nsn_len >= 4;
+}
+
+static bool
+ParseStored(const char *s, int len, PhNumber *num)
+{
+	int64		v = 0;
+	int			i;
+
+	for (i = 1; i < len; i++)
+	{
+		if (v > (PG_INT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	return UnpackStored(v, num);
+}
+
 static int64
 PackOrError(const PhNumber *num, const char *input)
 {
@@ -116,7 +160,16 @@ phone_in(PG_FUNCTION_ARGS)
 		s = (char *) pg_do_encoding_conversion((unsigned char *) s, len,
 											   GetDatabaseEncoding(), PG_UTF8);
 	len = (int) strlen(s);
-	if (!ParseValid(s, len, false, NULL, &num, &region))
+	if (IsStoredForm(s, len))
+	{
+		if (!ph_parse_valid(s, len, NULL, &num) && !ParseStored(s, len, &num))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid input syntax for type customercard.phone: \"%s\"", PG_GETARG_CSTRING(0)),
+					 errdetail("No country has that calling code, or the national number is shorter than 4 digits."),
+					 errhint("Check the country code and the digits after the +.")));
+	}
+	else if (!ParseValid(s, len, false, NULL, &num, &region))
 	{
 		if (region != NULL)
 			ereport(ERROR,
@@ -151,7 +204,7 @@ phone_recv(PG_FUNCTION_ARGS)
 	int64		v = pq_getmsgint64(msg);
 	PhNumber	num;
 
-	if (!ph_unpack(v, &num) || !ph_is_valid(&num))
+	if (!UnpackStored(v, &num))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external customercard.phone value " INT64_FORMAT, v),
@@ -225,6 +278,15 @@ normalize_phone(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	len = ph_format(&num, PH_E164, buf);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf, len));
+}
+
+/* phone_is_valid(phone): is the stored number valid under the compiled metadata */
+Datum
+phone_is_valid(PG_FUNCTION_ARGS)
+{
+	PhNumber	num = Unpack(PG_GETARG_INT64(0));
+
+	PG_RETURN_BOOL(ph_is_valid(&num));
 }
 
 Datum

@@ -41,3 +41,12 @@ BEGIN
     RETURN jobid;
 END
 $$;
+
+-- phone_is_valid: find stored numbers the compiled metadata no longer calls
+-- valid (the type now reads its own output back whatever the metadata says)
+CREATE FUNCTION customercard.phone_is_valid(customercard.phone) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'phone_is_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.phone_is_valid(customercard.phone) IS
+    'Whether the compiled numbering metadata calls the stored number valid (false for numbers stored under older metadata that the current one rejects)';
+REVOKE ALL ON FUNCTION customercard.phone_is_valid(customercard.phone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.phone_is_valid(customercard.phone) TO customercard_reader;

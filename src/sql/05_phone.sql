@@ -113,6 +113,12 @@ CREATE FUNCTION customercard.format_phone(customercard.phone, style text) RETURN
 COMMENT ON FUNCTION customercard.format_phone(customercard.phone, text) IS
     'A number formatted as libphonenumber does: e164, international, national or rfc3966';
 
+-- new in 0.2 (see the upgrade script)
+CREATE FUNCTION customercard.phone_is_valid(customercard.phone) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'phone_is_valid' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.phone_is_valid(customercard.phone) IS
+    'Whether the compiled numbering metadata calls the stored number valid (false for numbers stored under older metadata that the current one rejects)';
+
 CREATE FUNCTION customercard.phone_metadata_version() RETURNS text
     AS 'MODULE_PATHNAME', 'phone_metadata_version' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION customercard.phone_metadata_version() IS

@@ -23,6 +23,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.phone_region(customercard.phone),
     customercard.format_phone(customercard.phone, text),
     customercard.phone_metadata_version(),
+    customercard.phone_is_valid(customercard.phone),
     customercard.phone_in(cstring), customercard.phone_out(customercard.phone),
     customercard.phone_recv(internal), customercard.phone_send(customercard.phone),
     customercard.phone_eq(customercard.phone, customercard.phone), customercard.phone_ne(customercard.phone, customercard.phone),
