@@ -50,3 +50,916 @@ COMMENT ON FUNCTION customercard.phone_is_valid(customercard.phone) IS
     'Whether the compiled numbering metadata calls the stored number valid (false for numbers stored under older metadata that the current one rejects)';
 REVOKE ALL ON FUNCTION customercard.phone_is_valid(customercard.phone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.phone_is_valid(customercard.phone) TO customercard_reader;
+
+-- No SQL from caller text: ids_named and bulk_lookup take a table of a
+-- fixed list (and an LGT's funnel id) instead of SQL fragments; the merge's
+-- primary-row helpers read their expression from merge_sections() instead
+-- of taking it as an argument.
+DROP FUNCTION customercard.bulk_lookup(bigint, jsonb, text, text, text, text, boolean);
+DROP FUNCTION customercard.ids_named(bigint, jsonb, text, text, text);
+DROP FUNCTION customercard.merge_primary_target(bigint, text, text, bigint, bigint, boolean);
+DROP FUNCTION customercard.merge_set_primary(bigint, text, text, text, bigint, bigint, text);
+CREATE FUNCTION customercard.ids_named(acct bigint, v jsonb, tbl text, parent_id bigint DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    idcol constant text := CASE tbl WHEN 'funnels' THEN 'funnel_id' WHEN 'lgts' THEN 'lgt_id' WHEN 'sales_plans' THEN 'plan_id'
+                                    WHEN 'managers' THEN 'manager_id' WHEN 'tags' THEN 'tag_id' WHEN 'custom_fields' THEN 'field_id' END;
+    ids bigint[];
+BEGIN
+    IF idcol IS NULL OR (parent_id IS NOT NULL AND tbl <> 'lgts') THEN
+        RAISE EXCEPTION 'ids_named cannot look up "%"', tbl
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'It names funnels, lgts (within a funnel), sales_plans, managers, tags and custom_fields.';
+    END IF;
+    EXECUTE format('SELECT coalesce(array_agg(t.%2$I ORDER BY t.%2$I), ''{}'') FROM customercard.%1$I t '
+                   ' WHERE t.account_id = $1 AND %3$s '
+                   '   AND (CASE WHEN jsonb_typeof($2) = ''number'' THEN t.%2$I = ($2 #>> ''{}'')::numeric '
+                   '             ELSE t.name = $2 #>> ''{}'' END)',
+                   tbl, idcol, CASE WHEN parent_id IS NULL THEN 'true' ELSE 't.funnel_id = $3' END)
+       INTO ids USING acct, v, parent_id;
+    RETURN ids;
+END
+$$;
+CREATE FUNCTION customercard.bulk_lookup(acct bigint, params jsonb, key text, tbl text,
+                                         parent_id bigint DEFAULT NULL, required boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v jsonb := params -> key;
+    id bigint;
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        IF required THEN
+            RAISE EXCEPTION 'bulk action needs "%"', key
+                USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a name or an id.', key);
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(v) NOT IN ('string', 'number') THEN
+        RAISE EXCEPTION '"%" must be a name or an id, not %', key, jsonb_typeof(v)
+            USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a string or a number.', key);
+    END IF;
+    id := (customercard.ids_named(acct, v, tbl, parent_id))[1];
+    IF id IS NULL THEN
+        RAISE EXCEPTION '% % does not exist in account %', key, v, acct
+            USING ERRCODE = 'undefined_object', HINT = format('List them with SELECT * FROM customercard.%s.', tbl);
+    END IF;
+    RETURN id;
+END
+$$;
+CREATE FUNCTION customercard.merge_primary_expr(tbl text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expr text := (SELECT m.primary_expr FROM customercard.merge_sections() m WHERE m.tbl = merge_primary_expr.tbl);
+BEGIN
+    IF expr IS NULL THEN
+        RAISE EXCEPTION '"%" is not a card section with primary rows', tbl
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The sections with primary rows are phones and emails.';
+    END IF;
+    RETURN expr;
+END
+$$;
+CREATE FUNCTION customercard.merge_primary_target(acct bigint, tbl text, s bigint, a bigint, prefer_absorbed boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expr constant text := customercard.merge_primary_expr(tbl);
+    sv text;
+    av text;
+BEGIN
+    EXECUTE format('SELECT (SELECT (%2$s)::text FROM customercard.%1$I t WHERE t.account_id = $1 AND t.contact_id = $2 AND t.is_primary), '
+                   '       (SELECT (%2$s)::text FROM customercard.%1$I t WHERE t.account_id = $1 AND t.contact_id = $3 AND t.is_primary)',
+                   tbl, expr)
+       INTO sv, av USING acct, s, a;
+    RETURN CASE WHEN prefer_absorbed THEN coalesce(av, sv) ELSE coalesce(sv, av) END;
+END
+$$;
+CREATE FUNCTION customercard.merge_set_primary(acct bigint, tbl text, s bigint, a bigint, target text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expr constant text := customercard.merge_primary_expr(tbl);
+    key constant text := (SELECT m.key FROM customercard.merge_sections() m WHERE m.tbl = merge_set_primary.tbl);
+    cleared jsonb;
+    made jsonb;
+BEGIN
+    IF target IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('WITH u AS (UPDATE customercard.%1$I t SET is_primary = false '
+                   ' WHERE t.account_id = $1 AND t.contact_id IN ($2, $3) AND t.is_primary AND (%3$s)::text <> $4 '
+                   ' RETURNING t.%2$I AS k) SELECT jsonb_agg(k) FROM u', tbl, key, expr)
+       INTO cleared USING acct, s, a, target;
+    EXECUTE format('WITH u AS (UPDATE customercard.%1$I t SET is_primary = true '
+                   ' WHERE t.account_id = $1 AND t.contact_id IN ($2, $3) AND NOT t.is_primary AND (%3$s)::text = $4 '
+                   ' RETURNING t.%2$I AS k) SELECT jsonb_agg(k) FROM u', tbl, key, expr)
+       INTO made USING acct, s, a, target;
+    IF cleared IS NULL AND made IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN customercard.jsonb_drop_nulls(jsonb_build_object('cleared', cleared, 'made', made));
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.audience_check_filter(filter jsonb, acct bigint)
+RETURNS customercard.audience_filter
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
+        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to'];
+    f customercard.audience_filter;
+    k text;
+    v jsonb;
+    t text;
+    names text[];
+    words text[];
+    w text;
+BEGIN
+    f.impossible := false;
+    IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'the audience filter must be a JSON object, not %', coalesce(jsonb_typeof(filter), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''{}'' for everyone, or keys such as {"tag": "vip", "has_phone": true}.';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+        IF NOT k = ANY (allowed) THEN
+            PERFORM customercard.audience_filter_error(k, 'unknown key',
+                'Filter keys: ' || array_to_string(allowed, ', ') || '.');
+        END IF;
+        CONTINUE WHEN jsonb_typeof(v) = 'null';
+        t := jsonb_typeof(v);
+        CASE k
+        WHEN 'search' THEN
+            IF t <> 'string' AND t <> 'number' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'Search by a name, an e-mail or a phone number in any format.');
+            END IF;
+            w := btrim(v #>> '{}');
+            CONTINUE WHEN w = '';
+            IF length(w) > 200 THEN
+                PERFORM customercard.audience_filter_error(k, 'is longer than 200 characters', 'Search by a name, an e-mail or a phone number.');
+            END IF;
+            -- a phone number in any format, or an e-mail address, is looked up as
+            -- such (no name holds one); anything else is searched in the names
+            f.search_phone := customercard.normalize_phone(w)::customercard.phone;
+            IF f.search_phone IS NULL AND strpos(w, '@') > 0 THEN
+                f.search_email := customercard.email_key(coalesce(customercard.normalize_email(w), w));
+            END IF;
+            CONTINUE WHEN f.search_phone IS NOT NULL OR f.search_email IS NOT NULL;
+            -- every word must occur in one of the names; LIKE's own characters are data
+            SELECT array_agg('%' || replace(replace(replace(x, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+              INTO f.name_patterns
+              FROM regexp_split_to_table(lower(w COLLATE "und-x-icu"), '\s+') AS x WHERE x <> '';
+        WHEN 'gender' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('male', 'female', 'unknown') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "male", "female" or "unknown"', 'For example {"gender": "female"}.');
+            END IF;
+            f.gender := v #>> '{}';
+        WHEN 'channel' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
+            END IF;
+            f.channel := v #>> '{}';
+        WHEN 'has_phone', 'has_email' THEN
+            IF t <> 'boolean' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
+            END IF;
+            IF k = 'has_phone' THEN f.has_phone := v::boolean; ELSE f.has_email := v::boolean; END IF;
+        WHEN 'tag', 'tags_all', 'tags_any' THEN
+            IF k = 'tag' THEN
+                IF t <> 'string' THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'For example {"tag": "vip"}; several: "tags_all" or "tags_any".');
+                END IF;
+                names := ARRAY[v #>> '{}'];
+            ELSE
+                IF t <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string') THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be an array of tag names', 'For example {"' || k || '": ["vip", "webinar"]}.');
+                END IF;
+                names := ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(v) x);
+            END IF;
+            CONTINUE WHEN cardinality(names) = 0;
+            IF k = 'tags_any' THEN
+                f.tags_any := ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                     WHERE tg.account_id = acct AND tg.name = ANY (names));
+                f.impossible := f.impossible OR cardinality(f.tags_any) = 0;
+            ELSE
+                -- every tag named must exist, or nobody can have them all
+                IF (SELECT count(*) FROM customercard.tags tg WHERE tg.account_id = acct AND tg.name = ANY (names))
+                   < cardinality(names) THEN
+                    f.impossible := true;
+                END IF;
+                f.tags_all := ARRAY(SELECT DISTINCT x FROM unnest(f.tags_all ||
+                                    ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                           WHERE tg.account_id = acct AND tg.name = ANY (names))) x);
+            END IF;
+        WHEN 'funnel', 'lgt' THEN
+            IF t NOT IN ('number', 'string') THEN
+                PERFORM customercard.audience_filter_error(k,
+                    CASE k WHEN 'funnel' THEN 'must be a funnel name or id, not ' ELSE 'must be an LGT name or id, not ' END || t,
+                    CASE k WHEN 'funnel' THEN 'For example {"funnel": "Free lesson"}.' ELSE 'For example {"lgt": "Site widget"}.' END);
+            END IF;
+            IF k = 'funnel' THEN
+                f.funnels := customercard.ids_named(acct, v, 'funnels');
+                f.impossible := f.impossible OR cardinality(f.funnels) = 0;
+            ELSE
+                f.lgts := customercard.ids_named(acct, v, 'lgts');
+                f.impossible := f.impossible OR cardinality(f.lgts) = 0;
+            END IF;
+        WHEN 'ordered_offer', 'paid_offer' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an offer name, not ' || t, 'For example {"' || k || '": "Course PRO"}.');
+            END IF;
+            IF k = 'ordered_offer' THEN f.ordered_offer := v #>> '{}'; ELSE f.paid_offer := v #>> '{}'; END IF;
+        WHEN 'status' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('active', 'unsubscribed', 'blacklisted', 'archived') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "active", "unsubscribed", "blacklisted" or "archived"', 'For example {"status": "active"}.');
+            END IF;
+            f.status := v #>> '{}';
+        WHEN 'manager' THEN
+            IF t = 'number' THEN
+                f.manager := (SELECT m.manager_id FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.manager_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.manager := (SELECT min(m.manager_id) FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be a manager id or name, not ' || t, 'For example {"manager": 3}.');
+            END IF;
+            f.impossible := f.impossible OR f.manager IS NULL;
+        WHEN 'created_from', 'created_to' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a date or timestamp string, not ' || t, 'For example {"' || k || '": "2026-01-31"}.');
+            END IF;
+            BEGIN
+                IF (v #>> '{}') ~ '^\d{4}-\d{2}-\d{2}$' THEN
+                    -- a date: from its start; to the end of that day
+                    IF k = 'created_from' THEN f.created_from := (v #>> '{}')::date;
+                    ELSE f.created_to := (v #>> '{}')::date + 1; END IF;
+                ELSIF k = 'created_from' THEN
+                    f.created_from := (v #>> '{}')::timestamptz;
+                ELSE
+                    f.created_to := (v #>> '{}')::timestamptz + interval '1 microsecond';
+                END IF;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+                PERFORM customercard.audience_filter_error(k, pg_catalog.format('"%s" is not a date or timestamp', v #>> '{}'),
+                    'Use ISO 8601: "2026-01-31" (the whole day) or "2026-01-31T18:00:00+03".');
+            END;
+        END CASE;
+    END LOOP;
+    RETURN f;
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.bulk_check_params(acct bigint, action text, params jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed text[] := CASE action
+        WHEN 'add_tag' THEN '{tag}' WHEN 'remove_tag' THEN '{tag}'
+        WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel}'
+        WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
+        WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
+        ELSE '{}' END;
+    bad text;
+    out jsonb := '{}';
+    tag text;
+    funnel bigint;
+    field text;
+BEGIN
+    IF action IS NULL OR NOT action = ANY (customercard.bulk_actions()) THEN
+        RAISE EXCEPTION 'unknown bulk action %', coalesce(quote_literal(action), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The actions are ' || array_to_string(customercard.bulk_actions(), ', ') || '.';
+    END IF;
+    params := coalesce(params, '{}');
+    IF jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'bulk action parameters must be a JSON object, not %', jsonb_typeof(params)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. ''{"tag": "vip"}''.';
+    END IF;
+    SELECT k INTO bad FROM jsonb_object_keys(params) k WHERE NOT k = ANY (allowed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown parameter "%" of bulk action %', bad, action
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN allowed = '{}' THEN action || ' takes no parameters.'
+                              ELSE action || ' takes ' || array_to_string(allowed, ', ') || '.' END;
+    END IF;
+
+    CASE action
+    WHEN 'add_tag', 'remove_tag' THEN
+        tag := btrim(params ->> 'tag');
+        IF jsonb_typeof(params -> 'tag') IS DISTINCT FROM 'string' OR tag = '' THEN
+            RAISE EXCEPTION '% needs a tag name', action
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"tag": "vip"}''.';
+        END IF;
+        IF action = 'add_tag' THEN
+            INSERT INTO customercard.tags (account_id, name) VALUES (acct, tag) ON CONFLICT DO NOTHING;
+        END IF;
+        out := jsonb_build_object('tag', tag,
+                                  'tag_id', customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags'));
+    WHEN 'subscribe', 'unsubscribe' THEN
+        funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels');
+        out := jsonb_build_object('funnel_id', funnel,
+                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', funnel, false));
+    WHEN 'add_to_sales_plan' THEN
+        out := jsonb_build_object('plan_id', customercard.bulk_lookup(acct, params, 'plan', 'sales_plans'),
+                                  'manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', NULL, false));
+    WHEN 'assign_manager' THEN
+        IF NOT params ? 'manager_id' THEN
+            RAISE EXCEPTION 'assign_manager needs "manager_id" (null takes the manager away)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"manager_id": 3}''.';
+        END IF;
+        out := jsonb_build_object('manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', NULL, false));
+    WHEN 'create_channel' THEN
+        IF NOT coalesce(params ->> 'kind', '') IN ('email', 'sms') THEN
+            RAISE EXCEPTION 'create_channel needs "kind": "email" or "sms"'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'An e-mail channel is made from the contact''s e-mail, an SMS one from its phone.';
+        END IF;
+        IF params ? 'connection' AND jsonb_typeof(params -> 'connection') NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION '"connection" must be a string'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the mailer or SMS gateway, e.g. "unisender".';
+        END IF;
+        out := jsonb_build_object('kind', params ->> 'kind', 'connection', params ->> 'connection');
+    WHEN 'set_field' THEN
+        field := params ->> 'field';
+        IF NOT params ? 'value' OR jsonb_typeof(params -> 'value') NOT IN ('string', 'number', 'boolean', 'null') THEN
+            RAISE EXCEPTION 'set_field needs a "value" (a string, a number, a boolean, or null to clear)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"field": "city", "value": "Kazan"}''.';
+        END IF;
+        IF field = ANY (customercard.bulk_settable_fields()) THEN
+            IF field = 'timezone' AND NOT customercard.is_valid_timezone(params ->> 'value') THEN
+                RAISE EXCEPTION 'unknown time zone %', params -> 'value'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a name from pg_timezone_names, e.g. Europe/Moscow.';
+            END IF;
+            IF field = 'gender' AND params ->> 'value' NOT IN ('male', 'female') THEN
+                RAISE EXCEPTION 'gender must be "male", "female" or null'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'null clears it.';
+            END IF;
+            out := jsonb_build_object('field', field, 'value', params ->> 'value');
+        ELSE
+            out := jsonb_build_object('field_id', customercard.bulk_lookup(acct, params, 'field', 'custom_fields'),
+                                      'field', field, 'value', params ->> 'value');
+        END IF;
+    WHEN 'export' THEN
+        -- the columns are fixed now: the account's custom fields at enqueue
+        out := jsonb_build_object('custom_fields',
+                   coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                               FROM customercard.custom_fields f WHERE f.account_id = acct), '[]'));
+    ELSE
+        NULL;   -- archive, unarchive, blacklist, delete
+    END CASE;
+    RETURN out;
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.upsert_contact_ex(data jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
+        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
+        'funnel', 'lgt'];
+    scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
+    channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
+        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    acct bigint := customercard.require_account_id();
+    k text;
+    v jsonb;
+    cid bigint;
+    phones jsonb := '[]';
+    emails jsonb := '[]';
+    chans jsonb := '[]';
+    ph record;
+    em record;
+    ch record;
+    lock_keys text[] := '{}';
+    norm text;
+    is_new boolean := false;
+    sub_funnel bigint;
+    sub_lgt bigint;
+    fid bigint;
+    fkind text;
+    tid bigint;
+BEGIN
+    IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
+        PERFORM customercard.upsert_error('contact data must be a JSON object',
+            'Pass something like ''{"name": "Anna", "phones": ["+7 912 345-67-89"]}''.');
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(data) LOOP
+        IF NOT k = ANY (known) THEN
+            PERFORM customercard.upsert_error(format('unknown key "%s" in contact data', k),
+                'Known keys: ' || array_to_string(known, ', ') || '.');
+        END IF;
+    END LOOP;
+    FOREACH k IN ARRAY scalar_text LOOP
+        PERFORM customercard.expect_json_type(data, k, ARRAY['string']);
+    END LOOP;
+    PERFORM customercard.expect_json_type(data, 'contact_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'manager_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'phone', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'email', ARRAY['string']);
+    PERFORM customercard.expect_json_type(data, 'phones', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'emails', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'channel', ARRAY['object']);
+    PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    IF data ? 'lgt' AND NOT data ? 'funnel' THEN
+        PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'funnel' THEN
+        -- checked before anything is written: an unknown funnel or LGT is an error
+        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
+        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
+    END IF;
+    PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
+
+    -- phones: strings, numbers or {"phone", "kind", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'phones', '[]')) x
+             UNION ALL SELECT data -> 'phone' WHERE jsonb_typeof(data -> 'phone') IN ('string', 'number') LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'phone', ARRAY['string', 'number']);
+            PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) NOT IN ('string', 'number') THEN
+            PERFORM customercard.upsert_error(format('each phone must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "phones": ["+7 912 345-67-89"] or [{"phone": "...", "kind": "work", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'phone' ELSE v #>> '{}' END;
+        norm := customercard.normalize_phone(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not a valid phone number', k),
+                coalesce('National numbers are read as numbers of region '
+                         || (SELECT coalesce(nullif(pg_catalog.current_setting('customercard.default_region', true), ''), a.default_region)
+                               FROM customercard.accounts a WHERE a.account_id = acct)
+                         || '; write others with + and the country code, like +49 30 123456.',
+                         'No region is set for national numbers: write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region or the account''s default_region.'));
+        END IF;
+        phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
+            'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('phone:' || norm);
+    END LOOP;
+
+    -- e-mails: strings or {"email", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'emails', '[]')) x
+             UNION ALL SELECT data -> 'email' WHERE jsonb_typeof(data -> 'email') = 'string' LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'email', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) <> 'string' THEN
+            PERFORM customercard.upsert_error(format('each e-mail must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "emails": ["anna@example.com"] or [{"email": "...", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'email' ELSE v #>> '{}' END;
+        norm := customercard.normalize_email(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not an e-mail address', k),
+                'Use one address such as anna@example.com.');
+        END IF;
+        emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
+            'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('email:' || customercard.email_key(norm));
+    END LOOP;
+
+    -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'channels', '[]')) x
+             UNION ALL SELECT data -> 'channel' WHERE jsonb_typeof(data -> 'channel') = 'object' LOOP
+        IF jsonb_typeof(v) <> 'object' THEN
+            PERFORM customercard.upsert_error(format('each channel must be an object, not %s', jsonb_typeof(v)),
+                'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(v) LOOP
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
+                PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
+            END IF;
+        END LOOP;
+        PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'external_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
+        IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
+            PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
+                'Channel kinds: ' || array_to_string(channel_kinds, ', ') || '.');
+        END IF;
+        k := coalesce(v #>> '{external_id}', v #>> '{social_id}');
+        IF k IS NULL OR btrim(k) = '' THEN
+            PERFORM customercard.upsert_error('a channel needs an external_id',
+                'Give the messenger''s user id as "external_id" (or "social_id").');
+        END IF;
+        chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
+            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
+        lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
+    END LOOP;
+
+    IF data ? 'gender' AND NOT coalesce(lower(data ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender "%s"', data ->> 'gender'),
+            'Use "male", "female", or "unknown" (or null).');
+    END IF;
+    IF data ? 'gender_source' AND NOT coalesce(data ->> 'gender_source' = ANY (ARRAY['channel', 'manual']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender source "%s"', data ->> 'gender_source'),
+            'Use "channel" (the messenger said so) or "manual" (a manager set it).');
+    END IF;
+    IF data ? 'status' AND NOT coalesce(data ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown status "%s"', data ->> 'status'),
+            'Use active, unsubscribed, blacklisted or archived.');
+    END IF;
+    IF data ? 'timezone' AND NOT coalesce(customercard.is_valid_timezone(data ->> 'timezone'), true) THEN
+        PERFORM customercard.upsert_error(format('unknown time zone "%s"', data ->> 'timezone'),
+            'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
+    END IF;
+
+    IF jsonb_typeof(data -> 'manager_id') = 'number' AND NOT EXISTS (SELECT 1 FROM customercard.managers m
+            WHERE m.account_id = acct AND m.manager_id = (data ->> 'manager_id')::numeric) THEN
+        RAISE EXCEPTION 'manager % does not exist in account %', data ->> 'manager_id', acct
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Add the manager to customercard.managers first, or leave manager_id out.';
+    END IF;
+
+    IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
+                                 WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
+        PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
+    END IF;
+
+    -- Serialize upserts that share an identifier, so two sessions cannot both
+    -- create the same person.  Identifiers hash into 1,024 locks per account,
+    -- taken in order: a transaction that upserts many contacts (an import)
+    -- holds at most 1,024 lock slots, where one lock per identifier ran out
+    -- of shared lock memory after a few thousand rows.
+    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
+       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
+               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
+
+    -- Match: explicit id, then channel external id, then e-mail, then phone.
+    IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
+        cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
+    END IF;
+    IF cid IS NULL THEN
+        SELECT c.contact_id INTO cid
+          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text)
+          JOIN customercard.channels c ON c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
+                                      AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
+         ORDER BY c.channel_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        SELECT e.contact_id INTO cid
+          FROM jsonb_to_recordset(emails) AS j(email text)
+          JOIN customercard.emails e ON e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
+         ORDER BY e.email_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        SELECT p.contact_id INTO cid
+          FROM jsonb_to_recordset(phones) AS j(phone customercard.phone)
+          JOIN customercard.phones p ON p.account_id = acct AND p.phone OPERATOR(customercard.=) j.phone
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
+         ORDER BY p.phone_id LIMIT 1;
+    END IF;
+    IF cid IS NOT NULL THEN
+        cid := customercard.resolve_contact(cid);
+    END IF;
+
+    BEGIN
+        IF cid IS NULL THEN
+            INSERT INTO customercard.contacts (account_id, created_at)
+            VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
+            RETURNING contact_id INTO cid;
+            is_new := true;
+        END IF;
+
+        UPDATE customercard.contacts c SET
+            name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
+            first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
+            last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
+            middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
+            nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
+            avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
+            gender        = CASE WHEN data ? 'gender' THEN
+                                CASE lower(data ->> 'gender') WHEN 'm' THEN 'male' WHEN 'f' THEN 'female'
+                                     WHEN 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                            ELSE c.gender END,
+            gender_source = CASE WHEN data ? 'gender' THEN
+                                CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
+                                     ELSE coalesce(data ->> 'gender_source', 'manual') END
+                            ELSE c.gender_source END,
+            timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
+            country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
+            city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
+            ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
+            note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
+            status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
+            manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
+         WHERE c.account_id = acct AND c.contact_id = cid
+           AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
+                              'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
+    EXCEPTION
+        WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
+             OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
+            PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
+                'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
+                'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
+    END;
+
+    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone customercard.phone, raw text, kind text, "primary" boolean) LOOP
+        IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
+            PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
+        END IF;
+        IF ph."primary" THEN
+            UPDATE customercard.phones q SET is_primary = false
+             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
+        END IF;
+        INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
+        VALUES (acct, cid, ph.phone, ph.raw, ph.kind,
+                ph."primary" OR NOT EXISTS (SELECT 1 FROM customercard.phones q
+                                             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary))
+        ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
+            WHERE ph."primary" AND NOT p.is_primary;
+    END LOOP;
+
+    FOR em IN SELECT * FROM jsonb_to_recordset(emails) AS j(email text, raw text, "primary" boolean) LOOP
+        IF em."primary" THEN
+            UPDATE customercard.emails q SET is_primary = (customercard.email_key(q.email) = customercard.email_key(em.email))
+             WHERE q.account_id = acct AND q.contact_id = cid
+               AND (q.is_primary OR customercard.email_key(q.email) = customercard.email_key(em.email));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM customercard.emails e
+                        WHERE e.account_id = acct AND e.contact_id = cid
+                          AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
+            INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
+            VALUES (acct, cid, em.email, em.raw,
+                    em."primary" OR NOT EXISTS (SELECT 1 FROM customercard.emails q
+                                                 WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary));
+        END IF;
+    END LOOP;
+
+    FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
+                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+        -- without a connection, any connection of this contact's channel is the same channel
+        IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
+                WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
+            CONTINUE;
+        END IF;
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
+        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
+        ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
+            WHERE customercard.channels.contact_id = cid;
+    END LOOP;
+
+    -- a funnel (and the LGT that brought the contact): subscribed through the
+    -- channel sent along, if any; an unsubscribed subscription is renewed
+    IF sub_funnel IS NOT NULL THEN
+        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
+        VALUES (acct, cid,
+                (SELECT c.channel_id FROM customercard.channels c
+                  WHERE c.account_id = acct AND c.contact_id = cid
+                    AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                  ORDER BY c.channel_id LIMIT 1),
+                sub_funnel, sub_lgt)
+        ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
+            SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
+            WHERE s.unsubscribed_at IS NOT NULL;
+    END IF;
+
+    FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
+        INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
+        SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id) VALUES (acct, cid, tid)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    FOR k, v IN SELECT * FROM jsonb_each(coalesce(data -> 'custom', '{}')) LOOP
+        SELECT f.field_id, f.kind INTO fid, fkind FROM customercard.custom_fields f WHERE f.account_id = acct AND f.name = k;
+        IF fid IS NULL THEN
+            RAISE EXCEPTION 'custom field "%" does not exist', k
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('An admin creates it: INSERT INTO customercard.custom_fields (name, kind) VALUES (%L, ''text'').', k);
+        END IF;
+        IF jsonb_typeof(v) = 'null' THEN
+            DELETE FROM customercard.custom_values cv WHERE cv.account_id = acct AND cv.contact_id = cid AND cv.field_id = fid;
+            CONTINUE;
+        END IF;
+        IF jsonb_typeof(v) NOT IN ('string', 'number', 'boolean') THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" takes a string, number or boolean, not %s', k, jsonb_typeof(v)),
+                'Send scalar values; null removes the value.');
+        END IF;
+        BEGIN
+            PERFORM CASE fkind WHEN 'number' THEN (v #>> '{}')::numeric::text
+                               WHEN 'date' THEN (v #>> '{}')::date::text
+                               WHEN 'boolean' THEN (v #>> '{}')::boolean::text
+                               ELSE v #>> '{}' END;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" is of kind %s; "%s" is not one', k, fkind, v #>> '{}'),
+                'Send a value of the field''s kind (number, date as YYYY-MM-DD, boolean true/false).');
+        END;
+        INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+        VALUES (acct, cid, fid, v #>> '{}')
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+            WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
+    END LOOP;
+
+    upserted_id := cid;
+    created := is_new;
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.merge_apply(acct bigint, survivor_id bigint, absorbed_id bigint, take text[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s customercard.contacts;
+    a customercard.contacts;
+    merged customercard.contacts;
+    pair record;
+    sec record;
+    entry jsonb;
+    sections jsonb := '{}';
+    targets jsonb;
+    nd jsonb;
+    s_after jsonb;
+    mid bigint;
+BEGIN
+    pair := customercard.lock_contact_pair(acct, survivor_id, absorbed_id);
+    s := pair.xr;
+    a := pair.yr;
+    PERFORM customercard.merge_check_live(s, 'into');
+    PERFORM customercard.merge_check_live(a, 'again');
+    PERFORM customercard.card_rewrite(true);
+
+    -- which phone and e-mail end up primary, decided before rows collide
+    SELECT jsonb_object_agg(m.tbl, customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
+                                                                      m.take_name = ANY (take)))
+      INTO targets FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL;
+
+    -- colliding rows combined
+    SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}') INTO sections
+      FROM jsonb_each(customercard.merge_combines(acct, s.contact_id, a.contact_id, take)) c
+     WHERE c.value <> '{}';
+    -- one primary phone and e-mail
+    FOR sec IN SELECT * FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL LOOP
+        entry := customercard.merge_set_primary(acct, sec.tbl, s.contact_id, a.contact_id,
+                                                targets ->> sec.tbl);
+        IF entry IS NOT NULL THEN
+            sections := sections || jsonb_build_object(sec.tbl, coalesce(sections -> sec.tbl, '{}') || jsonb_build_object('primary', entry));
+        END IF;
+    END LOOP;
+    -- then every remaining row of the absorbed, in one statement
+    SELECT coalesce(jsonb_object_agg(mv.key, coalesce(sections -> mv.key, '{}') || jsonb_build_object('moved', mv.value)), '{}')
+      INTO entry FROM jsonb_each(customercard.merge_moves(acct, s.contact_id, a.contact_id)) mv;
+    sections := sections || entry;
+
+    -- pairs judged different people: what held for the absorbed holds for the survivor
+    WITH others AS (
+        SELECT CASE WHEN n.contact_a = a.contact_id THEN n.contact_b ELSE n.contact_a END AS other
+          FROM customercard.not_duplicates n
+         WHERE n.account_id = acct AND a.contact_id IN (n.contact_a, n.contact_b)),
+    ins AS (
+        INSERT INTO customercard.not_duplicates (account_id, contact_a, contact_b)
+        SELECT acct, LEAST(s.contact_id, o.other), GREATEST(s.contact_id, o.other) FROM others o
+         WHERE o.other <> s.contact_id
+        ON CONFLICT DO NOTHING
+        RETURNING contact_a, contact_b)
+    SELECT jsonb_agg(jsonb_build_array(contact_a, contact_b)) INTO nd FROM ins;
+
+    merged := customercard.merged_contact(s, a, take);
+    UPDATE customercard.contacts c
+       SET (name, first_name, last_name, middle_name, nickname, avatar_url, gender, gender_source, timezone,
+            country, city, ip, note, manager_id, status, points, created_at, updated_at)
+         = (merged.name, merged.first_name, merged.last_name, merged.middle_name, merged.nickname, merged.avatar_url,
+            merged.gender, merged.gender_source, merged.timezone, merged.country, merged.city, merged.ip, merged.note,
+            merged.manager_id, merged.status, merged.points, merged.created_at, merged.updated_at)
+     WHERE c.account_id = acct AND c.contact_id = s.contact_id
+    RETURNING to_jsonb(c) INTO s_after;
+    -- the tombstone: its rows (points ledger included) now belong to the survivor
+    UPDATE customercard.contacts c SET merged_into = s.contact_id, points = 0, updated_at = now()
+     WHERE c.account_id = acct AND c.contact_id = a.contact_id;
+
+    INSERT INTO customercard.merges (account_id, survivor_id, absorbed_id, journal)
+    VALUES (acct, s.contact_id, a.contact_id,
+            customercard.jsonb_drop_nulls(jsonb_build_object(
+                'take', to_jsonb(take),
+                'survivor_before', to_jsonb(s), 'survivor_after', s_after, 'absorbed_before', to_jsonb(a),
+                'sections', sections, 'not_duplicates_added', nd)))
+    RETURNING merges.merge_id INTO mid;
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, s.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'survivor',
+                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id)),
+           (acct, a.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'absorbed',
+                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id));
+    PERFORM customercard.card_rewrite(false);
+    RETURN mid;
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.merge_preview(survivor bigint, absorbed bigint, take_from_absorbed text[] DEFAULT '{}')
+RETURNS TABLE (field text, survivor_value text, absorbed_value text, merged_value text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    take text[] := coalesce(take_from_absorbed, '{}');
+    s customercard.contacts;
+    a customercard.contacts;
+    sj jsonb;
+    aj jsonb;
+    mj jsonb;
+    sec record;
+    sn bigint;
+    an bigint;
+    extra bigint;
+BEGIN
+    IF survivor = absorbed THEN
+        RAISE EXCEPTION 'contact % cannot be merged into itself', survivor
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass two different contacts: the survivor first, then the one it absorbs.';
+    END IF;
+    SELECT * INTO s FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = survivor;
+    SELECT * INTO a FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = absorbed;
+    IF s.contact_id IS NULL OR a.contact_id IS NULL THEN
+        RAISE EXCEPTION 'contact % does not exist in account %', CASE WHEN s.contact_id IS NULL THEN survivor ELSE absorbed END, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Check the contact id and the setting customercard.account_id.';
+    END IF;
+    PERFORM customercard.merge_check_live(s, 'into');
+    PERFORM customercard.merge_check_live(a, 'again');
+    PERFORM customercard.merge_check_take(acct, take);
+    sj := to_jsonb(s);
+    aj := to_jsonb(a);
+    mj := to_jsonb(customercard.merged_contact(s, a, take));
+
+    RETURN QUERY
+    SELECT f, sj ->> f, aj ->> f, mj ->> f
+      FROM unnest(customercard.merge_fields() || ARRAY['status', 'points', 'created_at']) f;
+
+    -- primary phone and e-mail, then every number and address of both
+    RETURN QUERY
+    WITH p AS (SELECT t.contact_id, t.phone::text AS v, t.is_primary FROM customercard.phones t
+                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id)),
+         e AS (SELECT t.contact_id, t.email AS v, customercard.email_key(t.email) AS k, t.is_primary FROM customercard.emails t
+                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id))
+    SELECT 'phone',
+           (SELECT v FROM p WHERE contact_id = s.contact_id AND is_primary),
+           (SELECT v FROM p WHERE contact_id = a.contact_id AND is_primary),
+           (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id, m.take_name = ANY (take))
+              FROM customercard.merge_sections() m WHERE m.tbl = 'phones')
+    UNION ALL
+    SELECT 'email',
+           (SELECT v FROM e WHERE contact_id = s.contact_id AND is_primary),
+           (SELECT v FROM e WHERE contact_id = a.contact_id AND is_primary),
+           (SELECT v FROM e WHERE k = (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
+                                                                                m.take_name = ANY (take))
+                                         FROM customercard.merge_sections() m WHERE m.tbl = 'emails')
+             ORDER BY contact_id <> s.contact_id LIMIT 1)
+    UNION ALL
+    SELECT 'phones',
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = s.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = a.contact_id),
+           (SELECT string_agg(DISTINCT v, ', ') FROM p)
+    UNION ALL
+    SELECT 'emails',
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = s.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = a.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM (SELECT DISTINCT ON (k) v FROM e ORDER BY k, contact_id <> s.contact_id) d);
+
+    RETURN QUERY
+    WITH t AS (SELECT ct.contact_id, g.name FROM customercard.contact_tags ct
+                 JOIN customercard.tags g ON g.account_id = ct.account_id AND g.tag_id = ct.tag_id
+                WHERE ct.account_id = acct AND ct.contact_id IN (s.contact_id, a.contact_id))
+    SELECT 'tags',
+           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = s.contact_id),
+           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = a.contact_id),
+           (SELECT string_agg(DISTINCT name, ', ') FROM t);
+
+    -- custom fields: the survivor's value unless taken or empty
+    RETURN QUERY
+    SELECT 'custom:' || f.name, sv.value, av.value,
+           CASE WHEN av.value IS NOT NULL AND (sv.value IS NULL OR sv.value = '' OR 'custom:' || f.name = ANY (take))
+                THEN av.value ELSE sv.value END
+      FROM customercard.custom_fields f
+      LEFT JOIN customercard.custom_values sv ON sv.account_id = acct AND sv.contact_id = s.contact_id AND sv.field_id = f.field_id
+      LEFT JOIN customercard.custom_values av ON av.account_id = acct AND av.contact_id = a.contact_id AND av.field_id = f.field_id
+     WHERE f.account_id = acct AND (sv.value IS NOT NULL OR av.value IS NOT NULL)
+     ORDER BY f.name;
+
+    -- every section: rows of each, and of the merged card (colliding rows once)
+    FOR sec IN SELECT * FROM customercard.merge_sections() WHERE tbl <> 'action_log_archive' LOOP
+        EXECUTE format('SELECT (SELECT count(*) FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2), '
+                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3), '
+                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3 '
+                       '           AND NOT EXISTS (SELECT 1 FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2 AND (%2$s)))',
+                       sec.tbl, coalesce(sec.match, 'false'))
+           INTO sn, an, extra USING acct, s.contact_id, a.contact_id;
+        IF sn + an > 0 THEN
+            field := 'count:' || sec.tbl;
+            survivor_value := sn::text;
+            absorbed_value := an::text;
+            merged_value := (sn + extra)::text;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customercard.merge_preview(bigint, bigint, text[]) IS
+    'What merge(survivor, absorbed, take_from_absorbed) would make: field, survivor value, absorbed value, merged value; sections as row counts';
+REVOKE ALL ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.merge_primary_expr(text), customercard.merge_primary_target(bigint, text, bigint, bigint, boolean),
+    customercard.merge_set_primary(bigint, text, bigint, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint) TO customercard_reader;
+GRANT EXECUTE ON FUNCTION customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text) TO customercard_manager;

@@ -118,8 +118,8 @@ BEGIN
     END IF;
     IF data ? 'funnel' THEN
         -- checked before anything is written: an unknown funnel or LGT is an error
-        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels', 'funnel_id');
-        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', 'lgt_id', format('t.funnel_id = %s', sub_funnel), false);
+        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
+        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
     END IF;
     PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);

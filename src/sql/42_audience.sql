@@ -63,20 +63,29 @@ BEGIN
 END
 $$;
 
--- The ids of an account's objects (funnels, LGTs, sales plans, ...) that a
--- JSON value names: a number is an id, a string a name.  tbl, idcol and
--- extra are fixed text of this extension; the value is a parameter.
-CREATE FUNCTION customercard.ids_named(acct bigint, v jsonb, tbl text, idcol text, extra text DEFAULT 'true')
+-- The ids of an account's objects that a JSON value names: a number is an
+-- id, a string a name.  tbl is one of the named tables below (anything else
+-- is an error); an LGT may be looked up within its funnel (parent_id).  The
+-- SQL is this extension's own text; the value and ids are parameters.
+CREATE FUNCTION customercard.ids_named(acct bigint, v jsonb, tbl text, parent_id bigint DEFAULT NULL)
 RETURNS bigint[]
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    idcol constant text := CASE tbl WHEN 'funnels' THEN 'funnel_id' WHEN 'lgts' THEN 'lgt_id' WHEN 'sales_plans' THEN 'plan_id'
+                                    WHEN 'managers' THEN 'manager_id' WHEN 'tags' THEN 'tag_id' WHEN 'custom_fields' THEN 'field_id' END;
     ids bigint[];
 BEGIN
+    IF idcol IS NULL OR (parent_id IS NOT NULL AND tbl <> 'lgts') THEN
+        RAISE EXCEPTION 'ids_named cannot look up "%"', tbl
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'It names funnels, lgts (within a funnel), sales_plans, managers, tags and custom_fields.';
+    END IF;
     EXECUTE format('SELECT coalesce(array_agg(t.%2$I ORDER BY t.%2$I), ''{}'') FROM customercard.%1$I t '
-                   ' WHERE t.account_id = $1 AND (%3$s) '
+                   ' WHERE t.account_id = $1 AND %3$s '
                    '   AND (CASE WHEN jsonb_typeof($2) = ''number'' THEN t.%2$I = ($2 #>> ''{}'')::numeric '
-                   '             ELSE t.name = $2 #>> ''{}'' END)', tbl, idcol, extra)
-       INTO ids USING acct, v;
+                   '             ELSE t.name = $2 #>> ''{}'' END)',
+                   tbl, idcol, CASE WHEN parent_id IS NULL THEN 'true' ELSE 't.funnel_id = $3' END)
+       INTO ids USING acct, v, parent_id;
     RETURN ids;
 END
 $$;
@@ -179,10 +188,10 @@ BEGIN
                     CASE k WHEN 'funnel' THEN 'For example {"funnel": "Free lesson"}.' ELSE 'For example {"lgt": "Site widget"}.' END);
             END IF;
             IF k = 'funnel' THEN
-                f.funnels := customercard.ids_named(acct, v, 'funnels', 'funnel_id');
+                f.funnels := customercard.ids_named(acct, v, 'funnels');
                 f.impossible := f.impossible OR cardinality(f.funnels) = 0;
             ELSE
-                f.lgts := customercard.ids_named(acct, v, 'lgts', 'lgt_id');
+                f.lgts := customercard.ids_named(acct, v, 'lgts');
                 f.impossible := f.impossible OR cardinality(f.lgts) = 0;
             END IF;
         WHEN 'ordered_offer', 'paid_offer' THEN

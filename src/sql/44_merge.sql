@@ -253,13 +253,30 @@ BEGIN
 END
 $$;
 
+-- The match expression of a section with primary rows (phones, emails),
+-- from merge_sections(); an error for any other name.
+CREATE FUNCTION customercard.merge_primary_expr(tbl text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    expr text := (SELECT m.primary_expr FROM customercard.merge_sections() m WHERE m.tbl = merge_primary_expr.tbl);
+BEGIN
+    IF expr IS NULL THEN
+        RAISE EXCEPTION '"%" is not a card section with primary rows', tbl
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The sections with primary rows are phones and emails.';
+    END IF;
+    RETURN expr;
+END
+$$;
+
 -- The primary phone / e-mail after a merge: the survivor's, unless it has
 -- none or take_from_absorbed names 'phone' / 'email'.  Compared as text of
--- the match expression (E.164, or the e-mail key).
-CREATE FUNCTION customercard.merge_primary_target(acct bigint, tbl text, expr text, s bigint, a bigint, prefer_absorbed boolean)
+-- the section's match expression (E.164, or the e-mail key), which
+-- merge_sections() holds: tbl must be a section with primary rows.
+CREATE FUNCTION customercard.merge_primary_target(acct bigint, tbl text, s bigint, a bigint, prefer_absorbed boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    expr constant text := customercard.merge_primary_expr(tbl);
     sv text;
     av text;
 BEGIN
@@ -273,10 +290,12 @@ $$;
 
 -- Make the row matching target the only primary among both contacts' rows
 -- (before they move); returns which flags changed.
-CREATE FUNCTION customercard.merge_set_primary(acct bigint, tbl text, key text, expr text, s bigint, a bigint, target text)
+CREATE FUNCTION customercard.merge_set_primary(acct bigint, tbl text, s bigint, a bigint, target text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    expr constant text := customercard.merge_primary_expr(tbl);
+    key constant text := (SELECT m.key FROM customercard.merge_sections() m WHERE m.tbl = merge_set_primary.tbl);
     cleared jsonb;
     made jsonb;
 BEGIN
@@ -364,7 +383,7 @@ BEGIN
     PERFORM customercard.card_rewrite(true);
 
     -- which phone and e-mail end up primary, decided before rows collide
-    SELECT jsonb_object_agg(m.tbl, customercard.merge_primary_target(acct, m.tbl, m.primary_expr, s.contact_id, a.contact_id,
+    SELECT jsonb_object_agg(m.tbl, customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
                                                                       m.take_name = ANY (take)))
       INTO targets FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL;
 
@@ -374,7 +393,7 @@ BEGIN
      WHERE c.value <> '{}';
     -- one primary phone and e-mail
     FOR sec IN SELECT * FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL LOOP
-        entry := customercard.merge_set_primary(acct, sec.tbl, sec.key, sec.primary_expr, s.contact_id, a.contact_id,
+        entry := customercard.merge_set_primary(acct, sec.tbl, s.contact_id, a.contact_id,
                                                 targets ->> sec.tbl);
         IF entry IS NOT NULL THEN
             sections := sections || jsonb_build_object(sec.tbl, coalesce(sections -> sec.tbl, '{}') || jsonb_build_object('primary', entry));
@@ -680,13 +699,13 @@ BEGIN
     SELECT 'phone',
            (SELECT v FROM p WHERE contact_id = s.contact_id AND is_primary),
            (SELECT v FROM p WHERE contact_id = a.contact_id AND is_primary),
-           (SELECT customercard.merge_primary_target(acct, m.tbl, m.primary_expr, s.contact_id, a.contact_id, m.take_name = ANY (take))
+           (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id, m.take_name = ANY (take))
               FROM customercard.merge_sections() m WHERE m.tbl = 'phones')
     UNION ALL
     SELECT 'email',
            (SELECT v FROM e WHERE contact_id = s.contact_id AND is_primary),
            (SELECT v FROM e WHERE contact_id = a.contact_id AND is_primary),
-           (SELECT v FROM e WHERE k = (SELECT customercard.merge_primary_target(acct, m.tbl, m.primary_expr, s.contact_id, a.contact_id,
+           (SELECT v FROM e WHERE k = (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
                                                                                 m.take_name = ANY (take))
                                          FROM customercard.merge_sections() m WHERE m.tbl = 'emails')
              ORDER BY contact_id <> s.contact_id LIMIT 1)

@@ -30,8 +30,8 @@ $$;
 
 -- An object's id from a name or an id in params (a funnel, an LGT, a plan):
 -- NULL when absent, an error naming the key when unknown.
-CREATE FUNCTION customercard.bulk_lookup(acct bigint, params jsonb, key text, tbl text, idcol text,
-                                         extra text DEFAULT 'true', required boolean DEFAULT true)
+CREATE FUNCTION customercard.bulk_lookup(acct bigint, params jsonb, key text, tbl text,
+                                         parent_id bigint DEFAULT NULL, required boolean DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -49,7 +49,7 @@ BEGIN
         RAISE EXCEPTION '"%" must be a name or an id, not %', key, jsonb_typeof(v)
             USING ERRCODE = 'invalid_parameter_value', HINT = format('Give "%s" as a string or a number.', key);
     END IF;
-    id := (customercard.ids_named(acct, v, tbl, idcol, extra))[1];
+    id := (customercard.ids_named(acct, v, tbl, parent_id))[1];
     IF id IS NULL THEN
         RAISE EXCEPTION '% % does not exist in account %', key, v, acct
             USING ERRCODE = 'undefined_object', HINT = format('List them with SELECT * FROM customercard.%s.', tbl);
@@ -103,23 +103,20 @@ BEGIN
             INSERT INTO customercard.tags (account_id, name) VALUES (acct, tag) ON CONFLICT DO NOTHING;
         END IF;
         out := jsonb_build_object('tag', tag,
-                                  'tag_id', customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags', 'tag_id'));
+                                  'tag_id', customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags'));
     WHEN 'subscribe', 'unsubscribe' THEN
-        funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels', 'funnel_id');
+        funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels');
         out := jsonb_build_object('funnel_id', funnel,
-                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', 'lgt_id',
-                                                                     format('t.funnel_id = %s', funnel), false));
+                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', funnel, false));
     WHEN 'add_to_sales_plan' THEN
-        out := jsonb_build_object('plan_id', customercard.bulk_lookup(acct, params, 'plan', 'sales_plans', 'plan_id'),
-                                  'manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', 'manager_id',
-                                                                         'true', false));
+        out := jsonb_build_object('plan_id', customercard.bulk_lookup(acct, params, 'plan', 'sales_plans'),
+                                  'manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', NULL, false));
     WHEN 'assign_manager' THEN
         IF NOT params ? 'manager_id' THEN
             RAISE EXCEPTION 'assign_manager needs "manager_id" (null takes the manager away)'
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"manager_id": 3}''.';
         END IF;
-        out := jsonb_build_object('manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', 'manager_id',
-                                                                         'true', false));
+        out := jsonb_build_object('manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', NULL, false));
     WHEN 'create_channel' THEN
         IF NOT coalesce(params ->> 'kind', '') IN ('email', 'sms') THEN
             RAISE EXCEPTION 'create_channel needs "kind": "email" or "sms"'
@@ -148,7 +145,7 @@ BEGIN
             END IF;
             out := jsonb_build_object('field', field, 'value', params ->> 'value');
         ELSE
-            out := jsonb_build_object('field_id', customercard.bulk_lookup(acct, params, 'field', 'custom_fields', 'field_id'),
+            out := jsonb_build_object('field_id', customercard.bulk_lookup(acct, params, 'field', 'custom_fields'),
                                       'field', field, 'value', params ->> 'value');
         END IF;
     WHEN 'export' THEN

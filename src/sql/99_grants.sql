@@ -37,7 +37,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.audience_search(jsonb, integer, integer, bigint),
     customercard.audience_count(jsonb),
     customercard.audience_ids(jsonb),
-    customercard.ids_named(bigint, jsonb, text, text, text),
+    customercard.ids_named(bigint, jsonb, text, bigint),
     customercard.name_haystack(text, text, text, text, text),
     customercard.related_contacts(bigint),
     customercard.contact_key_hits(bigint, bigint),
@@ -79,7 +79,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.merged_contact(customercard.contacts, customercard.contacts, text[]),
     customercard.merge_check_live(customercard.contacts, text), customercard.merge_check_take(bigint, text[]),
     customercard.merge_takes_field(bigint, bigint, text[]),
-    customercard.merge_primary_target(bigint, text, text, bigint, bigint, boolean)
+    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text)
 TO customercard_manager;
 
 -- bulk actions: queue, run (bulk_run is a procedure running as its caller;
@@ -90,7 +90,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_run_batch(bigint, bigint, integer),
     customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
-    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, text, text, boolean),
+    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
     customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
     customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
     customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)

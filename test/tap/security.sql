@@ -5,7 +5,7 @@
 -- The roles are LOGIN roles; SET SESSION AUTHORIZATION makes the session
 -- exactly theirs (session_user and current_user), as a login would.
 BEGIN;
-SELECT plan(55);
+SELECT plan(59);
 
 -- pgTAP keeps its bookkeeping in temp tables; let the switched-to roles write it.
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
@@ -172,6 +172,25 @@ RESET SESSION AUTHORIZATION;
 -- ---------------------------------------------------------------- for every role
 SELECT throws_ok('DELETE FROM customercard.comments', '42501', NULL, 'not even a superuser deletes comments');
 SELECT throws_ok('TRUNCATE customercard.comments', '42501', NULL, 'not even a superuser truncates comments');
+
+
+-- ---------------------------------------------------------------- no SQL from caller text
+-- Dynamic SQL is spliced only from this extension's own text and catalog
+-- names: the functions that run it are these, each reviewed; a new one
+-- fails here until it is reviewed and added.
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'customercard'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+              AND p.prosrc ~* '\mEXECUTE\M'),
+          ARRAY['audience_count', 'audience_ids', 'audience_search', 'bulk_apply', 'forget_contact', 'ids_named', 'merge_preview',
+                'merge_primary_target', 'merge_retrying', 'merge_set_primary', 'restore_rows', 'schedule_bulk_runner', 'unmerge_section'],
+          'dynamic SQL runs only in the reviewed functions');
+SELECT is((SELECT count(*)::int FROM pg_proc p, unnest(p.proargnames) a
+            WHERE p.pronamespace = 'customercard'::regnamespace AND a IN ('expr', 'extra', 'fragment', 'sql', 'query', 'where_clause')),
+          0, 'no function takes an SQL fragment as an argument');
+SELECT throws_ok($$SELECT customercard.ids_named(1, '"x"', 'contacts; SELECT 1')$$, '22023', NULL,
+    'ids_named looks up only its fixed list of tables');
+SELECT throws_ok($$SELECT customercard.merge_primary_target(1, 'contacts', 1, 2, false)$$, '22023', NULL,
+    'the merge''s primary-row helpers take only the sections that have primary rows');
 
 SELECT * FROM finish();
 ROLLBACK;
