@@ -51,7 +51,7 @@ fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    fuzz/corpus/$$t-found fuzz/corpus/$$t; \
 	done
 
-.PHONY: test demo deps clean-tools
+.PHONY: test test-citus demo deps clean-tools
 clean: clean-tools
 clean-tools:
 	$(MAKE) -C tools/phonemeta clean
@@ -62,6 +62,9 @@ deps:
 
 test:
 	bash test/scripts/run_tests.sh
+
+test-citus:
+	bash test/scripts/run_citus_tests.sh
 
 demo:
 	bash test/scripts/demo.sh

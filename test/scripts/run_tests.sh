@@ -3,7 +3,8 @@
 # pg_regress (sql/ + expected/), pgTAP (test/tap/*.sql with pg_prove) and
 # the shell tests (test/shell/*.sh, TAP, with prove), each against a private
 # throwaway cluster with pg_cron preloaded; ends with one summary line.
-# One file only: TESTS='tap/security' make test  (or sql/upsert, shell/dump_restore)
+# the Citus suite (test/citus/*.sh) too when Citus or its tarball is at hand.
+# One file only: TESTS='tap/security' make test  (or sql/upsert, shell/dump_restore, citus/coordinator)
 source "$(dirname "$0")/lib.sh"
 ensure_deps
 build_install
@@ -63,6 +64,23 @@ if [ -n "$shell" ]; then
     prove -e bash $shell 2>&1 | tee /tmp/cc_shell.out
     set -e
     tally /tmp/cc_shell.out
+fi
+
+# 4. the Citus suite, whenever Citus is installed or its source tarball is at hand
+citus=""
+for f in test/citus/*.sh; do [ -e "$f" ] || continue; t=$(basename "$f" .sh); want "citus/$t" && citus="$citus citus/$t"; done
+if [ -n "$citus" ]; then
+    source "$ROOT/test/scripts/citus.sh"
+    if citus_available; then
+        set +e
+        TESTS="$citus" bash "$ROOT/test/scripts/run_citus_tests.sh" 2>&1 | tee /tmp/cc_citus.out
+        set -e
+        tally /tmp/cc_citus.out
+        grep -q '^Files=' /tmp/cc_citus.out || failed=$((failed + 1))   # the harness itself failed
+    else
+        echo "== Citus suite SKIPPED: no Citus installed and no source tarball at $CITUS_TARBALL"
+        echo "   (set CITUS_TARBALL=/path/to/citus-13.2.2.tar.gz, or install Citus 13.2 for PostgreSQL 15)"
+    fi
 fi
 
 echo

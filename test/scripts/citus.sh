@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# citus.sh: sourced by the Citus suite and bench/citus.sh.  Citus is not in
+# Debian: an installed Citus is used as is; otherwise it is built once from
+# its source tarball (CITUS_TARBALL, default ../shared/citus/citus-13.2.2.tar.gz
+# beside the project) and the installed files are cached outside the work
+# tree (CITUS_CACHE, default /var/cache/customercard-citus), keyed by the
+# tarball's sha256 and the PostgreSQL version, so the next run copies them in.
+# citus_cluster DIR starts a coordinator (pg_cron preloaded) and two workers
+# on 127.0.0.1, forms the cluster and creates database CITUS_DB on all three.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+CITUS_TARBALL=${CITUS_TARBALL:-$ROOT/../shared/citus/citus-13.2.2.tar.gz}
+CITUS_CACHE=${CITUS_CACHE:-/var/cache/customercard-citus}
+CITUS_DB=${CITUS_DB:-cc_citus}
+CITUS_BUILD_DEPS="libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libselinux1-dev libpam0g-dev
+                  libxslt1-dev libssl-dev"
+
+citus_installed() {
+    [ -f "$($PGBIN/pg_config --pkglibdir)/citus.so" ] && [ -f "$($PGBIN/pg_config --sharedir)/extension/citus.control" ]
+}
+
+# citus_available: installed, or a tarball to build it from
+citus_available() { citus_installed || [ -f "$CITUS_TARBALL" ]; }
+
+ensure_citus() {
+    citus_installed && return 0
+    [ -f "$CITUS_TARBALL" ] || { echo "no Citus installed and no tarball at $CITUS_TARBALL" >&2; return 1; }
+    local key dest
+    key=$(sha256sum "$CITUS_TARBALL" | cut -c1-16)-pg$($PGBIN/pg_config --version | awk '{print $2}')
+    dest=$CITUS_CACHE/$key
+    if [ ! -f "$dest/.complete" ]; then
+        echo "== building Citus from $(basename "$CITUS_TARBALL") (once; cached in $dest)"
+        local missing="" p
+        for p in $CITUS_BUILD_DEPS; do
+            dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+        done
+        if [ -n "$missing" ]; then
+            as_root apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $missing >/dev/null
+        fi
+        local src
+        src=$(mktemp -d /tmp/citus-build.XXXXXX)
+        tar -xzf "$CITUS_TARBALL" -C "$src"
+        src=$(echo "$src"/citus-*)
+        # PostgreSQL 15.20 exports have_createdb_privilege itself; drop Citus's
+        # static copy (see ../shared/citus/README.md)
+        python3 - "$src/src/include/pg_version_compat.h" <<'PY'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+s2 = re.sub(r'static inline bool\s+have_createdb_privilege\(void\)\s*\{.*?\n\}\n', '', s, flags=re.S)
+open(p, 'w').write(s2)
+PY
+        ( cd "$src" && ./configure -q PG_CONFIG=$PGBIN/pg_config --without-libcurl >/dev/null &&
+          make -s -j"$(nproc)" >/dev/null 2>&1 && as_root rm -rf "$dest.tmp" &&
+          as_root make -s install DESTDIR="$dest.tmp" >/dev/null ) || { echo "Citus build failed in $src" >&2; return 1; }
+        as_root touch "$dest.tmp/.complete"
+        as_root rm -rf "$dest"; as_root mv "$dest.tmp" "$dest"
+        rm -rf "$(dirname "$src")"
+    fi
+    echo "== installing Citus from $dest"
+    ( cd "$dest" && as_root cp -a --remove-destination usr / )   # unlink first: a running server keeps its mapped copy
+    citus_installed
+}
+
+CITUS_NODES="coordinator worker1 worker2"
+
+# citus_cluster DIR: three nodes in DIR/<node>, ports in DIR/ports
+citus_cluster() {
+    local dir=$1 node port
+    as_root mkdir -p "$dir"; as_root chown postgres:postgres "$dir"; as_root chmod 755 "$dir"
+    : > "$dir/ports"
+    for node in $CITUS_NODES; do
+        port=$(free_port)
+        echo "$node $port" >> "$dir/ports"
+        as_root runuser -u postgres -- $PGBIN/initdb -D "$dir/$node" -U postgres --auth=trust \
+            -E UTF8 --locale=C.UTF-8 >/dev/null
+        local preload=citus
+        [ "$node" = coordinator ] && preload="citus,pg_cron"
+        as_root runuser -u postgres -- tee -a "$dir/$node/postgresql.conf" >/dev/null <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+shared_preload_libraries = '$preload'
+cron.database_name = '$CITUS_DB'
+max_connections = 100
+shared_buffers = ${CC_SHARED_BUFFERS:-256MB}
+fsync = ${CC_FSYNC:-off}
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+CONF
+        as_root runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/$node" -l "$dir/$node.log" -w start >/dev/null
+        psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE DATABASE $CITUS_DB" >/dev/null
+        psql -X -q -h "$dir" -p "$port" -U postgres -d $CITUS_DB -c "CREATE EXTENSION citus" >/dev/null
+    done
+    local cport
+    cport=$(citus_port "$dir" coordinator)
+    export PGHOST=$dir PGPORT=$cport PGUSER=postgres
+    psql -X -q -d $CITUS_DB -c "SELECT citus_set_coordinator_host('127.0.0.1', $cport)" >/dev/null
+    for node in worker1 worker2; do
+        psql -X -q -d $CITUS_DB -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$dir" $node))" >/dev/null
+    done
+    # pg_cron lives on the coordinator only: not propagated to the workers
+    psql -X -q -d $CITUS_DB -c "SET citus.enable_ddl_propagation = off" -c "CREATE EXTENSION pg_cron" >/dev/null
+}
+
+citus_port() { awk -v n="$2" '$1 == n {print $2}' "$1/ports"; }
+
+stop_citus_cluster() {
+    local dir=$1 node
+    for node in $CITUS_NODES; do
+        [ -f "$dir/$node/postmaster.pid" ] &&
+            as_root runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/$node" -m immediate stop >/dev/null 2>&1 || true
+    done
+    as_root rm -rf "$dir"
+}
