@@ -82,7 +82,6 @@ static bool flushing = false;
 static SubLevel *sublevels = NULL;
 static int	nsublevels = 0;
 static int	maxsublevels = 0;
-static SPIPlanPtr flush_plan = NULL;
 static Datum *event_texts = NULL;	/* text of each event kind, made once */
 static Datum empty_details = (Datum) 0;	/* '{}' */
 
@@ -227,13 +226,37 @@ ToArray(Datum *values, int n, Oid type)
 	return construct_array(values, n, type, typlen, typbyval, typalign);
 }
 
-/* Write the buffered rows with one INSERT through SPI */
+/* %s: the log, or on Citus the account's shard of it */
+/* (every column given: a Citus shard has no column defaults) */
+static const char *const flush_sql =
+	"INSERT INTO %s (log_id, account_id, contact_id, event, actor, at, details) "
+	"SELECT pg_catalog.nextval('customercard.action_log_log_id_seq'), r.* "
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6)) r";
+
+/* one INSERT of rows through SPI (connected), into the log's relation for account */
 static void
-FlushActionLog(void)
+InsertLogRows(LogBuffer *rows, int64 account)
 {
 	Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TIMESTAMPTZARRAYOID, JSONBARRAYOID};
 	Datum		args[6];
+
+	args[0] = PointerGetDatum(ToArray(rows->account, rows->n, INT8OID));
+	args[1] = PointerGetDatum(ToArray(rows->contact, rows->n, INT8OID));
+	args[2] = PointerGetDatum(ToArray(rows->event, rows->n, TEXTOID));
+	args[3] = PointerGetDatum(ToArray(rows->actor, rows->n, TEXTOID));
+	args[4] = PointerGetDatum(ToArray(rows->at, rows->n, TIMESTAMPTZOID));
+	args[5] = PointerGetDatum(ToArray(rows->details, rows->n, JSONBOID));
+	if (SPI_execute_plan(CustomercardPlanFor(flush_sql, "action_log", account, 6, types),
+						 args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write the action log");
+}
+
+/* Write the buffered rows with one INSERT through SPI (one per account on Citus) */
+static void
+FlushActionLog(void)
+{
 	LogBuffer	rows;
 	Oid			save_userid;
 	int			save_sec_context;
@@ -264,29 +287,52 @@ FlushActionLog(void)
 	SetUserIdAndSecContext(CustomercardExtensionOwner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		args[0] = PointerGetDatum(ToArray(rows.account, rows.n, INT8OID));
-		args[1] = PointerGetDatum(ToArray(rows.contact, rows.n, INT8OID));
-		args[2] = PointerGetDatum(ToArray(rows.event, rows.n, TEXTOID));
-		args[3] = PointerGetDatum(ToArray(rows.actor, rows.n, TEXTOID));
-		args[4] = PointerGetDatum(ToArray(rows.at, rows.n, TIMESTAMPTZOID));
-		args[5] = PointerGetDatum(ToArray(rows.details, rows.n, JSONBOID));
-
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (flush_plan == NULL)
+		if (!CustomercardDistributed())
+			InsertLogRows(&rows, 0);
+		else
 		{
-			SPIPlanPtr	plan = SPI_prepare("INSERT INTO customercard.action_log (account_id, contact_id, event, actor, at, details) "
-										   "SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-										   "pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))",
-										   6, types);
+			/*
+			 * On Citus each account's rows go to its own shard of the log,
+			 * the one colocated with the rows that were changed (citus.c)
+			 */
+			LogBuffer	part = rows;
+			int			done = 0;
 
-			if (plan == NULL)
-				elog(ERROR, "could not prepare the action log insert: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			flush_plan = plan;
+			part.account = palloc(sizeof(Datum) * rows.n);
+			part.contact = palloc(sizeof(Datum) * rows.n);
+			part.event = palloc(sizeof(Datum) * rows.n);
+			part.actor = palloc(sizeof(Datum) * rows.n);
+			part.at = palloc(sizeof(Datum) * rows.n);
+			part.details = palloc(sizeof(Datum) * rows.n);
+			while (done < rows.n)
+			{
+				int64		account = 0;
+				bool		first = true;
+
+				part.n = 0;
+				for (int i = 0; i < rows.n; i++)
+				{
+					if (rows.account[i] == (Datum) 0)
+						continue;	/* taken */
+					if (first)
+						account = DatumGetInt64(rows.account[i]), first = false;
+					if (DatumGetInt64(rows.account[i]) != account)
+						continue;
+					part.account[part.n] = rows.account[i];
+					part.contact[part.n] = rows.contact[i];
+					part.event[part.n] = rows.event[i];
+					part.actor[part.n] = rows.actor[i];
+					part.at[part.n] = rows.at[i];
+					part.details[part.n] = rows.details[i];
+					part.n++;
+					rows.account[i] = (Datum) 0;
+				}
+				InsertLogRows(&part, account);
+				done += part.n;
+			}
 		}
-		if (SPI_execute_plan(flush_plan, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write the action log");
 		SPI_finish();
 	}
 	PG_FINALLY();

@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 /* customercard.c: rows arriving from pg_restore / a pg_dump script */
 extern bool CustomercardRestoring(void);
 
@@ -28,6 +30,13 @@ extern int64 CustomercardCurrentAccount(bool for_write);
 extern Oid	ExtensionOwner(void);
 extern Oid	CustomercardExtensionOwner(void);
 extern const char *CustomercardAccountRegion(int64 account);
+
+/* citus.c: the relation SPI statements name for a table's rows of an account */
+extern bool CustomercardDistributed(void);
+extern bool CustomercardInCitusTask(void);
+extern const char *CustomercardRelationFor(const char *table, int64 account);
+extern SPIPlanPtr CustomercardPlanFor(const char *sql_format, const char *table, int64 account,
+									  int nargs, Oid *argtypes);
 
 /* immutable.c: the card rewrite switch of merge, unmerge and forget_contact */
 extern bool customercard_scrub_in_progress;

@@ -284,14 +284,15 @@ typedef enum NameKind
 	NAME_KINDS
 } NameKind;
 
+/* %s: the relation of the table on this node (see citus.c) */
 static const char *const name_queries[NAME_KINDS] = {
-	"SELECT name FROM customercard.tags WHERE account_id = $1 AND tag_id = $2",
-	"SELECT name FROM customercard.funnels WHERE account_id = $1 AND funnel_id = $2",
-	"SELECT name FROM customercard.sales_plans WHERE account_id = $1 AND plan_id = $2",
-	"SELECT name FROM customercard.groups WHERE account_id = $1 AND group_id = $2",
-	"SELECT name FROM customercard.custom_fields WHERE account_id = $1 AND field_id = $2",
+	"SELECT name FROM %s WHERE account_id = $1 AND tag_id = $2",
+	"SELECT name FROM %s WHERE account_id = $1 AND funnel_id = $2",
+	"SELECT name FROM %s WHERE account_id = $1 AND plan_id = $2",
+	"SELECT name FROM %s WHERE account_id = $1 AND group_id = $2",
+	"SELECT name FROM %s WHERE account_id = $1 AND field_id = $2",
 };
-static SPIPlanPtr name_plans[NAME_KINDS];
+static const char *const name_tables[NAME_KINDS] = {"tags", "funnels", "sales_plans", "groups", "custom_fields"};
 
 typedef struct NameKey
 {
@@ -341,16 +342,8 @@ LookupName(NameKind kind, int64 account, int64 id)
 		e->name = NULL;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (name_plans[kind] == NULL)
-		{
-			SPIPlanPtr	plan = SPI_prepare(name_queries[kind], 2, types);
-
-			if (plan == NULL)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(plan);
-			name_plans[kind] = plan;
-		}
-		if (SPI_execute_plan(name_plans[kind], args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+		if (SPI_execute_plan(CustomercardPlanFor(name_queries[kind], name_tables[kind], account, 2, types),
+							 args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed > 0)
 		{
 			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 

@@ -24,8 +24,6 @@
 #include "customercard.h"
 
 static bool syncing = false;
-static SPIPlanPtr ledger_insert_plan = NULL;
-static SPIPlanPtr points_update_plan = NULL;
 
 static Datum
 GetColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull)
@@ -38,32 +36,18 @@ GetColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull
 	return heap_getattr(tuple, attnum, tupdesc, isnull);
 }
 
-/* the cached plan for sql; call while connected to SPI */
-static SPIPlanPtr
-PreparePlan(SPIPlanPtr *cached, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*cached == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*cached = plan;
-	}
-	return *cached;
-}
-
 /* run sql with args while the flag is set; the flag is cleared on any exit */
+/* (sql names table's rows of the account in args[0] with its one %s) */
 static void
-RunSyncing(SPIPlanPtr *cached, const char *sql, Oid *argtypes, Datum *args, int expected)
+RunSyncing(const char *sql, const char *table, Oid *argtypes, Datum *args, int expected)
 {
 	syncing = true;
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_plan(PreparePlan(cached, sql, 3, argtypes), args, NULL, false, 0) != expected)
+		if (SPI_execute_plan(CustomercardPlanFor(sql, table, DatumGetInt64(args[0]), 3, argtypes),
+							 args, NULL, false, 0) != expected)
 			elog(ERROR, "points synchronisation failed");
 		SPI_finish();
 	}
@@ -107,10 +91,11 @@ points_edit_to_ledger(PG_FUNCTION_ARGS)
 		args[0] = GetColumn(trigdata, trigdata->tg_newtuple, "account_id", &isnull);
 		args[1] = GetColumn(trigdata, trigdata->tg_newtuple, "contact_id", &isnull);
 		args[2] = Int64GetDatum(delta);
-		RunSyncing(&ledger_insert_plan,
-				   "INSERT INTO customercard.balance_transactions (account_id, contact_id, currency, amount, reason) "
-				   "VALUES ($1, $2, 'points', $3, 'manual edit')",
-				   types, args, SPI_OK_INSERT);
+		/* every column given: a Citus shard has no column defaults */
+		RunSyncing("INSERT INTO %s (transaction_id, account_id, contact_id, currency, amount, reason, actor, at) "
+				   "VALUES (pg_catalog.nextval('customercard.balance_transactions_transaction_id_seq'), $1, $2, 'points', $3, "
+				   "'manual edit', customercard.current_actor(), pg_catalog.now())",
+				   "balance_transactions", types, args, SPI_OK_INSERT);
 	}
 	return PointerGetDatum(trigdata->tg_newtuple);
 }
@@ -140,9 +125,8 @@ ledger_to_points(PG_FUNCTION_ARGS)
 	args[0] = GetColumn(trigdata, tuple, "account_id", &isnull);
 	args[1] = GetColumn(trigdata, tuple, "contact_id", &isnull);
 	args[2] = GetColumn(trigdata, tuple, "amount", &isnull);
-	RunSyncing(&points_update_plan,
-			   "UPDATE customercard.contacts SET points = points + $3::bigint "
+	RunSyncing("UPDATE %s SET points = points + $3::bigint "
 			   "WHERE account_id = $1 AND contact_id = $2",
-			   types, args, SPI_OK_UPDATE);
+			   "contacts", types, args, SPI_OK_UPDATE);
 	return PointerGetDatum(tuple);
 }

@@ -176,7 +176,9 @@ LoadTenancyCacheOnce(Oid role)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 
-		if (SPI_execute("SELECT a.account_id FROM customercard.accounts a WHERE a.is_default", true, 1) != SPI_OK_SELECT)
+		/* on Citus, this node's placement of the reference tables (citus.c) */
+		if (SPI_execute(psprintf("SELECT a.account_id FROM %s a WHERE a.is_default",
+								 CustomercardRelationFor("accounts", 0)), true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read customercard.accounts");
 		if (SPI_processed > 0)
 		{
@@ -188,10 +190,10 @@ LoadTenancyCacheOnce(Oid role)
 		}
 
 		/* bound accounts; bindings of dropped roles are skipped, not errors */
-		if (SPI_execute_with_args("SELECT DISTINCT b.account_id FROM customercard.role_bindings b "
-								  "WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) b.role::pg_catalog.oid) "
-								  "THEN pg_catalog.pg_has_role($1, b.role::pg_catalog.oid, 'USAGE') ELSE false END "
-								  "ORDER BY 1",
+		if (SPI_execute_with_args(psprintf("SELECT DISTINCT b.account_id FROM %s b "
+										   "WHERE CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) b.role::pg_catalog.oid) "
+										   "THEN pg_catalog.pg_has_role($1, b.role::pg_catalog.oid, 'USAGE') ELSE false END "
+										   "ORDER BY 1", CustomercardRelationFor("role_bindings", 0)),
 								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read customercard.role_bindings");
 		if (SPI_processed > 0)
@@ -309,7 +311,12 @@ CustomercardCurrentAccount(bool for_write)
 	}
 	else if (cache.privileged)
 	{
-		if (cache.default_account > 0)
+		/*
+		 * The default account is the coordinator's decision, never a
+		 * worker's: a Citus task that arrives without the account (a
+		 * session-level SET is not sent on, SET LOCAL is) acts in none
+		 */
+		if (cache.default_account > 0 && !CustomercardInCitusTask())
 			return cache.default_account;
 	}
 	else if (cache.nbound == 1)
@@ -372,7 +379,17 @@ invalidate_tenancy_cache(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("invalidate_tenancy_cache() must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	/*
+	 * The table itself, also when the trigger fires on a Citus shard or
+	 * placement of it (accounts_102008): that is what the caches watch
+	 */
+	{
+		Oid			nsp = get_namespace_oid("customercard", false);
+		const char *name = RelationGetRelationName(trigdata->tg_relation);
+		Oid			relid = get_relname_relid(strncmp(name, "accounts", 8) == 0 ? "accounts" : "role_bindings", nsp);
+
+		CacheInvalidateRelcacheByRelid(OidIsValid(relid) ? relid : RelationGetRelid(trigdata->tg_relation));
+	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_newtuple);
 	return PointerGetDatum(trigdata->tg_trigtuple);
@@ -415,8 +432,8 @@ CustomercardAccountRegion(int64 account)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT a.default_region FROM customercard.accounts a "
-								  "WHERE a.account_id OPERATOR(pg_catalog.=) $1",
+		if (SPI_execute_with_args(psprintf("SELECT a.default_region FROM %s a "
+										   "WHERE a.account_id OPERATOR(pg_catalog.=) $1", CustomercardRelationFor("accounts", 0)),
 								  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read customercard.accounts");
 		if (SPI_processed > 0)

@@ -408,6 +408,210 @@ BEGIN
     RETURN out;
 END
 $$;
+CREATE OR REPLACE FUNCTION customercard.merge_apply(acct bigint, survivor_id bigint, absorbed_id bigint, take text[])
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s customercard.contacts;
+    a customercard.contacts;
+    merged customercard.contacts;
+    pair record;
+    sec record;
+    entry jsonb;
+    sections jsonb := '{}';
+    targets jsonb;
+    nd jsonb;
+    s_after jsonb;
+    mid bigint;
+BEGIN
+    pair := customercard.lock_contact_pair(acct, survivor_id, absorbed_id);
+    s := pair.xr;
+    a := pair.yr;
+    PERFORM customercard.merge_check_live(s, 'into');
+    PERFORM customercard.merge_check_live(a, 'again');
+    PERFORM customercard.card_rewrite(true);
+
+    -- which phone and e-mail end up primary, decided before rows collide
+    SELECT jsonb_object_agg(m.tbl, customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
+                                                                      m.take_name = ANY (take)))
+      INTO targets FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL;
+
+    -- colliding rows combined
+    SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}') INTO sections
+      FROM jsonb_each(customercard.merge_combines(acct, s.contact_id, a.contact_id, take)) c
+     WHERE c.value <> '{}';
+    -- one primary phone and e-mail
+    FOR sec IN SELECT * FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL LOOP
+        entry := customercard.merge_set_primary(acct, sec.tbl, s.contact_id, a.contact_id,
+                                                targets ->> sec.tbl);
+        IF entry IS NOT NULL THEN
+            sections := sections || jsonb_build_object(sec.tbl, coalesce(sections -> sec.tbl, '{}') || jsonb_build_object('primary', entry));
+        END IF;
+    END LOOP;
+    -- then every remaining row of the absorbed, in one statement
+    SELECT coalesce(jsonb_object_agg(mv.key, coalesce(sections -> mv.key, '{}') || jsonb_build_object('moved', mv.value)), '{}')
+      INTO entry FROM jsonb_each(customercard.merge_moves(acct, s.contact_id, a.contact_id)) mv;
+    sections := sections || entry;
+
+    -- pairs judged different people: what held for the absorbed holds for the survivor
+    WITH others AS (
+        SELECT CASE WHEN n.contact_a = a.contact_id THEN n.contact_b ELSE n.contact_a END AS other
+          FROM customercard.not_duplicates n
+         WHERE n.account_id = acct AND a.contact_id IN (n.contact_a, n.contact_b)),
+    ins AS (
+        INSERT INTO customercard.not_duplicates (account_id, contact_a, contact_b)
+        SELECT acct, LEAST(s.contact_id, o.other), GREATEST(s.contact_id, o.other) FROM others o
+         WHERE o.other <> s.contact_id
+        ON CONFLICT DO NOTHING
+        RETURNING contact_a, contact_b)
+    SELECT jsonb_agg(jsonb_build_array(contact_a, contact_b)) INTO nd FROM ins;
+
+    merged := customercard.merged_contact(s, a, take);
+    UPDATE customercard.contacts c
+       SET (name, first_name, last_name, middle_name, nickname, avatar_url, gender, gender_source, timezone,
+            country, city, ip, note, manager_id, status, points, created_at, updated_at)
+         = (merged.name, merged.first_name, merged.last_name, merged.middle_name, merged.nickname, merged.avatar_url,
+            merged.gender, merged.gender_source, merged.timezone, merged.country, merged.city, merged.ip, merged.note,
+            merged.manager_id, merged.status, merged.points, merged.created_at, merged.updated_at)
+     WHERE c.account_id = acct AND c.contact_id = s.contact_id
+    RETURNING to_jsonb(c) INTO s_after;
+    -- the tombstone: its rows (points ledger included) now belong to the survivor
+    UPDATE customercard.contacts c SET merged_into = s.contact_id, points = 0, updated_at = now()
+     WHERE c.account_id = acct AND c.contact_id = a.contact_id;
+
+    INSERT INTO customercard.merges (account_id, survivor_id, absorbed_id, journal)
+    VALUES (acct, s.contact_id, a.contact_id,
+            customercard.jsonb_drop_nulls(jsonb_build_object(
+                'take', to_jsonb(take),
+                'survivor_before', to_jsonb(s), 'survivor_after', s_after, 'absorbed_before', to_jsonb(a),
+                'sections', sections, 'not_duplicates_added', nd)))
+    RETURNING merges.merge_id INTO mid;
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, s.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'survivor',
+                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id)),
+           (acct, a.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'absorbed',
+                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id));
+    PERFORM customercard.card_rewrite(false);
+    RETURN mid;
+END
+$$;
+CREATE OR REPLACE FUNCTION customercard.merge_preview(survivor bigint, absorbed bigint, take_from_absorbed text[] DEFAULT '{}')
+RETURNS TABLE (field text, survivor_value text, absorbed_value text, merged_value text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    take text[] := coalesce(take_from_absorbed, '{}');
+    s customercard.contacts;
+    a customercard.contacts;
+    sj jsonb;
+    aj jsonb;
+    mj jsonb;
+    sec record;
+    sn bigint;
+    an bigint;
+    extra bigint;
+BEGIN
+    IF survivor = absorbed THEN
+        RAISE EXCEPTION 'contact % cannot be merged into itself', survivor
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass two different contacts: the survivor first, then the one it absorbs.';
+    END IF;
+    SELECT * INTO s FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = survivor;
+    SELECT * INTO a FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = absorbed;
+    IF s.contact_id IS NULL OR a.contact_id IS NULL THEN
+        RAISE EXCEPTION 'contact % does not exist in account %', CASE WHEN s.contact_id IS NULL THEN survivor ELSE absorbed END, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Check the contact id and the setting customercard.account_id.';
+    END IF;
+    PERFORM customercard.merge_check_live(s, 'into');
+    PERFORM customercard.merge_check_live(a, 'again');
+    PERFORM customercard.merge_check_take(acct, take);
+    sj := to_jsonb(s);
+    aj := to_jsonb(a);
+    mj := to_jsonb(customercard.merged_contact(s, a, take));
+
+    RETURN QUERY
+    SELECT f, sj ->> f, aj ->> f, mj ->> f
+      FROM unnest(customercard.merge_fields() || ARRAY['status', 'points', 'created_at']) f;
+
+    -- primary phone and e-mail, then every number and address of both
+    RETURN QUERY
+    WITH p AS (SELECT t.contact_id, t.phone::text AS v, t.is_primary FROM customercard.phones t
+                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id)),
+         e AS (SELECT t.contact_id, t.email AS v, customercard.email_key(t.email) AS k, t.is_primary FROM customercard.emails t
+                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id))
+    SELECT 'phone',
+           (SELECT v FROM p WHERE contact_id = s.contact_id AND is_primary),
+           (SELECT v FROM p WHERE contact_id = a.contact_id AND is_primary),
+           (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id, m.take_name = ANY (take))
+              FROM customercard.merge_sections() m WHERE m.tbl = 'phones')
+    UNION ALL
+    SELECT 'email',
+           (SELECT v FROM e WHERE contact_id = s.contact_id AND is_primary),
+           (SELECT v FROM e WHERE contact_id = a.contact_id AND is_primary),
+           (SELECT v FROM e WHERE k = (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
+                                                                                m.take_name = ANY (take))
+                                         FROM customercard.merge_sections() m WHERE m.tbl = 'emails')
+             ORDER BY contact_id <> s.contact_id LIMIT 1)
+    UNION ALL
+    SELECT 'phones',
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = s.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = a.contact_id),
+           (SELECT string_agg(DISTINCT v, ', ') FROM p)
+    UNION ALL
+    SELECT 'emails',
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = s.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = a.contact_id),
+           (SELECT string_agg(v, ', ' ORDER BY v) FROM (SELECT DISTINCT ON (k) v FROM e ORDER BY k, contact_id <> s.contact_id) d);
+
+    RETURN QUERY
+    WITH t AS (SELECT ct.contact_id, g.name FROM customercard.contact_tags ct
+                 JOIN customercard.tags g ON g.account_id = ct.account_id AND g.tag_id = ct.tag_id
+                WHERE ct.account_id = acct AND ct.contact_id IN (s.contact_id, a.contact_id))
+    SELECT 'tags',
+           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = s.contact_id),
+           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = a.contact_id),
+           (SELECT string_agg(DISTINCT name, ', ') FROM t);
+
+    -- custom fields: the survivor's value unless taken or empty
+    RETURN QUERY
+    SELECT 'custom:' || f.name, sv.value, av.value,
+           CASE WHEN av.value IS NOT NULL AND (sv.value IS NULL OR sv.value = '' OR 'custom:' || f.name = ANY (take))
+                THEN av.value ELSE sv.value END
+      FROM customercard.custom_fields f
+      LEFT JOIN customercard.custom_values sv ON sv.account_id = acct AND sv.contact_id = s.contact_id AND sv.field_id = f.field_id
+      LEFT JOIN customercard.custom_values av ON av.account_id = acct AND av.contact_id = a.contact_id AND av.field_id = f.field_id
+     WHERE f.account_id = acct AND (sv.value IS NOT NULL OR av.value IS NOT NULL)
+     ORDER BY f.name;
+
+    -- every section: rows of each, and of the merged card (colliding rows once)
+    FOR sec IN SELECT * FROM customercard.merge_sections() WHERE tbl <> 'action_log_archive' LOOP
+        EXECUTE format('SELECT (SELECT count(*) FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2), '
+                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3), '
+                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3 '
+                       '           AND NOT EXISTS (SELECT 1 FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2 AND (%2$s)))',
+                       sec.tbl, coalesce(sec.match, 'false'))
+           INTO sn, an, extra USING acct, s.contact_id, a.contact_id;
+        IF sn + an > 0 THEN
+            field := 'count:' || sec.tbl;
+            survivor_value := sn::text;
+            absorbed_value := an::text;
+            merged_value := (sn + extra)::text;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customercard.merge_preview(bigint, bigint, text[]) IS
+    'What merge(survivor, absorbed, take_from_absorbed) would make: field, survivor value, absorbed value, merged value; sections as row counts';
+REVOKE ALL ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.merge_primary_expr(text), customercard.merge_primary_target(bigint, text, bigint, bigint, boolean),
+    customercard.merge_set_primary(bigint, text, bigint, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint) TO customercard_reader;
+GRANT EXECUTE ON FUNCTION customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text) TO customercard_manager;
+
+-- upsert_contact_ex: no sub-select inside INSERT ... VALUES and no simple CASE in the
+-- contact UPDATE (Citus refuses the one and folds the other into text = boolean)
 CREATE OR REPLACE FUNCTION customercard.upsert_contact_ex(data jsonb, OUT upserted_id bigint, OUT created boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -423,6 +627,8 @@ DECLARE
     k text;
     v jsonb;
     cid bigint;
+    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
+    sub_channel bigint;
     phones jsonb := '[]';
     emails jsonb := '[]';
     chans jsonb := '[]';
@@ -635,8 +841,8 @@ BEGIN
             nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
             avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
             gender        = CASE WHEN data ? 'gender' THEN
-                                CASE lower(data ->> 'gender') WHEN 'm' THEN 'male' WHEN 'f' THEN 'female'
-                                     WHEN 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                                CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
+                                     WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
                             ELSE c.gender END,
             gender_source = CASE WHEN data ? 'gender' THEN
                                 CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
@@ -668,10 +874,10 @@ BEGIN
             UPDATE customercard.phones q SET is_primary = false
              WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
         END IF;
+        has_primary := EXISTS (SELECT 1 FROM customercard.phones q
+                                WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
         INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
-        VALUES (acct, cid, ph.phone, ph.raw, ph.kind,
-                ph."primary" OR NOT EXISTS (SELECT 1 FROM customercard.phones q
-                                             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary))
+        VALUES (acct, cid, ph.phone, ph.raw, ph.kind, ph."primary" OR NOT has_primary)
         ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
             WHERE ph."primary" AND NOT p.is_primary;
     END LOOP;
@@ -685,10 +891,10 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM customercard.emails e
                         WHERE e.account_id = acct AND e.contact_id = cid
                           AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
+            has_primary := EXISTS (SELECT 1 FROM customercard.emails q
+                                    WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
             INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
-            VALUES (acct, cid, em.email, em.raw,
-                    em."primary" OR NOT EXISTS (SELECT 1 FROM customercard.emails q
-                                                 WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary));
+            VALUES (acct, cid, em.email, em.raw, em."primary" OR NOT has_primary);
         END IF;
     END LOOP;
 
@@ -709,13 +915,12 @@ BEGIN
     -- a funnel (and the LGT that brought the contact): subscribed through the
     -- channel sent along, if any; an unsubscribed subscription is renewed
     IF sub_funnel IS NOT NULL THEN
+        sub_channel := (SELECT c.channel_id FROM customercard.channels c
+                         WHERE c.account_id = acct AND c.contact_id = cid
+                           AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                         ORDER BY c.channel_id LIMIT 1);
         INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
-        VALUES (acct, cid,
-                (SELECT c.channel_id FROM customercard.channels c
-                  WHERE c.account_id = acct AND c.contact_id = cid
-                    AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
-                  ORDER BY c.channel_id LIMIT 1),
-                sub_funnel, sub_lgt)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
         ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
             SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
             WHERE s.unsubscribed_at IS NOT NULL;
@@ -762,204 +967,191 @@ BEGIN
     created := is_new;
 END
 $$;
-CREATE OR REPLACE FUNCTION customercard.merge_apply(acct bigint, survivor_id bigint, absorbed_id bigint, take text[])
-RETURNS bigint
+
+-- Scale-out on Citus: distribute_on_citus() and the per-node steps it runs
+CREATE FUNCTION customercard.citus_sequence_ranges() RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    s customercard.contacts;
-    a customercard.contacts;
-    merged customercard.contacts;
-    pair record;
-    sec record;
-    entry jsonb;
-    sections jsonb := '{}';
-    targets jsonb;
-    nd jsonb;
-    s_after jsonb;
-    mid bigint;
+    g bigint := (SELECT groupid FROM pg_catalog.pg_dist_local_group);
+    lo bigint;
+    hi bigint;
+    s record;
+    n integer := 0;
 BEGIN
-    pair := customercard.lock_contact_pair(acct, survivor_id, absorbed_id);
-    s := pair.xr;
-    a := pair.yr;
-    PERFORM customercard.merge_check_live(s, 'into');
-    PERFORM customercard.merge_check_live(a, 'again');
-    PERFORM customercard.card_rewrite(true);
-
-    -- which phone and e-mail end up primary, decided before rows collide
-    SELECT jsonb_object_agg(m.tbl, customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
-                                                                      m.take_name = ANY (take)))
-      INTO targets FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL;
-
-    -- colliding rows combined
-    SELECT coalesce(jsonb_object_agg(c.key, c.value), '{}') INTO sections
-      FROM jsonb_each(customercard.merge_combines(acct, s.contact_id, a.contact_id, take)) c
-     WHERE c.value <> '{}';
-    -- one primary phone and e-mail
-    FOR sec IN SELECT * FROM customercard.merge_sections() m WHERE m.primary_expr IS NOT NULL LOOP
-        entry := customercard.merge_set_primary(acct, sec.tbl, s.contact_id, a.contact_id,
-                                                targets ->> sec.tbl);
-        IF entry IS NOT NULL THEN
-            sections := sections || jsonb_build_object(sec.tbl, coalesce(sections -> sec.tbl, '{}') || jsonb_build_object('primary', entry));
-        END IF;
+    -- this node's own sequences only: Citus would otherwise send the change on
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    lo := CASE WHEN g = 0 THEN 1 ELSE g * (1::bigint << 48) END;
+    hi := (g + 1) * (1::bigint << 48) - 1;
+    FOR s IN SELECT c.relname, q.last_value
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequences q
+                 ON q.schemaname OPERATOR(pg_catalog.=) 'customercard' AND q.sequencename OPERATOR(pg_catalog.=) c.relname
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'S'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER SEQUENCE customercard.%I MINVALUE %s MAXVALUE %s START WITH %s', s.relname, lo, hi, lo)
+                || CASE WHEN s.last_value IS NULL OR s.last_value < lo
+                        THEN pg_catalog.format(' RESTART WITH %s', lo) ELSE '' END;
+        n := n + 1;
     END LOOP;
-    -- then every remaining row of the absorbed, in one statement
-    SELECT coalesce(jsonb_object_agg(mv.key, coalesce(sections -> mv.key, '{}') || jsonb_build_object('moved', mv.value)), '{}')
-      INTO entry FROM jsonb_each(customercard.merge_moves(acct, s.contact_id, a.contact_id)) mv;
-    sections := sections || entry;
-
-    -- pairs judged different people: what held for the absorbed holds for the survivor
-    WITH others AS (
-        SELECT CASE WHEN n.contact_a = a.contact_id THEN n.contact_b ELSE n.contact_a END AS other
-          FROM customercard.not_duplicates n
-         WHERE n.account_id = acct AND a.contact_id IN (n.contact_a, n.contact_b)),
-    ins AS (
-        INSERT INTO customercard.not_duplicates (account_id, contact_a, contact_b)
-        SELECT acct, LEAST(s.contact_id, o.other), GREATEST(s.contact_id, o.other) FROM others o
-         WHERE o.other <> s.contact_id
-        ON CONFLICT DO NOTHING
-        RETURNING contact_a, contact_b)
-    SELECT jsonb_agg(jsonb_build_array(contact_a, contact_b)) INTO nd FROM ins;
-
-    merged := customercard.merged_contact(s, a, take);
-    UPDATE customercard.contacts c
-       SET (name, first_name, last_name, middle_name, nickname, avatar_url, gender, gender_source, timezone,
-            country, city, ip, note, manager_id, status, points, created_at, updated_at)
-         = (merged.name, merged.first_name, merged.last_name, merged.middle_name, merged.nickname, merged.avatar_url,
-            merged.gender, merged.gender_source, merged.timezone, merged.country, merged.city, merged.ip, merged.note,
-            merged.manager_id, merged.status, merged.points, merged.created_at, merged.updated_at)
-     WHERE c.account_id = acct AND c.contact_id = s.contact_id
-    RETURNING to_jsonb(c) INTO s_after;
-    -- the tombstone: its rows (points ledger included) now belong to the survivor
-    UPDATE customercard.contacts c SET merged_into = s.contact_id, points = 0, updated_at = now()
-     WHERE c.account_id = acct AND c.contact_id = a.contact_id;
-
-    INSERT INTO customercard.merges (account_id, survivor_id, absorbed_id, journal)
-    VALUES (acct, s.contact_id, a.contact_id,
-            customercard.jsonb_drop_nulls(jsonb_build_object(
-                'take', to_jsonb(take),
-                'survivor_before', to_jsonb(s), 'survivor_after', s_after, 'absorbed_before', to_jsonb(a),
-                'sections', sections, 'not_duplicates_added', nd)))
-    RETURNING merges.merge_id INTO mid;
-
-    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
-    VALUES (acct, s.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'survivor',
-                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id)),
-           (acct, a.contact_id, 'merged', jsonb_build_object('merge_id', mid, 'role', 'absorbed',
-                                                             'survivor_id', s.contact_id, 'absorbed_id', a.contact_id));
-    PERFORM customercard.card_rewrite(false);
-    RETURN mid;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
 END
 $$;
-CREATE OR REPLACE FUNCTION customercard.merge_preview(survivor bigint, absorbed bigint, take_from_absorbed text[] DEFAULT '{}')
-RETURNS TABLE (field text, survivor_value text, absorbed_value text, merged_value text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+COMMENT ON FUNCTION customercard.citus_sequence_ranges() IS
+    'Give this Citus node its own range of every customercard sequence (group g: g * 2^48 ...); run on every node by distribute_on_citus()';
+CREATE FUNCTION customercard.citus_on_workers(step text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    acct bigint := customercard.require_account_id();
-    take text[] := coalesce(take_from_absorbed, '{}');
-    s customercard.contacts;
-    a customercard.contacts;
-    sj jsonb;
-    aj jsonb;
-    mj jsonb;
-    sec record;
-    sn bigint;
-    an bigint;
-    extra bigint;
+    command text := CASE step
+        WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
+        WHEN 'policies' THEN 'SELECT customercard.citus_policies()'
+        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
+    r record;
 BEGIN
-    IF survivor = absorbed THEN
-        RAISE EXCEPTION 'contact % cannot be merged into itself', survivor
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass two different contacts: the survivor first, then the one it absorbs.';
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'unknown step "%" of distribute_on_citus()', step USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT * INTO s FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = survivor;
-    SELECT * INTO a FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = absorbed;
-    IF s.contact_id IS NULL OR a.contact_id IS NULL THEN
-        RAISE EXCEPTION 'contact % does not exist in account %', CASE WHEN s.contact_id IS NULL THEN survivor ELSE absorbed END, acct
-            USING ERRCODE = 'undefined_object', HINT = 'Check the contact id and the setting customercard.account_id.';
-    END IF;
-    PERFORM customercard.merge_check_live(s, 'into');
-    PERFORM customercard.merge_check_live(a, 'again');
-    PERFORM customercard.merge_check_take(acct, take);
-    sj := to_jsonb(s);
-    aj := to_jsonb(a);
-    mj := to_jsonb(customercard.merged_contact(s, a, take));
-
-    RETURN QUERY
-    SELECT f, sj ->> f, aj ->> f, mj ->> f
-      FROM unnest(customercard.merge_fields() || ARRAY['status', 'points', 'created_at']) f;
-
-    -- primary phone and e-mail, then every number and address of both
-    RETURN QUERY
-    WITH p AS (SELECT t.contact_id, t.phone::text AS v, t.is_primary FROM customercard.phones t
-                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id)),
-         e AS (SELECT t.contact_id, t.email AS v, customercard.email_key(t.email) AS k, t.is_primary FROM customercard.emails t
-                WHERE t.account_id = acct AND t.contact_id IN (s.contact_id, a.contact_id))
-    SELECT 'phone',
-           (SELECT v FROM p WHERE contact_id = s.contact_id AND is_primary),
-           (SELECT v FROM p WHERE contact_id = a.contact_id AND is_primary),
-           (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id, m.take_name = ANY (take))
-              FROM customercard.merge_sections() m WHERE m.tbl = 'phones')
-    UNION ALL
-    SELECT 'email',
-           (SELECT v FROM e WHERE contact_id = s.contact_id AND is_primary),
-           (SELECT v FROM e WHERE contact_id = a.contact_id AND is_primary),
-           (SELECT v FROM e WHERE k = (SELECT customercard.merge_primary_target(acct, m.tbl, s.contact_id, a.contact_id,
-                                                                                m.take_name = ANY (take))
-                                         FROM customercard.merge_sections() m WHERE m.tbl = 'emails')
-             ORDER BY contact_id <> s.contact_id LIMIT 1)
-    UNION ALL
-    SELECT 'phones',
-           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = s.contact_id),
-           (SELECT string_agg(v, ', ' ORDER BY v) FROM p WHERE contact_id = a.contact_id),
-           (SELECT string_agg(DISTINCT v, ', ') FROM p)
-    UNION ALL
-    SELECT 'emails',
-           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = s.contact_id),
-           (SELECT string_agg(v, ', ' ORDER BY v) FROM e WHERE contact_id = a.contact_id),
-           (SELECT string_agg(v, ', ' ORDER BY v) FROM (SELECT DISTINCT ON (k) v FROM e ORDER BY k, contact_id <> s.contact_id) d);
-
-    RETURN QUERY
-    WITH t AS (SELECT ct.contact_id, g.name FROM customercard.contact_tags ct
-                 JOIN customercard.tags g ON g.account_id = ct.account_id AND g.tag_id = ct.tag_id
-                WHERE ct.account_id = acct AND ct.contact_id IN (s.contact_id, a.contact_id))
-    SELECT 'tags',
-           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = s.contact_id),
-           (SELECT string_agg(name, ', ' ORDER BY name) FROM t WHERE contact_id = a.contact_id),
-           (SELECT string_agg(DISTINCT name, ', ') FROM t);
-
-    -- custom fields: the survivor's value unless taken or empty
-    RETURN QUERY
-    SELECT 'custom:' || f.name, sv.value, av.value,
-           CASE WHEN av.value IS NOT NULL AND (sv.value IS NULL OR sv.value = '' OR 'custom:' || f.name = ANY (take))
-                THEN av.value ELSE sv.value END
-      FROM customercard.custom_fields f
-      LEFT JOIN customercard.custom_values sv ON sv.account_id = acct AND sv.contact_id = s.contact_id AND sv.field_id = f.field_id
-      LEFT JOIN customercard.custom_values av ON av.account_id = acct AND av.contact_id = a.contact_id AND av.field_id = f.field_id
-     WHERE f.account_id = acct AND (sv.value IS NOT NULL OR av.value IS NOT NULL)
-     ORDER BY f.name;
-
-    -- every section: rows of each, and of the merged card (colliding rows once)
-    FOR sec IN SELECT * FROM customercard.merge_sections() WHERE tbl <> 'action_log_archive' LOOP
-        EXECUTE format('SELECT (SELECT count(*) FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2), '
-                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3), '
-                       '       (SELECT count(*) FROM customercard.%1$I a WHERE a.account_id = $1 AND a.contact_id = $3 '
-                       '           AND NOT EXISTS (SELECT 1 FROM customercard.%1$I s WHERE s.account_id = $1 AND s.contact_id = $2 AND (%2$s)))',
-                       sec.tbl, coalesce(sec.match, 'false'))
-           INTO sn, an, extra USING acct, s.contact_id, a.contact_id;
-        IF sn + an > 0 THEN
-            field := 'count:' || sec.tbl;
-            survivor_value := sn::text;
-            absorbed_value := an::text;
-            merged_value := (sn + extra)::text;
-            RETURN NEXT;
+    FOR r IN SELECT * FROM pg_catalog.run_command_on_workers(command) LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION 'on worker %:%: %', r.nodename, r.nodeport, r.result
+                USING ERRCODE = 'external_routine_exception', DETAIL = 'The command was: ' || command;
         END IF;
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION customercard.merge_preview(bigint, bigint, text[]) IS
-    'What merge(survivor, absorbed, take_from_absorbed) would make: field, survivor value, absorbed value, merged value; sections as row counts';
-REVOKE ALL ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
-    customercard.merge_primary_expr(text), customercard.merge_primary_target(bigint, text, bigint, bigint, boolean),
-    customercard.merge_set_primary(bigint, text, bigint, bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION customercard.ids_named(bigint, jsonb, text, bigint) TO customercard_reader;
-GRANT EXECUTE ON FUNCTION customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
-    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text) TO customercard_manager;
+CREATE FUNCTION customercard.citus_drop_account_fks() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY customercard.citus_account_fk_tables() LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE customercard.%I DROP CONSTRAINT IF EXISTS %I', t, t || '_account_id_fkey');
+    END LOOP;
+END
+$$;
+CREATE FUNCTION customercard.citus_account_fk_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['managers', 'role_bindings', 'contacts'] $$;
+CREATE FUNCTION customercard.distribute_on_citus() RETURNS SETOF regclass
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    n integer;
+    bindings jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'Citus is not installed in database "%"', pg_catalog.current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'On a Citus coordinator: CREATE EXTENSION citus; add the workers (citus_add_node), then CREATE EXTENSION customercard and SELECT customercard.distribute_on_citus().';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        RAISE EXCEPTION 'distribute_on_citus() runs on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Connect to the coordinator of the cluster and call it there.';
+    END IF;
+    -- on every node (the database settings Citus sends on itself; the rest on
+    -- this node and then each worker, again for a worker added since): the
+    -- extension's triggers run on the shards,
+    -- SET LOCAL of the account and the actor reaches the workers, each node
+    -- has its own range of ids, and the policies take the form Citus accepts
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- foreign keys to reference tables want one connection per node
+    PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.enable_unsafe_triggers = on', pg_catalog.current_database());
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
+    PERFORM customercard.citus_sequence_ranges();
+    PERFORM customercard.citus_policies();
+    PERFORM customercard.citus_on_workers('sequence_ranges');
+    PERFORM customercard.citus_on_workers('policies');
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
+        RETURN;     -- distributed already
+    END IF;
+
+    -- foreign keys to accounts wait until accounts is a reference table;
+    -- until then Citus would convert the tables around it (and the views)
+    PERFORM customercard.citus_drop_account_fks();
+    PERFORM customercard.citus_on_workers('drop_account_fks');
+
+    -- role_bindings hold role OIDs, which differ per node: copied in binary
+    -- they would name other roles on the workers, so they are inserted again
+    -- as role names once the table is a reference table
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(b.account_id, b.role::text, b.bound_at, b.bound_by))
+      INTO bindings FROM customercard.role_bindings b;
+    DELETE FROM customercard.role_bindings;
+
+    ALTER TABLE customercard.accounts DISABLE TRIGGER accounts_restore_default;
+    PERFORM pg_catalog.create_reference_table('customercard.accounts');
+    ALTER TABLE customercard.accounts ENABLE TRIGGER accounts_restore_default;
+    PERFORM pg_catalog.create_reference_table('customercard.role_bindings');
+    RETURN NEXT 'customercard.accounts'::regclass;
+    RETURN NEXT 'customercard.role_bindings'::regclass;
+
+    -- every other table by account_id, colocated, in foreign-key order;
+    -- managers first, as contacts refer to it
+    PERFORM pg_catalog.create_distributed_table('customercard.managers', 'account_id', colocate_with => 'none');
+    RETURN NEXT 'customercard.managers'::regclass;
+    LOOP
+        n := 0;
+        FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid)
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                                     WHERE f.conrelid OPERATOR(pg_catalog.=) c.oid AND f.contype OPERATOR(pg_catalog.=) 'f'
+                                       AND f.confrelid OPERATOR(pg_catalog.<>) c.oid
+                                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
+                                                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) f.confrelid))
+                  ORDER BY c.relname
+        LOOP
+            PERFORM pg_catalog.create_distributed_table(t.rel, 'account_id', colocate_with => 'customercard.managers');
+            RETURN NEXT t.rel;
+            n := n + 1;
+        END LOOP;
+        EXIT WHEN n = 0;
+    END LOOP;
+    -- the rows copied into the shards are the data now; the coordinator's
+    -- local copies go (past the append-only guards: nothing is lost, the
+    -- shards hold every row)
+    PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+    FOR t IN SELECT p.logicalrelid AS rel FROM pg_catalog.pg_dist_partition p
+              WHERE p.logicalrelid::text LIKE 'customercard.%' LOOP
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.rel);
+    END LOOP;
+    PERFORM pg_catalog.set_config('session_replication_role', 'origin', true);
+
+    FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(customercard.citus_account_fk_tables()) x LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE customercard.%I ADD CONSTRAINT %I FOREIGN KEY (account_id) REFERENCES customercard.accounts',
+                                  t.tbl, t.tbl || '_account_id_fkey');
+    END LOOP;
+    FOR t IN SELECT (b ->> 0)::bigint AS account_id, b ->> 1 AS role, (b ->> 2)::timestamptz AS bound_at, b ->> 3 AS bound_by
+               FROM pg_catalog.jsonb_array_elements(coalesce(bindings, '[]')) b LOOP
+        EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
+                                  t.account_id, t.role, t.bound_at, t.bound_by);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customercard.distribute_on_citus() IS
+    'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
+CREATE FUNCTION customercard.citus_policies() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    n integer := 0;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR t IN SELECT p.polrelid::regclass AS rel FROM pg_catalog.pg_policy p
+              WHERE p.polname OPERATOR(pg_catalog.=) 'account_isolation'
+                AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.~) 'SELECT'
+                AND p.polrelid IN (SELECT c.oid FROM pg_catalog.pg_class c
+                                    WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER POLICY account_isolation ON %s USING (%s) WITH CHECK (%s)', t.rel,
+                                  'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()',
+                                  'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()');
+        n := n + 1;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customercard.citus_policies() IS
+    'Rewrite the account_isolation policies without a sub-select, as Citus requires; run on every node by distribute_on_citus()';
+REVOKE ALL ON FUNCTION customercard.citus_sequence_ranges(), customercard.citus_on_workers(text), customercard.citus_drop_account_fks(),
+    customercard.citus_account_fk_tables(), customercard.distribute_on_citus(), customercard.citus_policies() FROM PUBLIC;

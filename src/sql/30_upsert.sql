@@ -75,6 +75,8 @@ DECLARE
     k text;
     v jsonb;
     cid bigint;
+    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
+    sub_channel bigint;
     phones jsonb := '[]';
     emails jsonb := '[]';
     chans jsonb := '[]';
@@ -287,8 +289,8 @@ BEGIN
             nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
             avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
             gender        = CASE WHEN data ? 'gender' THEN
-                                CASE lower(data ->> 'gender') WHEN 'm' THEN 'male' WHEN 'f' THEN 'female'
-                                     WHEN 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                                CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
+                                     WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
                             ELSE c.gender END,
             gender_source = CASE WHEN data ? 'gender' THEN
                                 CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
@@ -320,10 +322,10 @@ BEGIN
             UPDATE customercard.phones q SET is_primary = false
              WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
         END IF;
+        has_primary := EXISTS (SELECT 1 FROM customercard.phones q
+                                WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
         INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
-        VALUES (acct, cid, ph.phone, ph.raw, ph.kind,
-                ph."primary" OR NOT EXISTS (SELECT 1 FROM customercard.phones q
-                                             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary))
+        VALUES (acct, cid, ph.phone, ph.raw, ph.kind, ph."primary" OR NOT has_primary)
         ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
             WHERE ph."primary" AND NOT p.is_primary;
     END LOOP;
@@ -337,10 +339,10 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM customercard.emails e
                         WHERE e.account_id = acct AND e.contact_id = cid
                           AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
+            has_primary := EXISTS (SELECT 1 FROM customercard.emails q
+                                    WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
             INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
-            VALUES (acct, cid, em.email, em.raw,
-                    em."primary" OR NOT EXISTS (SELECT 1 FROM customercard.emails q
-                                                 WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary));
+            VALUES (acct, cid, em.email, em.raw, em."primary" OR NOT has_primary);
         END IF;
     END LOOP;
 
@@ -361,13 +363,12 @@ BEGIN
     -- a funnel (and the LGT that brought the contact): subscribed through the
     -- channel sent along, if any; an unsubscribed subscription is renewed
     IF sub_funnel IS NOT NULL THEN
+        sub_channel := (SELECT c.channel_id FROM customercard.channels c
+                         WHERE c.account_id = acct AND c.contact_id = cid
+                           AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                         ORDER BY c.channel_id LIMIT 1);
         INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
-        VALUES (acct, cid,
-                (SELECT c.channel_id FROM customercard.channels c
-                  WHERE c.account_id = acct AND c.contact_id = cid
-                    AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
-                  ORDER BY c.channel_id LIMIT 1),
-                sub_funnel, sub_lgt)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
         ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
             SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
             WHERE s.unsubscribed_at IS NOT NULL;

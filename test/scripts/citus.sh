@@ -91,18 +91,27 @@ full_page_writes = off
 log_min_messages = warning
 CONF
         as_root runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/$node" -l "$dir/$node.log" -w start >/dev/null
-        psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE DATABASE $CITUS_DB" >/dev/null
-        psql -X -q -h "$dir" -p "$port" -U postgres -d $CITUS_DB -c "CREATE EXTENSION citus" >/dev/null
     done
-    local cport
-    cport=$(citus_port "$dir" coordinator)
-    export PGHOST=$dir PGPORT=$cport PGUSER=postgres
-    psql -X -q -d $CITUS_DB -c "SELECT citus_set_coordinator_host('127.0.0.1', $cport)" >/dev/null
-    for node in worker1 worker2; do
-        psql -X -q -d $CITUS_DB -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$dir" $node))" >/dev/null
-    done
+    export PGHOST=$dir PGPORT=$(citus_port "$dir" coordinator) PGUSER=postgres
+    citus_create_db "$dir" $CITUS_DB
     # pg_cron lives on the coordinator only: not propagated to the workers
     psql -X -q -d $CITUS_DB -c "SET citus.enable_ddl_propagation = off" -c "CREATE EXTENSION pg_cron" >/dev/null
+}
+
+# citus_create_db DIR DB: a database on every node with Citus, the cluster
+# formed in it (Citus keeps its node list per database)
+citus_create_db() {
+    local dir=$1 db=$2 node port cport
+    cport=$(citus_port "$dir" coordinator)
+    for node in $CITUS_NODES; do
+        port=$(citus_port "$dir" $node)
+        psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null
+        psql -X -q -h "$dir" -p "$port" -U postgres -d $db -c "CREATE EXTENSION citus" >/dev/null
+    done
+    psql -X -q -h "$dir" -p "$cport" -U postgres -d $db -c "SELECT citus_set_coordinator_host('127.0.0.1', $cport)" >/dev/null
+    for node in worker1 worker2; do
+        psql -X -q -h "$dir" -p "$cport" -U postgres -d $db -c "SELECT citus_add_node('127.0.0.1', $(citus_port "$dir" $node))" >/dev/null
+    done
 }
 
 citus_port() { awk -v n="$2" '$1 == n {print $2}' "$1/ports"; }

@@ -10,6 +10,7 @@ ensure_citus
 DIR=$(mktemp -d /tmp/customercard-citus.XXXXXX)
 trap 'stop_citus_cluster "$DIR"' EXIT
 citus_cluster "$DIR"
+export CITUS_DIR=$DIR
 export CITUS_WORKER_PORTS="$(citus_port "$DIR" worker1) $(citus_port "$DIR" worker2)"
 cd "$ROOT"
 files=""

@@ -3,7 +3,7 @@
 -- security, SECURITY DEFINER functions with a pinned search_path, views
 -- that run as the reader.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 CREATE TEMP VIEW cc_tables AS
 SELECT c.oid, c.relname FROM pg_class c
@@ -110,6 +110,11 @@ SELECT is_empty(
 SELECT is(
     (SELECT count(*)::int FROM customercard.accounts WHERE is_default),
     1, 'a default account exists after CREATE EXTENSION');
+
+-- without Citus, distributing is a clear error that says how to set it up
+SELECT throws_ok('SELECT customercard.distribute_on_citus()', '55000',
+    'Citus is not installed in database "' || current_database() || '"',
+    'distribute_on_citus() without Citus is 55000');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * citus.c
+ *	  Where a table's rows of an account are, for the SQL that the C code
+ *	  runs through SPI (the log, the points ledger, tenancy, names).
+ *
+ * Design note.  On one node every statement names the table itself.  Once
+ * customercard.distribute_on_citus() has run, the triggers fire on shards,
+ * on the node that holds the account, and a statement there that names a
+ * distributed table would be a distributed query nested in a shard's task,
+ * which Citus refuses (and which would be wrong under a rebalance).  So
+ * such a statement names the colocated shard of the same account on this
+ * node instead ("customercard.action_log_102075"); reference tables
+ * (accounts, role_bindings) have a placement on every node, which is read
+ * directly.  Where the shard is not here (the coordinator at the top of a
+ * statement), the table itself is named and Citus routes the statement.
+ *
+ * Whether the schema is distributed is looked up once a transaction (a
+ * syscache probe where Citus is absent); the shard of each (table,
+ * account) likewise.  Plans are cached per statement and relation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "customercard.h"
+
+typedef enum
+{
+	DIST_UNKNOWN, DIST_NO, DIST_YES
+} DistState;
+
+static DistState dist_state = DIST_UNKNOWN;
+static HTAB *shard_names = NULL;	/* (table, account) -> relation, this transaction */
+static HTAB *plans = NULL;			/* (statement, relation) -> kept plan, this backend */
+static bool xact_callback_registered = false;
+
+typedef struct ShardKey
+{
+	char		table[NAMEDATALEN];
+	int64		account;
+} ShardKey;
+
+typedef struct ShardEntry
+{
+	ShardKey	key;
+	char		relation[2 * NAMEDATALEN + 16];
+} ShardEntry;
+
+typedef struct PlanKey
+{
+	const char *sql;			/* a static string of the caller's */
+	char		relation[2 * NAMEDATALEN + 16];
+} PlanKey;
+
+typedef struct PlanEntry
+{
+	PlanKey		key;
+	SPIPlanPtr	plan;
+} PlanEntry;
+
+static void
+CitusXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		dist_state = DIST_UNKNOWN;
+		shard_names = NULL;		/* lived in TopTransactionContext */
+	}
+}
+
+static void
+RegisterCallback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(CitusXactCallback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+static HTAB *
+NewHash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* run a one-value query through SPI; NULL when it gave no row or NULL */
+static char *
+QueryValue(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	char	   *result = NULL;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not run: %s", sql);
+	if (SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			result = MemoryContextStrdup(TopTransactionContext, v);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * Is this backend running a task that another Citus node sent (its
+ * connections name themselves "citus_internal gpid=...")?  A session can
+ * give itself that name too, which only ever takes its default account away.
+ */
+bool
+CustomercardInCitusTask(void)
+{
+	return application_name != NULL && strncmp(application_name, "citus_internal gpid=", 20) == 0;
+}
+
+/* has distribute_on_citus() distributed the schema (as this transaction sees it) */
+bool
+CustomercardDistributed(void)
+{
+	RegisterCallback();
+	if (dist_state == DIST_UNKNOWN)
+	{
+		if (!IsTransactionState() ||
+			!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+			return false;
+		dist_state = QueryValue("SELECT 1 FROM pg_catalog.pg_dist_partition "
+								"WHERE logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::pg_catalog.regclass",
+								0, NULL, NULL, NULL) != NULL ? DIST_YES : DIST_NO;
+	}
+	return dist_state == DIST_YES;
+}
+
+/*
+ * The qualified relation that SPI statements must name for table's rows of
+ * account (any account for a reference table): the table on one node, the
+ * local shard once distributed and the shard is here.
+ */
+const char *
+CustomercardRelationFor(const char *table, int64 account)
+{
+	ShardKey	key;
+	ShardEntry *e;
+	bool		found;
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	char	   *shardid;
+
+	if (!CustomercardDistributed())
+		return psprintf("customercard.%s", table);
+
+	if (shard_names == NULL)
+		shard_names = NewHash("customercard shards", sizeof(ShardKey), sizeof(ShardEntry), TopTransactionContext);
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.table, table, NAMEDATALEN);
+	key.account = account;
+	e = hash_search(shard_names, &key, HASH_ENTER, &found);
+	if (found)
+		return e->relation;
+
+	args[0] = CStringGetTextDatum(psprintf("customercard.%s", table));
+	args[1] = Int64GetDatum(account);
+	shardid = QueryValue("SELECT pg_catalog.get_shard_id_for_distribution_column($1::pg_catalog.regclass, $2)",
+						 2, argtypes, args, NULL);
+	if (shardid != NULL &&
+		OidIsValid(get_relname_relid(psprintf("%s_%s", table, shardid), get_namespace_oid("customercard", false))))
+		snprintf(e->relation, sizeof(e->relation), "customercard.%s_%s", table, shardid);
+	else
+		snprintf(e->relation, sizeof(e->relation), "customercard.%s", table);
+	return e->relation;
+}
+
+/*
+ * A kept plan of sql_format, whose one "%s" is the relation of table for
+ * account.  sql_format must be a static string (its address is the key).
+ * Call while connected to SPI.
+ */
+SPIPlanPtr
+CustomercardPlanFor(const char *sql_format, const char *table, int64 account, int nargs, Oid *argtypes)
+{
+	PlanKey		key;
+	PlanEntry  *e;
+	bool		found;
+
+	if (plans == NULL)
+		plans = NewHash("customercard plans", sizeof(PlanKey), sizeof(PlanEntry), TopMemoryContext);
+	memset(&key, 0, sizeof(key));
+	key.sql = sql_format;
+	strlcpy(key.relation, CustomercardRelationFor(table, account), sizeof(key.relation));
+	e = hash_search(plans, &key, HASH_ENTER, &found);
+	if (!found)
+		e->plan = NULL;
+	if (e->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(psprintf(sql_format, key.relation), nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		e->plan = plan;
+	}
+	return e->plan;
+}

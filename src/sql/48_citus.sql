@@ -1,0 +1,212 @@
+-- ===================================================================
+-- 48_citus.sql: scale-out on Citus (new in 0.2).  distribute_on_citus()
+-- turns the one-node schema into a distributed one, by account_id:
+-- accounts and role_bindings become reference tables (every node reads
+-- tenancy locally), every other table is distributed colocated with
+-- contacts.  Superusers only (nothing is granted).
+-- ===================================================================
+
+-- This node's share of every sequence of the extension: the coordinator
+-- (group 0) keeps 1 .. 2^48 - 1, a worker of group g takes g * 2^48 ..
+-- (g + 1) * 2^48 - 1, so rows written on workers (log rows, ledger rows)
+-- never take an id another node gives.  Run on every node by
+-- distribute_on_citus(); a value already past the range start is kept.
+CREATE FUNCTION customercard.citus_sequence_ranges() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g bigint := (SELECT groupid FROM pg_catalog.pg_dist_local_group);
+    lo bigint;
+    hi bigint;
+    s record;
+    n integer := 0;
+BEGIN
+    -- this node's own sequences only: Citus would otherwise send the change on
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    lo := CASE WHEN g = 0 THEN 1 ELSE g * (1::bigint << 48) END;
+    hi := (g + 1) * (1::bigint << 48) - 1;
+    FOR s IN SELECT c.relname, q.last_value
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_sequences q
+                 ON q.schemaname OPERATOR(pg_catalog.=) 'customercard' AND q.sequencename OPERATOR(pg_catalog.=) c.relname
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'S'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER SEQUENCE customercard.%I MINVALUE %s MAXVALUE %s START WITH %s', s.relname, lo, hi, lo)
+                || CASE WHEN s.last_value IS NULL OR s.last_value < lo
+                        THEN pg_catalog.format(' RESTART WITH %s', lo) ELSE '' END;
+        n := n + 1;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customercard.citus_sequence_ranges() IS
+    'Give this Citus node its own range of every customercard sequence (group g: g * 2^48 ...); run on every node by distribute_on_citus()';
+
+-- One step of distribute_on_citus() on every worker; an error on any of
+-- them is an error here.  The commands are this function's own.
+CREATE FUNCTION customercard.citus_on_workers(step text) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    command text := CASE step
+        WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
+        WHEN 'policies' THEN 'SELECT customercard.citus_policies()'
+        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
+    r record;
+BEGIN
+    IF command IS NULL THEN
+        RAISE EXCEPTION 'unknown step "%" of distribute_on_citus()', step USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR r IN SELECT * FROM pg_catalog.run_command_on_workers(command) LOOP
+        IF NOT r.success THEN
+            RAISE EXCEPTION 'on worker %:%: %', r.nodename, r.nodeport, r.result
+                USING ERRCODE = 'external_routine_exception', DETAIL = 'The command was: ' || command;
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The foreign keys to accounts, dropped while accounts becomes a reference
+-- table (Citus would otherwise convert the tables around it, views and all).
+CREATE FUNCTION customercard.citus_drop_account_fks() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY customercard.citus_account_fk_tables() LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE customercard.%I DROP CONSTRAINT IF EXISTS %I', t, t || '_account_id_fkey');
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION customercard.citus_account_fk_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['managers', 'role_bindings', 'contacts'] $$;
+
+-- Distribute the schema on a Citus cluster, from the coordinator.  Running
+-- it again changes nothing (and gives a worker added since its sequence
+-- range).  Returns the tables it distributed.
+CREATE FUNCTION customercard.distribute_on_citus() RETURNS SETOF regclass
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    n integer;
+    bindings jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus') THEN
+        RAISE EXCEPTION 'Citus is not installed in database "%"', pg_catalog.current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'On a Citus coordinator: CREATE EXTENSION citus; add the workers (citus_add_node), then CREATE EXTENSION customercard and SELECT customercard.distribute_on_citus().';
+    END IF;
+    IF NOT pg_catalog.citus_is_coordinator() THEN
+        RAISE EXCEPTION 'distribute_on_citus() runs on the coordinator'
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Connect to the coordinator of the cluster and call it there.';
+    END IF;
+    -- on every node (the database settings Citus sends on itself; the rest on
+    -- this node and then each worker, again for a worker added since): the
+    -- extension's triggers run on the shards,
+    -- SET LOCAL of the account and the actor reaches the workers, each node
+    -- has its own range of ids, and the policies take the form Citus accepts
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- foreign keys to reference tables want one connection per node
+    PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.enable_unsafe_triggers = on', pg_catalog.current_database());
+    EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
+    PERFORM customercard.citus_sequence_ranges();
+    PERFORM customercard.citus_policies();
+    PERFORM customercard.citus_on_workers('sequence_ranges');
+    PERFORM customercard.citus_on_workers('policies');
+
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
+        RETURN;     -- distributed already
+    END IF;
+
+    -- foreign keys to accounts wait until accounts is a reference table;
+    -- until then Citus would convert the tables around it (and the views)
+    PERFORM customercard.citus_drop_account_fks();
+    PERFORM customercard.citus_on_workers('drop_account_fks');
+
+    -- role_bindings hold role OIDs, which differ per node: copied in binary
+    -- they would name other roles on the workers, so they are inserted again
+    -- as role names once the table is a reference table
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(b.account_id, b.role::text, b.bound_at, b.bound_by))
+      INTO bindings FROM customercard.role_bindings b;
+    DELETE FROM customercard.role_bindings;
+
+    ALTER TABLE customercard.accounts DISABLE TRIGGER accounts_restore_default;
+    PERFORM pg_catalog.create_reference_table('customercard.accounts');
+    ALTER TABLE customercard.accounts ENABLE TRIGGER accounts_restore_default;
+    PERFORM pg_catalog.create_reference_table('customercard.role_bindings');
+    RETURN NEXT 'customercard.accounts'::regclass;
+    RETURN NEXT 'customercard.role_bindings'::regclass;
+
+    -- every other table by account_id, colocated, in foreign-key order;
+    -- managers first, as contacts refer to it
+    PERFORM pg_catalog.create_distributed_table('customercard.managers', 'account_id', colocate_with => 'none');
+    RETURN NEXT 'customercard.managers'::regclass;
+    LOOP
+        n := 0;
+        FOR t IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) c.oid)
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                                     WHERE f.conrelid OPERATOR(pg_catalog.=) c.oid AND f.contype OPERATOR(pg_catalog.=) 'f'
+                                       AND f.confrelid OPERATOR(pg_catalog.<>) c.oid
+                                       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p
+                                                        WHERE p.logicalrelid OPERATOR(pg_catalog.=) f.confrelid))
+                  ORDER BY c.relname
+        LOOP
+            PERFORM pg_catalog.create_distributed_table(t.rel, 'account_id', colocate_with => 'customercard.managers');
+            RETURN NEXT t.rel;
+            n := n + 1;
+        END LOOP;
+        EXIT WHEN n = 0;
+    END LOOP;
+    -- the rows copied into the shards are the data now; the coordinator's
+    -- local copies go (past the append-only guards: nothing is lost, the
+    -- shards hold every row)
+    PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
+    FOR t IN SELECT p.logicalrelid AS rel FROM pg_catalog.pg_dist_partition p
+              WHERE p.logicalrelid::text LIKE 'customercard.%' LOOP
+        PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.rel);
+    END LOOP;
+    PERFORM pg_catalog.set_config('session_replication_role', 'origin', true);
+
+    FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(customercard.citus_account_fk_tables()) x LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE customercard.%I ADD CONSTRAINT %I FOREIGN KEY (account_id) REFERENCES customercard.accounts',
+                                  t.tbl, t.tbl || '_account_id_fkey');
+    END LOOP;
+    FOR t IN SELECT (b ->> 0)::bigint AS account_id, b ->> 1 AS role, (b ->> 2)::timestamptz AS bound_at, b ->> 3 AS bound_by
+               FROM pg_catalog.jsonb_array_elements(coalesce(bindings, '[]')) b LOOP
+        EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
+                                  t.account_id, t.role, t.bound_at, t.bound_by);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customercard.distribute_on_citus() IS
+    'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
+
+-- The row-level security policies in the form Citus accepts: the account
+-- function called in the qual, not in a sub-select.  Run on every node by
+-- distribute_on_citus().
+CREATE FUNCTION customercard.citus_policies() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t record;
+    n integer := 0;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR t IN SELECT p.polrelid::regclass AS rel FROM pg_catalog.pg_policy p
+              WHERE p.polname OPERATOR(pg_catalog.=) 'account_isolation'
+                AND pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.~) 'SELECT'
+                AND p.polrelid IN (SELECT c.oid FROM pg_catalog.pg_class c
+                                    WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace)
+    LOOP
+        EXECUTE pg_catalog.format('ALTER POLICY account_isolation ON %s USING (%s) WITH CHECK (%s)', t.rel,
+                                  'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()',
+                                  'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()');
+        n := n + 1;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION customercard.citus_policies() IS
+    'Rewrite the account_isolation policies without a sub-select, as Citus requires; run on every node by distribute_on_citus()';

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# customercard distributed by distribute_on_citus() on a coordinator and two
+# workers: what it distributes and how (again: nothing), the policies in
+# the form Citus accepts on every node, each node's own id range; then, with
+# an application that sets the account and the actor with SET LOCAL in each
+# transaction (the PgBouncer pattern) and a login role bound to one account
+# that sets nothing: writes through upsert_contact land with their log rows
+# and actor, ids stay unique under concurrent writes in two accounts, and
+# isolation holds when the queries are sent to any node — where a node cannot
+# tell the account the answer is no rows, never another account's.  Prints
+# TAP.  Needs CITUS_DIR, PGHOST/PGPORT of the coordinator and
+# CITUS_WORKER_PORTS (test/scripts/run_citus_tests.sh sets them).
+set -euo pipefail
+source "$(dirname "$0")/../scripts/citus.sh"
+source "$(dirname "$0")/../shell/lib/cards.sh"
+DB=cc_distributed
+PORTS="$PGPORT $CITUS_WORKER_PORTS"
+trap 'for p in $PORTS; do psql -X -q -p $p -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1; done
+      psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_d_app" -c "DROP ROLE IF EXISTS cc_d_anna" >/dev/null 2>&1 || true' EXIT
+citus_create_db "$CITUS_DIR" $DB
+on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
+echo "1..16"
+
+q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
+tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
+all=$(q $DB -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'customercard'::regnamespace AND relkind = 'r'")
+ok "$tables" "$all" "distribute_on_citus() distributes every table of the schema ($all)"
+ok "$(q $DB -c "SELECT string_agg(logicalrelid::text, ',' ORDER BY 1) FROM pg_dist_partition WHERE partmethod = 'n'")" \
+   "customercard.accounts,customercard.role_bindings" "accounts and role_bindings are reference tables"
+ok "$(q $DB -c "SELECT count(*) || ' ' || count(DISTINCT colocationid) || ' ' || bool_and(column_to_column_name(logicalrelid, partkey) = 'account_id')
+                 FROM pg_dist_partition WHERE partmethod = 'h'
+                  AND colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'customercard.contacts'::regclass)")" \
+   "$((all - 2)) 1 true" "every other table is distributed by account_id, colocated with contacts"
+before=$(q $DB -c "SELECT md5(string_agg(logicalrelid::text || partmethod::text || colocationid, ',' ORDER BY 1)) FROM pg_dist_partition")
+again=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()")
+ok "$again|$(q $DB -c "SELECT md5(string_agg(logicalrelid::text || partmethod::text || colocationid, ',' ORDER BY 1)) FROM pg_dist_partition")" "0|$before" \
+   "run again, it distributes nothing and changes nothing"
+
+sub=""; ranges=""
+for p in $PORTS; do
+    sub="$sub $(on $p -c "SELECT count(*) FROM pg_policy WHERE polrelid::regclass::text LIKE 'customercard.%' AND pg_get_expr(polqual, polrelid) ~ 'SELECT'")"
+    ranges="$ranges $(on $p -c "SELECT min_value FROM pg_sequences WHERE schemaname = 'customercard' AND sequencename = 'action_log_log_id_seq'")"
+done
+ok "$sub" " 0 0 0" "no policy on any node has a sub-select (Citus refuses those)"
+ok "$(echo $ranges | tr ' ' '\n' | sort -u | wc -l)" 3 "each node takes ids from its own range ($ranges )"
+
+# an application's pooled role and a login bound to account 1
+q $DB >/dev/null <<'SQL'
+CREATE ROLE cc_d_app LOGIN IN ROLE customercard_app, customercard_admin;
+CREATE ROLE cc_d_anna LOGIN IN ROLE customercard_manager;
+SELECT customercard.create_account('Second shop', 'DE', 'EUR');
+SELECT customercard.bind_role('cc_d_anna', 1);
+SQL
+app() { local p=$1 acct=$2; shift 2; printf 'BEGIN;\nSET LOCAL customercard.account_id = %s;\nSET LOCAL customercard.actor = %s;\n%s\nCOMMIT;\n' \
+            "$acct" "'app:$acct'" "$*" | psql -X -q -At -v ON_ERROR_STOP=1 -U cc_d_app -p "$p" -d $DB; }
+app $PGPORT 1 "SELECT customercard.upsert_contact('{\"name\": \"Anna Petrova\", \"phones\": [\"8 912 345 67 89\"], \"emails\": [\"anna@example.ru\"], \"tags\": [\"vip\"], \"channel\": {\"kind\": \"telegram\", \"external_id\": 100}}');" >/dev/null
+app $PGPORT 2 "SELECT customercard.upsert_contact('{\"name\": \"Zweiter Kunde\", \"emails\": [\"k@example.de\"], \"tags\": [\"neu\"]}');" >/dev/null
+ok "$(q $DB -c "SELECT string_agg(c.account_id || ':' || c.name || ':' || (SELECT string_agg(DISTINCT l.actor, ',') FROM customercard.action_log l
+                                    WHERE l.account_id = c.account_id AND l.contact_id = c.contact_id), ' ' ORDER BY c.account_id)
+                 FROM customercard.contacts c")" \
+   "1:Anna Petrova:app:1 2:Zweiter Kunde:app:2" "upsert_contact in each account, its log rows written on the shard's node with the SET LOCAL actor"
+anna_id=$(q $DB -c "SELECT contact_id FROM customercard.contacts WHERE account_id = 1")
+ok "$(app $PGPORT 1 "SELECT customercard.log_event($anna_id, 'crm_exported', '{\"crm\": \"amoCRM\"}');" >/dev/null;
+      q $DB -c "SELECT count(*) || ' ' || min(actor) FROM customercard.action_log WHERE event = 'crm_exported'")" "1 app:1" \
+   "log_event from the coordinator writes its row into the account's shard"
+
+# isolation, the queries sent to each node in turn
+iso=""; sess=""; none=""; anna=""; anna2=""
+for p in $PORTS; do
+    iso="$iso $(app $p 2 "SELECT string_agg(name, ',') FROM customercard.contacts;")"
+    sess="$sess $(psql -X -q -At -U cc_d_app -p $p -d $DB -c "SET customercard.account_id = 2" -c "SELECT count(*) FROM customercard.contacts")"
+    none="$none $(psql -X -q -At -U cc_d_app -p $p -d $DB -c "SELECT count(*) FROM customercard.contacts")"
+    anna="$anna $(psql -X -q -At -U cc_d_anna -p $p -d $DB -c "SELECT string_agg(name, ',') FROM customercard.contacts")"
+    anna2="$anna2 $(psql -X -q -At -U cc_d_anna -p $p -d $DB -c "SET customercard.account_id = 2" -c "SELECT count(*) FILTER (WHERE account_id = 2) FROM customercard.contacts")"
+    anna3="${anna3:-} $(printf 'BEGIN;\nSET LOCAL customercard.account_id = 2;\nSELECT count(*) FROM customercard.contacts;\nCOMMIT;\n' | psql -X -q -At -U cc_d_anna -p $p -d $DB)"
+done
+ok "$iso" " Zweiter Kunde Zweiter Kunde Zweiter Kunde" "the pooled role with SET LOCAL account 2 sees account 2 only, on every node"
+ok "$sess" " 0 0 0" "a session-level SET (which Citus does not send on) gives no rows on any node, never the default account's"
+ok "$none" " 0 0 0" "the pooled role that sets no account sees nothing on the cluster"
+ok "$anna" " Anna Petrova Anna Petrova Anna Petrova" "the login bound to account 1 sees it without setting anything, on every node"
+ok "$anna2" " 0 0 0" "the login bound to account 1 that sets account 2 for the session never sees account 2's rows, on any node"
+ok "$anna3" " 0 0 0" "... and with SET LOCAL it sees nothing at all, on every node"
+
+# unbinding takes effect at once, also for the worker connections Citus keeps
+got=$(psql -X -q -At -U cc_d_anna -d $DB <<SQL
+SELECT count(*) FROM customercard.contacts;
+\! psql -X -q -At -U postgres -p $PGPORT -d $DB -c "SELECT customercard.unbind_role('cc_d_anna', 1)" >/dev/null
+SELECT count(*) FROM customercard.contacts;
+SQL
+)
+ok "$(echo $got)" "1 0" "unbind_role takes effect at once in a session already working on the cluster"
+
+# concurrent writes in two accounts: every id unique across the cluster
+for a in 1 2; do
+    ( for i in $(seq 1 40); do
+          app $PGPORT $a "SELECT customercard.upsert_contact('{\"name\": \"Parallel $a-$i\", \"tags\": [\"t$i\"]}');"
+      done >/dev/null ) &
+done
+wait
+ok "$(q $DB -c "SELECT (SELECT count(*) || '/' || count(DISTINCT contact_id) FROM customercard.contacts WHERE name LIKE 'Parallel%') || ' '
+                    || (SELECT count(*) || '/' || count(DISTINCT log_id) FROM customercard.action_log)
+                    || ' ' || (SELECT count(*) FROM customercard.action_log WHERE actor = 'system')")" \
+   "80/80 $(q $DB -c "SELECT count(*) || '/' || count(*) FROM customercard.action_log") 0" \
+   "80 contacts written at once in two accounts: contact and log ids unique cluster-wide, every log row with its actor"
