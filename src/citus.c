@@ -142,12 +142,14 @@ CustomercardDistributed(void)
 	RegisterCallback();
 	if (dist_state == DIST_UNKNOWN)
 	{
-		if (!IsTransactionState() ||
-			!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+		if (!IsTransactionState())
 			return false;
-		dist_state = QueryValue("SELECT 1 FROM pg_catalog.pg_dist_partition "
+		if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
+			dist_state = DIST_NO;	/* no Citus: for the rest of the transaction */
+		else
+			dist_state = QueryValue("SELECT 1 FROM pg_catalog.pg_dist_partition "
 								"WHERE logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::pg_catalog.regclass",
-								0, NULL, NULL, NULL) != NULL ? DIST_YES : DIST_NO;
+									0, NULL, NULL, NULL) != NULL ? DIST_YES : DIST_NO;
 	}
 	return dist_state == DIST_YES;
 }
@@ -168,7 +170,12 @@ CustomercardRelationFor(const char *table, int64 account)
 	char	   *shardid;
 
 	if (!CustomercardDistributed())
-		return psprintf("customercard.%s", table);
+	{
+		static char one_node[2 * NAMEDATALEN + 16];
+
+		snprintf(one_node, sizeof(one_node), "customercard.%s", table);
+		return one_node;
+	}
 
 	if (shard_names == NULL)
 		shard_names = NewHash("customercard shards", sizeof(ShardKey), sizeof(ShardEntry), TopTransactionContext);
