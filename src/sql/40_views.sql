@@ -364,13 +364,20 @@ COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact
 CREATE FUNCTION customercard.contact_log(contact_id bigint, events text[] DEFAULT NULL,
                                          since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL)
 RETURNS SETOF customercard.card_log
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- resolved first: inside the query Citus would send it to the shards
+    cid constant bigint := customercard.resolve_contact(contact_log.contact_id);
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
+    RETURN QUERY
     SELECT l.* FROM customercard.card_log l
-     WHERE l.contact_id = customercard.resolve_contact($1)
-       AND ($2 IS NULL OR l.event = ANY ($2))
-       AND ($3 IS NULL OR l.at >= $3)
-       AND ($4 IS NULL OR l.at < $4)
-     ORDER BY l.at DESC, l.log_id DESC
+     WHERE l.contact_id = cid
+       AND (contact_log.events IS NULL OR l.event = ANY (contact_log.events))
+       AND (contact_log.since IS NULL OR l.at >= contact_log.since)
+       AND (contact_log.until IS NULL OR l.at < contact_log.until)
+     ORDER BY l.at DESC, l.log_id DESC;
+END
 $$;
 COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz) IS
     'The action log of a contact, newest first, optionally only some event kinds and a period [since, until)';

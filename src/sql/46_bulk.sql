@@ -174,7 +174,10 @@ $$;
 CREATE FUNCTION customercard.export_rows_of(acct bigint, ids bigint[])
 RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
                tags text, custom jsonb)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
+    RETURN QUERY
     SELECT c.contact_id,
            coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
            (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
@@ -190,7 +193,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                        JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
                       WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
       FROM customercard.contacts c
-     WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+END
 $$;
 
 -- The export's rows of some contacts, as CSV lines (CRLF), in id order; a
@@ -414,6 +418,12 @@ DECLARE
     ids bigint[];
     t record;
     nfailed integer;
+    -- times and the last id as values (Citus evaluates no STABLE or VOLATILE
+    -- function inside a distributed UPDATE, and an array element taken
+    -- there from a variable crashes Citus 13.2.2)
+    started timestamptz := now();
+    progressed timestamptz;
+    last_id bigint;
 BEGIN
     IF NOT customercard.account_may_act(acct) THEN
         RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
@@ -434,8 +444,8 @@ BEGIN
     IF ids IS NULL THEN
         -- (its items stay for bulk_prune: deleting a million rows is no
         -- part of the job, and would hold its last commit back)
-        UPDATE customercard.bulk_jobs b SET status = 'done', finished_at = now(), progress_at = now(),
-                                            started_at = coalesce(b.started_at, now())
+        UPDATE customercard.bulk_jobs b SET status = 'done', finished_at = started, progress_at = started,
+                                            started_at = coalesce(b.started_at, started)
          WHERE b.account_id = acct AND b.job_id = j.job_id;
         RETURN 0;
     END IF;
@@ -449,9 +459,11 @@ BEGIN
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS nfailed = ROW_COUNT;
 
+    last_id := ids[cardinality(ids)];
+    progressed := clock_timestamp();
     UPDATE customercard.bulk_jobs b
-       SET status = 'running', started_at = coalesce(b.started_at, now()), progress_at = clock_timestamp(),
-           position = ids[cardinality(ids)], batches = b.batches + 1,
+       SET status = 'running', started_at = coalesce(b.started_at, started), progress_at = progressed,
+           position = last_id, batches = b.batches + 1,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
      WHERE b.account_id = acct AND b.job_id = j.job_id;
     RETURN cardinality(ids);

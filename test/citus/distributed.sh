@@ -19,7 +19,7 @@ trap 'for p in $PORTS; do psql -X -q -p $p -d postgres -c "DROP DATABASE IF EXIS
       psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_d_app" -c "DROP ROLE IF EXISTS cc_d_anna" >/dev/null 2>&1 || true' EXIT
 citus_create_db "$CITUS_DIR" $DB
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..16"
+echo "1..20"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -80,6 +80,17 @@ ok "$none" " 0 0 0" "the pooled role that sets no account sees nothing on the cl
 ok "$anna" " Anna Petrova Anna Petrova Anna Petrova" "the login bound to account 1 sees it without setting anything, on every node"
 ok "$anna2" " 0 0 0" "the login bound to account 1 that sets account 2 for the session never sees account 2's rows, on any node"
 ok "$anna3" " 0 0 0" "... and with SET LOCAL it sees nothing at all, on every node"
+
+# the card views and card_json, read through the pooled role
+ok "$(app $PGPORT 1 "SELECT count(*) || ' ' || (customercard.card_json($anna_id) -> 'card' ->> 'name') || ' ' || (customercard.card_json($anna_id) -> 'card' ->> 'phone') FROM customercard.card;")" \
+   "1 Anna Petrova +79123456789" "the card view and card_json work on the cluster (the policies keep outer joins plannable)"
+ok "$(app $PGPORT 2 "SELECT customercard.card_json($anna_id);" 2>&1 | grep -o 'does not exist in account 2' | head -1)" "does not exist in account 2" \
+   "card_json of account 1's contact, asked in account 2: does not exist"
+
+ok "$(app $PGPORT 1 "SELECT string_agg(event, ',' ORDER BY at) FROM customercard.contact_log($anna_id, '{tag_added,crm_exported}');")" \
+   "tag_added,crm_exported" "contact_log reads the contact's log on the cluster"
+ok "$(app $PGPORT 1 "SELECT count(*) FROM customercard.export_rows('{}');"; app $PGPORT 1 "SELECT position('Anna Petrova' in customercard.export_csv('{}')) > 0;")" \
+   "$(printf '1\nt')" "the exports read the account's contacts on the cluster"
 
 # unbinding takes effect at once, also for the worker connections Citus keeps
 got=$(psql -X -q -At -U cc_d_anna -d $DB <<SQL
