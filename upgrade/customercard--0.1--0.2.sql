@@ -1206,7 +1206,8 @@ BEGIN
 END
 $$;
 
--- bulk_run_batch: times and the last id as values, not functions inside the job's UPDATE
+-- bulk_run_batch: times and the last id as values, not functions inside the job's UPDATE;
+-- the job's account and actor as SET LOCAL statements, which Citus sends on
 CREATE OR REPLACE FUNCTION customercard.bulk_run_batch(acct bigint, job_id bigint, batch_size integer) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1230,8 +1231,10 @@ BEGIN
         RETURN 0;
     END IF;
     -- the job's account and actor, for this transaction only
-    PERFORM set_config('customercard.account_id', acct::text, true);
-    PERFORM set_config('customercard.actor', j.actor, true);
+    -- (as SET LOCAL statements, which Citus sends on to the workers; the
+    -- actor is quoted as a literal)
+    EXECUTE format('SET LOCAL customercard.account_id = %s', acct);
+    EXECUTE format('SET LOCAL customercard.actor = %L', j.actor);
 
     SELECT array_agg(i.contact_id ORDER BY i.contact_id) INTO ids
       FROM (SELECT i.contact_id FROM customercard.bulk_job_items i

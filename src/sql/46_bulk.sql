@@ -434,8 +434,10 @@ BEGIN
         RETURN 0;
     END IF;
     -- the job's account and actor, for this transaction only
-    PERFORM set_config('customercard.account_id', acct::text, true);
-    PERFORM set_config('customercard.actor', j.actor, true);
+    -- (as SET LOCAL statements, which Citus sends on to the workers; the
+    -- actor is quoted as a literal)
+    EXECUTE format('SET LOCAL customercard.account_id = %s', acct);
+    EXECUTE format('SET LOCAL customercard.actor = %L', j.actor);
 
     SELECT array_agg(i.contact_id ORDER BY i.contact_id) INTO ids
       FROM (SELECT i.contact_id FROM customercard.bulk_job_items i

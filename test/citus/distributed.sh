@@ -13,13 +13,18 @@
 set -euo pipefail
 source "$(dirname "$0")/../scripts/citus.sh"
 source "$(dirname "$0")/../shell/lib/cards.sh"
-DB=cc_distributed
+DB=$CITUS_DB      # the database pg_cron lives in
 PORTS="$PGPORT $CITUS_WORKER_PORTS"
-trap 'for p in $PORTS; do psql -X -q -p $p -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1; done
-      psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_d_app" -c "DROP ROLE IF EXISTS cc_d_anna" >/dev/null 2>&1 || true' EXIT
-citus_create_db "$CITUS_DIR" $DB
+cleanup() {
+    psql -X -q -d $DB -c "SELECT cron.unschedule(jobname) FROM cron.job WHERE jobname LIKE 'customercard-%'" >/dev/null 2>&1
+    psql -X -q -d $DB -c "DROP EXTENSION IF EXISTS customercard CASCADE" >/dev/null 2>&1
+    for p in $PORTS; do psql -X -q -p $p -d $DB -c "DROP SCHEMA IF EXISTS customercard CASCADE" >/dev/null 2>&1; done   # placements left behind
+    psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_d_app" -c "DROP ROLE IF EXISTS cc_d_anna" >/dev/null 2>&1 || true
+}
+cleanup; trap cleanup EXIT
+[ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..20"
+echo "1..22"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -113,3 +118,18 @@ ok "$(q $DB -c "SELECT (SELECT count(*) || '/' || count(DISTINCT contact_id) FRO
                     || ' ' || (SELECT count(*) FROM customercard.action_log WHERE actor = 'system')")" \
    "80/80 $(q $DB -c "SELECT count(*) || '/' || count(*) FROM customercard.action_log") 0" \
    "80 contacts written at once in two accounts: contact and log ids unique cluster-wide, every log row with its actor"
+
+# a bulk job queued by the application, run by pg_cron on the coordinator
+job=$(app $PGPORT 1 "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}');")
+q $DB -c "SELECT customercard.schedule_bulk_runner()" >/dev/null
+ok "$(q $DB -c "SELECT command FROM cron.job WHERE jobname = 'customercard-bulk-runner-$DB'")" "CALL customercard.bulk_run()" \
+   "schedule_bulk_runner registers the runner with pg_cron on the coordinator"
+for i in $(seq 1 90); do   # pg_cron 1.4 runs it at the next minute
+    [ "$(q $DB -c "SELECT status FROM customercard.bulk_jobs WHERE job_id = $job")" = done ] && break
+    sleep 1
+done
+ok "$(q $DB -c "SELECT b.status || ' ' || b.done || ' ' || (SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id)
+                                                      WHERE t.name = 'autumn') || ' '
+                    || (SELECT string_agg(DISTINCT l.actor, ',') FROM customercard.action_log l WHERE l.event = 'tag_added' AND l.details ->> 'tag' = 'autumn')
+                 FROM customercard.bulk_jobs b WHERE b.job_id = $job")" \
+   "done 41 41 app:1" "pg_cron ran the bulk job on the cluster: every contact of account 1 tagged, logged with the job's actor"
