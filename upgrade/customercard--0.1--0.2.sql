@@ -1268,3 +1268,279 @@ BEGIN
     RETURN cardinality(ids);
 END
 $$;
+
+-- The section views carry account_id (last), and card_json names the account in every
+-- query: on Citus that keeps the card on the shards of the account's node
+
+CREATE OR REPLACE VIEW customercard.card_channels WITH (security_invoker = true) AS
+SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
+       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at,
+       ch.account_id
+  FROM customercard.channels ch
+ WHERE ch.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channels of each contact';
+
+CREATE OR REPLACE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
+SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
+       s.channel_id, ch.kind AS channel_kind, b.name AS block,
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active,
+       s.account_id
+  FROM customercard.subscriptions s
+  JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
+  LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
+  LEFT JOIN customercard.channels ch ON ch.account_id = s.account_id AND ch.channel_id = s.channel_id
+  LEFT JOIN customercard.funnel_blocks b ON b.account_id = s.account_id AND b.block_id = s.block_id
+ WHERE s.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_subscriptions IS 'Funnel subscriptions of each contact, with channel, LGT and current block';
+
+CREATE OR REPLACE VIEW customercard.card_orders WITH (security_invoker = true) AS
+SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.currency, o.status,
+       coalesce(p.paid, 0) AS paid_amount, coalesce(p.failed_attempts, 0) AS failed_payments,
+       o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
+       o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
+       o.created_at, o.paid_at,
+       o.account_id
+  FROM customercard.orders o
+  LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
+  LEFT JOIN LATERAL (
+        SELECT sum(py.amount) FILTER (WHERE py.status = 'succeeded') AS paid,
+               count(*) FILTER (WHERE py.status = 'failed') AS failed_attempts
+          FROM customercard.payments py
+         WHERE py.account_id = o.account_id AND py.order_id = o.order_id) p ON true
+ WHERE o.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what was paid on them';
+
+CREATE OR REPLACE VIEW customercard.card_finance WITH (security_invoker = true) AS
+WITH per_order AS (
+    SELECT o.contact_id, o.account_id, o.currency, o.status, o.amount,
+           coalesce((SELECT sum(py.amount) FROM customercard.payments py
+                      WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
+           coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
+           coalesce(po.co_author, 0) AS co_author, coalesce(po.expense, 0) AS expense, coalesce(po.refund, 0) AS refund
+      FROM customercard.orders o
+      LEFT JOIN LATERAL (
+            SELECT sum(x.amount) FILTER (WHERE x.kind = 'partner') AS partner,
+                   sum(x.amount) FILTER (WHERE x.kind = 'call_centre') AS call_centre,
+                   sum(x.amount) FILTER (WHERE x.kind = 'co_author') AS co_author,
+                   sum(x.amount) FILTER (WHERE x.kind = 'expense') AS expense,
+                   sum(x.amount) FILTER (WHERE x.kind = 'refund') AS refund
+              FROM customercard.payouts x
+             WHERE x.account_id = o.account_id AND x.order_id = o.order_id) po ON true
+     WHERE o.account_id = (SELECT customercard.current_account_id())
+)
+SELECT contact_id, currency,
+       sum(amount) FILTER (WHERE status <> 'cancelled') AS invoiced,
+       coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
+       coalesce(sum(amount) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
+       sum(paid) AS paid,
+       sum(refund) AS refunds,
+       sum(expense) AS expenses,
+       sum(paid) - sum(expense) - sum(refund) AS income,
+       sum(partner) AS partner_payouts,
+       sum(call_centre) AS call_centre_payouts,
+       sum(co_author) AS co_author_payouts,
+       sum(paid) - sum(expense) - sum(refund) - sum(partner) - sum(call_centre) - sum(co_author) AS profit,
+       count(*) AS orders_count,
+       account_id
+  FROM per_order
+ GROUP BY contact_id, currency, account_id;
+COMMENT ON VIEW customercard.card_finance IS
+    'Money per contact and currency (JustClick figures): invoiced (not cancelled), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses - refunds, payouts, profit = income - payouts';
+
+CREATE OR REPLACE VIEW customercard.card_sales_plans WITH (security_invoker = true) AS
+SELECT sm.contact_id, sm.plan_id, sp.name AS plan, sm.status, sm.amount, sm.manager_id, m.name AS manager,
+       sm.manager_pinned, sm.added_at, sm.updated_at,
+       sm.account_id
+  FROM customercard.sales_plan_members sm
+  JOIN customercard.sales_plans sp ON sp.account_id = sm.account_id AND sp.plan_id = sm.plan_id
+  LEFT JOIN customercard.managers m ON m.account_id = sm.account_id AND m.manager_id = sm.manager_id
+ WHERE sm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_sales_plans IS 'Sales plans each contact is in';
+
+CREATE OR REPLACE VIEW customercard.card_tasks WITH (security_invoker = true) AS
+SELECT t.contact_id, t.task_id, t.title, t.description, t.due_at, t.status,
+       t.status = 'open' AS is_current,
+       t.status = 'open' AND t.due_at < now() AS is_overdue,
+       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at,
+       t.account_id
+  FROM customercard.tasks t
+  LEFT JOIN customercard.managers m ON m.account_id = t.account_id AND m.manager_id = t.manager_id
+ WHERE t.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_tasks IS 'Tasks of each contact, current (open) and past';
+
+CREATE OR REPLACE VIEW customercard.card_calls WITH (security_invoker = true) AS
+SELECT cl.contact_id, cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason,
+       cl.manager_id, m.name AS manager, cl.recording_url,
+       cl.account_id
+  FROM customercard.calls cl
+  LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
+ WHERE cl.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_calls IS 'Calls with each contact';
+
+CREATE OR REPLACE VIEW customercard.card_webinars WITH (security_invoker = true) AS
+SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
+       coalesce(w.watched_s, extract(epoch FROM w.left_at - w.joined_at)::integer) AS watched_s,
+       w.chat_messages, w.visitor_id,
+       w.account_id
+  FROM customercard.webinar_visits w
+ WHERE w.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_webinars IS 'Webinar visits of each contact';
+
+CREATE OR REPLACE VIEW customercard.card_comments WITH (security_invoker = true) AS
+SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at,
+       cm.account_id
+  FROM customercard.comments cm
+ WHERE cm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_comments IS 'Comments on each contact';
+
+CREATE OR REPLACE VIEW customercard.card_log WITH (security_invoker = true) AS
+SELECT l.contact_id, l.log_id, l.at,
+       (l.at AT TIME ZONE current_setting('TimeZone'))::date AS date,
+       (l.at AT TIME ZONE current_setting('TimeZone'))::time(0) AS time,
+       customercard.describe_event(l.event, l.details) AS description,
+       l.event, l.actor, l.details,
+       l.account_id
+  FROM customercard.action_log l
+ WHERE l.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_log IS 'The action log of each contact: date, time, description, event kind, actor';
+
+CREATE OR REPLACE VIEW customercard.card_merges WITH (security_invoker = true) AS
+SELECT mg.survivor_id AS contact_id, mg.merge_id, 'survivor' AS role, mg.absorbed_id AS other_contact_id,
+       mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by, mg.account_id
+  FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id())
+UNION ALL
+SELECT mg.absorbed_id, mg.merge_id, 'absorbed', mg.survivor_id, mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by, mg.account_id
+  FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_merges IS 'Merges each contact took part in, as survivor or absorbed';
+
+CREATE OR REPLACE VIEW customercard.card_visits WITH (security_invoker = true) AS
+SELECT v.contact_id, v.visit_id, v.visitor_id, v.url, v.title, v.referrer,
+       v.utm_source, v.utm_medium, v.utm_campaign, v.utm_content, v.utm_term, v.visited_at,
+       v.account_id
+  FROM customercard.page_visits v
+ WHERE v.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_visits IS 'Page visits of each contact';
+
+CREATE OR REPLACE VIEW customercard.card_clicks WITH (security_invoker = true) AS
+SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at,
+       k.account_id
+  FROM customercard.clicks k
+ WHERE k.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks';
+
+CREATE OR REPLACE VIEW customercard.card_emails WITH (security_invoker = true) AS
+SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.opened_at, es.clicked_at,
+       es.unsubscribed_at, es.spam_at,
+       CASE WHEN es.spam_at IS NOT NULL THEN 'spam'
+            WHEN es.unsubscribed_at IS NOT NULL THEN 'unsubscribed'
+            WHEN es.clicked_at IS NOT NULL THEN 'clicked'
+            WHEN es.opened_at IS NOT NULL THEN 'opened'
+            ELSE 'sent' END AS outcome,
+       es.visitor_id,
+       es.account_id
+  FROM customercard.emails_sent es
+ WHERE es.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_emails IS 'E-mails sent to each contact and what they did with them';
+
+CREATE OR REPLACE VIEW customercard.card_groups WITH (security_invoker = true) AS
+SELECT gm.contact_id, gm.group_id, g.name AS "group", gm.joined_at, gm.partner, gm.tag,
+       gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id,
+       gm.account_id
+  FROM customercard.group_members gm
+  JOIN customercard.groups g ON g.account_id = gm.account_id AND g.group_id = gm.group_id
+ WHERE gm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_groups IS 'Groups each contact joined, with partner, tag and UTM of joining';
+
+CREATE OR REPLACE VIEW customercard.card_balance WITH (security_invoker = true) AS
+SELECT bt.contact_id, bt.currency, sum(bt.amount) AS balance, count(*) AS transactions, max(bt.at) AS last_change_at,
+       bt.account_id
+  FROM customercard.balance_transactions bt
+ WHERE bt.account_id = (SELECT customercard.current_account_id())
+ GROUP BY bt.contact_id, bt.currency, bt.account_id;
+COMMENT ON VIEW customercard.card_balance IS 'Internal balances of each contact per currency (bonus, coins, deposit, points)';
+
+CREATE OR REPLACE VIEW customercard.card_call_campaigns WITH (security_invoker = true) AS
+SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.call_back_at, cm.status,
+       cm.comment, cm.manager_id, m.name AS manager,
+       cm.account_id
+  FROM customercard.call_campaign_members cm
+  JOIN customercard.call_campaigns cc ON cc.account_id = cm.account_id AND cc.campaign_id = cm.campaign_id
+  LEFT JOIN customercard.managers m ON m.account_id = cm.account_id AND m.manager_id = cm.manager_id
+ WHERE cm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact is in: when to call back, status, comment, manager';
+
+CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(card_json.contact_id);
+    log_limit constant integer := 100;
+BEGIN
+    -- every query names the account, also those of the views: on Citus most
+    -- sections then read only the account's shards
+    RETURN jsonb_build_object(
+        'contact_id', id,
+        'requested_id', card_json.contact_id,
+        'card', (SELECT to_jsonb(c) - 'account_id' FROM customercard.card c WHERE c.contact_id = id AND c.account_id = acct),
+        'contact', (SELECT to_jsonb(c) - 'account_id' FROM customercard.contacts c
+                     WHERE c.account_id = acct AND c.contact_id = id),
+        'phones', coalesce((SELECT jsonb_agg(jsonb_build_object('phone', p.phone, 'raw', p.raw, 'kind', p.kind,
+                                                                'is_primary', p.is_primary) ORDER BY p.is_primary DESC, p.phone_id)
+                              FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = id), '[]'),
+        'emails', coalesce((SELECT jsonb_agg(jsonb_build_object('email', e.email, 'raw', e.raw,
+                                                                'is_primary', e.is_primary) ORDER BY e.is_primary DESC, e.email_id)
+                              FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = id), '[]'),
+        'addresses', coalesce((SELECT jsonb_agg(to_jsonb(a) - 'account_id' - 'contact_id' ORDER BY a.address_id)
+                                 FROM customercard.addresses a WHERE a.account_id = acct AND a.contact_id = id), '[]'),
+        'tags', coalesce((SELECT jsonb_agg(jsonb_build_object('tag', t.name, 'added_at', ct.added_at, 'added_by', ct.added_by)
+                                           ORDER BY t.name)
+                            FROM customercard.contact_tags ct
+                            JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                           WHERE ct.account_id = acct AND ct.contact_id = id), '[]'),
+        'custom', coalesce((SELECT jsonb_object_agg(f.name, cv.value)
+                              FROM customercard.custom_values cv
+                              JOIN customercard.custom_fields f ON f.account_id = cv.account_id AND f.field_id = cv.field_id
+                             WHERE cv.account_id = acct AND cv.contact_id = id), '{}'),
+        'channels', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.channel_id)
+                                FROM customercard.card_channels v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'subscriptions', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.subscribed_at, v.subscription_id)
+                                     FROM customercard.card_subscriptions v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'orders', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.order_id DESC)
+                              FROM customercard.card_orders v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'finance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.currency)
+                               FROM customercard.card_finance v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'balance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.currency)
+                               FROM customercard.card_balance v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'sales_plans', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.added_at, v.plan_id)
+                                   FROM customercard.card_sales_plans v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'tasks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.is_current DESC, v.due_at, v.task_id)
+                             FROM customercard.card_tasks v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'calls', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.started_at DESC, v.call_id DESC)
+                             FROM customercard.card_calls v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'call_campaigns', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.included_at, v.campaign_id)
+                                      FROM customercard.card_call_campaigns v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'webinars', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.joined_at DESC, v.visit_id DESC)
+                                FROM customercard.card_webinars v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'visits', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.visited_at DESC, v.visit_id DESC)
+                              FROM customercard.card_visits v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'clicks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.clicked_at DESC, v.click_id DESC)
+                              FROM customercard.card_clicks v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'emails_sent', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.sent_at DESC, v.email_sent_id DESC)
+                                   FROM customercard.card_emails v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'groups', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.joined_at, v.group_id)
+                              FROM customercard.card_groups v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.comment_id DESC)
+                                FROM customercard.card_comments v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'related', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                               FROM customercard.related_contacts(id) r), '[]'),
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
+        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]')
+    );
+END
+$$;
+COMMENT ON FUNCTION customercard.card_json(bigint) IS
+    'The whole card of a contact (a merged contact''s id gives its survivor''s card): every section, the latest 100 log events and the log''s total';

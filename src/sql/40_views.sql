@@ -98,7 +98,8 @@ COMMENT ON VIEW customercard.card IS
 
 CREATE VIEW customercard.card_channels WITH (security_invoker = true) AS
 SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
-       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at
+       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at,
+       ch.account_id
   FROM customercard.channels ch
  WHERE ch.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channels of each contact';
@@ -106,7 +107,8 @@ COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channel
 CREATE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
 SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
        s.channel_id, ch.kind AS channel_kind, b.name AS block,
-       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active,
+       s.account_id
   FROM customercard.subscriptions s
   JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
   LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
@@ -120,7 +122,8 @@ SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.curr
        coalesce(p.paid, 0) AS paid_amount, coalesce(p.failed_attempts, 0) AS failed_payments,
        o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
        o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
-       o.created_at, o.paid_at
+       o.created_at, o.paid_at,
+       o.account_id
   FROM customercard.orders o
   LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
   LEFT JOIN LATERAL (
@@ -133,7 +136,7 @@ COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what wa
 
 CREATE VIEW customercard.card_finance WITH (security_invoker = true) AS
 WITH per_order AS (
-    SELECT o.contact_id, o.currency, o.status, o.amount,
+    SELECT o.contact_id, o.account_id, o.currency, o.status, o.amount,
            coalesce((SELECT sum(py.amount) FROM customercard.payments py
                       WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
            coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
@@ -161,15 +164,17 @@ SELECT contact_id, currency,
        sum(call_centre) AS call_centre_payouts,
        sum(co_author) AS co_author_payouts,
        sum(paid) - sum(expense) - sum(refund) - sum(partner) - sum(call_centre) - sum(co_author) AS profit,
-       count(*) AS orders_count
+       count(*) AS orders_count,
+       account_id
   FROM per_order
- GROUP BY contact_id, currency;
+ GROUP BY contact_id, currency, account_id;
 COMMENT ON VIEW customercard.card_finance IS
     'Money per contact and currency (JustClick figures): invoiced (not cancelled), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses - refunds, payouts, profit = income - payouts';
 
 CREATE VIEW customercard.card_sales_plans WITH (security_invoker = true) AS
 SELECT sm.contact_id, sm.plan_id, sp.name AS plan, sm.status, sm.amount, sm.manager_id, m.name AS manager,
-       sm.manager_pinned, sm.added_at, sm.updated_at
+       sm.manager_pinned, sm.added_at, sm.updated_at,
+       sm.account_id
   FROM customercard.sales_plan_members sm
   JOIN customercard.sales_plans sp ON sp.account_id = sm.account_id AND sp.plan_id = sm.plan_id
   LEFT JOIN customercard.managers m ON m.account_id = sm.account_id AND m.manager_id = sm.manager_id
@@ -180,7 +185,8 @@ CREATE VIEW customercard.card_tasks WITH (security_invoker = true) AS
 SELECT t.contact_id, t.task_id, t.title, t.description, t.due_at, t.status,
        t.status = 'open' AS is_current,
        t.status = 'open' AND t.due_at < now() AS is_overdue,
-       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at
+       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at,
+       t.account_id
   FROM customercard.tasks t
   LEFT JOIN customercard.managers m ON m.account_id = t.account_id AND m.manager_id = t.manager_id
  WHERE t.account_id = (SELECT customercard.current_account_id());
@@ -188,7 +194,8 @@ COMMENT ON VIEW customercard.card_tasks IS 'Tasks of each contact, current (open
 
 CREATE VIEW customercard.card_calls WITH (security_invoker = true) AS
 SELECT cl.contact_id, cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason,
-       cl.manager_id, m.name AS manager, cl.recording_url
+       cl.manager_id, m.name AS manager, cl.recording_url,
+       cl.account_id
   FROM customercard.calls cl
   LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
  WHERE cl.account_id = (SELECT customercard.current_account_id());
@@ -197,13 +204,15 @@ COMMENT ON VIEW customercard.card_calls IS 'Calls with each contact';
 CREATE VIEW customercard.card_webinars WITH (security_invoker = true) AS
 SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
        coalesce(w.watched_s, extract(epoch FROM w.left_at - w.joined_at)::integer) AS watched_s,
-       w.chat_messages, w.visitor_id
+       w.chat_messages, w.visitor_id,
+       w.account_id
   FROM customercard.webinar_visits w
  WHERE w.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_webinars IS 'Webinar visits of each contact';
 
 CREATE VIEW customercard.card_comments WITH (security_invoker = true) AS
-SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at
+SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at,
+       cm.account_id
   FROM customercard.comments cm
  WHERE cm.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_comments IS 'Comments on each contact';
@@ -213,7 +222,8 @@ SELECT l.contact_id, l.log_id, l.at,
        (l.at AT TIME ZONE current_setting('TimeZone'))::date AS date,
        (l.at AT TIME ZONE current_setting('TimeZone'))::time(0) AS time,
        customercard.describe_event(l.event, l.details) AS description,
-       l.event, l.actor, l.details
+       l.event, l.actor, l.details,
+       l.account_id
   FROM customercard.action_log l
  WHERE l.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_log IS 'The action log of each contact: date, time, description, event kind, actor';
@@ -304,22 +314,24 @@ COMMENT ON VIEW customercard.card_related IS
 
 CREATE VIEW customercard.card_merges WITH (security_invoker = true) AS
 SELECT mg.survivor_id AS contact_id, mg.merge_id, 'survivor' AS role, mg.absorbed_id AS other_contact_id,
-       mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by
+       mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by, mg.account_id
   FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id())
 UNION ALL
-SELECT mg.absorbed_id, mg.merge_id, 'absorbed', mg.survivor_id, mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by
+SELECT mg.absorbed_id, mg.merge_id, 'absorbed', mg.survivor_id, mg.merged_at, mg.merged_by, mg.undone_at, mg.undone_by, mg.account_id
   FROM customercard.merges mg WHERE mg.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_merges IS 'Merges each contact took part in, as survivor or absorbed';
 
 CREATE VIEW customercard.card_visits WITH (security_invoker = true) AS
 SELECT v.contact_id, v.visit_id, v.visitor_id, v.url, v.title, v.referrer,
-       v.utm_source, v.utm_medium, v.utm_campaign, v.utm_content, v.utm_term, v.visited_at
+       v.utm_source, v.utm_medium, v.utm_campaign, v.utm_content, v.utm_term, v.visited_at,
+       v.account_id
   FROM customercard.page_visits v
  WHERE v.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_visits IS 'Page visits of each contact';
 
 CREATE VIEW customercard.card_clicks WITH (security_invoker = true) AS
-SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at
+SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at,
+       k.account_id
   FROM customercard.clicks k
  WHERE k.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks';
@@ -332,29 +344,33 @@ SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.open
             WHEN es.clicked_at IS NOT NULL THEN 'clicked'
             WHEN es.opened_at IS NOT NULL THEN 'opened'
             ELSE 'sent' END AS outcome,
-       es.visitor_id
+       es.visitor_id,
+       es.account_id
   FROM customercard.emails_sent es
  WHERE es.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_emails IS 'E-mails sent to each contact and what they did with them';
 
 CREATE VIEW customercard.card_groups WITH (security_invoker = true) AS
 SELECT gm.contact_id, gm.group_id, g.name AS "group", gm.joined_at, gm.partner, gm.tag,
-       gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id
+       gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id,
+       gm.account_id
   FROM customercard.group_members gm
   JOIN customercard.groups g ON g.account_id = gm.account_id AND g.group_id = gm.group_id
  WHERE gm.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_groups IS 'Groups each contact joined, with partner, tag and UTM of joining';
 
 CREATE VIEW customercard.card_balance WITH (security_invoker = true) AS
-SELECT bt.contact_id, bt.currency, sum(bt.amount) AS balance, count(*) AS transactions, max(bt.at) AS last_change_at
+SELECT bt.contact_id, bt.currency, sum(bt.amount) AS balance, count(*) AS transactions, max(bt.at) AS last_change_at,
+       bt.account_id
   FROM customercard.balance_transactions bt
  WHERE bt.account_id = (SELECT customercard.current_account_id())
- GROUP BY bt.contact_id, bt.currency;
+ GROUP BY bt.contact_id, bt.currency, bt.account_id;
 COMMENT ON VIEW customercard.card_balance IS 'Internal balances of each contact per currency (bonus, coins, deposit, points)';
 
 CREATE VIEW customercard.card_call_campaigns WITH (security_invoker = true) AS
 SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.call_back_at, cm.status,
-       cm.comment, cm.manager_id, m.name AS manager
+       cm.comment, cm.manager_id, m.name AS manager,
+       cm.account_id
   FROM customercard.call_campaign_members cm
   JOIN customercard.call_campaigns cc ON cc.account_id = cm.account_id AND cc.campaign_id = cm.campaign_id
   LEFT JOIN customercard.managers m ON m.account_id = cm.account_id AND m.manager_id = cm.manager_id

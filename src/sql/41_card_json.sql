@@ -9,10 +9,12 @@ DECLARE
     id bigint := customercard.resolve_contact(card_json.contact_id);
     log_limit constant integer := 100;
 BEGIN
+    -- every query names the account, also those of the views: on Citus most
+    -- sections then read only the account's shards
     RETURN jsonb_build_object(
         'contact_id', id,
         'requested_id', card_json.contact_id,
-        'card', (SELECT to_jsonb(c) - 'account_id' FROM customercard.card c WHERE c.contact_id = id),
+        'card', (SELECT to_jsonb(c) - 'account_id' FROM customercard.card c WHERE c.contact_id = id AND c.account_id = acct),
         'contact', (SELECT to_jsonb(c) - 'account_id' FROM customercard.contacts c
                      WHERE c.account_id = acct AND c.contact_id = id),
         'phones', coalesce((SELECT jsonb_agg(jsonb_build_object('phone', p.phone, 'raw', p.raw, 'kind', p.kind,
@@ -32,43 +34,43 @@ BEGIN
                               FROM customercard.custom_values cv
                               JOIN customercard.custom_fields f ON f.account_id = cv.account_id AND f.field_id = cv.field_id
                              WHERE cv.account_id = acct AND cv.contact_id = id), '{}'),
-        'channels', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.channel_id)
-                                FROM customercard.card_channels v WHERE v.contact_id = id), '[]'),
-        'subscriptions', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.subscribed_at, v.subscription_id)
-                                     FROM customercard.card_subscriptions v WHERE v.contact_id = id), '[]'),
-        'orders', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.created_at DESC, v.order_id DESC)
-                              FROM customercard.card_orders v WHERE v.contact_id = id), '[]'),
-        'finance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.currency)
-                               FROM customercard.card_finance v WHERE v.contact_id = id), '[]'),
-        'balance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.currency)
-                               FROM customercard.card_balance v WHERE v.contact_id = id), '[]'),
-        'sales_plans', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.added_at, v.plan_id)
-                                   FROM customercard.card_sales_plans v WHERE v.contact_id = id), '[]'),
-        'tasks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.is_current DESC, v.due_at, v.task_id)
-                             FROM customercard.card_tasks v WHERE v.contact_id = id), '[]'),
-        'calls', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.started_at DESC, v.call_id DESC)
-                             FROM customercard.card_calls v WHERE v.contact_id = id), '[]'),
-        'call_campaigns', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.included_at, v.campaign_id)
-                                      FROM customercard.card_call_campaigns v WHERE v.contact_id = id), '[]'),
-        'webinars', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.joined_at DESC, v.visit_id DESC)
-                                FROM customercard.card_webinars v WHERE v.contact_id = id), '[]'),
-        'visits', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.visited_at DESC, v.visit_id DESC)
-                              FROM customercard.card_visits v WHERE v.contact_id = id), '[]'),
-        'clicks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.clicked_at DESC, v.click_id DESC)
-                              FROM customercard.card_clicks v WHERE v.contact_id = id), '[]'),
-        'emails_sent', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.sent_at DESC, v.email_sent_id DESC)
-                                   FROM customercard.card_emails v WHERE v.contact_id = id), '[]'),
-        'groups', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.joined_at, v.group_id)
-                              FROM customercard.card_groups v WHERE v.contact_id = id), '[]'),
-        'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.created_at DESC, v.comment_id DESC)
-                                FROM customercard.card_comments v WHERE v.contact_id = id), '[]'),
+        'channels', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.channel_id)
+                                FROM customercard.card_channels v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'subscriptions', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.subscribed_at, v.subscription_id)
+                                     FROM customercard.card_subscriptions v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'orders', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.order_id DESC)
+                              FROM customercard.card_orders v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'finance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.currency)
+                               FROM customercard.card_finance v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'balance', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.currency)
+                               FROM customercard.card_balance v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'sales_plans', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.added_at, v.plan_id)
+                                   FROM customercard.card_sales_plans v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'tasks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.is_current DESC, v.due_at, v.task_id)
+                             FROM customercard.card_tasks v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'calls', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.started_at DESC, v.call_id DESC)
+                             FROM customercard.card_calls v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'call_campaigns', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.included_at, v.campaign_id)
+                                      FROM customercard.card_call_campaigns v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'webinars', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.joined_at DESC, v.visit_id DESC)
+                                FROM customercard.card_webinars v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'visits', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.visited_at DESC, v.visit_id DESC)
+                              FROM customercard.card_visits v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'clicks', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.clicked_at DESC, v.click_id DESC)
+                              FROM customercard.card_clicks v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'emails_sent', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.sent_at DESC, v.email_sent_id DESC)
+                                   FROM customercard.card_emails v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'groups', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.joined_at, v.group_id)
+                              FROM customercard.card_groups v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.comment_id DESC)
+                                FROM customercard.card_comments v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'related', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
                                FROM customercard.related_contacts(id) r), '[]'),
-        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.merged_at, v.merge_id)
-                              FROM customercard.card_merges v WHERE v.contact_id = id), '[]'),
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
-        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' ORDER BY v.at DESC, v.log_id DESC)
-                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id
+        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
                                   ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]')
     );
 END
