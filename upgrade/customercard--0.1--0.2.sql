@@ -1003,7 +1003,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     command text := CASE step
         WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
-        WHEN 'policies' THEN 'SELECT customercard.citus_policies()'
+        WHEN 'policies' THEN 'SELECT customercard.citus_node_forms()'
         WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
     r record;
 BEGIN
@@ -1057,7 +1057,7 @@ BEGIN
     EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.enable_unsafe_triggers = on', pg_catalog.current_database());
     EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
     PERFORM customercard.citus_sequence_ranges();
-    PERFORM customercard.citus_policies();
+    PERFORM customercard.citus_node_forms();
     PERFORM customercard.citus_on_workers('sequence_ranges');
     PERFORM customercard.citus_on_workers('policies');
 
@@ -1129,7 +1129,7 @@ END
 $$;
 COMMENT ON FUNCTION customercard.distribute_on_citus() IS
     'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
-CREATE FUNCTION customercard.citus_policies() RETURNS integer
+CREATE FUNCTION customercard.citus_node_forms() RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record;
@@ -1150,14 +1150,17 @@ BEGIN
                                   'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()');
         n := n + 1;
     END LOOP;
+    -- card_json plans at each call on a cluster: Citus cannot plan the
+    -- generic plan of its statement (parameters in its sub-queries)
+    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode;
     PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION customercard.citus_policies() IS
-    'Rewrite the account_isolation policies without a sub-select, as Citus requires; run on every node by distribute_on_citus()';
+COMMENT ON FUNCTION customercard.citus_node_forms() IS
+    'Rewrite the account_isolation policies without a sub-select and card_json''s plan mode, as Citus requires; run on every node by distribute_on_citus()';
 REVOKE ALL ON FUNCTION customercard.citus_sequence_ranges(), customercard.citus_on_workers(text), customercard.citus_drop_account_fks(),
-    customercard.citus_account_fk_tables(), customercard.distribute_on_citus(), customercard.citus_policies() FROM PUBLIC;
+    customercard.citus_account_fk_tables(), customercard.distribute_on_citus(), customercard.citus_node_forms() FROM PUBLIC;
 
 -- contact_log and export_rows_of in PL/pgSQL: Citus plans no SQL function with parameters
 CREATE OR REPLACE FUNCTION customercard.contact_log(contact_id bigint, events text[] DEFAULT NULL,
@@ -1470,7 +1473,7 @@ SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.ca
 COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact is in: when to call back, status, comment, manager';
 
 CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     acct bigint := customercard.current_account_id();
     id bigint := customercard.resolve_contact(card_json.contact_id);

@@ -48,7 +48,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     command text := CASE step
         WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
-        WHEN 'policies' THEN 'SELECT customercard.citus_policies()'
+        WHEN 'policies' THEN 'SELECT customercard.citus_node_forms()'
         WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
     r record;
 BEGIN
@@ -110,7 +110,7 @@ BEGIN
     EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.enable_unsafe_triggers = on', pg_catalog.current_database());
     EXECUTE pg_catalog.format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
     PERFORM customercard.citus_sequence_ranges();
-    PERFORM customercard.citus_policies();
+    PERFORM customercard.citus_node_forms();
     PERFORM customercard.citus_on_workers('sequence_ranges');
     PERFORM customercard.citus_on_workers('policies');
 
@@ -183,11 +183,11 @@ $$;
 COMMENT ON FUNCTION customercard.distribute_on_citus() IS
     'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
 
--- The row-level security policies in the form Citus accepts: the account
--- function called in the qual, not in a sub-select, and not as an equality
--- (see below).  Run on every node by
+-- This node's objects in the forms Citus accepts: the row-level security
+-- policies call the account function in the qual, not in a sub-select, and
+-- not as an equality (see below); card_json is planned at each call.  Run on every node by
 -- distribute_on_citus().
-CREATE FUNCTION customercard.citus_policies() RETURNS integer
+CREATE FUNCTION customercard.citus_node_forms() RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record;
@@ -208,9 +208,12 @@ BEGIN
                                   'account_id OPERATOR(pg_catalog.=) customercard.current_account_id()');
         n := n + 1;
     END LOOP;
+    -- card_json plans at each call on a cluster: Citus cannot plan the
+    -- generic plan of its statement (parameters in its sub-queries)
+    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode;
     PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION customercard.citus_policies() IS
-    'Rewrite the account_isolation policies without a sub-select, as Citus requires; run on every node by distribute_on_citus()';
+COMMENT ON FUNCTION customercard.citus_node_forms() IS
+    'Rewrite the account_isolation policies without a sub-select and card_json''s plan mode, as Citus requires; run on every node by distribute_on_citus()';
