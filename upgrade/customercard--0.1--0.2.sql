@@ -1547,3 +1547,64 @@ END
 $$;
 COMMENT ON FUNCTION customercard.card_json(bigint) IS
     'The whole card of a contact (a merged contact''s id gives its survivor''s card): every section, the latest 100 log events and the log''s total';
+
+-- duplicate_candidates reads its key hits, similar names and pairs kept apart by statements
+-- of their own (on Citus a statement naming a table and calling them would run on a shard)
+CREATE OR REPLACE FUNCTION customercard.duplicate_candidates(for_contact_id bigint)
+RETURNS TABLE (contact_id bigint, score real, reasons text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    id bigint := customercard.resolve_contact(for_contact_id);
+    hay text;
+    -- the key hits, similar names and pairs kept apart, each read by a
+    -- statement of its own; the scoring below then reads no table (on Citus
+    -- a statement naming a table and calling these functions would be sent
+    -- to a shard, and the functions' own queries nested there)
+    hit_ids bigint[];
+    hit_kinds text[];
+    hit_values text[];
+    name_ids bigint[];
+    name_sims real[];
+    kept_apart bigint[];
+BEGIN
+    SELECT customercard.name_haystack(c.name, c.first_name, c.last_name, c.middle_name, c.nickname) INTO hay
+      FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = id;
+    SELECT array_agg(h.related_id), array_agg(h.kind), array_agg(h.value) INTO hit_ids, hit_kinds, hit_values
+      FROM customercard.contact_key_hits(acct, id) h;
+    IF hay <> '' THEN
+        SELECT array_agg(s.contact_id), array_agg(s.similarity) INTO name_ids, name_sims
+          FROM customercard.similar_name_contacts(acct, hay, 51) s;
+    END IF;
+    SELECT array_agg(CASE WHEN nd.contact_a = id THEN nd.contact_b ELSE nd.contact_a END) INTO kept_apart
+      FROM customercard.not_duplicates nd
+     WHERE nd.account_id = acct AND (nd.contact_a = id OR nd.contact_b = id);
+    RETURN QUERY
+    WITH keys AS MATERIALIZED (
+        -- how many other contacts share each value
+        SELECT h.related_id, h.kind, h.value, count(*) OVER (PARTITION BY h.kind, h.value) AS sharers
+          FROM unnest(hit_ids, hit_kinds, hit_values) AS h(related_id, kind, value)
+    ), names AS MATERIALIZED (
+        SELECT s.contact_id, s.similarity FROM unnest(name_ids, name_sims) AS s(contact_id, similarity)
+         WHERE s.contact_id <> id
+    ), evidence AS (
+        SELECT k.related_id AS cid,
+               (CASE k.kind WHEN 'phone' THEN 0.6 WHEN 'email' THEN 0.6 WHEN 'external_id' THEN 0.8 ELSE 0.3 END)
+                 * least(1.0, 2.0 / k.sharers) AS w,
+               k.kind || ' ' || k.value || CASE WHEN k.sharers > 2 THEN ' (shared by ' || (k.sharers + 1) || ')' ELSE '' END AS why
+          FROM keys k
+        UNION ALL
+        SELECT n.contact_id, 0.4 * n.similarity * least(1.0, 5.0 / (SELECT count(*) FROM names)),
+               'name ' || round(n.similarity::numeric, 2)
+          FROM names n
+    )
+    SELECT e.cid, (1 - exp(sum(ln(greatest(1 - e.w, 1e-9)))))::real,
+           array_agg(e.why ORDER BY e.w DESC, e.why)
+      FROM evidence e
+     WHERE e.cid <> ALL (coalesce(kept_apart, '{}'))
+     GROUP BY e.cid
+     ORDER BY 2 DESC, 1;
+END
+$$;
+COMMENT ON FUNCTION customercard.duplicate_candidates(bigint) IS
+    'Contacts that may be the same person as this one: score 0..1 and the reasons (shared phone, e-mail, channel id, visitor id, similar name), most likely first; pairs marked not_duplicates never appear';

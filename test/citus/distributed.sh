@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..22"
+echo "1..24"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -133,3 +133,12 @@ ok "$(q $DB -c "SELECT b.status || ' ' || b.done || ' ' || (SELECT count(*) FROM
                     || (SELECT string_agg(DISTINCT l.actor, ',') FROM customercard.action_log l WHERE l.event = 'tag_added' AND l.details ->> 'tag' = 'autumn')
                  FROM customercard.bulk_jobs b WHERE b.job_id = $job")" \
    "done 41 41 app:1" "pg_cron ran the bulk job on the cluster: every contact of account 1 tagged, logged with the job's actor"
+
+# duplicates on the cluster: the same phone typed another way in a second card
+dup=$(app $PGPORT 1 "INSERT INTO customercard.contacts (account_id, name) VALUES (1, 'Anna Petrowa') RETURNING contact_id;")
+app $PGPORT 1 "INSERT INTO customercard.phones (account_id, contact_id, phone, raw, is_primary) VALUES (1, $dup, '8 (912) 345-67-89', '8 (912) 345-67-89', true);" >/dev/null
+ok "$(app $PGPORT 1 "SELECT string_agg(contact_id || ' ' || array_to_string(reasons, ';'), ',') FROM customercard.duplicate_candidates($anna_id) WHERE contact_id = $dup;" | sed 's/;name.*//')" \
+   "$dup phone +79123456789" "duplicate_candidates finds the second card by its phone on the cluster"
+app $PGPORT 1 "SELECT customercard.not_duplicates($anna_id, $dup);" >/dev/null
+ok "$(app $PGPORT 1 "SELECT count(*) FROM customercard.duplicate_candidates($anna_id) WHERE contact_id = $dup;")" 0 \
+   "... and not after not_duplicates"
