@@ -73,23 +73,9 @@ citus_cluster() {
     for node in $CITUS_NODES; do
         port=$(free_port)
         echo "$node $port" >> "$dir/ports"
-        as_root runuser -u postgres -- $PGBIN/initdb -D "$dir/$node" -U postgres --auth=trust \
-            -E UTF8 --locale=C.UTF-8 >/dev/null
         local preload=citus
         [ "$node" = coordinator ] && preload="citus,pg_cron"
-        as_root runuser -u postgres -- tee -a "$dir/$node/postgresql.conf" >/dev/null <<CONF
-port = $port
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-shared_preload_libraries = '$preload'
-cron.database_name = '$CITUS_DB'
-max_connections = 100
-shared_buffers = ${CC_SHARED_BUFFERS:-256MB}
-fsync = ${CC_FSYNC:-off}
-synchronous_commit = off
-full_page_writes = off
-log_min_messages = warning
-CONF
+        init_node "$dir/$node" "$port" "$dir" 127.0.0.1 "$preload" "$CITUS_DB" 100 "${CC_SHARED_BUFFERS:-256MB}"
         as_root runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/$node" -l "$dir/$node.log" -w start >/dev/null
     done
     export PGHOST=$dir PGPORT=$(citus_port "$dir" coordinator) PGUSER=postgres

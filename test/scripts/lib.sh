@@ -31,27 +31,32 @@ build_install() {
     as_root make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config install >/dev/null
 }
 
+# init_node DATA PORT SOCKETDIR LISTEN PRELOAD CRONDB MAXCONN SHAREDBUFFERS:
+# initdb as postgres (trust auth) and the settings every test server runs with
+init_node() {
+    as_root runuser -u postgres -- $PGBIN/initdb -D "$1" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_root runuser -u postgres -- tee -a "$1/postgresql.conf" >/dev/null <<CONF
+port = $2
+listen_addresses = '$4'
+unix_socket_directories = '$3'
+shared_preload_libraries = '$5'
+cron.database_name = '$6'
+max_connections = $7
+shared_buffers = $8
+fsync = ${CC_FSYNC:-off}
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+CONF
+}
+
 # start_cluster DIR PORT: a fresh cluster in DIR, listening on a socket in DIR
 start_cluster() {
     local dir=$1 port=$2
     as_root mkdir -p "$dir"
     as_root chown postgres:postgres "$dir"
     as_root chmod 755 "$dir"
-    as_root runuser -u postgres -- $PGBIN/initdb -D "$dir/data" -U postgres --auth=trust \
-        -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_root runuser -u postgres -- tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'pg_cron'
-cron.database_name = 'cc_cron'
-max_connections = 50
-shared_buffers = ${CC_SHARED_BUFFERS:-512MB}
-fsync = ${CC_FSYNC:-off}
-synchronous_commit = off
-full_page_writes = off
-log_min_messages = warning
-CONF
+    init_node "$dir/data" "$port" "$dir" '' pg_cron cc_cron 50 "${CC_SHARED_BUFFERS:-512MB}"
     as_root runuser -u postgres -- $PGBIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     psql -X -q -d postgres -c "CREATE DATABASE cc_cron" >/dev/null
