@@ -1210,7 +1210,8 @@ END
 $$;
 
 -- bulk_run_batch: times and the last id as values, not functions inside the job's UPDATE;
--- the job's account and actor as SET LOCAL statements, which Citus sends on
+-- the job's account and actor as SET LOCAL statements, which Citus sends on; a batch of
+-- 1 to 100,000 contacts (a batch of 0 marked the job done)
 CREATE OR REPLACE FUNCTION customercard.bulk_run_batch(acct bigint, job_id bigint, batch_size integer) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1228,6 +1229,11 @@ BEGIN
     IF NOT customercard.account_may_act(acct) THEN
         RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
             USING ERRCODE = 'insufficient_privilege', HINT = 'Run bulk_run() as a role bound to the account, or as the cron job''s owner.';
+    END IF;
+    -- (a batch of none would find no items and mark the job done)
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run() sizes batches itself.';
     END IF;
     SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_run_batch.job_id FOR UPDATE;
     IF NOT FOUND OR j.status NOT IN ('queued', 'running') OR j.run_at > now() THEN
@@ -1608,3 +1614,68 @@ END
 $$;
 COMMENT ON FUNCTION customercard.duplicate_candidates(bigint) IS
     'Contacts that may be the same person as this one: score 0..1 and the reasons (shared phone, e-mail, channel id, visitor id, similar name), most likely first; pairs marked not_duplicates never appear';
+
+-- bulk_enqueue: run_at must be finite (22007)
+CREATE OR REPLACE FUNCTION customercard.bulk_enqueue(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
+                                          filter jsonb DEFAULT NULL, run_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    checked jsonb;
+    job bigint;
+    n integer;
+    unknown bigint;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions are for members of customercard_manager.';
+    END IF;
+    IF (contact_ids IS NULL) = (filter IS NULL) THEN
+        RAISE EXCEPTION 'bulk_enqueue needs exactly one of contact_ids and filter'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
+    END IF;
+    IF run_at IS NULL THEN
+        RAISE EXCEPTION 'run_at may not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
+    END IF;
+    -- (-infinity would put the job before every other account's jobs for good)
+    IF NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
+    checked := customercard.bulk_check_params(acct, action, params);
+
+    INSERT INTO customercard.bulk_jobs (account_id, action, params, filter, run_at)
+    VALUES (acct, action, checked, filter, bulk_enqueue.run_at)
+    RETURNING job_id INTO job;
+    IF contact_ids IS NOT NULL THEN
+        SELECT x INTO unknown FROM unnest(contact_ids) x
+         WHERE x IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = x)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'contact % does not exist in account %', coalesce(unknown::text, 'NULL'), acct
+                USING ERRCODE = 'undefined_object', HINT = 'Pass ids of contacts of the current account.';
+        END IF;
+        INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+        SELECT DISTINCT acct, job, x FROM unnest(contact_ids) x;
+    ELSE
+        INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+        SELECT acct, job, x FROM customercard.audience_ids(filter) x;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF action = 'add_to_sales_plan' AND n > 10000 THEN
+        RAISE EXCEPTION 'add_to_sales_plan takes at most 10,000 contacts, not %', n
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'Narrow the filter, or split the selection into several jobs.';
+    END IF;
+    UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
+    IF action = 'export' THEN
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields'));
+    END IF;
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz) IS
+    'Queue a bulk action over the given contacts or an audience filter (frozen now); returns the job id; CALL customercard.bulk_run() works it off';

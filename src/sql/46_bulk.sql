@@ -243,6 +243,11 @@ BEGIN
         RAISE EXCEPTION 'run_at may not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
     END IF;
+    -- (-infinity would put the job before every other account's jobs for good)
+    IF NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
     checked := customercard.bulk_check_params(acct, action, params);
 
     INSERT INTO customercard.bulk_jobs (account_id, action, params, filter, run_at)
@@ -428,6 +433,11 @@ BEGIN
     IF NOT customercard.account_may_act(acct) THEN
         RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
             USING ERRCODE = 'insufficient_privilege', HINT = 'Run bulk_run() as a role bound to the account, or as the cron job''s owner.';
+    END IF;
+    -- (a batch of none would find no items and mark the job done)
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run() sizes batches itself.';
     END IF;
     SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_run_batch.job_id FOR UPDATE;
     IF NOT FOUND OR j.status NOT IN ('queued', 'running') OR j.run_at > now() THEN

@@ -3,7 +3,7 @@
 -- commits; the procedure itself, progress, kills and cron are in
 -- test/shell/bulk_runner.sh), failures kept, exports, cancel, limits.
 BEGIN;
-SELECT plan(52);
+SELECT plan(55);
 
 SELECT customercard.create_account('Bulk test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -193,6 +193,16 @@ SELECT throws_ok(format('SELECT customercard.bulk_run_batch(%s, %s, 100)', :othe
 SELECT is((SELECT count(*) FROM customercard.bulk_progress WHERE job = :j_other), 0::bigint, '... nor see it');
 RESET ROLE;
 SELECT is((SELECT status FROM customercard.contacts WHERE contact_id = :o), 'active', 'the other account''s contact is untouched');
+
+-- a job's time and batch are bounded: -infinity would put it before every
+-- other account's jobs for good, a batch of 0 would end it having done nothing
+SELECT throws_ok($$SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')$$, '22007', NULL,
+    'run_at -infinity is refused');
+SELECT throws_ok($$SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => 'infinity')$$, '22007', NULL,
+    'run_at infinity is refused');
+SELECT throws_ok(format('SELECT customercard.bulk_run_batch(%s, %s, 0)', :acct,
+                        customercard.bulk_enqueue('archive', contact_ids => ARRAY[(SELECT min(contact_id) FROM customercard.contacts WHERE account_id = :acct)])),
+    '22023', NULL, 'a batch of 0 contacts is refused (it would end the job having done nothing)');
 
 SELECT * FROM finish();
 ROLLBACK;
