@@ -229,3 +229,19 @@ CustomercardPlanFor(const char *sql_format, const char *table, int64 account, in
 	}
 	return e->plan;
 }
+
+PG_FUNCTION_INFO_V1(account_is_here);
+
+/*
+ * customercard.account_is_here(account bigint): does this node hold the
+ * account's rows (always on one node; on a cluster, where its shards are)?
+ * The delegated functions check it: run anywhere else, their statements
+ * would go back through the coordinator's planner.
+ */
+Datum
+account_is_here(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || !CustomercardDistributed())
+		PG_RETURN_BOOL(!PG_ARGISNULL(0));
+	PG_RETURN_BOOL(strcmp(CustomercardRelationFor("contacts", PG_GETARG_INT64(0)), "customercard.contacts") != 0);
+}

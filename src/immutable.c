@@ -93,6 +93,25 @@ card_rewrite(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * The table a trigger fired on, as users know it: on a Citus node the
+ * trigger fires on a shard, named "<table>_<shard id>" (none of this
+ * extension's tables ends in "_<digits>").
+ */
+static const char *
+LogicalTableName(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *end = name + strlen(name);
+	const char *p = end;
+
+	while (p > name && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	if (p == end || p == name || p[-1] != '_' || !CustomercardDistributed())
+		return name;
+	return pnstrdup(name, p - 1 - name);
+}
+
 PG_FUNCTION_INFO_V1(refuse_change);
 
 /*
@@ -103,12 +122,13 @@ Datum
 refuse_change(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = TriggerContext(fcinfo, "refuse_change");
-	const char *table = RelationGetRelationName(trigdata->tg_relation);
+	const char *table;
 	const char *what;
 
 	/* a rewrite may move or scrub rows, never delete them */
 	if (customercard_scrub_in_progress && TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_newtuple);
+	table = LogicalTableName(trigdata->tg_relation);
 	if (archive_in_progress && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) &&
 		strcmp(table, "action_log") == 0)
 		return PointerGetDatum(trigdata->tg_trigtuple);
@@ -180,6 +200,103 @@ touch_updated_at(PG_FUNCTION_ARGS)
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc, 1, &attnum, &value, &isnull));
 }
 
+/* move the log rows of one account (or, account NULL, all) older than before */
+static uint64
+ArchiveRows(Datum before, Datum account, bool all_accounts)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, INT8OID};
+	Datum		args[2] = {before, account};
+	char		nulls[2] = {' ', all_accounts ? 'n' : ' '};
+	uint64		moved = 0;
+	char	   *volatile log = "customercard.action_log";
+	char	   *volatile archive = "customercard.action_log_archive";
+
+	if (!all_accounts)
+	{
+		/* (copied: on one node the answer is a static buffer) */
+		log = pstrdup(CustomercardRelationFor("action_log", DatumGetInt64(account)));
+		archive = pstrdup(CustomercardRelationFor("action_log_archive", DatumGetInt64(account)));
+	}
+	archive_in_progress = true;
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* one account: its shards when they are here (names of this code, not input) */
+		if (SPI_execute_with_args(psprintf("WITH moved AS (DELETE FROM %s l "
+										   "  WHERE l.at < $1 AND ($2 IS NULL OR l.account_id = $2) RETURNING l.*) "
+										   "INSERT INTO %s "
+										   "  (account_id, log_id, contact_id, event, actor, at, details) "
+										   "SELECT account_id, log_id, contact_id, event, actor, at, details FROM moved",
+										   log, archive),
+								  2, types, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not archive the action log");
+		moved = SPI_processed;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		archive_in_progress = false;
+	}
+	PG_END_TRY();
+	return moved;
+}
+
+static void
+CheckArchiveCaller(FunctionCallInfo fcinfo, int before_arg)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may archive the action log"),
+				 errhint("Archiving moves every account's history; a DBA runs it, for example monthly with pg_cron.")));
+	if (PG_ARGISNULL(before_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("archive_action_log needs a cut-off time"),
+				 errhint("Call customercard.archive_action_log(now() - interval '1 year').")));
+}
+
+/* on a cluster: one delegated call per account, on the account's node */
+static uint64
+ArchiveDelegated(Datum before, Datum account, bool all_accounts)
+{
+	Oid			types[2] = {INT8OID, TIMESTAMPTZOID};
+	uint64		moved = 0;
+	SPITupleTable *accounts;
+	uint64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (all_accounts)
+	{
+		if (SPI_execute("SELECT account_id FROM customercard.accounts ORDER BY account_id", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the accounts");
+		accounts = SPI_tuptable;
+		n = SPI_processed;
+	}
+	else
+	{
+		accounts = NULL;
+		n = 1;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		args[2];
+		bool		isnull = false;
+
+		args[0] = accounts ? SPI_getbinval(accounts->vals[i], accounts->tupdesc, 1, &isnull) : account;
+		args[1] = before;
+		/* the FROM form, which Citus delegates to the account's node */
+		if (SPI_execute_with_args("SELECT n FROM customercard.archive_action_log_of($1, $2) n",
+								  2, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not archive the action log of an account");
+		moved += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return moved;
+}
+
 PG_FUNCTION_INFO_V1(archive_action_log);
 
 /*
@@ -191,45 +308,37 @@ PG_FUNCTION_INFO_V1(archive_action_log);
 Datum
 archive_action_log(PG_FUNCTION_ARGS)
 {
-	Oid			types[2] = {TIMESTAMPTZOID, INT8OID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
-	uint64		moved = 0;
+	bool		all_accounts = PG_ARGISNULL(1);
+	Datum		account = all_accounts ? (Datum) 0 : PG_GETARG_DATUM(1);
 
-	if (!superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only a superuser may archive the action log"),
-				 errhint("Archiving moves every account's history; a DBA runs it, for example monthly with pg_cron.")));
+	CheckArchiveCaller(fcinfo, 0);
+	if (CustomercardDistributed())
+		PG_RETURN_INT64((int64) ArchiveDelegated(PG_GETARG_DATUM(0), account, all_accounts));
+	PG_RETURN_INT64((int64) ArchiveRows(PG_GETARG_DATUM(0), account, all_accounts));
+}
+
+PG_FUNCTION_INFO_V1(archive_action_log_of);
+
+/*
+ * customercard.archive_action_log_of(acct bigint, before timestamptz): the
+ * work of archive_action_log in one account, on the node holding it (a
+ * delegated function on Citus, where the archive switch must be in the
+ * backend whose triggers see the deletes).
+ */
+Datum
+archive_action_log_of(PG_FUNCTION_ARGS)
+{
+	CheckArchiveCaller(fcinfo, 1);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("archive_action_log needs a cut-off time"),
-				 errhint("Call customercard.archive_action_log(now() - interval '1 year').")));
-	args[0] = PG_GETARG_DATUM(0);
-	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
-	if (PG_ARGISNULL(1))
-		nulls[1] = 'n';
-
-	archive_in_progress = true;
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("WITH moved AS (DELETE FROM customercard.action_log l "
-								  "  WHERE l.at < $1 AND ($2 IS NULL OR l.account_id = $2) RETURNING l.*) "
-								  "INSERT INTO customercard.action_log_archive "
-								  "  (account_id, log_id, contact_id, event, actor, at, details) "
-								  "SELECT account_id, log_id, contact_id, event, actor, at, details FROM moved",
-								  2, types, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not archive the action log");
-		moved = SPI_processed;
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		archive_in_progress = false;
-	}
-	PG_END_TRY();
-	PG_RETURN_INT64((int64) moved);
+				 errmsg("archive_action_log_of needs an account")));
+	if (CustomercardDistributed() &&
+		strcmp(CustomercardRelationFor("action_log", PG_GETARG_INT64(0)), "customercard.action_log") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("archive_action_log of account " INT64_FORMAT " ran on a node that does not hold the account",
+						PG_GETARG_INT64(0)),
+				 errhint("On Citus, run SELECT customercard.distribute_on_citus() once more, then call it again from a new session.")));
+	PG_RETURN_INT64((int64) ArchiveRows(PG_GETARG_DATUM(1), PG_GETARG_DATUM(0), false));
 }

@@ -415,6 +415,7 @@ DECLARE
     s customercard.contacts;
     a customercard.contacts;
     merged customercard.contacts;
+    s_row customercard.contacts;
     pair record;
     sec record;
     entry jsonb;
@@ -424,6 +425,7 @@ DECLARE
     s_after jsonb;
     mid bigint;
 BEGIN
+    PERFORM customercard.assert_account_here(acct, 'merge');
     pair := customercard.lock_contact_pair(acct, survivor_id, absorbed_id);
     s := pair.xr;
     a := pair.yr;
@@ -474,7 +476,8 @@ BEGIN
             merged.gender, merged.gender_source, merged.timezone, merged.country, merged.city, merged.ip, merged.note,
             merged.manager_id, merged.status, merged.points, merged.created_at, merged.updated_at)
      WHERE c.account_id = acct AND c.contact_id = s.contact_id
-    RETURNING to_jsonb(c) INTO s_after;
+    RETURNING c.* INTO s_row;
+    s_after := to_jsonb(s_row);
     -- the tombstone: its rows (points ledger included) now belong to the survivor
     UPDATE customercard.contacts c SET merged_into = s.contact_id, points = 0, updated_at = now()
      WHERE c.account_id = acct AND c.contact_id = a.contact_id;
@@ -959,7 +962,7 @@ BEGIN
         END;
         INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
         VALUES (acct, cid, fid, v #>> '{}')
-        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
             WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
     END LOOP;
 
@@ -1062,6 +1065,7 @@ BEGIN
     PERFORM customercard.citus_on_workers('policies');
 
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
+        PERFORM customercard.citus_delegate();
         RETURN;     -- distributed already
     END IF;
 
@@ -1125,6 +1129,7 @@ BEGIN
         EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
                                   t.account_id, t.role, t.bound_at, t.bound_by);
     END LOOP;
+    PERFORM customercard.citus_delegate();
 END
 $$;
 COMMENT ON FUNCTION customercard.distribute_on_citus() IS
@@ -1320,23 +1325,10 @@ SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.curr
 COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what was paid on them';
 
 CREATE OR REPLACE VIEW customercard.card_finance WITH (security_invoker = true) AS
-WITH per_order AS (
-    SELECT o.contact_id, o.account_id, o.currency, o.status, o.amount,
-           coalesce((SELECT sum(py.amount) FROM customercard.payments py
-                      WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
-           coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
-           coalesce(po.co_author, 0) AS co_author, coalesce(po.expense, 0) AS expense, coalesce(po.refund, 0) AS refund
-      FROM customercard.orders o
-      LEFT JOIN LATERAL (
-            SELECT sum(x.amount) FILTER (WHERE x.kind = 'partner') AS partner,
-                   sum(x.amount) FILTER (WHERE x.kind = 'call_centre') AS call_centre,
-                   sum(x.amount) FILTER (WHERE x.kind = 'co_author') AS co_author,
-                   sum(x.amount) FILTER (WHERE x.kind = 'expense') AS expense,
-                   sum(x.amount) FILTER (WHERE x.kind = 'refund') AS refund
-              FROM customercard.payouts x
-             WHERE x.account_id = o.account_id AND x.order_id = o.order_id) po ON true
-     WHERE o.account_id = (SELECT customercard.current_account_id())
-)
+-- (a sub-query, not a CTE: Citus tries a CTE inlined first, and when that
+-- fails it leaves the session unable to delegate functions, docs/scaling.md;
+-- and = ANY, not =, which with card_json's own account equality would give
+-- the outer join a pseudo-constant qual, which Citus refuses on PG15)
 SELECT contact_id, currency,
        sum(amount) FILTER (WHERE status <> 'cancelled') AS invoiced,
        coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
@@ -1351,7 +1343,23 @@ SELECT contact_id, currency,
        sum(paid) - sum(expense) - sum(refund) - sum(partner) - sum(call_centre) - sum(co_author) AS profit,
        count(*) AS orders_count,
        account_id
-  FROM per_order
+  FROM (
+        SELECT o.contact_id, o.account_id, o.currency, o.status, o.amount,
+               coalesce((SELECT sum(py.amount) FROM customercard.payments py
+                          WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
+               coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
+               coalesce(po.co_author, 0) AS co_author, coalesce(po.expense, 0) AS expense, coalesce(po.refund, 0) AS refund
+          FROM customercard.orders o
+          LEFT JOIN LATERAL (
+                SELECT sum(x.amount) FILTER (WHERE x.kind = 'partner') AS partner,
+                       sum(x.amount) FILTER (WHERE x.kind = 'call_centre') AS call_centre,
+                       sum(x.amount) FILTER (WHERE x.kind = 'co_author') AS co_author,
+                       sum(x.amount) FILTER (WHERE x.kind = 'expense') AS expense,
+                       sum(x.amount) FILTER (WHERE x.kind = 'refund') AS refund
+                  FROM customercard.payouts x
+                 WHERE x.account_id = o.account_id AND x.order_id = o.order_id) po ON true
+         WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+       ) per_order
  GROUP BY contact_id, currency, account_id;
 COMMENT ON VIEW customercard.card_finance IS
     'Money per contact and currency (JustClick figures): invoiced (not cancelled), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses - refunds, payouts, profit = income - payouts';
@@ -1679,3 +1687,393 @@ END
 $$;
 COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz) IS
     'Queue a bulk action over the given contacts or an audience filter (frozen now); returns the job id; CALL customercard.bulk_run() works it off';
+
+CREATE OR REPLACE FUNCTION customercard.merge_sections(OUT tbl text, OUT key text, OUT match text, OUT assign text,
+                                            OUT primary_expr text, OUT take_name text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $sections$
+SELECT v.*, p.primary_expr, p.take_name
+  FROM (VALUES
+    ('phones', 'phone_id', 's.phone OPERATOR(customercard.=) a.phone', NULL),
+    ('emails', 'email_id', 'customercard.email_key(s.email) = customercard.email_key(a.email)', NULL),
+    ('addresses', 'address_id', NULL, NULL),
+    ('balance_transactions', 'transaction_id', NULL, NULL),
+    ('channels', 'channel_id', NULL, NULL),
+    ('contact_tags', 'tag_id', 's.tag_id = a.tag_id',
+     'added_at = LEAST(s.added_at, a.added_at), '
+     'added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END'),
+    ('custom_values', 'field_id', 's.field_id = a.field_id',
+     'value = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.value ELSE s.value END, '
+     'updated_at = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.updated_at ELSE s.updated_at END'),
+    ('subscriptions', 'subscription_id', 's.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id',
+     'subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), '
+     'unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL '
+     '                       THEN GREATEST(s.unsubscribed_at, a.unsubscribed_at) END, '
+     'lgt_id = coalesce(s.lgt_id, a.lgt_id), block_id = coalesce(s.block_id, a.block_id)'),
+    ('orders', 'order_id', NULL, NULL),
+    ('payments', 'payment_id', NULL, NULL),
+    ('sales_plan_members', 'plan_id', 's.plan_id = a.plan_id',
+     'status = CASE WHEN s.status = ''new'' THEN a.status ELSE s.status END, '
+     'amount = coalesce(s.amount, a.amount), '
+     'manager_pinned = CASE WHEN s.manager_id IS NULL THEN a.manager_pinned ELSE s.manager_pinned END, '
+     'manager_id = coalesce(s.manager_id, a.manager_id), added_at = LEAST(s.added_at, a.added_at)'),
+    ('tasks', 'task_id', NULL, NULL),
+    ('calls', 'call_id', NULL, NULL),
+    ('call_campaign_members', 'campaign_id', 's.campaign_id = a.campaign_id',
+     'included_at = LEAST(s.included_at, a.included_at), call_back_at = coalesce(s.call_back_at, a.call_back_at), '
+     'comment = coalesce(s.comment, a.comment), manager_id = coalesce(s.manager_id, a.manager_id)'),
+    ('comments', 'comment_id', NULL, NULL),
+    ('webinar_visits', 'visit_id', NULL, NULL),
+    ('page_visits', 'visit_id', NULL, NULL),
+    ('clicks', 'click_id', NULL, NULL),
+    ('emails_sent', 'email_sent_id', NULL, NULL),
+    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
+    ('group_members', 'group_id', 's.group_id = a.group_id',
+     'joined_at = LEAST(s.joined_at, a.joined_at), '
+     'partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, '
+     'tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, '
+     'utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, '
+     'utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, '
+     'utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, '
+     'visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END'),
+    ('action_log', 'log_id', NULL, NULL),
+    ('action_log_archive', 'log_id', NULL, NULL)) v (tbl, key, match, assign)
+  -- one primary row per contact: the expression rows are compared by, and
+  -- the take_from_absorbed name that prefers the absorbed's primary
+  LEFT JOIN (VALUES ('phones', 't.phone', 'phone'),
+                    ('emails', 'customercard.email_key(t.email)', 'email')) p (tbl, primary_expr, take_name)
+         ON p.tbl = v.tbl
+$sections$;
+
+CREATE OR REPLACE FUNCTION customercard.merge(survivor bigint, absorbed bigint, take_from_absorbed text[] DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.admin_account_id();
+BEGIN
+    IF survivor IS NULL OR absorbed IS NULL THEN
+        RAISE EXCEPTION 'merge needs two contact ids'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.merge(survivor_id, absorbed_id).';
+    END IF;
+    IF survivor = absorbed THEN
+        RAISE EXCEPTION 'contact % cannot be merged into itself', survivor
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass two different contacts: the survivor first, then the one it absorbs.';
+    END IF;
+    PERFORM customercard.merge_check_take(acct, coalesce(take_from_absorbed, '{}'));
+    RETURN customercard.merge_retrying('SELECT * FROM customercard.merge_apply($1[1], $1[2], $1[3], $2)',
+                                       ARRAY[acct, survivor, absorbed], coalesce(take_from_absorbed, '{}'));
+END
+$$;
+COMMENT ON FUNCTION customercard.merge(bigint, bigint, text[]) IS
+    'Merge the absorbed contact into the survivor: every row moves, colliding rows are combined, single-valued fields keep the survivor''s value unless named in take_from_absorbed (or empty); returns the merge id, which unmerge() takes';
+
+CREATE OR REPLACE FUNCTION customercard.unmerge_apply(acct bigint, mid bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m customercard.merges;
+    sec record;
+    later bigint;
+    absorbed_points bigint;
+BEGIN
+    PERFORM customercard.assert_account_here(acct, 'unmerge');
+    SELECT * INTO m FROM customercard.merges g WHERE g.account_id = acct AND g.merge_id = mid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'merge % does not exist in account %', mid, acct
+            USING ERRCODE = 'undefined_object', HINT = 'List the merges of a contact in customercard.card_merges.';
+    END IF;
+    PERFORM customercard.lock_contact_pair(acct, m.survivor_id, m.absorbed_id);
+    SELECT * INTO m FROM customercard.merges g WHERE g.account_id = acct AND g.merge_id = mid FOR UPDATE;
+    IF m.undone_at IS NOT NULL THEN
+        RAISE EXCEPTION 'merge % was already undone at % by %', mid, m.undone_at, m.undone_by
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Nothing to do; to join the two contacts again, call customercard.merge() anew.';
+    END IF;
+    SELECT max(g.merge_id) INTO later FROM customercard.merges g
+     WHERE g.account_id = acct AND g.merge_id > mid AND g.undone_at IS NULL
+       AND (g.survivor_id IN (m.survivor_id, m.absorbed_id) OR g.absorbed_id IN (m.survivor_id, m.absorbed_id));
+    IF later IS NOT NULL THEN
+        RAISE EXCEPTION 'merge % cannot be undone while the later merge % of the same contacts stands', mid, later
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = format('Undo merge %s first: SELECT customercard.unmerge(%s);', later, later);
+    END IF;
+
+    PERFORM customercard.card_rewrite(true);
+    -- moved rows go back (those deleted since are gone; those added since stay)
+    PERFORM customercard.unmerge_moves(acct, m.survivor_id, m.absorbed_id, m.journal -> 'sections');
+    FOR sec IN SELECT * FROM customercard.merge_sections() LOOP
+        IF m.journal -> 'sections' -> sec.tbl ?| ARRAY['primary', 'deleted', 'before'] THEN
+            PERFORM customercard.unmerge_section(acct, sec.tbl, sec.key, m.survivor_id, m.absorbed_id,
+                                                 m.journal -> 'sections' -> sec.tbl);
+        END IF;
+    END LOOP;
+    DELETE FROM customercard.not_duplicates n
+     USING jsonb_array_elements(coalesce(m.journal -> 'not_duplicates_added', '[]')) p
+     WHERE n.account_id = acct AND n.contact_a = (p.value ->> 0)::bigint AND n.contact_b = (p.value ->> 1)::bigint;
+
+    -- the absorbed contact as it was; the survivor: each field not edited
+    -- since, and its points less the absorbed's share
+    PERFORM customercard.restore_rows(acct, 'contacts', 'contact_id', m.absorbed_id,
+                                      jsonb_build_array(m.journal -> 'absorbed_before'), NULL);
+    PERFORM customercard.restore_rows(acct, 'contacts', 'contact_id', m.survivor_id,
+                                      jsonb_build_array((m.journal -> 'survivor_before') - 'points'),
+                                      jsonb_build_array((m.journal -> 'survivor_after') - 'points'));
+    absorbed_points := (m.journal -> 'absorbed_before' ->> 'points')::bigint;
+    UPDATE customercard.contacts c SET points = c.points - absorbed_points
+     WHERE c.account_id = acct AND c.contact_id = m.survivor_id AND absorbed_points <> 0;
+
+    UPDATE customercard.merges g SET undone_at = now(), undone_by = customercard.current_actor()
+     WHERE g.account_id = acct AND g.merge_id = mid;
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    SELECT acct, x, 'unmerged', jsonb_build_object('merge_id', mid, 'survivor_id', m.survivor_id, 'absorbed_id', m.absorbed_id)
+      FROM unnest(ARRAY[m.survivor_id, m.absorbed_id]) x;
+    PERFORM customercard.card_rewrite(false);
+    RETURN mid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.unmerge(merge_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.admin_account_id();
+BEGIN
+    IF merge_id IS NULL THEN
+        RAISE EXCEPTION 'unmerge needs a merge id'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.unmerge(merge_id), with the id merge() returned.';
+    END IF;
+    PERFORM customercard.merge_retrying('SELECT * FROM customercard.unmerge_apply($1[1], $1[2])', ARRAY[acct, merge_id]);
+END
+$$;
+COMMENT ON FUNCTION customercard.unmerge(bigint) IS
+    'Undo a merge: both contacts as they were, every moved row back with its owner, combined rows split again; rows added to the survivor since stay with it';
+
+
+-- merge, unmerge and forget_contact do their work in one account in
+-- functions that Citus delegates to the account's node: their statements in
+-- forms Citus accepts (no STABLE function over columns in SET, none in
+-- RETURNING), merge_combines regenerated from merge_sections()
+DROP FUNCTION customercard.merge_combines(bigint, bigint, bigint, text[]);
+DROP FUNCTION customercard.merge_moves(bigint, bigint, bigint);
+DROP FUNCTION customercard.unmerge_moves(bigint, bigint, bigint, jsonb);
+
+DO $generate$
+DECLARE
+    moves text;
+    results text;
+    backs text;
+    combines text;
+    combined text;
+BEGIN
+    SELECT string_agg(
+             CASE WHEN m.assign IS NOT NULL THEN format(
+                 'p_%1$s AS (SELECT to_jsonb(s) AS img FROM customercard.%1$I s JOIN customercard.%1$I a '
+                 'ON a.account_id = acct AND a.contact_id = aid AND (%2$s) WHERE s.account_id = acct AND s.contact_id = sid), '
+                 'u_%1$s AS (UPDATE customercard.%1$I s SET %3$s FROM customercard.%1$I a '
+                 'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                 'RETURNING s AS img), ', m.tbl, m.match, replace(m.assign, '$4', 'take_fields')) ELSE '' END
+             || format('d_%1$s AS (DELETE FROM customercard.%1$I a USING customercard.%1$I s '
+                       'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                       'RETURNING a AS img)', m.tbl, m.match),
+             E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, customercard.jsonb_drop_nulls(jsonb_build_object(''deleted'', (SELECT jsonb_agg(img) FROM d_%1$s)',
+                             m.tbl)
+             || CASE WHEN m.assign IS NOT NULL THEN format(', ''before'', (SELECT jsonb_agg(img) FROM p_%1$s), '
+                                                            '''after'', (SELECT jsonb_agg(img) FROM u_%1$s)', m.tbl) ELSE '' END
+             || '))',
+             E',\n        ' ORDER BY m.ord)
+      INTO combines, combined
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord)
+     WHERE m.match IS NOT NULL;
+    EXECUTE format($f$
+CREATE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    take_fields constant bigint[] := ARRAY(SELECT f.field_id FROM customercard.custom_fields f
+                                            WHERE f.account_id = acct AND 'custom:' || f.name = ANY (take));
+    combined_rows jsonb;
+BEGIN
+    WITH %s
+    SELECT jsonb_build_object(
+        %s) INTO combined_rows;
+    RETURN combined_rows;
+END
+$body$;
+$f$, combines, combined);
+
+    SELECT string_agg(format('m_%1$s AS (UPDATE customercard.%1$I t SET contact_id = s WHERE t.account_id = acct AND t.contact_id = a '
+                             'RETURNING t.%2$I AS k)', m.tbl, m.key), E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, (SELECT jsonb_agg(k) FROM m_%1$s)', m.tbl), E',\n        ' ORDER BY m.ord),
+           string_agg(format('b_%1$s AS (UPDATE customercard.%1$I t SET contact_id = a WHERE t.account_id = acct AND t.contact_id = s '
+                             'AND t.%2$I = ANY (ARRAY(SELECT jsonb_array_elements_text(sections -> %1$L -> ''moved'')::bigint)) '
+                             'RETURNING 1)', m.tbl, m.key), E',\n        ' ORDER BY m.ord)
+      INTO moves, results, backs
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord);
+    EXECUTE format($f$
+CREATE FUNCTION customercard.merge_moves(acct bigint, s bigint, a bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    moved jsonb;
+BEGIN
+    WITH %s
+    SELECT customercard.jsonb_drop_nulls(jsonb_build_object(
+        %s)) INTO moved;
+    RETURN moved;
+END
+$body$;
+CREATE FUNCTION customercard.unmerge_moves(acct bigint, s bigint, a bigint, sections jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    done integer;
+BEGIN
+    WITH %s
+    SELECT 1 INTO done;
+END
+$body$;
+$f$, moves, results, backs);
+END
+$generate$;
+
+DROP FUNCTION customercard.merge_takes_field(bigint, bigint, text[]);
+
+CREATE FUNCTION customercard.account_is_here(account_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'account_is_here' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.account_is_here(bigint) IS
+    'Whether this node holds the account''s rows: always on one node; on Citus, where its shards are';
+
+CREATE FUNCTION customercard.assert_account_here(acct bigint, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT customercard.account_is_here(acct) THEN
+        RAISE EXCEPTION '% of account % ran on a node that does not hold the account', what, acct
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'On Citus, run SELECT customercard.distribute_on_citus() once more (it makes ' || what
+                         || ' run on the account''s node), then call it again from a new session.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ids bigint[];
+    personal text[];
+    tbl text;
+    erased_at constant timestamptz := now();
+BEGIN
+    PERFORM customercard.assert_account_here(acct, 'forget_contact');
+    -- the person: the live card and every tombstone merged into it, locked in id order
+    WITH RECURSIVE chain (id) AS (
+        SELECT live
+        UNION
+        SELECT c.contact_id FROM customercard.contacts c JOIN chain ON c.account_id = acct AND c.merged_into = chain.id)
+    SELECT array_agg(id ORDER BY id) INTO ids FROM chain;
+    PERFORM 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+      ORDER BY c.contact_id FOR NO KEY UPDATE;
+
+    -- what to look for in the log's details
+    SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
+        SELECT unnest(ARRAY[c.name, c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url, host(c.ip), c.note]) AS v
+          FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[p.phone::text, p.raw]) FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[e.email, e.raw]) FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[h.external_id, h.username]) FROM customercard.channels h WHERE h.account_id = acct AND h.contact_id = ANY (ids)
+        UNION ALL SELECT unnest(ARRAY[d.line, d.zip]) FROM customercard.addresses d WHERE d.account_id = acct AND d.contact_id = ANY (ids)
+        UNION ALL SELECT v.value FROM customercard.custom_values v WHERE v.account_id = acct AND v.contact_id = ANY (ids)
+    ) x WHERE length(v) >= 3;
+
+    PERFORM customercard.card_rewrite(true);
+    UPDATE customercard.contacts c
+       SET name = NULL, first_name = NULL, last_name = NULL, middle_name = NULL, nickname = NULL, avatar_url = NULL,
+           gender = NULL, gender_source = NULL, timezone = NULL, city = NULL, ip = NULL, note = NULL,
+           forgotten_at = coalesce(c.forgotten_at, erased_at), updated_at = erased_at
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+    DELETE FROM customercard.phones t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.emails t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.addresses t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    DELETE FROM customercard.custom_values t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    UPDATE customercard.channels t SET external_id = 'forgotten-' || t.channel_id::text, username = NULL, updated_at = erased_at
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.external_id <> 'forgotten-' || t.channel_id::text;
+    UPDATE customercard.comments t SET body = '(erased on request)', attachments = '{}'
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids);
+    UPDATE customercard.calls t SET recording_url = NULL
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.recording_url IS NOT NULL;
+    UPDATE customercard.webinar_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.page_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.clicks t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.emails_sent t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    UPDATE customercard.group_members t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+
+    -- the log and its archive: details scrubbed once per row, changed rows written
+    FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
+        EXECUTE format('UPDATE customercard.%1$I l SET details = x.scrubbed '
+                       '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
+                       '          FROM customercard.%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
+        USING acct, ids, coalesce(personal, '{}');
+    END LOOP;
+    UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
+     WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+    -- bulk jobs: the person's failure reasons, and their records in export
+    -- output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
+     WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
+     WHERE o.account_id = acct AND o.chunk > 0
+       AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
+    PERFORM customercard.card_rewrite(false);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.admin_account_id();
+    live bigint;
+BEGIN
+    IF forget_contact.contact_id IS NULL THEN
+        RAISE EXCEPTION 'forget_contact needs a contact id'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.forget_contact(contact_id).';
+    END IF;
+    live := customercard.resolve_contact(forget_contact.contact_id);
+    -- in the FROM form, which Citus delegates to the account's node
+    PERFORM * FROM customercard.forget_apply(acct, live);
+END
+$$;
+COMMENT ON FUNCTION customercard.forget_contact(bigint) IS
+    'Erase a person''s personal data (the card and every contact merged into it) and keep the anonymous facts: orders, sums, counts';
+
+-- archive_action_log works account by account on a cluster (0.2)
+CREATE FUNCTION customercard.archive_action_log_of(acct bigint, before timestamptz) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'archive_action_log_of' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.archive_action_log_of(bigint, timestamptz) IS
+    'Internal to archive_action_log: one account''s rows, on the node holding it (delegated on Citus); for superusers';
+REVOKE ALL ON FUNCTION customercard.archive_action_log_of(bigint, timestamptz) FROM PUBLIC;
+
+
+CREATE FUNCTION customercard.citus_delegated() RETURNS regprocedure[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['customercard.merge_apply(bigint, bigint, bigint, text[])',
+                 'customercard.unmerge_apply(bigint, bigint)',
+                 'customercard.forget_apply(bigint, bigint)',
+                 'customercard.archive_action_log_of(bigint, timestamptz)']::regprocedure[]
+$$;
+
+CREATE FUNCTION customercard.citus_delegate() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOREACH f IN ARRAY customercard.citus_delegated() LOOP
+        PERFORM pg_catalog.create_distributed_function(f, 'acct', colocate_with => 'customercard.contacts',
+                                                       force_delegation => true);
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION customercard.merge_combines(bigint, bigint, bigint, text[]), customercard.merge_moves(bigint, bigint, bigint),
+    customercard.unmerge_moves(bigint, bigint, bigint, jsonb), customercard.account_is_here(bigint),
+    customercard.assert_account_here(bigint, text), customercard.forget_apply(bigint, bigint),
+    customercard.citus_delegated(), customercard.citus_delegate() FROM PUBLIC;
+

@@ -58,6 +58,10 @@ RETURNS bigint
     AS 'MODULE_PATHNAME', 'archive_action_log' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION customercard.archive_action_log(timestamptz, bigint) IS
     'Move action log rows older than the cut-off (of one account, or all) into action_log_archive; for superusers';
+CREATE FUNCTION customercard.archive_action_log_of(acct bigint, before timestamptz) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'archive_action_log_of' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.archive_action_log_of(bigint, timestamptz) IS
+    'Internal to archive_action_log: one account''s rows, on the node holding it (delegated on Citus); for superusers';
 
 CREATE TABLE customercard.merges (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),

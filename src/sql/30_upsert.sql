@@ -407,7 +407,7 @@ BEGIN
         END;
         INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
         VALUES (acct, cid, fid, v #>> '{}')
-        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
             WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
     END LOOP;
 

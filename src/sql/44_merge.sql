@@ -52,7 +52,7 @@ $$;
 -- contact's rows apart (the primary key, or the other half of a composite
 -- one), and, where two contacts' rows can collide, how they match and how
 -- the survivor's row takes in the absorbed one (s = survivor's row, a =
--- absorbed's; $4 = the take_from_absorbed list), and for phones and e-mails
+-- absorbed's; $4 = the ids of the custom fields take_from_absorbed names), and for phones and e-mails
 -- how their one primary row is chosen.  These fragments are fixed
 -- text of this file, never input.  test/tap/merge.sql checks that every
 -- table with a contact_id column is listed here or in merge_unlisted().
@@ -71,8 +71,8 @@ SELECT v.*, p.primary_expr, p.take_name
      'added_at = LEAST(s.added_at, a.added_at), '
      'added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END'),
     ('custom_values', 'field_id', 's.field_id = a.field_id',
-     'value = CASE WHEN s.value = '''' OR customercard.merge_takes_field(s.account_id, s.field_id, $4) THEN a.value ELSE s.value END, '
-     'updated_at = CASE WHEN s.value = '''' OR customercard.merge_takes_field(s.account_id, s.field_id, $4) THEN a.updated_at ELSE s.updated_at END'),
+     'value = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.value ELSE s.value END, '
+     'updated_at = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.updated_at ELSE s.updated_at END'),
     ('subscriptions', 'subscription_id', 's.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id',
      'subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), '
      'unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL '
@@ -144,10 +144,10 @@ BEGIN
                  'ON a.account_id = acct AND a.contact_id = aid AND (%2$s) WHERE s.account_id = acct AND s.contact_id = sid), '
                  'u_%1$s AS (UPDATE customercard.%1$I s SET %3$s FROM customercard.%1$I a '
                  'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
-                 'RETURNING to_jsonb(s) AS img), ', m.tbl, m.match, replace(m.assign, '$4', 'take')) ELSE '' END
+                 'RETURNING s AS img), ', m.tbl, m.match, replace(m.assign, '$4', 'take_fields')) ELSE '' END
              || format('d_%1$s AS (DELETE FROM customercard.%1$I a USING customercard.%1$I s '
                        'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
-                       'RETURNING to_jsonb(a) AS img)', m.tbl, m.match),
+                       'RETURNING a AS img)', m.tbl, m.match),
              E',\n        ' ORDER BY m.ord),
            string_agg(format('%1$L, customercard.jsonb_drop_nulls(jsonb_build_object(''deleted'', (SELECT jsonb_agg(img) FROM d_%1$s)',
                              m.tbl)
@@ -162,6 +162,8 @@ BEGIN
 CREATE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
+    take_fields constant bigint[] := ARRAY(SELECT f.field_id FROM customercard.custom_fields f
+                                            WHERE f.account_id = acct AND 'custom:' || f.name = ANY (take));
     combined_rows jsonb;
 BEGIN
     WITH %s
@@ -211,13 +213,6 @@ CREATE FUNCTION customercard.merge_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
                  'timezone', 'country', 'city', 'ip', 'note', 'manager_id']
-$$;
-
-CREATE FUNCTION customercard.merge_takes_field(account_id bigint, field_id bigint, take text[]) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM customercard.custom_fields f
-                    WHERE f.account_id = merge_takes_field.account_id AND f.field_id = merge_takes_field.field_id
-                      AND 'custom:' || f.name = ANY (take))
 $$;
 
 -- blacklisted > unsubscribed > active > archived: the most restrictive
@@ -366,6 +361,7 @@ DECLARE
     s customercard.contacts;
     a customercard.contacts;
     merged customercard.contacts;
+    s_row customercard.contacts;
     pair record;
     sec record;
     entry jsonb;
@@ -375,6 +371,7 @@ DECLARE
     s_after jsonb;
     mid bigint;
 BEGIN
+    PERFORM customercard.assert_account_here(acct, 'merge');
     pair := customercard.lock_contact_pair(acct, survivor_id, absorbed_id);
     s := pair.xr;
     a := pair.yr;
@@ -425,7 +422,8 @@ BEGIN
             merged.gender, merged.gender_source, merged.timezone, merged.country, merged.city, merged.ip, merged.note,
             merged.manager_id, merged.status, merged.points, merged.created_at, merged.updated_at)
      WHERE c.account_id = acct AND c.contact_id = s.contact_id
-    RETURNING to_jsonb(c) INTO s_after;
+    RETURNING c.* INTO s_row;
+    s_after := to_jsonb(s_row);
     -- the tombstone: its rows (points ledger included) now belong to the survivor
     UPDATE customercard.contacts c SET merged_into = s.contact_id, points = 0, updated_at = now()
      WHERE c.account_id = acct AND c.contact_id = a.contact_id;
@@ -505,7 +503,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass two different contacts: the survivor first, then the one it absorbs.';
     END IF;
     PERFORM customercard.merge_check_take(acct, coalesce(take_from_absorbed, '{}'));
-    RETURN customercard.merge_retrying('SELECT customercard.merge_apply($1[1], $1[2], $1[3], $2)',
+    RETURN customercard.merge_retrying('SELECT * FROM customercard.merge_apply($1[1], $1[2], $1[3], $2)',
                                        ARRAY[acct, survivor, absorbed], coalesce(take_from_absorbed, '{}'));
 END
 $$;
@@ -580,6 +578,7 @@ DECLARE
     later bigint;
     absorbed_points bigint;
 BEGIN
+    PERFORM customercard.assert_account_here(acct, 'unmerge');
     SELECT * INTO m FROM customercard.merges g WHERE g.account_id = acct AND g.merge_id = mid;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'merge % does not exist in account %', mid, acct
@@ -644,7 +643,7 @@ BEGIN
         RAISE EXCEPTION 'unmerge needs a merge id'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.unmerge(merge_id), with the id merge() returned.';
     END IF;
-    PERFORM customercard.merge_retrying('SELECT customercard.unmerge_apply($1[1], $1[2])', ARRAY[acct, merge_id]);
+    PERFORM customercard.merge_retrying('SELECT * FROM customercard.unmerge_apply($1[1], $1[2])', ARRAY[acct, merge_id]);
 END
 $$;
 COMMENT ON FUNCTION customercard.unmerge(bigint) IS

@@ -89,21 +89,18 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The work of forget_contact in one account: live is the person's live
+-- card.  On Citus it runs on the node holding the account (a delegated
+-- function, distribute_on_citus()), so that every statement is local there.
+CREATE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    acct bigint := customercard.admin_account_id();
-    live bigint;
     ids bigint[];
     personal text[];
     tbl text;
+    erased_at constant timestamptz := now();
 BEGIN
-    IF forget_contact.contact_id IS NULL THEN
-        RAISE EXCEPTION 'forget_contact needs a contact id'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.forget_contact(contact_id).';
-    END IF;
-    live := customercard.resolve_contact(forget_contact.contact_id);
-
+    PERFORM customercard.assert_account_here(acct, 'forget_contact');
     -- the person: the live card and every tombstone merged into it, locked in id order
     WITH RECURSIVE chain (id) AS (
         SELECT live
@@ -128,14 +125,14 @@ BEGIN
     UPDATE customercard.contacts c
        SET name = NULL, first_name = NULL, last_name = NULL, middle_name = NULL, nickname = NULL, avatar_url = NULL,
            gender = NULL, gender_source = NULL, timezone = NULL, city = NULL, ip = NULL, note = NULL,
-           forgotten_at = coalesce(c.forgotten_at, now()), updated_at = now()
+           forgotten_at = coalesce(c.forgotten_at, erased_at), updated_at = erased_at
      WHERE c.account_id = acct AND c.contact_id = ANY (ids);
     DELETE FROM customercard.phones t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
     DELETE FROM customercard.emails t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
     DELETE FROM customercard.addresses t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
     DELETE FROM customercard.custom_values t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    UPDATE customercard.channels t SET external_id = 'forgotten-' || t.channel_id, username = NULL, updated_at = now()
-     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.external_id <> 'forgotten-' || t.channel_id;
+    UPDATE customercard.channels t SET external_id = 'forgotten-' || t.channel_id::text, username = NULL, updated_at = erased_at
+     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.external_id <> 'forgotten-' || t.channel_id::text;
     UPDATE customercard.comments t SET body = '(erased on request)', attachments = '{}'
      WHERE t.account_id = acct AND t.contact_id = ANY (ids);
     UPDATE customercard.calls t SET recording_url = NULL
@@ -167,6 +164,22 @@ BEGIN
     INSERT INTO customercard.action_log (account_id, contact_id, event, details)
     VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
     PERFORM customercard.card_rewrite(false);
+END
+$$;
+
+CREATE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.admin_account_id();
+    live bigint;
+BEGIN
+    IF forget_contact.contact_id IS NULL THEN
+        RAISE EXCEPTION 'forget_contact needs a contact id'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.forget_contact(contact_id).';
+    END IF;
+    live := customercard.resolve_contact(forget_contact.contact_id);
+    -- in the FROM form, which Citus delegates to the account's node
+    PERFORM * FROM customercard.forget_apply(acct, live);
 END
 $$;
 COMMENT ON FUNCTION customercard.forget_contact(bigint) IS

@@ -80,6 +80,42 @@ $$;
 CREATE FUNCTION customercard.citus_account_fk_tables() RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['managers', 'role_bindings', 'contacts'] $$;
 
+-- The functions that do the work of one call in one account, over many
+-- tables (merge, unmerge, forget, archiving the log): on a cluster each call runs on the node
+-- holding the account's shards, as one local piece of the transaction
+-- (Citus's delegated distributed functions, forced so that it holds inside
+-- the public function and a transaction block).  There the append-only
+-- switch, the log buffer and the locks are that backend's own.  Their
+-- first argument is the account.
+CREATE FUNCTION customercard.citus_delegated() RETURNS regprocedure[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['customercard.merge_apply(bigint, bigint, bigint, text[])',
+                 'customercard.unmerge_apply(bigint, bigint)',
+                 'customercard.forget_apply(bigint, bigint)',
+                 'customercard.archive_action_log_of(bigint, timestamptz)']::regprocedure[]
+$$;
+
+CREATE FUNCTION customercard.account_is_here(account_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'account_is_here' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.account_is_here(bigint) IS
+    'Whether this node holds the account''s rows: always on one node; on Citus, where its shards are';
+
+-- First step of a citus_delegated() function: it works on the node of
+-- the account.  Elsewhere Citus did not delegate the call (see
+-- docs/scaling.md), and its statements would be refused or, for the
+-- append-only rows, meet a guard whose switch is in another backend.
+CREATE FUNCTION customercard.assert_account_here(acct bigint, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT customercard.account_is_here(acct) THEN
+        RAISE EXCEPTION '% of account % ran on a node that does not hold the account', what, acct
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'On Citus, run SELECT customercard.distribute_on_citus() once more (it makes ' || what
+                         || ' run on the account''s node), then call it again from a new session.';
+    END IF;
+END
+$$;
+
 -- Distribute the schema on a Citus cluster, from the coordinator.  Running
 -- it again changes nothing (and gives a worker added since its sequence
 -- range).  Returns the tables it distributed.
@@ -115,6 +151,7 @@ BEGIN
     PERFORM customercard.citus_on_workers('policies');
 
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
+        PERFORM customercard.citus_delegate();
         RETURN;     -- distributed already
     END IF;
 
@@ -178,10 +215,26 @@ BEGIN
         EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
                                   t.account_id, t.role, t.bound_at, t.bound_by);
     END LOOP;
+    PERFORM customercard.citus_delegate();
 END
 $$;
+
 COMMENT ON FUNCTION customercard.distribute_on_citus() IS
     'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
+
+-- Make citus_delegated() distributed functions, by their account argument,
+-- colocated with contacts (again after an update that replaced them).
+CREATE FUNCTION customercard.citus_delegate() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOREACH f IN ARRAY customercard.citus_delegated() LOOP
+        PERFORM pg_catalog.create_distributed_function(f, 'acct', colocate_with => 'customercard.contacts',
+                                                       force_delegation => true);
+    END LOOP;
+END
+$$;
 
 -- This node's objects in the forms Citus accepts: the row-level security
 -- policies call the account function in the qual, not in a sub-select, and

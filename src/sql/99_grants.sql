@@ -78,7 +78,6 @@ GRANT EXECUTE ON FUNCTION
     customercard.merge_sections(), customercard.merge_fields(), customercard.status_rank(text),
     customercard.merged_contact(customercard.contacts, customercard.contacts, text[]),
     customercard.merge_check_live(customercard.contacts, text), customercard.merge_check_take(bigint, text[]),
-    customercard.merge_takes_field(bigint, bigint, text[]),
     customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text)
 TO customercard_manager;
 
