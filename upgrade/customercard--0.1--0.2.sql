@@ -618,356 +618,10 @@ GRANT EXECUTE ON FUNCTION customercard.bulk_lookup(bigint, jsonb, text, text, bi
 CREATE OR REPLACE FUNCTION customercard.upsert_contact_ex(data jsonb, OUT upserted_id bigint, OUT created boolean)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
-        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
-        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
-        'funnel', 'lgt'];
-    scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
-        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
-    channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
-        'max', 'avito', 'web', 'email', 'sms', 'other'];
-    acct bigint := customercard.require_account_id();
-    k text;
-    v jsonb;
-    cid bigint;
-    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
-    sub_channel bigint;
-    phones jsonb := '[]';
-    emails jsonb := '[]';
-    chans jsonb := '[]';
-    ph record;
-    em record;
-    ch record;
-    lock_keys text[] := '{}';
-    norm text;
-    is_new boolean := false;
-    sub_funnel bigint;
-    sub_lgt bigint;
-    fid bigint;
-    fkind text;
-    tid bigint;
+    acct constant bigint := customercard.require_account_id();
 BEGIN
-    IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
-        PERFORM customercard.upsert_error('contact data must be a JSON object',
-            'Pass something like ''{"name": "Anna", "phones": ["+7 912 345-67-89"]}''.');
-    END IF;
-    FOR k IN SELECT jsonb_object_keys(data) LOOP
-        IF NOT k = ANY (known) THEN
-            PERFORM customercard.upsert_error(format('unknown key "%s" in contact data', k),
-                'Known keys: ' || array_to_string(known, ', ') || '.');
-        END IF;
-    END LOOP;
-    FOREACH k IN ARRAY scalar_text LOOP
-        PERFORM customercard.expect_json_type(data, k, ARRAY['string']);
-    END LOOP;
-    PERFORM customercard.expect_json_type(data, 'contact_id', ARRAY['number']);
-    PERFORM customercard.expect_json_type(data, 'manager_id', ARRAY['number']);
-    PERFORM customercard.expect_json_type(data, 'phone', ARRAY['string', 'number']);
-    PERFORM customercard.expect_json_type(data, 'email', ARRAY['string']);
-    PERFORM customercard.expect_json_type(data, 'phones', ARRAY['array']);
-    PERFORM customercard.expect_json_type(data, 'emails', ARRAY['array']);
-    PERFORM customercard.expect_json_type(data, 'channel', ARRAY['object']);
-    PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
-    PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
-    PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
-    IF data ? 'lgt' AND NOT data ? 'funnel' THEN
-        PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
-    END IF;
-    IF data ? 'funnel' THEN
-        -- checked before anything is written: an unknown funnel or LGT is an error
-        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
-        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
-    END IF;
-    PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
-    PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
-
-    -- phones: strings, numbers or {"phone", "kind", "primary"}
-    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'phones', '[]')) x
-             UNION ALL SELECT data -> 'phone' WHERE jsonb_typeof(data -> 'phone') IN ('string', 'number') LOOP
-        IF jsonb_typeof(v) = 'object' THEN
-            PERFORM customercard.expect_json_type(v, 'phone', ARRAY['string', 'number']);
-            PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
-            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
-        ELSIF jsonb_typeof(v) NOT IN ('string', 'number') THEN
-            PERFORM customercard.upsert_error(format('each phone must be a string or an object, not %s', jsonb_typeof(v)),
-                'Use "phones": ["+7 912 345-67-89"] or [{"phone": "...", "kind": "work", "primary": true}].');
-        END IF;
-        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'phone' ELSE v #>> '{}' END;
-        norm := customercard.normalize_phone(k);
-        IF norm IS NULL THEN
-            PERFORM customercard.upsert_error(format('"%s" is not a valid phone number', k),
-                coalesce('National numbers are read as numbers of region '
-                         || (SELECT coalesce(nullif(pg_catalog.current_setting('customercard.default_region', true), ''), a.default_region)
-                               FROM customercard.accounts a WHERE a.account_id = acct)
-                         || '; write others with + and the country code, like +49 30 123456.',
-                         'No region is set for national numbers: write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region or the account''s default_region.'));
-        END IF;
-        phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
-            'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
-        lock_keys := lock_keys || ('phone:' || norm);
-    END LOOP;
-
-    -- e-mails: strings or {"email", "primary"}
-    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'emails', '[]')) x
-             UNION ALL SELECT data -> 'email' WHERE jsonb_typeof(data -> 'email') = 'string' LOOP
-        IF jsonb_typeof(v) = 'object' THEN
-            PERFORM customercard.expect_json_type(v, 'email', ARRAY['string']);
-            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
-        ELSIF jsonb_typeof(v) <> 'string' THEN
-            PERFORM customercard.upsert_error(format('each e-mail must be a string or an object, not %s', jsonb_typeof(v)),
-                'Use "emails": ["anna@example.com"] or [{"email": "...", "primary": true}].');
-        END IF;
-        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'email' ELSE v #>> '{}' END;
-        norm := customercard.normalize_email(k);
-        IF norm IS NULL THEN
-            PERFORM customercard.upsert_error(format('"%s" is not an e-mail address', k),
-                'Use one address such as anna@example.com.');
-        END IF;
-        emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
-            'primary', coalesce((v ->> 'primary')::boolean, false)));
-        lock_keys := lock_keys || ('email:' || customercard.email_key(norm));
-    END LOOP;
-
-    -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
-    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'channels', '[]')) x
-             UNION ALL SELECT data -> 'channel' WHERE jsonb_typeof(data -> 'channel') = 'object' LOOP
-        IF jsonb_typeof(v) <> 'object' THEN
-            PERFORM customercard.upsert_error(format('each channel must be an object, not %s', jsonb_typeof(v)),
-                'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
-        END IF;
-        FOR k IN SELECT jsonb_object_keys(v) LOOP
-            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
-                PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
-                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
-            END IF;
-        END LOOP;
-        PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
-        PERFORM customercard.expect_json_type(v, 'external_id', ARRAY['string', 'number']);
-        PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
-        PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
-        PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
-        PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
-        IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
-            PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
-                'Channel kinds: ' || array_to_string(channel_kinds, ', ') || '.');
-        END IF;
-        k := coalesce(v #>> '{external_id}', v #>> '{social_id}');
-        IF k IS NULL OR btrim(k) = '' THEN
-            PERFORM customercard.upsert_error('a channel needs an external_id',
-                'Give the messenger''s user id as "external_id" (or "social_id").');
-        END IF;
-        chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
-            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
-        lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
-    END LOOP;
-
-    IF data ? 'gender' AND NOT coalesce(lower(data ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
-        PERFORM customercard.upsert_error(format('unknown gender "%s"', data ->> 'gender'),
-            'Use "male", "female", or "unknown" (or null).');
-    END IF;
-    IF data ? 'gender_source' AND NOT coalesce(data ->> 'gender_source' = ANY (ARRAY['channel', 'manual']), true) THEN
-        PERFORM customercard.upsert_error(format('unknown gender source "%s"', data ->> 'gender_source'),
-            'Use "channel" (the messenger said so) or "manual" (a manager set it).');
-    END IF;
-    IF data ? 'status' AND NOT coalesce(data ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true) THEN
-        PERFORM customercard.upsert_error(format('unknown status "%s"', data ->> 'status'),
-            'Use active, unsubscribed, blacklisted or archived.');
-    END IF;
-    IF data ? 'timezone' AND NOT coalesce(customercard.is_valid_timezone(data ->> 'timezone'), true) THEN
-        PERFORM customercard.upsert_error(format('unknown time zone "%s"', data ->> 'timezone'),
-            'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
-    END IF;
-
-    IF jsonb_typeof(data -> 'manager_id') = 'number' AND NOT EXISTS (SELECT 1 FROM customercard.managers m
-            WHERE m.account_id = acct AND m.manager_id = (data ->> 'manager_id')::numeric) THEN
-        RAISE EXCEPTION 'manager % does not exist in account %', data ->> 'manager_id', acct
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Add the manager to customercard.managers first, or leave manager_id out.';
-    END IF;
-
-    IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
-                                 WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
-        PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
-    END IF;
-
-    -- Serialize upserts that share an identifier, so two sessions cannot both
-    -- create the same person.  Identifiers hash into 1,024 locks per account,
-    -- taken in order: a transaction that upserts many contacts (an import)
-    -- holds at most 1,024 lock slots, where one lock per identifier ran out
-    -- of shared lock memory after a few thousand rows.
-    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
-       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
-               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
-
-    -- Match: explicit id, then channel external id, then e-mail, then phone.
-    IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
-        cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
-    END IF;
-    IF cid IS NULL THEN
-        SELECT c.contact_id INTO cid
-          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text)
-          JOIN customercard.channels c ON c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
-                                      AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
-         ORDER BY c.channel_id LIMIT 1;
-    END IF;
-    IF cid IS NULL THEN
-        SELECT e.contact_id INTO cid
-          FROM jsonb_to_recordset(emails) AS j(email text)
-          JOIN customercard.emails e ON e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
-          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
-         ORDER BY e.email_id LIMIT 1;
-    END IF;
-    IF cid IS NULL THEN
-        SELECT p.contact_id INTO cid
-          FROM jsonb_to_recordset(phones) AS j(phone customercard.phone)
-          JOIN customercard.phones p ON p.account_id = acct AND p.phone OPERATOR(customercard.=) j.phone
-          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
-         ORDER BY p.phone_id LIMIT 1;
-    END IF;
-    IF cid IS NOT NULL THEN
-        cid := customercard.resolve_contact(cid);
-    END IF;
-
-    BEGIN
-        IF cid IS NULL THEN
-            INSERT INTO customercard.contacts (account_id, created_at)
-            VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
-            RETURNING contact_id INTO cid;
-            is_new := true;
-        END IF;
-
-        UPDATE customercard.contacts c SET
-            name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
-            first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
-            last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
-            middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
-            nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
-            avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
-            gender        = CASE WHEN data ? 'gender' THEN
-                                CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
-                                     WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
-                            ELSE c.gender END,
-            gender_source = CASE WHEN data ? 'gender' THEN
-                                CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
-                                     ELSE coalesce(data ->> 'gender_source', 'manual') END
-                            ELSE c.gender_source END,
-            timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
-            country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
-            city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
-            ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
-            note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
-            status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
-            manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
-         WHERE c.account_id = acct AND c.contact_id = cid
-           AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
-                              'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
-    EXCEPTION
-        WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
-             OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
-            PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
-                'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
-                'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
-    END;
-
-    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone customercard.phone, raw text, kind text, "primary" boolean) LOOP
-        IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
-            PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
-        END IF;
-        IF ph."primary" THEN
-            UPDATE customercard.phones q SET is_primary = false
-             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
-        END IF;
-        has_primary := EXISTS (SELECT 1 FROM customercard.phones q
-                                WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
-        INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
-        VALUES (acct, cid, ph.phone, ph.raw, ph.kind, ph."primary" OR NOT has_primary)
-        ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
-            WHERE ph."primary" AND NOT p.is_primary;
-    END LOOP;
-
-    FOR em IN SELECT * FROM jsonb_to_recordset(emails) AS j(email text, raw text, "primary" boolean) LOOP
-        IF em."primary" THEN
-            UPDATE customercard.emails q SET is_primary = (customercard.email_key(q.email) = customercard.email_key(em.email))
-             WHERE q.account_id = acct AND q.contact_id = cid
-               AND (q.is_primary OR customercard.email_key(q.email) = customercard.email_key(em.email));
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM customercard.emails e
-                        WHERE e.account_id = acct AND e.contact_id = cid
-                          AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
-            has_primary := EXISTS (SELECT 1 FROM customercard.emails q
-                                    WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
-            INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
-            VALUES (acct, cid, em.email, em.raw, em."primary" OR NOT has_primary);
-        END IF;
-    END LOOP;
-
-    FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
-                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
-        -- without a connection, any connection of this contact's channel is the same channel
-        IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
-                WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
-            CONTINUE;
-        END IF;
-        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
-        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
-        ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
-            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
-            WHERE customercard.channels.contact_id = cid;
-    END LOOP;
-
-    -- a funnel (and the LGT that brought the contact): subscribed through the
-    -- channel sent along, if any; an unsubscribed subscription is renewed
-    IF sub_funnel IS NOT NULL THEN
-        sub_channel := (SELECT c.channel_id FROM customercard.channels c
-                         WHERE c.account_id = acct AND c.contact_id = cid
-                           AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
-                         ORDER BY c.channel_id LIMIT 1);
-        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
-        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
-        ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
-            SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
-            WHERE s.unsubscribed_at IS NOT NULL;
-    END IF;
-
-    FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
-        INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
-        SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
-        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id) VALUES (acct, cid, tid)
-        ON CONFLICT DO NOTHING;
-    END LOOP;
-
-    FOR k, v IN SELECT * FROM jsonb_each(coalesce(data -> 'custom', '{}')) LOOP
-        SELECT f.field_id, f.kind INTO fid, fkind FROM customercard.custom_fields f WHERE f.account_id = acct AND f.name = k;
-        IF fid IS NULL THEN
-            RAISE EXCEPTION 'custom field "%" does not exist', k
-                USING ERRCODE = 'undefined_object',
-                      HINT = format('An admin creates it: INSERT INTO customercard.custom_fields (name, kind) VALUES (%L, ''text'').', k);
-        END IF;
-        IF jsonb_typeof(v) = 'null' THEN
-            DELETE FROM customercard.custom_values cv WHERE cv.account_id = acct AND cv.contact_id = cid AND cv.field_id = fid;
-            CONTINUE;
-        END IF;
-        IF jsonb_typeof(v) NOT IN ('string', 'number', 'boolean') THEN
-            PERFORM customercard.upsert_error(format('custom field "%s" takes a string, number or boolean, not %s', k, jsonb_typeof(v)),
-                'Send scalar values; null removes the value.');
-        END IF;
-        BEGIN
-            PERFORM CASE fkind WHEN 'number' THEN (v #>> '{}')::numeric::text
-                               WHEN 'date' THEN (v #>> '{}')::date::text
-                               WHEN 'boolean' THEN (v #>> '{}')::boolean::text
-                               ELSE v #>> '{}' END;
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM customercard.upsert_error(format('custom field "%s" is of kind %s; "%s" is not one', k, fkind, v #>> '{}'),
-                'Send a value of the field''s kind (number, date as YYYY-MM-DD, boolean true/false).');
-        END;
-        INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
-        VALUES (acct, cid, fid, v #>> '{}')
-        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
-            WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
-    END LOOP;
-
-    upserted_id := cid;
-    created := is_new;
+    -- in the FROM form, which Citus delegates to the account's node
+    SELECT u.upserted_id, u.created INTO upserted_id, created FROM customercard.upsert_contact_in(acct, data) u;
 END
 $$;
 
@@ -2044,6 +1698,381 @@ $$;
 COMMENT ON FUNCTION customercard.forget_contact(bigint) IS
     'Erase a person''s personal data (the card and every contact merged into it) and keep the anonymous facts: orders, sums, counts';
 
+
+-- upsert_contact does its work in upsert_contact_in(account, data), which
+-- Citus delegates to the account's node (0.2)
+CREATE FUNCTION customercard.upsert_contact_in(acct bigint, data jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
+        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
+        'funnel', 'lgt'];
+    scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
+        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
+    channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
+        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    k text;
+    v jsonb;
+    keys text[];
+    phone_keys customercard.phone[];
+    cid bigint;
+    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
+    sub_channel bigint;
+    phones jsonb := '[]';
+    emails jsonb := '[]';
+    chans jsonb := '[]';
+    ph record;
+    em record;
+    ch record;
+    lock_keys text[] := '{}';
+    norm text;
+    is_new boolean := false;
+    sub_funnel bigint;
+    sub_lgt bigint;
+    fid bigint;
+    fkind text;
+    tid bigint;
+BEGIN
+    IF acct IS DISTINCT FROM customercard.require_account_id() THEN
+        RAISE EXCEPTION 'account % is not the account this session acts in', coalesce(acct::text, 'NULL')
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Call customercard.upsert_contact(data).';
+    END IF;
+    PERFORM customercard.assert_account_here(acct, 'upsert_contact');
+    IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
+        PERFORM customercard.upsert_error('contact data must be a JSON object',
+            'Pass something like ''{"name": "Anna", "phones": ["+7 912 345-67-89"]}''.');
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(data) LOOP
+        IF NOT k = ANY (known) THEN
+            PERFORM customercard.upsert_error(format('unknown key "%s" in contact data', k),
+                'Known keys: ' || array_to_string(known, ', ') || '.');
+        END IF;
+    END LOOP;
+    FOREACH k IN ARRAY scalar_text LOOP
+        PERFORM customercard.expect_json_type(data, k, ARRAY['string']);
+    END LOOP;
+    PERFORM customercard.expect_json_type(data, 'contact_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'manager_id', ARRAY['number']);
+    PERFORM customercard.expect_json_type(data, 'phone', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'email', ARRAY['string']);
+    PERFORM customercard.expect_json_type(data, 'phones', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'emails', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'channel', ARRAY['object']);
+    PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    IF data ? 'lgt' AND NOT data ? 'funnel' THEN
+        PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'funnel' THEN
+        -- checked before anything is written: an unknown funnel or LGT is an error
+        sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
+        sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
+    END IF;
+    PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
+    PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
+
+    -- phones: strings, numbers or {"phone", "kind", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'phones', '[]')) x
+             UNION ALL SELECT data -> 'phone' WHERE jsonb_typeof(data -> 'phone') IN ('string', 'number') LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'phone', ARRAY['string', 'number']);
+            PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) NOT IN ('string', 'number') THEN
+            PERFORM customercard.upsert_error(format('each phone must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "phones": ["+7 912 345-67-89"] or [{"phone": "...", "kind": "work", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'phone' ELSE v #>> '{}' END;
+        norm := customercard.normalize_phone(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not a valid phone number', k),
+                coalesce('National numbers are read as numbers of region '
+                         || (SELECT coalesce(nullif(pg_catalog.current_setting('customercard.default_region', true), ''), a.default_region)
+                               FROM customercard.accounts a WHERE a.account_id = acct)
+                         || '; write others with + and the country code, like +49 30 123456.',
+                         'No region is set for national numbers: write the number with + and the country code (+7 912 345-67-89), or set customercard.default_region or the account''s default_region.'));
+        END IF;
+        phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
+            'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('phone:' || norm);
+    END LOOP;
+
+    -- e-mails: strings or {"email", "primary"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'emails', '[]')) x
+             UNION ALL SELECT data -> 'email' WHERE jsonb_typeof(data -> 'email') = 'string' LOOP
+        IF jsonb_typeof(v) = 'object' THEN
+            PERFORM customercard.expect_json_type(v, 'email', ARRAY['string']);
+            PERFORM customercard.expect_json_type(v, 'primary', ARRAY['boolean']);
+        ELSIF jsonb_typeof(v) <> 'string' THEN
+            PERFORM customercard.upsert_error(format('each e-mail must be a string or an object, not %s', jsonb_typeof(v)),
+                'Use "emails": ["anna@example.com"] or [{"email": "...", "primary": true}].');
+        END IF;
+        k := CASE WHEN jsonb_typeof(v) = 'object' THEN v ->> 'email' ELSE v #>> '{}' END;
+        norm := customercard.normalize_email(k);
+        IF norm IS NULL THEN
+            PERFORM customercard.upsert_error(format('"%s" is not an e-mail address', k),
+                'Use one address such as anna@example.com.');
+        END IF;
+        emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
+            'primary', coalesce((v ->> 'primary')::boolean, false)));
+        lock_keys := lock_keys || ('email:' || customercard.email_key(norm));
+    END LOOP;
+
+    -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
+    FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'channels', '[]')) x
+             UNION ALL SELECT data -> 'channel' WHERE jsonb_typeof(data -> 'channel') = 'object' LOOP
+        IF jsonb_typeof(v) <> 'object' THEN
+            PERFORM customercard.upsert_error(format('each channel must be an object, not %s', jsonb_typeof(v)),
+                'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(v) LOOP
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
+                PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
+            END IF;
+        END LOOP;
+        PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'external_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
+        PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
+        IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
+            PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
+                'Channel kinds: ' || array_to_string(channel_kinds, ', ') || '.');
+        END IF;
+        k := coalesce(v #>> '{external_id}', v #>> '{social_id}');
+        IF k IS NULL OR btrim(k) = '' THEN
+            PERFORM customercard.upsert_error('a channel needs an external_id',
+                'Give the messenger''s user id as "external_id" (or "social_id").');
+        END IF;
+        chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
+            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
+        lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
+    END LOOP;
+
+    IF data ? 'gender' AND NOT coalesce(lower(data ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender "%s"', data ->> 'gender'),
+            'Use "male", "female", or "unknown" (or null).');
+    END IF;
+    IF data ? 'gender_source' AND NOT coalesce(data ->> 'gender_source' = ANY (ARRAY['channel', 'manual']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown gender source "%s"', data ->> 'gender_source'),
+            'Use "channel" (the messenger said so) or "manual" (a manager set it).');
+    END IF;
+    IF data ? 'status' AND NOT coalesce(data ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true) THEN
+        PERFORM customercard.upsert_error(format('unknown status "%s"', data ->> 'status'),
+            'Use active, unsubscribed, blacklisted or archived.');
+    END IF;
+    IF data ? 'timezone' AND NOT coalesce(customercard.is_valid_timezone(data ->> 'timezone'), true) THEN
+        PERFORM customercard.upsert_error(format('unknown time zone "%s"', data ->> 'timezone'),
+            'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
+    END IF;
+
+    IF jsonb_typeof(data -> 'manager_id') = 'number' AND NOT EXISTS (SELECT 1 FROM customercard.managers m
+            WHERE m.account_id = acct AND m.manager_id = (data ->> 'manager_id')::numeric) THEN
+        RAISE EXCEPTION 'manager % does not exist in account %', data ->> 'manager_id', acct
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Add the manager to customercard.managers first, or leave manager_id out.';
+    END IF;
+
+    IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
+                                 WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
+        PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
+    END IF;
+
+    -- Serialize upserts that share an identifier, so two sessions cannot both
+    -- create the same person.  Identifiers hash into 1,024 locks per account,
+    -- taken in order: a transaction that upserts many contacts (an import)
+    -- holds at most 1,024 lock slots, where one lock per identifier ran out
+    -- of shared lock memory after a few thousand rows.
+    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
+       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
+               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
+
+    -- Match: explicit id, then channel external id, then e-mail, then phone.
+    IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
+        cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
+    END IF;
+    -- each lookup names its keys as an array, so that the planner goes by
+    -- the lookup index (joined to jsonb_to_recordset, estimated at 100 rows,
+    -- with ORDER BY ... LIMIT 1, it walked the whole account in key order)
+    IF cid IS NULL THEN
+        keys := ARRAY(SELECT j.external_id FROM jsonb_to_recordset(chans) AS j(external_id text));
+        SELECT c.contact_id INTO cid
+          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text)
+          JOIN customercard.channels c ON c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
+                                      AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
+         WHERE c.external_id = ANY (keys)
+         ORDER BY c.channel_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        keys := ARRAY(SELECT customercard.email_key(j.email) FROM jsonb_to_recordset(emails) AS j(email text));
+        SELECT e.contact_id INTO cid
+          FROM customercard.emails e
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
+         WHERE e.account_id = acct AND customercard.email_key(e.email) = ANY (keys)
+         ORDER BY e.email_id LIMIT 1;
+    END IF;
+    IF cid IS NULL THEN
+        phone_keys := ARRAY(SELECT j.phone FROM jsonb_to_recordset(phones) AS j(phone customercard.phone));
+        SELECT p.contact_id INTO cid
+          FROM customercard.phones p
+          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
+         WHERE p.account_id = acct AND p.phone OPERATOR(customercard.=) ANY (phone_keys)
+         ORDER BY p.phone_id LIMIT 1;
+    END IF;
+    IF cid IS NOT NULL THEN
+        cid := customercard.resolve_contact(cid);
+    END IF;
+
+    BEGIN
+        IF cid IS NULL THEN
+            INSERT INTO customercard.contacts (account_id, created_at)
+            VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
+            RETURNING contact_id INTO cid;
+            is_new := true;
+        END IF;
+
+        UPDATE customercard.contacts c SET
+            name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
+            first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
+            last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
+            middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
+            nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
+            avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
+            gender        = CASE WHEN data ? 'gender' THEN
+                                CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
+                                     WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                            ELSE c.gender END,
+            gender_source = CASE WHEN data ? 'gender' THEN
+                                CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
+                                     ELSE coalesce(data ->> 'gender_source', 'manual') END
+                            ELSE c.gender_source END,
+            timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
+            country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
+            city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
+            ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
+            note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
+            status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
+            manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
+         WHERE c.account_id = acct AND c.contact_id = cid
+           AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
+                              'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
+    EXCEPTION
+        WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
+             OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
+            PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
+                'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
+                'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
+    END;
+
+    FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone customercard.phone, raw text, kind text, "primary" boolean) LOOP
+        IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
+            PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
+        END IF;
+        IF ph."primary" THEN
+            UPDATE customercard.phones q SET is_primary = false
+             WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary AND q.phone OPERATOR(customercard.<>) ph.phone;
+        END IF;
+        has_primary := EXISTS (SELECT 1 FROM customercard.phones q
+                                WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
+        INSERT INTO customercard.phones AS p (account_id, contact_id, phone, raw, kind, is_primary)
+        VALUES (acct, cid, ph.phone, ph.raw, ph.kind, ph."primary" OR NOT has_primary)
+        ON CONFLICT (account_id, contact_id, phone) DO UPDATE SET is_primary = true
+            WHERE ph."primary" AND NOT p.is_primary;
+    END LOOP;
+
+    FOR em IN SELECT * FROM jsonb_to_recordset(emails) AS j(email text, raw text, "primary" boolean) LOOP
+        IF em."primary" THEN
+            UPDATE customercard.emails q SET is_primary = (customercard.email_key(q.email) = customercard.email_key(em.email))
+             WHERE q.account_id = acct AND q.contact_id = cid
+               AND (q.is_primary OR customercard.email_key(q.email) = customercard.email_key(em.email));
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM customercard.emails e
+                        WHERE e.account_id = acct AND e.contact_id = cid
+                          AND customercard.email_key(e.email) = customercard.email_key(em.email)) THEN
+            has_primary := EXISTS (SELECT 1 FROM customercard.emails q
+                                    WHERE q.account_id = acct AND q.contact_id = cid AND q.is_primary);
+            INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
+            VALUES (acct, cid, em.email, em.raw, em."primary" OR NOT has_primary);
+        END IF;
+    END LOOP;
+
+    FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
+                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+        -- without a connection, any connection of this contact's channel is the same channel
+        IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
+                WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
+            CONTINUE;
+        END IF;
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
+        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
+        ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
+            WHERE customercard.channels.contact_id = cid;
+    END LOOP;
+
+    -- a funnel (and the LGT that brought the contact): subscribed through the
+    -- channel sent along, if any; an unsubscribed subscription is renewed
+    IF sub_funnel IS NOT NULL THEN
+        sub_channel := (SELECT c.channel_id FROM customercard.channels c
+                         WHERE c.account_id = acct AND c.contact_id = cid
+                           AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                         ORDER BY c.channel_id LIMIT 1);
+        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
+        ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
+            SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
+            WHERE s.unsubscribed_at IS NOT NULL;
+    END IF;
+
+    FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
+        INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
+        SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id) VALUES (acct, cid, tid)
+        ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    FOR k, v IN SELECT * FROM jsonb_each(coalesce(data -> 'custom', '{}')) LOOP
+        SELECT f.field_id, f.kind INTO fid, fkind FROM customercard.custom_fields f WHERE f.account_id = acct AND f.name = k;
+        IF fid IS NULL THEN
+            RAISE EXCEPTION 'custom field "%" does not exist', k
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('An admin creates it: INSERT INTO customercard.custom_fields (name, kind) VALUES (%L, ''text'').', k);
+        END IF;
+        IF jsonb_typeof(v) = 'null' THEN
+            DELETE FROM customercard.custom_values cv WHERE cv.account_id = acct AND cv.contact_id = cid AND cv.field_id = fid;
+            CONTINUE;
+        END IF;
+        IF jsonb_typeof(v) NOT IN ('string', 'number', 'boolean') THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" takes a string, number or boolean, not %s', k, jsonb_typeof(v)),
+                'Send scalar values; null removes the value.');
+        END IF;
+        BEGIN
+            PERFORM CASE fkind WHEN 'number' THEN (v #>> '{}')::numeric::text
+                               WHEN 'date' THEN (v #>> '{}')::date::text
+                               WHEN 'boolean' THEN (v #>> '{}')::boolean::text
+                               ELSE v #>> '{}' END;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM customercard.upsert_error(format('custom field "%s" is of kind %s; "%s" is not one', k, fkind, v #>> '{}'),
+                'Send a value of the field''s kind (number, date as YYYY-MM-DD, boolean true/false).');
+        END;
+        INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+        VALUES (acct, cid, fid, v #>> '{}')
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
+            WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
+    END LOOP;
+
+    upserted_id := cid;
+    created := is_new;
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.upsert_contact_in(bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.upsert_contact_in(bigint, jsonb) TO customercard_manager;
+GRANT EXECUTE ON FUNCTION customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text) TO customercard_reader;
+
 -- archive_action_log works account by account on a cluster (0.2)
 CREATE FUNCTION customercard.archive_action_log_of(acct bigint, before timestamptz) RETURNS bigint
     AS 'MODULE_PATHNAME', 'archive_action_log_of' LANGUAGE C VOLATILE;
@@ -2057,7 +2086,8 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT ARRAY['customercard.merge_apply(bigint, bigint, bigint, text[])',
                  'customercard.unmerge_apply(bigint, bigint)',
                  'customercard.forget_apply(bigint, bigint)',
-                 'customercard.archive_action_log_of(bigint, timestamptz)']::regprocedure[]
+                 'customercard.archive_action_log_of(bigint, timestamptz)',
+                 'customercard.upsert_contact_in(bigint, jsonb)']::regprocedure[]
 $$;
 
 CREATE FUNCTION customercard.citus_delegate() RETURNS void

@@ -12,6 +12,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA customercard FROM PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA customercard TO customercard_reader;
 GRANT EXECUTE ON FUNCTION
     customercard.current_account_id(),
+    customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text),
     customercard.account_may_act(bigint),
     customercard.calling_role(),
     customercard.current_actor(),
@@ -54,7 +55,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.require_account_id(),
     customercard.account_currency(),
     customercard.upsert_contact(jsonb),
-    customercard.upsert_contact_ex(jsonb),
+    customercard.upsert_contact_ex(jsonb), customercard.upsert_contact_in(bigint, jsonb),
     customercard.log_event(bigint, text, jsonb),
     customercard.upsert_error(text, text),
     customercard.expect_json_type(jsonb, text, text[])

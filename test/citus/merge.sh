@@ -8,7 +8,7 @@
 # merges take ids from the node that writes them).  Then: each of the three
 # runs on the account's node as one delegated call, also in a session that
 # first used every read function (a Citus planner state can stop delegation
-# for a session: docs/scaling.md); and a call Citus did not delegate is a
+# for a session: docs/scaling.md), and so does upsert_contact; and a call Citus did not delegate is a
 # clear error; archive_action_log runs account by account on their nodes,
 # and the append-only guards name tables, not shards.  Prints TAP.  Needs CITUS_DIR and PGHOST/PGPORT of the
 # coordinator (test/scripts/run_citus_tests.sh sets them).
@@ -26,7 +26,7 @@ cleanup() {
     psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_m_app" >/dev/null 2>&1 || true
 }
 cleanup; trap cleanup EXIT
-echo "1..11"
+echo "1..12"
 
 citus_create_db "$CITUS_DIR" $DIST
 q $DIST -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
@@ -41,8 +41,8 @@ for db in $DIST $LOCAL; do q $db -c "SELECT customercard.create_account('Second 
 tx() { local db=$1; shift; { printf 'BEGIN;\nSET LOCAL customercard.account_id = 1;\nSET LOCAL customercard.actor = %s;\n' "'app:merge'";
                              printf '%s\n' "$@"; echo 'COMMIT;'; } | psql -X -q -At -v ON_ERROR_STOP=1 -U cc_m_app -d "$db"; }
 
-# two cards of one person with rows in every kind of section, colliding
-# ones too; prints their ids.  (INSERT ... SELECT under row-level security
+# fill DB [N]: two cards of one person with rows in every kind of section,
+# colliding ones too, the order numbered A-N; prints their ids.  (INSERT ... SELECT under row-level security
 # is a COPY on Citus, which it refuses: a DO block instead)
 fill() {
     local x y
@@ -53,41 +53,46 @@ fill() {
                   \"tags\": [\"webinar\", \"course\"], \"custom\": {\"city_of_birth\": \"Tomsk\", \"shoe_size\": \"38\"},
                   \"channel\": {\"kind\": \"vk\", \"external_id\": 200}}');")
     tx "$1" "INSERT INTO customercard.comments (contact_id, body) VALUES ($y, 'called, wants the course');" \
-            "INSERT INTO customercard.orders (contact_id, number, offer, amount, currency, status) VALUES ($y, 'A-$y', 'Course', 5000, 'RUB', 'paid');" \
+            "INSERT INTO customercard.orders (contact_id, number, offer, amount, currency, status) VALUES ($y, 'A-${2:-1}', 'Course', 5000, 'RUB', 'paid');" \
             "DO \$\$ DECLARE o bigint := (SELECT order_id FROM customercard.orders WHERE contact_id = $y);
              BEGIN INSERT INTO customercard.payments (contact_id, order_id, amount, status) VALUES ($y, o, 5000, 'succeeded'); END \$\$;" \
             "INSERT INTO customercard.tasks (contact_id, title) VALUES ($y, 'Send the invoice');" >/dev/null
     echo "$x $y"
 }
-# card DB ID: the card, its ids and times masked, its log in a fixed order
+# card DB ID X Y: the card of ID; its ids and times masked but for the
+# two contacts' ids, which read X and Y (ids depend on the node that gave
+# them); its log in a fixed order
 card() {
     tx "$1" "SELECT customercard.card_json($2);" | python3 -c '
 import json, re, sys
-keep = {"contact_id", "requested_id", "survivor_id", "absorbed_id", "related_id", "manager_id"}
+names = {int(sys.argv[1]): "X", int(sys.argv[2]): "Y"}
+keep = {"contact_id", "requested_id", "survivor_id", "absorbed_id", "related_id"}
 def mask(k, v):
     if isinstance(v, dict):
         return {a: mask(a, b) for a, b in v.items()}
     if isinstance(v, list):
         return [mask(k, x) for x in v]
-    if k and k not in keep and re.search(r"(^|_)(id|at)$|^(date|time|last_activity)$", k) and v is not None:
+    if k in keep and isinstance(v, int):
+        return names.get(v, "other")
+    if k and re.search(r"(^|_)(id|at)$|^(date|time|last_activity)$", k) and v is not None:
         return "~"
     if k == "description" and isinstance(v, str):
         return re.sub(r"\d+", "~", v)     # "Merge 5 undone"
     return v
 c = mask(None, json.loads(sys.stdin.read()))
 c["log"] = sorted(c["log"], key=lambda e: json.dumps(e, sort_keys=True))
-print(json.dumps(c, sort_keys=True, ensure_ascii=False))'
+print(json.dumps(c, sort_keys=True, ensure_ascii=False))' "$3" "$4"
 }
 steps() {
-    local db=$1 out=$2 m
-    fill "$db" >/dev/null    # contacts 1 and 2 in both databases
-    m=$(tx "$db" "SELECT customercard.merge(1, 2, '{name, custom:city_of_birth}');")
-    { echo "merged:"; card "$db" 1; } > "$out"
+    local db=$1 out=$2 m x y
+    set -- $(fill "$db"); x=$1; y=$2
+    m=$(tx "$db" "SELECT customercard.merge($x, $y, '{name, custom:city_of_birth}');")
+    { echo "merged:"; card "$db" $x $x $y; } > "$out"
     tx "$db" "SELECT customercard.unmerge($m);" >/dev/null
-    { echo "unmerged:"; card "$db" 1; card "$db" 2; } >> "$out"
-    tx "$db" "SELECT customercard.merge(2, 1);" >/dev/null
-    tx "$db" "SELECT customercard.forget_contact(1);" >/dev/null
-    { echo "forgotten:"; card "$db" 2; } >> "$out"
+    { echo "unmerged:"; card "$db" $x $x $y; card "$db" $y $x $y; } >> "$out"
+    tx "$db" "SELECT customercard.merge($y, $x);" >/dev/null
+    tx "$db" "SELECT customercard.forget_contact($x);" >/dev/null
+    { echo "forgotten:"; card "$db" $y $x $y; } >> "$out"
 }
 T=$(mktemp -d); trap 'cleanup; rm -rf "$T"' EXIT
 steps $LOCAL "$T/local"
@@ -107,7 +112,7 @@ remote() {   # remote SQL...: the commands the coordinator sends, one per line
     tx $DIST "SET LOCAL citus.log_remote_commands = on;" "SET LOCAL client_min_messages = notice;" "$@" 2>&1 >/dev/null |
         grep -o 'issuing .*' | sed 's/^issuing //' | grep -v '^SAVEPOINT\|^RELEASE SAVEPOINT\|^BEGIN\|^COMMIT\|^PREPARE\|^SET LOCAL' || true
 }
-set -- $(fill $DIST); s=$1; a=$2
+set -- $(fill $DIST 2); s=$1; a=$2
 cmds=$(remote "SELECT customercard.merge($s, $a);")
 ok "$(echo "$cmds" | grep -c 'merge_apply')|$(echo "$cmds" | grep -Evc 'merge_apply|[a-z]_[0-9]{4,} ')" "1|0" \
    "merge is one delegated call (merge_apply) on the account's node, and sends nothing else but single-shard reads"
@@ -119,9 +124,12 @@ cmds=$(remote "SELECT count(*) FROM customercard.card_json($s);" "SELECT count(*
 ok "$(echo "$cmds" | grep -c 'unmerge_apply')" 1 "... and so is unmerge, in a transaction that first read the card, the audience, the log, the export and duplicates"
 cmds=$(remote "SELECT customercard.forget_contact($a);")
 ok "$(echo "$cmds" | grep -c 'forget_apply')" 1 "... and forget_contact"
+cmds=$(remote "SELECT customercard.upsert_contact('{\"name\": \"Boris\", \"phones\": [\"+7 903 111 22 33\"], \"tags\": [\"vip\"]}');")
+ok "$(echo "$cmds" | grep -c .)|$(echo "$cmds" | grep -c 'upsert_contact_in')" "1|1" \
+   "upsert_contact sends the coordinator's one command: the delegated upsert_contact_in"
 
 # called where the account is not (as if Citus had not delegated it): a clear error, nothing done
-set -- $(fill $DIST); s=$1; a=$2
+set -- $(fill $DIST 3); s=$1; a=$2
 # (another function in FROM: Citus delegates only a bare SELECT f(...))
 err=$(psql -X -q -At -d $DIST -c "SELECT customercard.merge_apply(1, $s, $a, '{}') FROM generate_series(1, 1)" 2>&1 | head -1 || true)
 ok "$(echo "$err" | grep -o 'ran on a node that does not hold the account')" "ran on a node that does not hold the account" \
