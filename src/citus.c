@@ -230,18 +230,52 @@ CustomercardPlanFor(const char *sql_format, const char *table, int64 account, in
 	return e->plan;
 }
 
-PG_FUNCTION_INFO_V1(account_is_here);
+/* does this node hold the account's rows (always on one node)? */
+bool
+CustomercardAccountIsHere(int64 account)
+{
+	return !CustomercardDistributed() ||
+		strcmp(CustomercardRelationFor("contacts", account), "customercard.contacts") != 0;
+}
 
 /*
- * customercard.account_is_here(account bigint): does this node hold the
- * account's rows (always on one node; on a cluster, where its shards are)?
- * The delegated functions check it: run anywhere else, their statements
- * would go back through the coordinator's planner.
+ * The first step of a function that must run on the account's node (a
+ * delegated function on Citus, distribute_on_citus()): elsewhere Citus did
+ * not delegate the call, and its statements would be refused or meet a
+ * guard whose switch is in another backend.
  */
+void
+CustomercardAssertAccountHere(int64 account, const char *what)
+{
+	if (!CustomercardAccountIsHere(account))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s of account " INT64_FORMAT " ran on a node that does not hold the account", what, account),
+				 errhint("On Citus, run SELECT customercard.distribute_on_citus() once more (it makes %s run on "
+						 "the account's node), then call it again from a new session.", what)));
+}
+
+PG_FUNCTION_INFO_V1(account_is_here);
+
+/* customercard.account_is_here(account bigint) */
 Datum
 account_is_here(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0) || !CustomercardDistributed())
-		PG_RETURN_BOOL(!PG_ARGISNULL(0));
-	PG_RETURN_BOOL(strcmp(CustomercardRelationFor("contacts", PG_GETARG_INT64(0)), "customercard.contacts") != 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(CustomercardAccountIsHere(PG_GETARG_INT64(0)));
+}
+
+PG_FUNCTION_INFO_V1(assert_account_here);
+
+/* customercard.assert_account_here(acct bigint, what text) */
+Datum
+assert_account_here(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("assert_account_here needs an account and what runs")));
+	CustomercardAssertAccountHere(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
 }

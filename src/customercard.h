@@ -35,6 +35,8 @@ extern const char *CustomercardAccountRegion(int64 account);
 extern bool CustomercardDistributed(void);
 extern bool CustomercardInCitusTask(void);
 extern const char *CustomercardRelationFor(const char *table, int64 account);
+extern bool CustomercardAccountIsHere(int64 account);
+extern void CustomercardAssertAccountHere(int64 account, const char *what);
 extern SPIPlanPtr CustomercardPlanFor(const char *sql_format, const char *table, int64 account,
 									  int nargs, Oid *argtypes);
 

@@ -333,12 +333,6 @@ archive_action_log_of(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("archive_action_log_of needs an account")));
-	if (CustomercardDistributed() &&
-		strcmp(CustomercardRelationFor("action_log", PG_GETARG_INT64(0)), "customercard.action_log") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("archive_action_log of account " INT64_FORMAT " ran on a node that does not hold the account",
-						PG_GETARG_INT64(0)),
-				 errhint("On Citus, run SELECT customercard.distribute_on_citus() once more, then call it again from a new session.")));
+	CustomercardAssertAccountHere(PG_GETARG_INT64(0), "archive_action_log");
 	PG_RETURN_INT64((int64) ArchiveRows(PG_GETARG_DATUM(1), PG_GETARG_DATUM(0), false));
 }

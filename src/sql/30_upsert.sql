@@ -75,8 +75,6 @@ DECLARE
         'max', 'avito', 'web', 'email', 'sms', 'other'];
     k text;
     v jsonb;
-    keys text[];
-    phone_keys customercard.phone[];
     cid bigint;
     has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
     sub_channel bigint;
@@ -256,33 +254,35 @@ BEGIN
     IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
         cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
     END IF;
-    -- each lookup names its keys as an array, so that the planner goes by
-    -- the lookup index (joined to jsonb_to_recordset, estimated at 100 rows,
-    -- with ORDER BY ... LIMIT 1, it walked the whole account in key order)
+    -- each key of the call probes its lookup index on its own (OFFSET 0
+    -- keeps the sub-query apart): joined plainly, under ORDER BY ... LIMIT 1
+    -- the planner could walk the whole account in key order instead
     IF cid IS NULL THEN
-        keys := ARRAY(SELECT j.external_id FROM jsonb_to_recordset(chans) AS j(external_id text));
-        SELECT c.contact_id INTO cid
-          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text)
-          JOIN customercard.channels c ON c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
-                                      AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
-         WHERE c.external_id = ANY (keys)
-         ORDER BY c.channel_id LIMIT 1;
+        SELECT x.contact_id INTO cid
+          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text),
+               LATERAL (SELECT c.channel_id, c.contact_id FROM customercard.channels c
+                         WHERE c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
+                           AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
+                        OFFSET 0) x
+         ORDER BY x.channel_id LIMIT 1;
     END IF;
     IF cid IS NULL THEN
-        keys := ARRAY(SELECT customercard.email_key(j.email) FROM jsonb_to_recordset(emails) AS j(email text));
-        SELECT e.contact_id INTO cid
-          FROM customercard.emails e
-          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
-         WHERE e.account_id = acct AND customercard.email_key(e.email) = ANY (keys)
-         ORDER BY e.email_id LIMIT 1;
+        SELECT x.contact_id INTO cid
+          FROM jsonb_to_recordset(emails) AS j(email text),
+               LATERAL (SELECT e.email_id, e.contact_id FROM customercard.emails e
+                          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
+                         WHERE e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
+                        OFFSET 0) x
+         ORDER BY x.email_id LIMIT 1;
     END IF;
     IF cid IS NULL THEN
-        phone_keys := ARRAY(SELECT j.phone FROM jsonb_to_recordset(phones) AS j(phone customercard.phone));
-        SELECT p.contact_id INTO cid
-          FROM customercard.phones p
-          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
-         WHERE p.account_id = acct AND p.phone OPERATOR(customercard.=) ANY (phone_keys)
-         ORDER BY p.phone_id LIMIT 1;
+        SELECT x.contact_id INTO cid
+          FROM jsonb_to_recordset(phones) AS j(phone customercard.phone),
+               LATERAL (SELECT p.phone_id, p.contact_id FROM customercard.phones p
+                          JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
+                         WHERE p.account_id = acct AND p.phone OPERATOR(customercard.=) j.phone
+                        OFFSET 0) x
+         ORDER BY x.phone_id LIMIT 1;
     END IF;
     IF cid IS NOT NULL THEN
         cid := customercard.resolve_contact(cid);

@@ -97,25 +97,16 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE FUNCTION customercard.account_is_here(account_id bigint) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'account_is_here' LANGUAGE C STABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'account_is_here' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION customercard.account_is_here(bigint) IS
     'Whether this node holds the account''s rows: always on one node; on Citus, where its shards are';
 
--- First step of a citus_delegated() function: it works on the node of
+-- First step of a citus_delegated() function (and of one in C): it works on the node of
 -- the account.  Elsewhere Citus did not delegate the call (see
 -- docs/scaling.md), and its statements would be refused or, for the
 -- append-only rows, meet a guard whose switch is in another backend.
 CREATE FUNCTION customercard.assert_account_here(acct bigint, what text) RETURNS void
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NOT customercard.account_is_here(acct) THEN
-        RAISE EXCEPTION '% of account % ran on a node that does not hold the account', what, acct
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'On Citus, run SELECT customercard.distribute_on_citus() once more (it makes ' || what
-                         || ' run on the account''s node), then call it again from a new session.';
-    END IF;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'assert_account_here' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Distribute the schema on a Citus cluster, from the coordinator.  Running
 -- it again changes nothing (and gives a worker added since its sequence

@@ -5,7 +5,7 @@
 -- The roles are LOGIN roles; SET SESSION AUTHORIZATION makes the session
 -- exactly theirs (session_user and current_user), as a login would.
 BEGIN;
-SELECT plan(59);
+SELECT plan(61);
 
 -- pgTAP keeps its bookkeeping in temp tables; let the switched-to roles write it.
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
@@ -87,6 +87,15 @@ UPDATE customercard.contacts SET note = 'hacked' WHERE contact_id = :b1;
 DELETE FROM customercard.tasks WHERE contact_id = :b1;
 DELETE FROM customercard.phones WHERE contact_id = :b1;
 RESET customercard.account_id;
+SELECT throws_ok(format('SELECT * FROM customercard.upsert_contact_in(%s, ''{"name": "intruder"}'')', :b), '42501', NULL,
+    'upsert_contact_in (the part of upsert_contact Citus delegates) refuses an account other than the session''s');
+SELECT is((SELECT array_agg(f::text ORDER BY f::text)
+             FROM unnest(ARRAY['customercard.merge_apply(bigint, bigint, bigint, text[])', 'customercard.unmerge_apply(bigint, bigint)',
+                               'customercard.forget_apply(bigint, bigint)', 'customercard.archive_action_log_of(bigint, timestamptz)',
+                               'customercard.upsert_contact_in(bigint, jsonb)']::regprocedure[]) f
+            WHERE has_function_privilege(f, 'EXECUTE')),
+          ARRAY['customercard.upsert_contact_in(bigint,jsonb)'],
+          'of the functions that take the account as an argument, a manager may call only upsert_contact_in, which checks it');
 SELECT throws_ok(format('INSERT INTO customercard.contacts (account_id, name) VALUES (%s, ''intruder'')', :b), '42501', NULL,
     'an explicit account_id of B is refused by the policy');
 SELECT throws_ok(format('INSERT INTO customercard.tags (account_id, name) VALUES (%s, ''x'')', :b), '42501', NULL,
