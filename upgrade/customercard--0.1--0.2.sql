@@ -963,26 +963,20 @@ COMMENT ON VIEW customercard.card_subscriptions IS 'Funnel subscriptions of each
 
 CREATE OR REPLACE VIEW customercard.card_orders WITH (security_invoker = true) AS
 SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.currency, o.status,
-       coalesce(p.paid, 0) AS paid_amount, coalesce(p.failed_attempts, 0) AS failed_payments,
+       coalesce(sum(py.amount) FILTER (WHERE py.status = 'succeeded'), 0) AS paid_amount,
+       count(py.payment_id) FILTER (WHERE py.status = 'failed') AS failed_payments,
        o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
        o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
        o.created_at, o.paid_at,
        o.account_id
   FROM customercard.orders o
   LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
-  LEFT JOIN LATERAL (
-        SELECT sum(py.amount) FILTER (WHERE py.status = 'succeeded') AS paid,
-               count(*) FILTER (WHERE py.status = 'failed') AS failed_attempts
-          FROM customercard.payments py
-         WHERE py.account_id = o.account_id AND py.order_id = o.order_id) p ON true
- WHERE o.account_id = (SELECT customercard.current_account_id());
+  LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
+ WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+ GROUP BY o.account_id, o.contact_id, o.order_id, m.account_id, m.manager_id;
 COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what was paid on them';
 
 CREATE OR REPLACE VIEW customercard.card_finance WITH (security_invoker = true) AS
--- (a sub-query, not a CTE: Citus tries a CTE inlined first, and when that
--- fails it leaves the session unable to delegate functions, docs/scaling.md;
--- and = ANY, not =, which with card_json's own account equality would give
--- the outer join a pseudo-constant qual, which Citus refuses on PG15)
 SELECT contact_id, currency,
        sum(amount) FILTER (WHERE status <> 'cancelled') AS invoiced,
        coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
@@ -998,21 +992,22 @@ SELECT contact_id, currency,
        count(*) AS orders_count,
        account_id
   FROM (
-        SELECT o.contact_id, o.account_id, o.currency, o.status, o.amount,
-               coalesce((SELECT sum(py.amount) FROM customercard.payments py
-                          WHERE py.account_id = o.account_id AND py.order_id = o.order_id AND py.status = 'succeeded'), 0) AS paid,
-               coalesce(po.partner, 0) AS partner, coalesce(po.call_centre, 0) AS call_centre,
-               coalesce(po.co_author, 0) AS co_author, coalesce(po.expense, 0) AS expense, coalesce(po.refund, 0) AS refund
-          FROM customercard.orders o
-          LEFT JOIN LATERAL (
-                SELECT sum(x.amount) FILTER (WHERE x.kind = 'partner') AS partner,
-                       sum(x.amount) FILTER (WHERE x.kind = 'call_centre') AS call_centre,
-                       sum(x.amount) FILTER (WHERE x.kind = 'co_author') AS co_author,
-                       sum(x.amount) FILTER (WHERE x.kind = 'expense') AS expense,
-                       sum(x.amount) FILTER (WHERE x.kind = 'refund') AS refund
-                  FROM customercard.payouts x
-                 WHERE x.account_id = o.account_id AND x.order_id = o.order_id) po ON true
-         WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+        SELECT po.account_id, po.contact_id, po.order_id, po.currency, po.status, po.amount, po.paid,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'partner'), 0) AS partner,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'call_centre'), 0) AS call_centre,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'co_author'), 0) AS co_author,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'expense'), 0) AS expense,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'refund'), 0) AS refund
+          FROM (
+                SELECT o.account_id, o.contact_id, o.order_id, o.currency, o.status, o.amount,
+                       coalesce(sum(py.amount) FILTER (WHERE py.status = 'succeeded'), 0) AS paid
+                  FROM customercard.orders o
+                  LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
+                 WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+                 GROUP BY o.account_id, o.contact_id, o.order_id
+               ) po
+          LEFT JOIN customercard.payouts x ON x.account_id = po.account_id AND x.order_id = po.order_id
+         GROUP BY po.account_id, po.contact_id, po.order_id, po.currency, po.status, po.amount, po.paid
        ) per_order
  GROUP BY contact_id, currency, account_id;
 COMMENT ON VIEW customercard.card_finance IS
@@ -1146,15 +1141,21 @@ DECLARE
     acct bigint := customercard.current_account_id();
     id bigint := customercard.resolve_contact(card_json.contact_id);
     log_limit constant integer := 100;
+    related jsonb;
 BEGIN
-    -- every query names the account, also those of the views: on Citus most
-    -- sections then read only the account's shards
-    RETURN jsonb_build_object(
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
         'contact_id', id,
         'requested_id', card_json.contact_id,
         'card', (SELECT to_jsonb(c) - 'account_id' FROM customercard.card c WHERE c.contact_id = id AND c.account_id = acct),
-        'contact', (SELECT to_jsonb(c) - 'account_id' FROM customercard.contacts c
-                     WHERE c.account_id = acct AND c.contact_id = id),
+        'contact', to_jsonb(k) - 'account_id',
         'phones', coalesce((SELECT jsonb_agg(jsonb_build_object('phone', p.phone, 'raw', p.raw, 'kind', p.kind,
                                                                 'is_primary', p.is_primary) ORDER BY p.is_primary DESC, p.phone_id)
                               FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = id), '[]'),
@@ -1202,15 +1203,14 @@ BEGIN
                               FROM customercard.card_groups v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.comment_id DESC)
                                 FROM customercard.card_comments v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
-        'related', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
-                               FROM customercard.related_contacts(id) r), '[]'),
+        'related', related,
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
                               FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
         'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
                            FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
-                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]')
-    );
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
 END
 $$;
 COMMENT ON FUNCTION customercard.card_json(bigint) IS
@@ -2098,3 +2098,64 @@ REVOKE ALL ON FUNCTION customercard.merge_combines(bigint, bigint, bigint, text[
     customercard.assert_account_here(bigint, text), customercard.forget_apply(bigint, bigint),
     customercard.citus_delegated(), customercard.citus_delegate() FROM PUBLIC;
 
+CREATE OR REPLACE VIEW customercard.card WITH (security_invoker = true) AS
+SELECT c.contact_id,
+       c.account_id,
+       coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname) AS name,
+       c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url,
+       c.gender, c.gender_source, c.timezone, c.country, c.city, c.status,
+       ph.phone,
+       em.email,
+       coalesce(tg.tags, '{}') AS tags,
+       coalesce(ch.channels_count, 0) AS channels_count,
+       c.manager_id,
+       m.name AS manager_name,
+       c.note,
+       c.points,
+       coalesce(pd.total_paid, 0) AS total_paid,
+       coalesce(od.orders_count, 0) AS orders_count,
+       coalesce(od.sales_count, 0) AS sales_count,
+       coalesce(tk.open_tasks, 0) AS open_tasks,
+       greatest(c.updated_at, lg.last_at) AS last_activity,
+       c.created_at,
+       c.updated_at
+  FROM customercard.contacts c
+  LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
+  LEFT JOIN (SELECT p.account_id, p.contact_id, (array_agg(p.phone ORDER BY p.is_primary DESC, p.phone_id))[1] AS phone
+               FROM customercard.phones p WHERE p.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+              GROUP BY p.account_id, p.contact_id) ph ON ph.account_id = c.account_id AND ph.contact_id = c.contact_id
+  LEFT JOIN (SELECT e.account_id, e.contact_id, (array_agg(e.email ORDER BY e.is_primary DESC, e.email_id))[1] AS email
+               FROM customercard.emails e WHERE e.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+              GROUP BY e.account_id, e.contact_id) em ON em.account_id = c.account_id AND em.contact_id = c.contact_id
+  LEFT JOIN (SELECT ct.account_id, ct.contact_id, array_agg(t.name ORDER BY t.name) AS tags
+               FROM customercard.contact_tags ct
+               JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+              WHERE ct.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+              GROUP BY ct.account_id, ct.contact_id) tg ON tg.account_id = c.account_id AND tg.contact_id = c.contact_id
+  LEFT JOIN (SELECT x.account_id, x.contact_id, count(*) AS channels_count
+               FROM customercard.channels x
+              WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND x.archived_at IS NULL
+              GROUP BY x.account_id, x.contact_id) ch ON ch.account_id = c.account_id AND ch.contact_id = c.contact_id
+  LEFT JOIN (SELECT od.account_id, od.contact_id, count(*) AS orders_count,
+                    count(*) FILTER (WHERE od.status = 'paid') AS sales_count
+               FROM customercard.orders od
+              WHERE od.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+              GROUP BY od.account_id, od.contact_id) od ON od.account_id = c.account_id AND od.contact_id = c.contact_id
+  LEFT JOIN (SELECT py.account_id, py.contact_id, sum(py.amount) AS total_paid
+               FROM customercard.payments py
+               JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
+               JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
+              WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND py.status = 'succeeded'
+              GROUP BY py.account_id, py.contact_id) pd ON pd.account_id = c.account_id AND pd.contact_id = c.contact_id
+  LEFT JOIN (SELECT tk.account_id, tk.contact_id, count(*) AS open_tasks
+               FROM customercard.tasks tk
+              WHERE tk.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND tk.status = 'open'
+              GROUP BY tk.account_id, tk.contact_id) tk ON tk.account_id = c.account_id AND tk.contact_id = c.contact_id
+  LEFT JOIN (SELECT l.account_id, l.contact_id, max(l.at) AS last_at
+               FROM customercard.action_log l
+              WHERE l.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+              GROUP BY l.account_id, l.contact_id) lg ON lg.account_id = c.account_id AND lg.contact_id = c.contact_id
+ WHERE c.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
+COMMENT ON VIEW customercard.card IS
+    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';

@@ -2,7 +2,7 @@
 -- 41_card_json.sql: the whole card in one call.
 -- ===================================================================
 
--- (its one statement is planned once per session: every part of it is a
+-- (its big statement is planned once per session: every part of it is a
 -- lookup by key, so the generic plan is as good as a custom one, and
 -- planning ~25 sub-queries at each call was most of its time)
 CREATE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
@@ -11,15 +11,21 @@ DECLARE
     acct bigint := customercard.current_account_id();
     id bigint := customercard.resolve_contact(card_json.contact_id);
     log_limit constant integer := 100;
+    related jsonb;
 BEGIN
-    -- every query names the account, also those of the views: on Citus most
-    -- sections then read only the account's shards
-    RETURN jsonb_build_object(
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
         'contact_id', id,
         'requested_id', card_json.contact_id,
         'card', (SELECT to_jsonb(c) - 'account_id' FROM customercard.card c WHERE c.contact_id = id AND c.account_id = acct),
-        'contact', (SELECT to_jsonb(c) - 'account_id' FROM customercard.contacts c
-                     WHERE c.account_id = acct AND c.contact_id = id),
+        'contact', to_jsonb(k) - 'account_id',
         'phones', coalesce((SELECT jsonb_agg(jsonb_build_object('phone', p.phone, 'raw', p.raw, 'kind', p.kind,
                                                                 'is_primary', p.is_primary) ORDER BY p.is_primary DESC, p.phone_id)
                               FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = id), '[]'),
@@ -67,15 +73,14 @@ BEGIN
                               FROM customercard.card_groups v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'comments', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.created_at DESC, v.comment_id DESC)
                                 FROM customercard.card_comments v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
-        'related', coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
-                               FROM customercard.related_contacts(id) r), '[]'),
+        'related', related,
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
                               FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
         'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
                            FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
-                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]')
-    );
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
 END
 $$;
 COMMENT ON FUNCTION customercard.card_json(bigint) IS

@@ -9,7 +9,8 @@
 # runs on the account's node as one delegated call, also in a session that
 # first used every read function (a Citus planner state can stop delegation
 # for a session: docs/scaling.md), and so does upsert_contact; and a call Citus did not delegate is a
-# clear error; archive_action_log runs account by account on their nodes,
+# clear error; card_json, audience_search and a bulk batch touch the
+# account's shards only; archive_action_log runs account by account on their nodes,
 # and the append-only guards name tables, not shards.  Prints TAP.  Needs CITUS_DIR and PGHOST/PGPORT of the
 # coordinator (test/scripts/run_citus_tests.sh sets them).
 set -euo pipefail
@@ -26,7 +27,7 @@ cleanup() {
     psql -X -q -d postgres -c "DROP ROLE IF EXISTS cc_m_app" >/dev/null 2>&1 || true
 }
 cleanup; trap cleanup EXIT
-echo "1..12"
+echo "1..15"
 
 citus_create_db "$CITUS_DIR" $DIST
 q $DIST -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
@@ -127,6 +128,29 @@ ok "$(echo "$cmds" | grep -c 'forget_apply')" 1 "... and forget_contact"
 cmds=$(remote "SELECT customercard.upsert_contact('{\"name\": \"Boris\", \"phones\": [\"+7 903 111 22 33\"], \"tags\": [\"vip\"]}');")
 ok "$(echo "$cmds" | grep -c .)|$(echo "$cmds" | grep -c 'upsert_contact_in')" "1|1" \
    "upsert_contact sends the coordinator's one command: the delegated upsert_contact_in"
+
+# card_json, the audience and a bulk batch read and write the shards of
+# the account only, on its node: every command goes to one node, and every
+# shard it names holds account 1's hash range
+touches() {   # touches SQL...: "<nodes>|<shards named>|<shards of other accounts>"
+    local log ids
+    log=$(tx $DIST "SET LOCAL citus.log_remote_commands = on;" "SET LOCAL client_min_messages = notice;" "$@" 2>&1 >/dev/null || true)
+    ids=$(echo "$log" | grep 'issuing' | grep -oE '[a-z]_[0-9]{5,}\b' | grep -oE '[0-9]+$' | sort -u | paste -sd, -)
+    echo "$(echo "$log" | grep -o 'on server [^ ]*' | sort -u | wc -l)|$(q $DIST -c "
+        SELECT count(*) FILTER (WHERE p.partmethod = 'h') || '|' ||
+               count(*) FILTER (WHERE p.partmethod = 'h' AND NOT (worker_hash(1::bigint) BETWEEN s.shardminvalue::integer AND s.shardmaxvalue::integer))
+          FROM pg_dist_shard s JOIN pg_dist_partition p USING (logicalrelid) WHERE s.shardid IN (${ids:-0})")"
+}
+r=$(touches "SELECT count(*) FROM customercard.card_json($s);")
+ok "$(echo "$r" | sed -E 's/^1\|[1-9][0-9]*\|0$/one node, the account'"'"'s shards/')" "one node, the account's shards" \
+   "card_json reads the account's shards only, on one node ($r)"
+r=$(touches "SELECT count(*) FROM customercard.audience_search('{\"search\": \"Anna\"}');")
+ok "$(echo "$r" | sed -E 's/^1\|[1-9][0-9]*\|0$/one node, the account'"'"'s shards/')" "one node, the account's shards" \
+   "audience_search reads the account's shards only, on one node ($r)"
+job=$(tx $DIST "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"bulk\"}', NULL, '{}');")
+r=$(touches "SELECT customercard.bulk_run_batch(1, $job, 50);")
+ok "$(echo "$r" | sed -E 's/^1\|[1-9][0-9]*\|0$/one node, the account'"'"'s shards/')|$(q $DIST -c "SELECT done > 0 FROM customercard.bulk_jobs WHERE job_id = $job")" \
+   "one node, the account's shards|t" "a bulk batch writes the account's shards only, on one node ($r)"
 
 # called where the account is not (as if Citus had not delegated it): a clear error, nothing done
 set -- $(fill $DIST 3); s=$1; a=$2
