@@ -35,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -56,6 +57,33 @@ const char *const action_log_events[] = {
 	"unarchived", "contact_created", "contact_deleted", "page_visited",
 	"comment_added", "crm_exported", "forgotten", NULL
 };
+
+/*
+ * the kinds log_event() may write: events that happen outside the database.
+ * Every other kind is the extension's word alone (its triggers and
+ * functions write it), SPEC section 5.
+ */
+static const char *const outside_events[] = {"crm_exported", NULL};
+
+static bool
+IsOutsideEvent(const char *event)
+{
+	for (int i = 0; outside_events[i] != NULL; i++)
+		if (strcmp(outside_events[i], event) == 0)
+			return true;
+	return false;
+}
+
+static char *
+OutsideEventList(void)
+{
+	StringInfoData known;
+
+	initStringInfo(&known);
+	for (int i = 0; outside_events[i] != NULL; i++)
+		appendStringInfo(&known, "%s%s", i ? ", " : "", outside_events[i]);
+	return known.data;
+}
 
 typedef struct LogBuffer
 {
@@ -483,6 +511,18 @@ is_log_event(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(log_event);
 
+/* details || '{"via": "log_event"}': a reader tells an outside event from the extension's own */
+static Jsonb *
+MarkOutside(Jsonb *details)
+{
+	Datum		mark = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"via\": \"log_event\"}"));
+
+	if (details == NULL)
+		return DatumGetJsonbP(mark);
+	/* || keeps the right side's value of a key both have */
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(details), mark));
+}
+
 /*
  * customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
  * An event that happened outside the database, on a contact of the current
@@ -507,22 +547,21 @@ log_event(PG_FUNCTION_ARGS)
 	details = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 
 	if (!ActionLogEventIsKnown(event))
-	{
-		StringInfoData known;
-
-		initStringInfo(&known);
-		for (int i = 0; action_log_events[i] != NULL; i++)
-			appendStringInfo(&known, "%s%s", i ? ", " : "", action_log_events[i]);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown action log event \"%s\"", event),
-				 errhint("Known events: %s.", known.data)));
-	}
+				 errhint("log_event records events from outside the database: %s.", OutsideEventList())));
+	if (!IsOutsideEvent(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("event \"%s\" is written by customercard itself, not through log_event", event),
+				 errhint("log_event records events from outside the database: %s.", OutsideEventList())));
 	if (details != NULL && !JB_ROOT_IS_OBJECT(details))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("log_event details must be a JSON object"),
 				 errhint("Pass something like '{\"crm\": \"amoCRM\", \"deal_id\": 42}'.")));
+	details = MarkOutside(details);
 
 	/* a merged contact's events go to its survivor; an unknown id is an error */
 	{

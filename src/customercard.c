@@ -11,8 +11,13 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "tcop/pquery.h"
+#include "utils/acl.h"
 #include "utils/portal.h"
 #include "utils/rls.h"
 
@@ -31,14 +36,36 @@ _PG_init(void)
 }
 
 /*
- * Is this row arriving from a restore?  pg_dump's scripts (plain and
- * through pg_restore) SET row_security = off and load rows with COPY.
- * Triggers with side effects (points sync, updated_at, the action log)
- * stand aside then, so that rows come back exactly as they were dumped;
- * an application's own COPY runs with row_security on and keeps them.
+ * Is this row of rel arriving from a restore?  pg_dump's scripts (plain and
+ * through pg_restore) SET row_security = off and load rows with COPY ...
+ * FROM, as a role that owns the tables or a superuser.  Triggers with side
+ * effects (points sync, updated_at, the action log) stand aside then, so
+ * that rows come back exactly as they were dumped.  Every part is checked,
+ * as anyone may turn row_security off: the statement is a COPY FROM into
+ * rel itself (not COPY (SELECT <a writer>) TO, nor a trigger's write into
+ * another table), run by rel's owner or a superuser, never through a
+ * SECURITY DEFINER function (whose owner would pass for the caller).
+ * An application's own COPY runs with row_security on and keeps them.
  */
 bool
-CustomercardRestoring(void)
+CustomercardRestoring(Relation rel)
 {
-	return !row_security && ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+	Oid			target;
+
+	if (row_security || ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	if (!copy->is_from || copy->relation == NULL || InSecurityRestrictedOperation() ||
+		GetUserId() != GetOuterUserId())
+		return false;
+	target = RangeVarGetRelid(copy->relation, NoLock, true);
+	if (!OidIsValid(target) || target != RelationGetRelid(rel))
+		return false;
+	return superuser() || pg_class_ownercheck(target, GetUserId());
 }

@@ -12,9 +12,10 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/rel.h"
 
-/* customercard.c: rows arriving from pg_restore / a pg_dump script */
-extern bool CustomercardRestoring(void);
+/* customercard.c: rows of a relation arriving from pg_restore / a pg_dump script */
+extern bool CustomercardRestoring(Relation rel);
 
 /* settings.c: the customercard.* GUCs */
 extern char *customercard_account_id_setting;

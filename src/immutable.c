@@ -195,7 +195,7 @@ touch_updated_at(PG_FUNCTION_ARGS)
 
 	if (attnum <= 0)
 		elog(ERROR, "table \"%s\" has no column \"updated_at\"", RelationGetRelationName(rel));
-	if (CustomercardRestoring() || customercard_scrub_in_progress)
+	if (CustomercardRestoring(rel) || customercard_scrub_in_progress)
 		return PointerGetDatum(trigdata->tg_newtuple);
 	return PointerGetDatum(heap_modify_tuple_by_cols(trigdata->tg_newtuple, tupdesc, 1, &attnum, &value, &isnull));
 }

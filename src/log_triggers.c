@@ -406,13 +406,21 @@ LogContacts(Change *c)
 		Emit(c, c->new, "contact_created", NULL);
 		return;
 	}
-	/* a tombstone or a forgotten card: merge and forget log for themselves */
-	(void) Get(c, c->new, "merged_into", &isnull);
-	if (!isnull)
-		return;
-	(void) Get(c, c->new, "forgotten_at", &isnull);
-	if (!isnull)
-		return;
+	/*
+	 * A card becoming a tombstone or forgotten: merge and forget log that
+	 * for themselves (only their SECURITY DEFINER functions may write these
+	 * columns).  Later edits of such a card are logged as any other.
+	 */
+	if (Changed(c, "merged_into") || Changed(c, "forgotten_at"))
+	{
+		bool		merged_isnull,
+					forgotten_isnull;
+
+		(void) Get(c, c->new, "merged_into", &merged_isnull);
+		(void) Get(c, c->new, "forgotten_at", &forgotten_isnull);
+		if (!merged_isnull || !forgotten_isnull)
+			return;
+	}
 
 	if (Changed(c, "status"))
 	{
@@ -737,7 +745,7 @@ log_change(PG_FUNCTION_ARGS)
 				 errmsg("log_change() must be an AFTER INSERT or a BEFORE UPDATE OR DELETE row trigger with the logical table name as its argument")));
 
 	result = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	if (customercard_scrub_in_progress || CustomercardRestoring())
+	if (customercard_scrub_in_progress || CustomercardRestoring(trigdata->tg_relation))
 		return PointerGetDatum(result);
 
 	table = trigdata->tg_trigger->tgargs[0];

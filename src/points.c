@@ -116,7 +116,7 @@ ledger_to_points(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 		elog(ERROR, "ledger_to_points() must be called as an INSERT trigger");
 	tuple = trigdata->tg_trigtuple;
-	if (syncing || CustomercardRestoring() || customercard_scrub_in_progress)
+	if (syncing || CustomercardRestoring(trigdata->tg_relation) || customercard_scrub_in_progress)
 		return PointerGetDatum(tuple);
 	currency = GetColumn(trigdata, tuple, "currency", &isnull);
 	if (isnull || strcmp(TextDatumGetCString(currency), "points") != 0)

@@ -661,7 +661,8 @@ DECLARE
     command text := CASE step
         WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
         WHEN 'policies' THEN 'SELECT customercard.citus_node_forms()'
-        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
+        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()'
+        WHEN 'shard_grants' THEN 'SELECT customercard.citus_shard_grants()' END;
     r record;
 BEGIN
     IF command IS NULL THEN
@@ -720,6 +721,8 @@ BEGIN
 
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
         PERFORM customercard.citus_delegate();
+        PERFORM customercard.citus_shard_grants();
+        PERFORM customercard.citus_on_workers('shard_grants');
         RETURN;     -- distributed already
     END IF;
 
@@ -742,6 +745,7 @@ BEGIN
     RETURN NEXT 'customercard.accounts'::regclass;
     RETURN NEXT 'customercard.role_bindings'::regclass;
 
+    PERFORM customercard.citus_widen_inserts(true);
     -- every other table by account_id, colocated, in foreign-key order;
     -- managers first, as contacts refer to it
     PERFORM pg_catalog.create_distributed_table('customercard.managers', 'account_id', colocate_with => 'none');
@@ -783,6 +787,7 @@ BEGIN
         EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
                                   t.account_id, t.role, t.bound_at, t.bound_by);
     END LOOP;
+    PERFORM customercard.citus_widen_inserts(false);
     PERFORM customercard.citus_delegate();
 END
 $$;
@@ -2104,58 +2109,197 @@ SELECT c.contact_id,
        coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname) AS name,
        c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url,
        c.gender, c.gender_source, c.timezone, c.country, c.city, c.status,
-       ph.phone,
-       em.email,
-       coalesce(tg.tags, '{}') AS tags,
-       coalesce(ch.channels_count, 0) AS channels_count,
+       f.phone,
+       f.email,
+       coalesce(f.tags, '{}') AS tags,
+       coalesce(f.channels_count, 0) AS channels_count,
        c.manager_id,
        m.name AS manager_name,
        c.note,
        c.points,
-       coalesce(pd.total_paid, 0) AS total_paid,
-       coalesce(od.orders_count, 0) AS orders_count,
-       coalesce(od.sales_count, 0) AS sales_count,
-       coalesce(tk.open_tasks, 0) AS open_tasks,
-       greatest(c.updated_at, lg.last_at) AS last_activity,
+       coalesce(f.total_paid, 0) AS total_paid,
+       coalesce(f.orders_count, 0) AS orders_count,
+       coalesce(f.sales_count, 0) AS sales_count,
+       coalesce(f.open_tasks, 0) AS open_tasks,
+       greatest(c.updated_at, f.last_at) AS last_activity,
        c.created_at,
        c.updated_at
   FROM customercard.contacts c
   LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
-  LEFT JOIN (SELECT p.account_id, p.contact_id, (array_agg(p.phone ORDER BY p.is_primary DESC, p.phone_id))[1] AS phone
-               FROM customercard.phones p WHERE p.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
-              GROUP BY p.account_id, p.contact_id) ph ON ph.account_id = c.account_id AND ph.contact_id = c.contact_id
-  LEFT JOIN (SELECT e.account_id, e.contact_id, (array_agg(e.email ORDER BY e.is_primary DESC, e.email_id))[1] AS email
-               FROM customercard.emails e WHERE e.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
-              GROUP BY e.account_id, e.contact_id) em ON em.account_id = c.account_id AND em.contact_id = c.contact_id
-  LEFT JOIN (SELECT ct.account_id, ct.contact_id, array_agg(t.name ORDER BY t.name) AS tags
-               FROM customercard.contact_tags ct
-               JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
-              WHERE ct.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
-              GROUP BY ct.account_id, ct.contact_id) tg ON tg.account_id = c.account_id AND tg.contact_id = c.contact_id
-  LEFT JOIN (SELECT x.account_id, x.contact_id, count(*) AS channels_count
-               FROM customercard.channels x
-              WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND x.archived_at IS NULL
-              GROUP BY x.account_id, x.contact_id) ch ON ch.account_id = c.account_id AND ch.contact_id = c.contact_id
-  LEFT JOIN (SELECT od.account_id, od.contact_id, count(*) AS orders_count,
-                    count(*) FILTER (WHERE od.status = 'paid') AS sales_count
-               FROM customercard.orders od
-              WHERE od.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
-              GROUP BY od.account_id, od.contact_id) od ON od.account_id = c.account_id AND od.contact_id = c.contact_id
-  LEFT JOIN (SELECT py.account_id, py.contact_id, sum(py.amount) AS total_paid
-               FROM customercard.payments py
-               JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
-               JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
-              WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND py.status = 'succeeded'
-              GROUP BY py.account_id, py.contact_id) pd ON pd.account_id = c.account_id AND pd.contact_id = c.contact_id
-  LEFT JOIN (SELECT tk.account_id, tk.contact_id, count(*) AS open_tasks
-               FROM customercard.tasks tk
-              WHERE tk.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND tk.status = 'open'
-              GROUP BY tk.account_id, tk.contact_id) tk ON tk.account_id = c.account_id AND tk.contact_id = c.contact_id
-  LEFT JOIN (SELECT l.account_id, l.contact_id, max(l.at) AS last_at
-               FROM customercard.action_log l
-              WHERE l.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
-              GROUP BY l.account_id, l.contact_id) lg ON lg.account_id = c.account_id AND lg.contact_id = c.contact_id
+  -- one row of figures per contact, from one UNION ALL of its rows in each
+  -- table (a join to a sub-query per table plans several times slower)
+  LEFT JOIN (
+        SELECT x.account_id, x.contact_id,
+               (array_agg(x.phone ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'phone'))[1] AS phone,
+               (array_agg(x.txt ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'email'))[1] AS email,
+               array_agg(x.txt ORDER BY x.txt) FILTER (WHERE x.kind = 'tag') AS tags,
+               count(*) FILTER (WHERE x.kind = 'channel') AS channels_count,
+               count(*) FILTER (WHERE x.kind = 'order') AS orders_count,
+               count(*) FILTER (WHERE x.kind = 'order' AND x.is_primary) AS sales_count,
+               sum(x.amount) FILTER (WHERE x.kind = 'paid') AS total_paid,
+               count(*) FILTER (WHERE x.kind = 'task') AS open_tasks,
+               max(x.at) FILTER (WHERE x.kind = 'log') AS last_at
+          FROM (
+                SELECT 'phone' AS kind, p.account_id, p.contact_id, p.phone, NULL::text AS txt, p.is_primary,
+                       p.phone_id AS row_id, NULL::numeric AS amount, NULL::timestamptz AS at
+                  FROM customercard.phones p
+                UNION ALL
+                SELECT 'email', e.account_id, e.contact_id, NULL, e.email, e.is_primary, e.email_id, NULL, NULL
+                  FROM customercard.emails e
+                UNION ALL
+                SELECT 'tag', ct.account_id, ct.contact_id, NULL, t.name, NULL, NULL, NULL, NULL
+                  FROM customercard.contact_tags ct
+                  JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                UNION ALL
+                SELECT 'channel', ch.account_id, ch.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.channels ch WHERE ch.archived_at IS NULL
+                UNION ALL
+                SELECT 'order', od.account_id, od.contact_id, NULL, NULL, od.status = 'paid', NULL, NULL, NULL
+                  FROM customercard.orders od
+                UNION ALL
+                SELECT 'paid', py.account_id, py.contact_id, NULL, NULL, NULL, NULL, py.amount, NULL
+                  FROM customercard.payments py
+                  JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
+                  JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
+                 WHERE py.status = 'succeeded'
+                UNION ALL
+                SELECT 'task', tk.account_id, tk.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.tasks tk WHERE tk.status = 'open'
+                UNION ALL
+                SELECT 'log', l.account_id, l.contact_id, NULL, NULL, NULL, NULL, NULL, l.at
+                  FROM customercard.action_log l
+               ) x
+         WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+         GROUP BY x.account_id, x.contact_id
+       ) f ON f.account_id = c.account_id AND f.contact_id = c.contact_id
  WHERE c.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
    AND c.merged_into IS NULL AND c.deleted_at IS NULL;
 COMMENT ON VIEW customercard.card IS
     'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
+
+-- issue 14: columns the extension sets are refused to every role's INSERT and UPDATE (column privileges from system_set_columns())
+CREATE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attrelid::regclass, a.attname
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+       AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
+    UNION ALL
+    SELECT v.t::regclass, v.c::name FROM (VALUES
+        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
+        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
+        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
+        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at')) v(t, c)
+$$;
+COMMENT ON FUNCTION customercard.system_set_columns() IS
+    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags and ledger rows';
+CREATE FUNCTION customercard.grant_writes(role regrole, privileges text[], tables regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regclass;
+    p text;
+    cols text;
+BEGIN
+    IF NOT privileges OPERATOR(pg_catalog.<@) ARRAY['INSERT', 'UPDATE', 'DELETE'] THEN
+        RAISE EXCEPTION 'grant_writes grants INSERT, UPDATE and DELETE only' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY tables LOOP
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) t AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+           AND NOT EXISTS (SELECT 1 FROM customercard.system_set_columns() s
+                            WHERE s.tbl OPERATOR(pg_catalog.=) t AND s.col OPERATOR(pg_catalog.=) a.attname);
+        FOREACH p IN ARRAY privileges LOOP
+            IF p OPERATOR(pg_catalog.=) 'DELETE' THEN
+                EXECUTE pg_catalog.format('GRANT DELETE ON %s TO %s', t, role);
+            ELSE
+                EXECUTE pg_catalog.format('GRANT %s (%s) ON %s TO %s', p, cols, t, role);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.system_set_columns(), customercard.grant_writes(regrole, text[], regclass[]) FROM PUBLIC;
+-- 0.1 granted INSERT and UPDATE on whole tables
+REVOKE INSERT, UPDATE ON ALL TABLES IN SCHEMA customercard FROM customercard_manager, customercard_admin;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.contacts}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{
+    customercard.phones, customercard.emails, customercard.addresses, customercard.channels,
+    customercard.contact_tags, customercard.custom_values, customercard.subscriptions,
+    customercard.orders, customercard.payments, customercard.payouts, customercard.sales_plan_members,
+    customercard.tasks, customercard.calls, customercard.call_campaign_members,
+    customercard.webinar_visits, customercard.page_visits, customercard.clicks, customercard.emails_sent,
+    customercard.group_members}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{
+    customercard.tags, customercard.balance_transactions, customercard.comments, customercard.not_duplicates}');
+SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
+    customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
+    customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
+    customercard.groups}');
+GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO customercard_admin;
+
+-- a task becomes done by its status alone
+CREATE FUNCTION customercard.task_done_at() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status OPERATOR(pg_catalog.=) 'done' THEN
+        NEW.done_at := coalesce(NEW.done_at, pg_catalog.now());
+    ELSE
+        NEW.done_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tasks_done_at BEFORE INSERT OR UPDATE ON customercard.tasks
+    FOR EACH ROW EXECUTE FUNCTION customercard.task_done_at();
+REVOKE ALL ON FUNCTION customercard.task_done_at() FROM PUBLIC;
+CREATE FUNCTION customercard.citus_shard_grants() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    n integer := 0;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR r IN SELECT DISTINCT pg_catalog.to_regclass(pg_catalog.format('%I.%I', ns.nspname, c.relname OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid)) AS shard,
+                    x.grantee::regrole AS grantee
+               FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid
+               JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attacl IS NOT NULL
+              CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+              WHERE ns.nspname OPERATOR(pg_catalog.=) 'customercard'
+                AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
+                AND x.privilege_type OPERATOR(pg_catalog.=) 'INSERT' LOOP
+        CONTINUE WHEN r.shard IS NULL;
+        EXECUTE pg_catalog.format('GRANT INSERT ON %s TO %s', r.shard, r.grantee);
+        n := n + 1;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.citus_shard_grants() FROM PUBLIC;
+CREATE FUNCTION customercard.citus_widen_inserts(widen boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR r IN SELECT DISTINCT s.tbl, s.col, x.grantee::regrole AS grantee
+               FROM customercard.system_set_columns() s
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) s.tbl AND a.attacl IS NOT NULL
+              CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+              WHERE x.privilege_type OPERATOR(pg_catalog.=) 'INSERT' LOOP
+        IF widen THEN
+            EXECUTE pg_catalog.format('GRANT INSERT (%I) ON %s TO %s', r.col, r.tbl, r.grantee);
+        ELSE
+            EXECUTE pg_catalog.format('REVOKE INSERT (%I) ON %s FROM %s', r.col, r.tbl, r.grantee);
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.citus_widen_inserts(boolean) FROM PUBLIC;

@@ -25,6 +25,22 @@ CREATE INDEX tasks_contact ON customercard.tasks (account_id, contact_id, status
 CREATE INDEX tasks_manager ON customercard.tasks (account_id, manager_id, status, due_at) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.tasks IS 'Manager tasks about a contact: due time, status, how often rescheduled';
 
+-- A task becomes done by its status alone: done_at is stamped, and cleared
+-- when the task is open (or cancelled) again.
+CREATE FUNCTION customercard.task_done_at() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status OPERATOR(pg_catalog.=) 'done' THEN
+        NEW.done_at := coalesce(NEW.done_at, pg_catalog.now());
+    ELSE
+        NEW.done_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tasks_done_at BEFORE INSERT OR UPDATE ON customercard.tasks
+    FOR EACH ROW EXECUTE FUNCTION customercard.task_done_at();
+
 CREATE TABLE customercard.calls (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
     call_id         bigserial NOT NULL,

@@ -49,7 +49,8 @@ DECLARE
     command text := CASE step
         WHEN 'sequence_ranges' THEN 'SELECT customercard.citus_sequence_ranges()'
         WHEN 'policies' THEN 'SELECT customercard.citus_node_forms()'
-        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()' END;
+        WHEN 'drop_account_fks' THEN 'SELECT customercard.citus_drop_account_fks()'
+        WHEN 'shard_grants' THEN 'SELECT customercard.citus_shard_grants()' END;
     r record;
 BEGIN
     IF command IS NULL THEN
@@ -61,6 +62,64 @@ BEGIN
                 USING ERRCODE = 'external_routine_exception', DETAIL = 'The command was: ' || command;
         END IF;
     END LOOP;
+END
+$$;
+
+-- INSERT on this node's shards for the roles that may insert into their
+-- table.  The tables grant INSERT on every column but the system-set ones
+-- (grant_writes()), and those are checked where the statement is planned;
+-- but Citus writes a row into a shard with every column named, the
+-- defaults' values included, so the shards need INSERT on all of them.
+-- Run on every node by distribute_on_citus() (again after shards move).
+CREATE FUNCTION customercard.citus_shard_grants() RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+    n integer := 0;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR r IN SELECT DISTINCT pg_catalog.to_regclass(pg_catalog.format('%I.%I', ns.nspname, c.relname OPERATOR(pg_catalog.||) '_' OPERATOR(pg_catalog.||) s.shardid)) AS shard,
+                    x.grantee::regrole AS grantee
+               FROM pg_catalog.pg_dist_shard s
+               JOIN pg_catalog.pg_dist_placement pl ON pl.shardid OPERATOR(pg_catalog.=) s.shardid
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid
+               JOIN pg_catalog.pg_namespace ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attacl IS NOT NULL
+              CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+              WHERE ns.nspname OPERATOR(pg_catalog.=) 'customercard'
+                AND pl.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g)
+                AND x.privilege_type OPERATOR(pg_catalog.=) 'INSERT' LOOP
+        CONTINUE WHEN r.shard IS NULL;
+        EXECUTE pg_catalog.format('GRANT INSERT ON %s TO %s', r.shard, r.grantee);
+        n := n + 1;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    RETURN n;
+END
+$$;
+
+-- The first distribution's part of that: Citus gives the new shards the
+-- table's grants, so for the while the roles that insert into a table also
+-- hold INSERT on its system-set columns (widen true), and lose it again on
+-- this node's table once the shards exist (widen false).
+CREATE FUNCTION customercard.citus_widen_inserts(widen boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+    FOR r IN SELECT DISTINCT s.tbl, s.col, x.grantee::regrole AS grantee
+               FROM customercard.system_set_columns() s
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) s.tbl AND a.attacl IS NOT NULL
+              CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) x
+              WHERE x.privilege_type OPERATOR(pg_catalog.=) 'INSERT' LOOP
+        IF widen THEN
+            EXECUTE pg_catalog.format('GRANT INSERT (%I) ON %s TO %s', r.col, r.tbl, r.grantee);
+        ELSE
+            EXECUTE pg_catalog.format('REVOKE INSERT (%I) ON %s FROM %s', r.col, r.tbl, r.grantee);
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
 END
 $$;
 
@@ -144,6 +203,8 @@ BEGIN
 
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'customercard.contacts'::regclass) THEN
         PERFORM customercard.citus_delegate();
+        PERFORM customercard.citus_shard_grants();
+        PERFORM customercard.citus_on_workers('shard_grants');
         RETURN;     -- distributed already
     END IF;
 
@@ -166,6 +227,7 @@ BEGIN
     RETURN NEXT 'customercard.accounts'::regclass;
     RETURN NEXT 'customercard.role_bindings'::regclass;
 
+    PERFORM customercard.citus_widen_inserts(true);
     -- every other table by account_id, colocated, in foreign-key order;
     -- managers first, as contacts refer to it
     PERFORM pg_catalog.create_distributed_table('customercard.managers', 'account_id', colocate_with => 'none');
@@ -207,6 +269,7 @@ BEGIN
         EXECUTE pg_catalog.format('INSERT INTO customercard.role_bindings (account_id, role, bound_at, bound_by) VALUES (%s, %L::regrole, %L, %L)',
                                   t.account_id, t.role, t.bound_at, t.bound_by);
     END LOOP;
+    PERFORM customercard.citus_widen_inserts(false);
     PERFORM customercard.citus_delegate();
 END
 $$;

@@ -3,6 +3,56 @@
 -- what its work needs, and inherits the one below it.
 -- ===================================================================
 
+-- Columns that record what the system decided (SPEC section 1): every id a
+-- sequence gives, and these.  The extension sets them (their defaults, its
+-- SECURITY DEFINER functions, pg_restore); no role's INSERT or UPDATE does.
+CREATE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attrelid::regclass, a.attname
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+       AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
+    UNION ALL
+    SELECT v.t::regclass, v.c::name FROM (VALUES
+        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
+        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
+        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
+        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at')) v(t, c)
+$$;
+COMMENT ON FUNCTION customercard.system_set_columns() IS
+    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags and ledger rows';
+
+-- Grant role INSERT and UPDATE on every column of the tables but the
+-- system-set ones (DELETE, which names no column, on the tables).
+CREATE FUNCTION customercard.grant_writes(role regrole, privileges text[], tables regclass[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t regclass;
+    p text;
+    cols text;
+BEGIN
+    IF NOT privileges OPERATOR(pg_catalog.<@) ARRAY['INSERT', 'UPDATE', 'DELETE'] THEN
+        RAISE EXCEPTION 'grant_writes grants INSERT, UPDATE and DELETE only' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH t IN ARRAY tables LOOP
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) t AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+           AND NOT EXISTS (SELECT 1 FROM customercard.system_set_columns() s
+                            WHERE s.tbl OPERATOR(pg_catalog.=) t AND s.col OPERATOR(pg_catalog.=) a.attname);
+        FOREACH p IN ARRAY privileges LOOP
+            IF p OPERATOR(pg_catalog.=) 'DELETE' THEN
+                EXECUTE pg_catalog.format('GRANT DELETE ON %s TO %s', t, role);
+            ELSE
+                EXECUTE pg_catalog.format('GRANT %s (%s) ON %s TO %s', p, cols, t, role);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA customercard FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA customercard FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA customercard FROM PUBLIC;
@@ -61,17 +111,18 @@ GRANT EXECUTE ON FUNCTION
     customercard.expect_json_type(jsonb, text, text[])
 TO customercard_manager;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA customercard TO customercard_manager;
-GRANT INSERT, UPDATE ON customercard.contacts TO customercard_manager;
-GRANT INSERT, UPDATE, DELETE ON
+-- (INSERT and UPDATE on every column but those the extension sets:
+-- grant_writes() and system_set_columns() above)
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.contacts}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{
     customercard.phones, customercard.emails, customercard.addresses, customercard.channels,
     customercard.contact_tags, customercard.custom_values, customercard.subscriptions,
     customercard.orders, customercard.payments, customercard.payouts, customercard.sales_plan_members,
     customercard.tasks, customercard.calls, customercard.call_campaign_members,
     customercard.webinar_visits, customercard.page_visits, customercard.clicks, customercard.emails_sent,
-    customercard.group_members
-TO customercard_manager;
-GRANT INSERT ON customercard.tags, customercard.balance_transactions, customercard.comments TO customercard_manager;
-GRANT INSERT ON customercard.not_duplicates TO customercard_manager;
+    customercard.group_members}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{
+    customercard.tags, customercard.balance_transactions, customercard.comments, customercard.not_duplicates}');
 GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
 -- the merge preview reads as the caller (row-level security applies)
 GRANT EXECUTE ON FUNCTION
@@ -98,11 +149,10 @@ TO customercard_manager;
 GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
 
 -- admin: the account's definitions and settings, role bindings
-GRANT INSERT, UPDATE, DELETE ON
+SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
     customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
-    customercard.groups
-TO customercard_admin;
+    customercard.groups}');
 GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO customercard_admin;
 GRANT EXECUTE ON FUNCTION
     customercard.bind_role(regrole, bigint),

@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..24"
+echo "1..25"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -142,3 +142,9 @@ ok "$(app $PGPORT 1 "SELECT string_agg(contact_id || ' ' || array_to_string(reas
 app $PGPORT 1 "SELECT customercard.not_duplicates($anna_id, $dup);" >/dev/null
 ok "$(app $PGPORT 1 "SELECT count(*) FROM customercard.duplicate_candidates($anna_id) WHERE contact_id = $dup;")" 0 \
    "... and not after not_duplicates"
+
+# the columns the extension sets are refused on the cluster too (checked on
+# the coordinator; the shards take Citus's full rows)
+ok "$(app $PGPORT 1 "INSERT INTO customercard.contacts (account_id, contact_id, name) VALUES (1, 42, 'squatter');" 2>&1 | grep -o 'permission denied for table contacts' | head -1)|$(app $PGPORT 1 "INSERT INTO customercard.comments (account_id, contact_id, body, author) VALUES (1, $anna_id, 'hi', 'system');" 2>&1 | grep -o 'permission denied for table comments' | head -1)|$(app $PGPORT 1 "INSERT INTO customercard.comments (account_id, contact_id, body) VALUES (1, $anna_id, 'hi') RETURNING author;")" \
+   "permission denied for table contacts|permission denied for table comments|app:1" \
+   "an explicit contact id or comment author is refused on the cluster; a plain comment takes the actor"
