@@ -55,7 +55,9 @@ const char *const action_log_events[] = {
 	"merged", "unmerged", "tag_added", "tag_removed", "channel_created",
 	"channel_deleted", "custom_field_set", "field_changed", "archived",
 	"unarchived", "contact_created", "contact_deleted", "page_visited",
-	"comment_added", "crm_exported", "forgotten", NULL
+	"comment_added", "crm_exported", "forgotten",
+	/* what no event above tells of: any section's rows added, changed, deleted */
+	"row_added", "row_changed", "row_deleted", NULL
 };
 
 /*

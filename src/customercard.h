@@ -14,6 +14,9 @@
 #include "executor/spi.h"
 #include "utils/rel.h"
 
+/* points.c: the balance and the ledger being kept in step */
+extern bool customercard_points_syncing;
+
 /* customercard.c: rows of a relation arriving from pg_restore / a pg_dump script */
 extern bool CustomercardRestoring(Relation rel);
 

@@ -32,6 +32,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+#include "catalog/pg_index.h"
 
 #include "action_log.h"
 #include "customercard.h"
@@ -94,6 +96,8 @@ typedef struct Change
 	bool	   *oldnulls;		/* would walk the tuple for every column */
 	Datum	   *newvalues;
 	bool	   *newnulls;
+	bool	   *covered;		/* columns a specific event has told of */
+	int			emitted;		/* events this change wrote */
 } Change;
 
 static void
@@ -113,6 +117,8 @@ Deform(Change *c)
 		c->newnulls = palloc(n * sizeof(bool));
 		heap_deform_tuple(c->new, c->desc, c->newvalues, c->newnulls);
 	}
+	c->covered = palloc0(n * sizeof(bool));
+	c->emitted = 0;
 }
 
 static Datum
@@ -144,20 +150,37 @@ ColType(Change *c, const char *col)
 	return TupleDescAttr(c->desc, AttNum(c->rel, col) - 1)->atttypid;
 }
 
-/* did col change between the old and the new row? */
+/* did attribute i (0-based) change between the old and the new row? */
+static bool
+AttChanged(Change *c, int i)
+{
+	Form_pg_attribute att = TupleDescAttr(c->desc, i);
+
+	if (c->oldnulls[i] || c->newnulls[i])
+		return c->oldnulls[i] != c->newnulls[i];
+	return !datum_image_eq(c->oldvalues[i], c->newvalues[i], att->attbyval, att->attlen);
+}
+
+/*
+ * did col change?  A handler asks only of columns it tells of when they
+ * changed: the generic pass (LogRest) leaves those out.
+ */
 static bool
 Changed(Change *c, const char *col)
 {
-	AttrNumber	attnum = AttNum(c->rel, col);
-	Form_pg_attribute att = TupleDescAttr(c->desc, attnum - 1);
-	bool		oldnull = c->oldnulls[attnum - 1];
-	bool		newnull = c->newnulls[attnum - 1];
-	Datum		o = c->oldvalues[attnum - 1];
-	Datum		n = c->newvalues[attnum - 1];
+	int			i = AttNum(c->rel, col) - 1;
 
-	if (oldnull || newnull)
-		return oldnull != newnull;
-	return !datum_image_eq(o, n, att->attbyval, att->attlen);
+	if (!AttChanged(c, i))
+		return false;
+	c->covered[i] = true;
+	return true;
+}
+
+/* col changed but no event told of it: the generic pass logs it */
+static void
+Uncover(Change *c, const char *col)
+{
+	c->covered[AttNum(c->rel, col) - 1] = false;
 }
 
 /* ------------------------------------------------------------------ details */
@@ -372,6 +395,118 @@ static void
 Emit(Change *c, HeapTuple t, const char *event, Jsonb *details)
 {
 	ActionLogAppend(GetInt64(c, t, "account_id"), GetInt64(c, t, "contact_id"), event, details);
+	c->emitted++;
+}
+
+/* columns no event tells of: bookkeeping, and what a contact row is keyed by */
+static bool
+Unlogged(Form_pg_attribute att)
+{
+	const char *name = NameStr(att->attname);
+
+	return att->attisdropped || att->attgenerated ||
+		strcmp(name, "account_id") == 0 || strcmp(name, "contact_id") == 0 ||
+		strcmp(name, "updated_at") == 0;
+}
+
+/* details[col] for every column of the row but the unlogged ones */
+static void
+DetailsRow(Details *d, Change *c, HeapTuple t)
+{
+	bool	   *nulls = t == c->new ? c->newnulls : c->oldnulls;
+	Datum	   *values = t == c->new ? c->newvalues : c->oldvalues;
+
+	for (int i = 0; i < c->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(c->desc, i);
+
+		if (!Unlogged(att))
+			DetailsDatum(d, NameStr(att->attname), values[i], att->atttypid, nulls[i]);
+	}
+}
+
+/* details.key: the row's primary key but its account */
+static void
+DetailsKeyCols(Details *d, Change *c, HeapTuple t)
+{
+	Oid			pk = RelationGetPrimaryKeyIndex(c->rel);
+	bool	   *nulls = t == c->new ? c->newnulls : c->oldnulls;
+	Datum	   *values = t == c->new ? c->newvalues : c->oldvalues;
+	HeapTuple	indtup;
+	Form_pg_index ind;
+
+	DetailsKey(d, "key");
+	pushJsonbValue(&d->st, WJB_BEGIN_OBJECT, NULL);
+	if (OidIsValid(pk) && HeapTupleIsValid(indtup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(pk))))
+	{
+		ind = (Form_pg_index) GETSTRUCT(indtup);
+		for (int k = 0; k < ind->indnkeyatts; k++)
+		{
+			int			i = ind->indkey.values[k] - 1;
+			Form_pg_attribute att = TupleDescAttr(c->desc, i);
+
+			if (strcmp(NameStr(att->attname), "account_id") != 0)
+				DetailsDatum(d, NameStr(att->attname), values[i], att->atttypid, nulls[i]);
+		}
+		ReleaseSysCache(indtup);
+	}
+	pushJsonbValue(&d->st, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * What no specific event told of, so that every change is logged (SPEC
+ * section 5), in every declared section, a new one the day it is added:
+ * row_added / row_deleted with the row (what was deleted stays readable),
+ * row_changed with the old and new value of each column that changed and
+ * that no event of the change named.
+ */
+static void
+LogRest(Change *c, const char *table)
+{
+	Details		d;
+	HeapTuple	t = c->new ? c->new : c->old;
+
+	if (c->old == NULL || c->new == NULL)
+	{
+		if (c->emitted > 0)
+			return;
+		DetailsBegin(&d);
+		DetailsText(&d, "section", table);
+		DetailsKeyCols(&d, c, t);
+		DetailsKey(&d, "row");
+		pushJsonbValue(&d.st, WJB_BEGIN_OBJECT, NULL);
+		DetailsRow(&d, c, t);
+		(void) pushJsonbValue(&d.st, WJB_END_OBJECT, NULL);
+		Emit(c, t, c->new ? "row_added" : "row_deleted", DetailsEnd(&d));
+		return;
+	}
+	{
+		bool		any = false;
+
+		for (int i = 0; i < c->desc->natts && !any; i++)
+			any = !c->covered[i] && !Unlogged(TupleDescAttr(c->desc, i)) && AttChanged(c, i);
+		if (!any)
+			return;
+	}
+	DetailsBegin(&d);
+	DetailsText(&d, "section", table);
+	DetailsKeyCols(&d, c, t);
+	DetailsKey(&d, "fields");
+	pushJsonbValue(&d.st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < c->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(c->desc, i);
+
+		if (c->covered[i] || Unlogged(att) || !AttChanged(c, i))
+			continue;
+		DetailsKey(&d, NameStr(att->attname));
+		pushJsonbValue(&d.st, WJB_BEGIN_OBJECT, NULL);
+		DetailsDatum(&d, "old", c->oldvalues[i], att->atttypid, c->oldnulls[i]);
+		DetailsDatum(&d, "new", c->newvalues[i], att->atttypid, c->newnulls[i]);
+		pushJsonbValue(&d.st, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&d.st, WJB_END_OBJECT, NULL);
+	Emit(c, t, "row_changed", DetailsEnd(&d));
 }
 
 /* field_changed {field, old, new} when col changed */
@@ -419,7 +554,10 @@ LogContacts(Change *c)
 		(void) Get(c, c->new, "merged_into", &merged_isnull);
 		(void) Get(c, c->new, "forgotten_at", &forgotten_isnull);
 		if (!merged_isnull || !forgotten_isnull)
+		{
+			memset(c->covered, true, c->desc->natts * sizeof(bool));
 			return;
+		}
 	}
 
 	if (Changed(c, "status"))
@@ -647,7 +785,10 @@ LogTasks(Change *c)
 			DetailsCol(&d, c, c->new, "task_id", "task_id");
 			DetailsCol(&d, c, c->new, "title", "title");
 			Emit(c, c->new, "task_done", DetailsEnd(&d));
+			Changed(c, "done_at");	/* told of by task_done */
 		}
+		else
+			Uncover(c, "status");	/* cancelled or open again: row_changed tells */
 	}
 	if (Changed(c, "due_at"))
 	{
@@ -745,7 +886,9 @@ log_change(PG_FUNCTION_ARGS)
 				 errmsg("log_change() must be an AFTER INSERT or a BEFORE UPDATE OR DELETE row trigger with the logical table name as its argument")));
 
 	result = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	if (customercard_scrub_in_progress || CustomercardRestoring(trigdata->tg_relation))
+	/* (a points edit's ledger row, or a ledger row's balance: the change it follows is logged) */
+	if (customercard_scrub_in_progress || customercard_points_syncing ||
+		CustomercardRestoring(trigdata->tg_relation))
 		return PointerGetDatum(result);
 
 	table = trigdata->tg_trigger->tgargs[0];
@@ -758,14 +901,13 @@ log_change(PG_FUNCTION_ARGS)
 	c.oldnulls = c.newnulls = NULL;
 	Deform(&c);
 
+	/* a section's specific events, then what they did not tell of */
 	for (size_t i = 0; i < lengthof(handlers); i++)
 		if (strcmp(table, handlers[i].table) == 0)
 		{
 			handlers[i].log(&c);
-			return PointerGetDatum(result);
+			break;
 		}
-	ereport(ERROR,
-			(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-			 errmsg("log_change() does not know table \"%s\"", table)));
+	LogRest(&c, table);
 	return PointerGetDatum(result);
 }

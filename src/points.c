@@ -23,7 +23,10 @@
 
 #include "customercard.h"
 
-static bool syncing = false;
+/* a write made to keep the balance and the ledger in step: not logged again (log_triggers.c) */
+bool		customercard_points_syncing = false;
+
+#define syncing customercard_points_syncing
 
 static Datum
 GetColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull)

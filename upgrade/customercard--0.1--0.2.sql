@@ -2177,6 +2177,79 @@ SELECT c.contact_id,
 COMMENT ON VIEW customercard.card IS
     'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
 
+-- issue 14: the card's sections, declared once (src/sql/17_sections.sql)
+-- tbl: the table; label: what a row is called in the log's descriptions;
+-- writes: what customercard_manager may do to it (INSERT and UPDATE on
+-- every column but the system-set ones, see grant_writes()); personal: its
+-- columns that hold the person's data, which forget_contact scrubs out of
+-- the log's row_added / row_changed / row_deleted events.
+CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT writes text[], OUT personal text[])
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT * FROM (VALUES
+        ('contacts', 'Contact', '{INSERT,UPDATE}'::text[], customercard.personal_fields()),
+        ('phones', 'Phone', '{INSERT,UPDATE,DELETE}', '{phone,raw}'::text[]),
+        ('emails', 'E-mail', '{INSERT,UPDATE,DELETE}', '{email,raw}'),
+        ('addresses', 'Address', '{INSERT,UPDATE,DELETE}', '{country,region,city,zip,line}'),
+        ('channels', 'Channel', '{INSERT,UPDATE,DELETE}', '{external_id,username}'),
+        ('contact_tags', 'Tag', '{INSERT,UPDATE,DELETE}', NULL),
+        ('custom_values', 'Custom field value', '{INSERT,UPDATE,DELETE}', '{value}'),
+        ('subscriptions', 'Subscription', '{INSERT,UPDATE,DELETE}', NULL),
+        ('orders', 'Order', '{INSERT,UPDATE,DELETE}', NULL),
+        ('payments', 'Payment', '{INSERT,UPDATE,DELETE}', NULL),
+        ('sales_plan_members', 'Sales plan membership', '{INSERT,UPDATE,DELETE}', NULL),
+        ('tasks', 'Task', '{INSERT,UPDATE,DELETE}', NULL),
+        ('calls', 'Call', '{INSERT,UPDATE,DELETE}', '{recording_url}'),
+        ('call_campaign_members', 'Call campaign membership', '{INSERT,UPDATE,DELETE}', NULL),
+        ('webinar_visits', 'Webinar visit', '{INSERT,UPDATE,DELETE}', NULL),
+        ('page_visits', 'Page visit', '{INSERT,UPDATE,DELETE}', NULL),
+        ('clicks', 'Click', '{INSERT,UPDATE,DELETE}', NULL),
+        ('emails_sent', 'E-mail sent', '{INSERT,UPDATE,DELETE}', NULL),
+        ('group_members', 'Group membership', '{INSERT,UPDATE,DELETE}', NULL),
+        -- append-only: written once, never changed (their guards)
+        ('comments', 'Comment', '{INSERT}', '{body}'),
+        ('balance_transactions', 'Balance transaction', '{INSERT}', NULL)) v (tbl, label, writes, personal)
+$$;
+COMMENT ON FUNCTION customercard.card_sections() IS
+    'The card''s sections, declared once: the log triggers, the managers'' grants and the log''s descriptions follow from this list';
+
+-- Tables with a contact's rows that are not card sections, and why.
+CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT * FROM (VALUES
+        ('action_log', 'the log itself'),
+        ('action_log_archive', 'the log''s archive'),
+        ('bulk_job_items', 'a bulk job''s selection'),
+        ('bulk_job_failures', 'a bulk job''s failures')) v (tbl, why)
+$$;
+
+-- A section's row (or its changed fields) in a log event without the
+-- person's data: the section's personal columns, and any text equal to one
+-- of the person's values (personal, lower case), become null.
+CREATE FUNCTION customercard.scrub_section_values(tbl text, vals jsonb, personal text[], changed boolean) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(v.key,
+               CASE WHEN v.key = ANY (coalesce((SELECT s.personal FROM customercard.card_sections() s WHERE s.tbl OPERATOR(pg_catalog.=) scrub_section_values.tbl), '{}'))
+                    THEN CASE WHEN changed THEN '{"old": null, "new": null}'::jsonb ELSE 'null'::jsonb END
+                    WHEN changed THEN (SELECT jsonb_object_agg(o.key,
+                                                  CASE WHEN jsonb_typeof(o.value) = 'string' AND lower(o.value #>> '{}') = ANY (personal)
+                                                       THEN 'null'::jsonb ELSE o.value END)
+                                         FROM jsonb_each(v.value) o)
+                    WHEN jsonb_typeof(v.value) = 'string' AND lower(v.value #>> '{}') = ANY (personal) THEN 'null'::jsonb
+                    ELSE v.value END), '{}')
+      FROM jsonb_each(vals) v
+$$;
+
+-- What a row of a section is called, for the log's descriptions.
+CREATE FUNCTION customercard.section_label(tbl text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce((SELECT s.label FROM customercard.card_sections() s WHERE s.tbl OPERATOR(pg_catalog.=) section_label.tbl), tbl)
+$$;
+
+REVOKE ALL ON FUNCTION customercard.card_sections(), customercard.card_not_sections(), customercard.scrub_section_values(text, jsonb, text[], boolean), customercard.section_label(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text) TO customercard_reader;
+
 -- issue 14: columns the extension sets are refused to every role's INSERT and UPDATE (column privileges from system_set_columns())
 CREATE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -2224,16 +2297,38 @@ $$;
 REVOKE ALL ON FUNCTION customercard.system_set_columns(), customercard.grant_writes(regrole, text[], regclass[]) FROM PUBLIC;
 -- 0.1 granted INSERT and UPDATE on whole tables
 REVOKE INSERT, UPDATE ON ALL TABLES IN SCHEMA customercard FROM customercard_manager, customercard_admin;
-SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.contacts}');
-SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{
-    customercard.phones, customercard.emails, customercard.addresses, customercard.channels,
-    customercard.contact_tags, customercard.custom_values, customercard.subscriptions,
-    customercard.orders, customercard.payments, customercard.payouts, customercard.sales_plan_members,
-    customercard.tasks, customercard.calls, customercard.call_campaign_members,
-    customercard.webinar_visits, customercard.page_visits, customercard.clicks, customercard.emails_sent,
-    customercard.group_members}');
-SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{
-    customercard.tags, customercard.balance_transactions, customercard.comments, customercard.not_duplicates}');
+-- the card's sections as card_sections() declares them; payouts (an
+-- order's, no contact's), new tags and pairs judged different besides
+SELECT customercard.grant_writes('customercard_manager', s.writes, ARRAY[('customercard.' || s.tbl)::regclass])
+  FROM customercard.card_sections() s;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{customercard.payouts}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.tags, customercard.not_duplicates}');
+GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
+-- the merge preview reads as the caller (row-level security applies)
+GRANT EXECUTE ON FUNCTION
+    customercard.merge_preview(bigint, bigint, text[]),
+    customercard.merge_sections(), customercard.merge_fields(), customercard.status_rank(text),
+    customercard.merged_contact(customercard.contacts, customercard.contacts, text[]),
+    customercard.merge_check_live(customercard.contacts, text), customercard.merge_check_take(bigint, text[]),
+    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text)
+TO customercard_manager;
+
+-- bulk actions: queue, run (bulk_run is a procedure running as its caller;
+-- its batch function acts only in accounts the caller may act in), cancel
+GRANT EXECUTE ON FUNCTION
+    customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
+    customercard.bulk_cancel(bigint),
+    customercard.bulk_run_batch(bigint, bigint, integer),
+    customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
+    customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
+    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
+    customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
+    customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
+TO customercard_manager;
+GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
+
+-- admin: the account's definitions and settings, role bindings
 SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
     customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
@@ -2303,3 +2398,91 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION customercard.citus_widen_inserts(boolean) FROM PUBLIC;
+
+-- the sections 0.1 did not log
+DO $triggers$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN SELECT s.tbl FROM customercard.card_sections() s
+              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                                 WHERE g.tgrelid OPERATOR(pg_catalog.=) ('customercard.' OPERATOR(pg_catalog.||) s.tbl)::regclass
+                                   AND g.tgname OPERATOR(pg_catalog.=) 'log_insert')
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER log_insert AFTER INSERT ON customercard.%I '
+            'FOR EACH ROW EXECUTE FUNCTION customercard.log_change(%L)', t, t);
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER zz_log_change BEFORE UPDATE OR DELETE ON customercard.%I '
+            'FOR EACH ROW EXECUTE FUNCTION customercard.log_change(%L)', t, t);
+    END LOOP;
+END
+$triggers$;
+
+CREATE OR REPLACE FUNCTION customercard.scrub_details(event text, details jsonb, personal text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(e.key,
+               CASE WHEN e.key = 'row' AND event IN ('row_added', 'row_deleted')
+                    THEN customercard.scrub_section_values(details ->> 'section', e.value, personal, false)
+                    WHEN e.key = 'fields' AND event = 'row_changed'
+                    THEN customercard.scrub_section_values(details ->> 'section', e.value, personal, true)
+                    WHEN e.key IN ('old', 'new')
+                         AND (event = 'custom_field_set'
+                              OR (event = 'field_changed'
+                                  AND details ->> 'field' = ANY (customercard.personal_fields() || ARRAY['phone', 'email'])))
+                    THEN 'null'::jsonb
+                    WHEN jsonb_typeof(e.value) = 'string' AND lower(e.value #>> '{}') = ANY (personal)
+                    THEN 'null'::jsonb
+                    ELSE e.value END), '{}')
+      FROM jsonb_each(details) e
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.describe_event(event text, details jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE event
+        WHEN 'call' THEN 'Call: ' || coalesce(details ->> 'result', 'made')
+        WHEN 'subscribed' THEN 'Subscribed to ' || coalesce(details ->> 'funnel', 'a funnel')
+        WHEN 'unsubscribed' THEN 'Unsubscribed from ' || coalesce(details ->> 'funnel', 'a funnel')
+        WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || coalesce(' ' || (details ->> 'currency'), '') || ' succeeded'
+        WHEN 'payment_failed' THEN 'Payment failed' || coalesce(': ' || (details ->> 'error_code'), '')
+        WHEN 'task_created' THEN 'Task created: ' || coalesce(details ->> 'title', '')
+        WHEN 'task_done' THEN 'Task done: ' || coalesce(details ->> 'title', '')
+        WHEN 'task_rescheduled' THEN 'Task rescheduled to ' || coalesce(details ->> 'due_at', '?')
+        WHEN 'order_created' THEN 'Order ' || coalesce(details ->> 'number', '') || ' created'
+        WHEN 'order_status_changed' THEN 'Order ' || coalesce(details ->> 'number', '') || ': ' || coalesce(details ->> 'old', '?') || ' → ' || coalesce(details ->> 'new', '?')
+        WHEN 'sales_plan_added' THEN 'Added to sales plan ' || coalesce(details ->> 'plan', '')
+        WHEN 'webinar_viewed' THEN 'Watched webinar ' || coalesce(details ->> 'webinar', '')
+        WHEN 'membership' THEN 'Joined group ' || coalesce(details ->> 'group', '')
+        WHEN 'merged' THEN CASE WHEN details ->> 'role' = 'absorbed'
+                                THEN 'Merged into contact ' || coalesce(details ->> 'survivor_id', '?')
+                                ELSE 'Merged with contact ' || coalesce(details ->> 'absorbed_id', details ->> 'survivor_id', '?') END
+        WHEN 'unmerged' THEN 'Merge ' || coalesce(details ->> 'merge_id', '') || ' undone'
+        WHEN 'tag_added' THEN 'Tag added: ' || coalesce(details ->> 'tag', '')
+        WHEN 'tag_removed' THEN 'Tag removed: ' || coalesce(details ->> 'tag', '')
+        WHEN 'channel_created' THEN 'Channel created: ' || coalesce(details ->> 'kind', '')
+        WHEN 'channel_deleted' THEN 'Channel deleted: ' || coalesce(details ->> 'kind', '')
+        WHEN 'custom_field_set' THEN 'Field ' || coalesce(details ->> 'field', '') || coalesce(' set to "' || (details ->> 'new') || '"', ' cleared')
+        WHEN 'field_changed' THEN
+            CASE WHEN details ->> 'old' IS NULL AND details ->> 'new' IS NOT NULL
+                      THEN 'Set ' || coalesce(details ->> 'field', 'a field') || ' to "' || (details ->> 'new') || '"'
+                 WHEN details ->> 'new' IS NULL AND details ->> 'old' IS NOT NULL
+                      THEN 'Removed ' || coalesce(details ->> 'field', 'a field') || ' "' || (details ->> 'old') || '"'
+                 ELSE 'Changed ' || coalesce(details ->> 'field', 'a field') || coalesce(' from "' || (details ->> 'old') || '"', '')
+                      || coalesce(' to "' || (details ->> 'new') || '"', '') END
+        WHEN 'archived' THEN 'Archived'
+        WHEN 'unarchived' THEN 'Unarchived'
+        WHEN 'contact_created' THEN 'Contact created'
+        WHEN 'contact_deleted' THEN 'Contact deleted'
+        WHEN 'page_visited' THEN 'Visited ' || coalesce(details ->> 'url', 'a page')
+        WHEN 'comment_added' THEN 'Comment added'
+        WHEN 'crm_exported' THEN 'Exported to ' || coalesce(details ->> 'crm', 'another CRM')
+        WHEN 'forgotten' THEN 'Personal data erased'
+        WHEN 'row_added' THEN customercard.section_label(details ->> 'section') || ' added'
+        WHEN 'row_deleted' THEN customercard.section_label(details ->> 'section') || ' deleted'
+        WHEN 'row_changed' THEN customercard.section_label(details ->> 'section') || ' changed: '
+             || (SELECT pg_catalog.string_agg(f.key || coalesce(' "' || (f.value ->> 'old') || '"', ' (none)') || ' → '
+                                              || coalesce('"' || (f.value ->> 'new') || '"', '(none)'), ', ' ORDER BY f.key)
+                   FROM pg_catalog.jsonb_each(details -> 'fields') f)
+        ELSE event END
+$$;
+COMMENT ON FUNCTION customercard.describe_event(text, jsonb) IS 'A human description of an action log event';

@@ -1,5 +1,5 @@
 -- ===================================================================
--- 21_log_triggers.sql: every card table feeds the action log through the
+-- 21_log_triggers.sql: every card section (card_sections()) feeds the action log through the
 -- C row trigger log_change(), named by its logical table: AFTER INSERT,
 -- and BEFORE UPDATE OR DELETE as the last BEFORE trigger (see log_triggers.c).
 -- ===================================================================
@@ -7,9 +7,7 @@ DO $triggers$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['contacts', 'phones', 'emails', 'channels', 'contact_tags', 'custom_values',
-                             'subscriptions', 'orders', 'payments', 'sales_plan_members', 'tasks', 'calls',
-                             'webinar_visits', 'page_visits', 'comments', 'group_members']
+    FOR t IN SELECT s.tbl FROM customercard.card_sections() s
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER log_insert AFTER INSERT ON customercard.%I '

@@ -44,6 +44,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'comment_added' THEN 'Comment added'
         WHEN 'crm_exported' THEN 'Exported to ' || coalesce(details ->> 'crm', 'another CRM')
         WHEN 'forgotten' THEN 'Personal data erased'
+        WHEN 'row_added' THEN customercard.section_label(details ->> 'section') || ' added'
+        WHEN 'row_deleted' THEN customercard.section_label(details ->> 'section') || ' deleted'
+        WHEN 'row_changed' THEN customercard.section_label(details ->> 'section') || ' changed: '
+             || (SELECT pg_catalog.string_agg(f.key || coalesce(' "' || (f.value ->> 'old') || '"', ' (none)') || ' → '
+                                              || coalesce('"' || (f.value ->> 'new') || '"', '(none)'), ', ' ORDER BY f.key)
+                   FROM pg_catalog.jsonb_each(details -> 'fields') f)
         ELSE event END
 $$;
 COMMENT ON FUNCTION customercard.describe_event(text, jsonb) IS 'A human description of an action log event';

@@ -13,12 +13,6 @@
 -- person is the live card and every tombstone merged into it.  One `forgotten` event is logged, naming no personal data.
 -- ===================================================================
 
--- the contact fields that identify a person
-CREATE FUNCTION customercard.personal_fields() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender', 'gender_source',
-                 'timezone', 'city', 'ip', 'note']
-$$;
 
 -- A log event's details without personal data: the old and new values of
 -- personal fields and custom fields, and any string equal (ignoring case)
@@ -26,7 +20,11 @@ $$;
 CREATE FUNCTION customercard.scrub_details(event text, details jsonb, personal text[]) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(jsonb_object_agg(e.key,
-               CASE WHEN e.key IN ('old', 'new')
+               CASE WHEN e.key = 'row' AND event IN ('row_added', 'row_deleted')
+                    THEN customercard.scrub_section_values(details ->> 'section', e.value, personal, false)
+                    WHEN e.key = 'fields' AND event = 'row_changed'
+                    THEN customercard.scrub_section_values(details ->> 'section', e.value, personal, true)
+                    WHEN e.key IN ('old', 'new')
                          AND (event = 'custom_field_set'
                               OR (event = 'field_changed'
                                   AND details ->> 'field' = ANY (customercard.personal_fields() || ARRAY['phone', 'email'])))

@@ -83,6 +83,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.phone_cmp(customercard.phone, customercard.phone), customercard.phone_hash(customercard.phone),
     customercard.phone_hash_extended(customercard.phone, bigint), customercard.phone_sortsupport(internal),
     customercard.describe_event(text, jsonb),
+    customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text),
     customercard.resolve_contact(bigint),
     customercard.card_json(bigint),
     customercard.audience_search(jsonb, integer, integer, bigint),
@@ -113,16 +114,12 @@ TO customercard_manager;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA customercard TO customercard_manager;
 -- (INSERT and UPDATE on every column but those the extension sets:
 -- grant_writes() and system_set_columns() above)
-SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.contacts}');
-SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{
-    customercard.phones, customercard.emails, customercard.addresses, customercard.channels,
-    customercard.contact_tags, customercard.custom_values, customercard.subscriptions,
-    customercard.orders, customercard.payments, customercard.payouts, customercard.sales_plan_members,
-    customercard.tasks, customercard.calls, customercard.call_campaign_members,
-    customercard.webinar_visits, customercard.page_visits, customercard.clicks, customercard.emails_sent,
-    customercard.group_members}');
-SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{
-    customercard.tags, customercard.balance_transactions, customercard.comments, customercard.not_duplicates}');
+-- the card's sections as card_sections() declares them; payouts (an
+-- order's, no contact's), new tags and pairs judged different besides
+SELECT customercard.grant_writes('customercard_manager', s.writes, ARRAY[('customercard.' || s.tbl)::regclass])
+  FROM customercard.card_sections() s;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{customercard.payouts}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.tags, customercard.not_duplicates}');
 GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
 -- the merge preview reads as the caller (row-level security applies)
 GRANT EXECUTE ON FUNCTION

@@ -72,7 +72,7 @@ UPDATE customercard.subscriptions SET unsubscribed_at = now() WHERE subscription
 SELECT is(pg_temp.new_events(), 'subscribed,unsubscribed', 'unsubscribed');
 DELETE FROM customercard.subscriptions WHERE subscription_id = 900;
 DELETE FROM customercard.channels WHERE channel_id = 900;
-SELECT is(pg_temp.new_events(), 'channel_deleted', 'channel_deleted');
+SELECT is(pg_temp.new_events(), 'row_deleted,channel_deleted', 'a deleted subscription, channel_deleted');
 
 INSERT INTO customercard.orders (order_id, contact_id, number, offer, amount, currency) VALUES (900, :c, 'N-900', 'Course', 100, 'RUB');
 SELECT is(pg_temp.new_events(), 'order_created', 'order_created');
