@@ -2303,32 +2303,6 @@ SELECT customercard.grant_writes('customercard_manager', s.writes, ARRAY[('custo
   FROM customercard.card_sections() s;
 SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{customercard.payouts}');
 SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.tags, customercard.not_duplicates}');
-GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
--- the merge preview reads as the caller (row-level security applies)
-GRANT EXECUTE ON FUNCTION
-    customercard.merge_preview(bigint, bigint, text[]),
-    customercard.merge_sections(), customercard.merge_fields(), customercard.status_rank(text),
-    customercard.merged_contact(customercard.contacts, customercard.contacts, text[]),
-    customercard.merge_check_live(customercard.contacts, text), customercard.merge_check_take(bigint, text[]),
-    customercard.merge_primary_target(bigint, text, bigint, bigint, boolean), customercard.merge_primary_expr(text)
-TO customercard_manager;
-
--- bulk actions: queue, run (bulk_run is a procedure running as its caller;
--- its batch function acts only in accounts the caller may act in), cancel
-GRANT EXECUTE ON FUNCTION
-    customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
-    customercard.bulk_cancel(bigint),
-    customercard.bulk_run_batch(bigint, bigint, integer),
-    customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
-    customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
-    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
-    customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
-    customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
-    customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
-TO customercard_manager;
-GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
-
--- admin: the account's definitions and settings, role bindings
 SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
     customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
@@ -2486,3 +2460,90 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ELSE event END
 $$;
 COMMENT ON FUNCTION customercard.describe_event(text, jsonb) IS 'A human description of an action log event';
+
+-- bind_role binds only roles the caller administers, never the shared customercard_* roles
+CREATE FUNCTION customercard.administers(caller regrole, role regrole) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.rolsuper
+           OR (c.rolcreaterole AND NOT r.rolsuper)
+           OR pg_catalog.pg_has_role(caller::oid, role::oid, 'MEMBER WITH ADMIN OPTION')
+      FROM pg_catalog.pg_roles c, pg_catalog.pg_roles r
+     WHERE c.oid OPERATOR(pg_catalog.=) caller::oid AND r.oid OPERATOR(pg_catalog.=) role::oid
+$$;
+REVOKE ALL ON FUNCTION customercard.administers(regrole, regrole) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION customercard.bind_role(role regrole, account_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF role IS NULL OR account_id IS NULL THEN
+        RAISE EXCEPTION 'bind_role needs a role and an account'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.bind_role(''role_name'', account_id).';
+    END IF;
+    PERFORM customercard.assert_account_admin(account_id);
+    -- a binding lets the role and all its members act in the account: only
+    -- a role the caller administers, never a shared role of the extension
+    IF (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) role::oid)
+       OPERATOR(pg_catalog.=) ANY (ARRAY['customercard_reader', 'customercard_manager', 'customercard_admin', 'customercard_app']) THEN
+        RAISE EXCEPTION 'role % is shared by every account and cannot be bound to one', role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Bind the account''s own roles (a group role of its staff, or their logins).';
+    END IF;
+    IF NOT customercard.administers(customercard.calling_role(), role) THEN
+        RAISE EXCEPTION 'role % may not bind role %: it does not administer it', customercard.calling_role(), role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Bind roles you created or hold WITH ADMIN OPTION; a superuser can grant that.';
+    END IF;
+    INSERT INTO customercard.role_bindings (account_id, role)
+    VALUES (bind_role.account_id, bind_role.role)
+    ON CONFLICT DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION customercard.bind_role(regrole, bigint) IS
+    'Let a role (and its members) act in an account; a role may be bound to several accounts';
+
+CREATE OR REPLACE PROCEDURE customercard.bulk_run(max_runtime interval DEFAULT '50 seconds', batch_size integer DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+-- (a procedure that commits cannot pin search_path: every operator and
+-- function it evaluates itself is named in pg_catalog, so that none planted
+-- in a schema on the caller's path, pg_cron's runner included, is chosen)
+DECLARE
+    t0 timestamptz := pg_catalog.clock_timestamp();
+    claim record;
+    size integer;
+    n integer;
+    bt timestamptz;
+    took float8;
+BEGIN
+    IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
+        RAISE EXCEPTION 'max_runtime must be positive'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run(''50 seconds'') suits a runner started every minute.';
+    END IF;
+    IF batch_size IS NOT NULL AND (batch_size OPERATOR(pg_catalog.<) 1 OR batch_size OPERATOR(pg_catalog.>) 100000) THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 100000'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out: batches size themselves to about half a second.';
+    END IF;
+    COMMIT;     -- nothing of the caller's transaction is held while jobs run
+    LOOP
+        EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
+        claim := customercard.bulk_claim();
+        EXIT WHEN claim.job_id IS NULL;
+        size := coalesce(batch_size, 2000);
+        LOOP
+            bt := pg_catalog.clock_timestamp();
+            n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
+            COMMIT;
+            EXIT WHEN n OPERATOR(pg_catalog.=) 0;
+            IF batch_size IS NULL THEN
+                -- about half a second a batch: progress shows often, commits stay few
+                took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
+                size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
+            END IF;
+            EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
+        END LOOP;
+        PERFORM customercard.bulk_release(claim.job_id);
+        COMMIT;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE customercard.bulk_run(interval, integer) IS
+    'Work through due bulk jobs in batches, committing each with its progress, until none is left or max_runtime has passed; pg_cron calls it every minute';

@@ -30,6 +30,18 @@ BEGIN
 END
 $$;
 
+-- Does caller administer role (may grant its membership): a superuser; a
+-- CREATEROLE role, for a role that is not a superuser (PostgreSQL 15's
+-- rule); a role holding it WITH ADMIN OPTION.
+CREATE FUNCTION customercard.administers(caller regrole, role regrole) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.rolsuper
+           OR (c.rolcreaterole AND NOT r.rolsuper)
+           OR pg_catalog.pg_has_role(caller::oid, role::oid, 'MEMBER WITH ADMIN OPTION')
+      FROM pg_catalog.pg_roles c, pg_catalog.pg_roles r
+     WHERE c.oid OPERATOR(pg_catalog.=) caller::oid AND r.oid OPERATOR(pg_catalog.=) role::oid
+$$;
+
 CREATE FUNCTION customercard.bind_role(role regrole, account_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -38,6 +50,19 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Call customercard.bind_role(''role_name'', account_id).';
     END IF;
     PERFORM customercard.assert_account_admin(account_id);
+    -- a binding lets the role and all its members act in the account: only
+    -- a role the caller administers, never a shared role of the extension
+    IF (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=) role::oid)
+       OPERATOR(pg_catalog.=) ANY (ARRAY['customercard_reader', 'customercard_manager', 'customercard_admin', 'customercard_app']) THEN
+        RAISE EXCEPTION 'role % is shared by every account and cannot be bound to one', role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Bind the account''s own roles (a group role of its staff, or their logins).';
+    END IF;
+    IF NOT customercard.administers(customercard.calling_role(), role) THEN
+        RAISE EXCEPTION 'role % may not bind role %: it does not administer it', customercard.calling_role(), role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Bind roles you created or hold WITH ADMIN OPTION; a superuser can grant that.';
+    END IF;
     INSERT INTO customercard.role_bindings (account_id, role)
     VALUES (bind_role.account_id, bind_role.role)
     ON CONFLICT DO NOTHING;

@@ -518,39 +518,42 @@ $$;
 -- COMMIT.  Every statement here calls functions that pin their search path.)
 CREATE PROCEDURE customercard.bulk_run(max_runtime interval DEFAULT '50 seconds', batch_size integer DEFAULT NULL)
 LANGUAGE plpgsql AS $$
+-- (a procedure that commits cannot pin search_path: every operator and
+-- function it evaluates itself is named in pg_catalog, so that none planted
+-- in a schema on the caller's path, pg_cron's runner included, is chosen)
 DECLARE
-    t0 timestamptz := clock_timestamp();
+    t0 timestamptz := pg_catalog.clock_timestamp();
     claim record;
     size integer;
     n integer;
     bt timestamptz;
     took float8;
 BEGIN
-    IF max_runtime IS NULL OR max_runtime <= interval '0' THEN
+    IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'max_runtime must be positive'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run(''50 seconds'') suits a runner started every minute.';
     END IF;
-    IF batch_size IS NOT NULL AND batch_size NOT BETWEEN 1 AND 100000 THEN
+    IF batch_size IS NOT NULL AND (batch_size OPERATOR(pg_catalog.<) 1 OR batch_size OPERATOR(pg_catalog.>) 100000) THEN
         RAISE EXCEPTION 'batch_size must be between 1 and 100000'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave it out: batches size themselves to about half a second.';
     END IF;
     COMMIT;     -- nothing of the caller's transaction is held while jobs run
     LOOP
-        EXIT WHEN clock_timestamp() - t0 >= max_runtime;
+        EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
         claim := customercard.bulk_claim();
         EXIT WHEN claim.job_id IS NULL;
         size := coalesce(batch_size, 2000);
         LOOP
-            bt := clock_timestamp();
+            bt := pg_catalog.clock_timestamp();
             n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
             COMMIT;
-            EXIT WHEN n = 0;
+            EXIT WHEN n OPERATOR(pg_catalog.=) 0;
             IF batch_size IS NULL THEN
                 -- about half a second a batch: progress shows often, commits stay few
-                took := greatest(extract(epoch FROM clock_timestamp() - bt), 0.001);
-                size := least(50000, greatest(200, (size * least(0.5 / took, 4.0))::integer));
+                took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
+                size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
             END IF;
-            EXIT WHEN clock_timestamp() - t0 >= max_runtime;
+            EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
         END LOOP;
         PERFORM customercard.bulk_release(claim.job_id);
         COMMIT;

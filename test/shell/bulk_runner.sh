@@ -3,7 +3,8 @@
 # batch by batch, so a second connection sees progress while it works; a
 # runner terminated mid-job and started again ends with every contact done
 # exactly once (and one log row each); the actor is back after the run; a
-# job due later waits, a cancelled one stops; pg_cron registration in the
+# job due later waits, a cancelled one stops; an operator planted in public
+# is not the runner's; pg_cron registration in the
 # cron database.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster whose
 # pg_cron database is cc_cron (test/scripts/lib.sh makes it so).
 set -euo pipefail
@@ -14,7 +15,7 @@ dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
 q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
 q -c "INSERT INTO customercard.contacts (name) SELECT 'Runner ' || i FROM generate_series(1, $N) i"
-echo "1..13"
+echo "1..14"
 
 JOB=$(q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}')")
 # a runner with small batches, in the background
@@ -107,3 +108,16 @@ got=$(psql -X -q -At -d cc_cron -c "SELECT schedule || ' ' || command || ' ' || 
 [ "$got" = "* * * * * CALL customercard.bulk_run() cc_cron" ] && echo "ok 13 - schedule_bulk_runner registers CALL customercard.bulk_run() every minute" \
     || echo "not ok 13 - cron.job: '$got'"
 psql -X -q -d cc_cron -c "DROP EXTENSION customercard; DROP EXTENSION pg_trgm" >/dev/null 2>&1 || true
+
+# an operator planted in a schema on the path is not the runner's: bulk_run
+# commits, so it cannot pin search_path, and names pg_catalog's operators
+q -c "CREATE FUNCTION public.cc_planted(integer, double precision) RETURNS double precision LANGUAGE plpgsql AS
+      \$\$ BEGIN RAISE EXCEPTION 'the planted operator ran as %', current_user; END \$\$" \
+  -c "CREATE OPERATOR public.* (LEFTARG = integer, RIGHTARG = double precision, FUNCTION = public.cc_planted)" \
+  -c "CREATE FUNCTION public.least(double precision, double precision) RETURNS double precision LANGUAGE sql AS 'SELECT 1e9::float8'"
+PLANTED=$(q -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"planted\"}', filter => '{}')")
+out=$(psql -X -q -At -d $DB -c "CALL customercard.bulk_run('3 seconds')" 2>&1 || true)
+pd=$(q -c "SELECT done FROM customercard.bulk_progress WHERE job = $PLANTED")
+q -c "DROP OPERATOR public.* (integer, double precision)" -c "DROP FUNCTION public.cc_planted(integer, double precision)" -c "DROP FUNCTION public.least(double precision, double precision)"
+[ -z "$out" ] && [ "$pd" -gt 0 ] && echo "ok 14 - an operator planted in public does not run inside bulk_run (the adaptive batch size is pg_catalog's arithmetic; $pd done)" \
+    || echo "not ok 14 - output '$out', done $pd"

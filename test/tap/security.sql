@@ -5,7 +5,7 @@
 -- The roles are LOGIN roles; SET SESSION AUTHORIZATION makes the session
 -- exactly theirs (session_user and current_user), as a login would.
 BEGIN;
-SELECT plan(61);
+SELECT plan(65);
 
 -- pgTAP keeps its bookkeeping in temp tables; let the switched-to roles write it.
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
@@ -19,6 +19,8 @@ CREATE ROLE cc_t_nobody LOGIN IN ROLE customercard_manager;
 CREATE ROLE cc_t_two LOGIN IN ROLE customercard_manager;
 CREATE ROLE cc_t_team NOLOGIN;
 CREATE ROLE cc_t_member LOGIN IN ROLE customercard_manager, cc_t_team;
+CREATE ROLE cc_t_newhire LOGIN IN ROLE customercard_manager;
+GRANT cc_t_newhire TO cc_t_admin_a WITH ADMIN OPTION;
 
 SELECT customercard.create_account('Shop B', 'DE', 'EUR') AS b \gset
 SELECT account_id AS a FROM customercard.accounts WHERE is_default \gset
@@ -172,6 +174,12 @@ SELECT throws_ok(format('INSERT INTO customercard.comments (contact_id, body) VA
 RESET customercard.comment_max_length;
 SELECT throws_ok(format('SELECT customercard.bind_role(''cc_t_nobody'', %s)', :b), '42501', NULL,
     'an admin of A cannot bind roles to B');
+SELECT throws_ok(format('SELECT customercard.bind_role(''customercard_manager'', %s)', :a), '42501', NULL,
+    'an admin of A cannot bind the shared customercard_manager role (every manager would act in A)');
+SELECT throws_ok(format('SELECT customercard.bind_role(''cc_t_member'', %s)', :a), '42501', NULL,
+    'an admin of A cannot bind a role it does not administer (another tenant''s login)');
+SELECT lives_ok(format('SELECT customercard.bind_role(''cc_t_newhire'', %s)', :a),
+    'an admin of A binds a role it administers (ADMIN OPTION)');
 SELECT ok(customercard.unbind_role('cc_t_mgr_a', :a), 'an admin of A unbinds a manager from A');
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION cc_t_mgr_a;
@@ -180,6 +188,8 @@ RESET SESSION AUTHORIZATION;
 
 -- ---------------------------------------------------------------- for every role
 SELECT throws_ok('DELETE FROM customercard.comments', '42501', NULL, 'not even a superuser deletes comments');
+SELECT throws_ok(format('SELECT customercard.bind_role(''customercard_admin'', %s)', :a), '42501', NULL,
+    'not even a superuser binds a shared customercard_* role');
 SELECT throws_ok('TRUNCATE customercard.comments', '42501', NULL, 'not even a superuser truncates comments');
 
 
