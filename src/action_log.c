@@ -236,7 +236,7 @@ ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *de
 			buffer.actor_text = PointerGetDatum(cstring_to_text_with_len(actor, len));
 		buffer.actor[i] = buffer.actor_text;
 	}
-	buffer.at[i] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	buffer.at[i] = TimestampTzGetDatum(CustomercardChangeTime());
 	buffer.details[i] = details != NULL ? datumCopy(PointerGetDatum(details), false, -1) : EmptyDetails();
 	MemoryContextSwitchTo(old);
 	buffer.n++;

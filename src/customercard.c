@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -33,6 +34,20 @@ _PG_init(void)
 {
 	CustomercardDefineSettings();
 	ActionLogInit();
+}
+
+/*
+ * When a change happens, for the log and updated_at: the statement's start,
+ * or, in a procedure that committed since its CALL began (the bulk runner's
+ * batches), the start of the transaction that makes the change.
+ */
+TimestampTz
+CustomercardChangeTime(void)
+{
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+	TimestampTz xact = GetCurrentTransactionStartTimestamp();
+
+	return Max(stmt, xact);
 }
 
 /*

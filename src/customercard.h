@@ -12,7 +12,11 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "datatype/timestamp.h"
 #include "utils/rel.h"
+
+/* customercard.c: when a change happens (the log's at, updated_at) */
+extern TimestampTz CustomercardChangeTime(void);
 
 /* points.c: the balance and the ledger being kept in step */
 extern bool customercard_points_syncing;

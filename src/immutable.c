@@ -190,7 +190,7 @@ touch_updated_at(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	int			attnum = SPI_fnumber(tupdesc, "updated_at");
-	Datum		value = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	Datum		value = TimestampTzGetDatum(CustomercardChangeTime());
 	bool		isnull = false;
 
 	if (attnum <= 0)

@@ -935,7 +935,7 @@ BEGIN
     progressed := clock_timestamp();
     UPDATE customercard.bulk_jobs b
        SET status = 'running', started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_id, batches = b.batches + 1,
+           position = last_id, batches = b.batches + 1, attempts = 0,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
      WHERE b.account_id = acct AND b.job_id = j.job_id;
     RETURN cardinality(ids);
@@ -2513,6 +2513,9 @@ DECLARE
     n integer;
     bt timestamptz;
     took float8;
+    sizes jsonb := '{}';       -- each job's batch size so far
+    err_state text;
+    err_text text;
 BEGIN
     IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'max_runtime must be positive'
@@ -2525,25 +2528,96 @@ BEGIN
     COMMIT;     -- nothing of the caller's transaction is held while jobs run
     LOOP
         EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
+        -- one batch of the job that waited longest, then the next claim:
+        -- jobs, of every account, take turns
         claim := customercard.bulk_claim();
         EXIT WHEN claim.job_id IS NULL;
-        size := coalesce(batch_size, 2000);
-        LOOP
-            bt := pg_catalog.clock_timestamp();
+        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::text)::integer, 2000);
+        bt := pg_catalog.clock_timestamp();
+        BEGIN
             n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
-            COMMIT;
-            EXIT WHEN n OPERATOR(pg_catalog.=) 0;
-            IF batch_size IS NULL THEN
-                -- about half a second a batch: progress shows often, commits stay few
-                took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
-                size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
-            END IF;
-            EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
-        END LOOP;
-        PERFORM customercard.bulk_release(claim.job_id);
+        EXCEPTION WHEN OTHERS THEN
+            -- the batch is undone; the job keeps the error, and the runner
+            -- goes on with the other jobs
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_text = MESSAGE_TEXT;
+            PERFORM customercard.bulk_batch_failed(claim.account_id, claim.job_id, err_state, err_text);
+            n := 0;
+        END;
         COMMIT;
+        IF n OPERATOR(pg_catalog.>) 0 AND batch_size IS NULL THEN
+            -- about half a second a batch: progress shows often, commits stay few
+            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
+            size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
+            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::text, size);
+        END IF;
     END LOOP;
 END
 $$;
 COMMENT ON PROCEDURE customercard.bulk_run(interval, integer) IS
     'Work through due bulk jobs in batches, committing each with its progress, until none is left or max_runtime has passed; pg_cron calls it every minute';
+
+-- the runner (issue 15): jobs claimed batch by batch with their row lock,
+-- taking turns; a failing job retried, then failed, while the others go on
+ALTER TABLE customercard.bulk_jobs ADD COLUMN attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0);
+DROP FUNCTION customercard.bulk_release(bigint);
+DROP FUNCTION customercard.bulk_lock_class();
+
+CREATE OR REPLACE FUNCTION customercard.bulk_claim(OUT account_id bigint, OUT job_id bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT b.account_id, b.job_id FROM customercard.bulk_jobs b
+              WHERE b.status IN ('queued', 'running') AND b.run_at <= now()
+                AND customercard.account_may_act(b.account_id)
+              ORDER BY b.progress_at NULLS FIRST, b.run_at, b.job_id
+    LOOP
+        -- (a row at a time: Citus locks the rows of one shard only)
+        PERFORM 1 FROM customercard.bulk_jobs b
+         WHERE b.account_id = c.account_id AND b.job_id = c.job_id AND b.status IN ('queued', 'running')
+           FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            account_id := c.account_id;
+            job_id := c.job_id;
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+CREATE FUNCTION customercard.bulk_batch_failed(acct bigint, job_id bigint, sqlstate text, message text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz := now();     -- (a value: Citus evaluates no function inside a distributed UPDATE)
+    err text := pg_catalog.format('%s: %s', sqlstate, message);
+    limit_ constant integer := customercard.bulk_max_attempts();
+BEGIN
+    IF NOT customercard.account_may_act(acct) THEN
+        RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE customercard.bulk_jobs b
+       SET attempts = b.attempts + 1, error = err, progress_at = at,
+           status = CASE WHEN b.attempts + 1 >= limit_ THEN 'failed' ELSE b.status END,
+           finished_at = CASE WHEN b.attempts + 1 >= limit_ THEN at END
+     WHERE b.account_id = acct AND b.job_id = bulk_batch_failed.job_id;
+END
+$$;
+CREATE FUNCTION customercard.bulk_max_attempts() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 3 $$;
+DROP VIEW customercard.bulk_progress;
+CREATE VIEW customercard.bulk_progress WITH (security_invoker = true) AS
+SELECT b.job_id AS job, b.action, b.status, b.total, b.done, b.failed,
+       CASE WHEN b.total = 0 THEN 100.0 ELSE round(100.0 * (b.done + b.failed) / b.total, 1) END AS percent,
+       b.started_at AS started,
+       CASE WHEN b.status = 'running' AND b.done + b.failed > 0 AND b.progress_at > b.started_at
+            THEN b.progress_at + (b.progress_at - b.started_at) * ((b.total - b.done - b.failed)::float8 / (b.done + b.failed))
+            WHEN b.status IN ('done', 'cancelled', 'failed') THEN b.finished_at END AS estimated_finish,
+       b.run_at, b.created_at, b.progress_at, b.finished_at, b.actor, b.params, b.filter,
+       b.error, b.attempts, b.account_id
+  FROM customercard.bulk_jobs b
+ WHERE b.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.bulk_progress IS
+    'Bulk jobs of the current account: status, counts, percent, when started and (running) when likely done';
+GRANT SELECT ON customercard.bulk_progress TO customercard_reader;
+REVOKE ALL ON FUNCTION customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts() TO customercard_manager;

@@ -116,7 +116,8 @@ CREATE TABLE customercard.bulk_jobs (
     started_at  timestamptz,
     progress_at timestamptz,                      -- when progress was last committed
     finished_at timestamptz,
-    error       text,
+    error       text,                             -- the last error of a batch (and why a failed job failed)
+    attempts    integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),  -- batches failed in a row
     PRIMARY KEY (account_id, job_id),
     CHECK (done + failed <= total)
 );

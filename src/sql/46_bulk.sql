@@ -7,9 +7,12 @@
 -- contact id order (keyset: bulk_jobs.position); each batch's effects and
 -- the job's progress commit together, so a runner killed at any point loses
 -- nothing and applies nothing twice (and every action is idempotent besides).
--- One runner per job: a session advisory lock on the job, which dies with
--- the runner.  Batches size themselves to about half a second, so progress
--- is committed well within every 2 seconds.
+-- One runner per batch of a job: the job's row lock (bulk_claim), which dies
+-- with the runner; jobs of every account take turns batch by batch, and a
+-- batch that fails is undone and counted on its job, which after
+-- bulk_max_attempts() failures in a row ends as failed while the runner
+-- goes on.  Batches size themselves to about half a second, so progress is
+-- committed well within every 2 seconds.
 --
 -- Every change a job makes goes through the tables, so the log triggers log
 -- it like any other, with the job's actor (set per transaction, so it is
@@ -475,27 +478,33 @@ BEGIN
     progressed := clock_timestamp();
     UPDATE customercard.bulk_jobs b
        SET status = 'running', started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_id, batches = b.batches + 1,
+           position = last_id, batches = b.batches + 1, attempts = 0,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
      WHERE b.account_id = acct AND b.job_id = j.job_id;
     RETURN cardinality(ids);
 END
 $$;
 
--- The next due job this role may run that no other runner holds, claimed
--- with a session advisory lock (released by bulk_release, or when the
--- session ends: a killed runner frees its job).
+-- The due job this role may run that has waited longest for a batch and
+-- that no other runner holds, its row locked until this transaction ends
+-- (FOR UPDATE SKIP LOCKED: a killed runner frees its job at once, and no
+-- role of another account can hold it, as row-level security keeps their
+-- jobs out of its sight).  Jobs share the runners batch by batch.
 CREATE FUNCTION customercard.bulk_claim(OUT account_id bigint, OUT job_id bigint)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
 BEGIN
     FOR c IN SELECT b.account_id, b.job_id FROM customercard.bulk_jobs b
               WHERE b.status IN ('queued', 'running') AND b.run_at <= now()
                 AND customercard.account_may_act(b.account_id)
-              ORDER BY b.run_at, b.job_id
+              ORDER BY b.progress_at NULLS FIRST, b.run_at, b.job_id
     LOOP
-        IF pg_try_advisory_lock(customercard.bulk_lock_class(), (c.job_id % 2147483647)::integer) THEN
+        -- (a row at a time: Citus locks the rows of one shard only)
+        PERFORM 1 FROM customercard.bulk_jobs b
+         WHERE b.account_id = c.account_id AND b.job_id = c.job_id AND b.status IN ('queued', 'running')
+           FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
             account_id := c.account_id;
             job_id := c.job_id;
             RETURN;
@@ -504,15 +513,29 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION customercard.bulk_lock_class() RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT 1668441195    -- 'cc.k': the advisory lock class of bulk jobs (the key is the job id)
+-- A batch of the job failed (rolled back) with this error: the job keeps
+-- it, and after bulk_max_attempts() failures in a row it ends as failed.
+CREATE FUNCTION customercard.bulk_batch_failed(acct bigint, job_id bigint, sqlstate text, message text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    at timestamptz := now();     -- (a value: Citus evaluates no function inside a distributed UPDATE)
+    err text := pg_catalog.format('%s: %s', sqlstate, message);
+    limit_ constant integer := customercard.bulk_max_attempts();
+BEGIN
+    IF NOT customercard.account_may_act(acct) THEN
+        RAISE EXCEPTION 'role "%" may not run jobs of account %', customercard.calling_role(), acct
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE customercard.bulk_jobs b
+       SET attempts = b.attempts + 1, error = err, progress_at = at,
+           status = CASE WHEN b.attempts + 1 >= limit_ THEN 'failed' ELSE b.status END,
+           finished_at = CASE WHEN b.attempts + 1 >= limit_ THEN at END
+     WHERE b.account_id = acct AND b.job_id = bulk_batch_failed.job_id;
+END
 $$;
 
-CREATE FUNCTION customercard.bulk_release(job_id bigint) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT NULL::void FROM (SELECT pg_advisory_unlock(customercard.bulk_lock_class(), (job_id % 2147483647)::integer)) u
-$$;
+CREATE FUNCTION customercard.bulk_max_attempts() RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 3 $$;
 
 -- (No SECURITY DEFINER and no SET clause: a procedure with either may not
 -- COMMIT.  Every statement here calls functions that pin their search path.)
@@ -528,6 +551,9 @@ DECLARE
     n integer;
     bt timestamptz;
     took float8;
+    sizes jsonb := '{}';       -- each job's batch size so far
+    err_state text;
+    err_text text;
 BEGIN
     IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'max_runtime must be positive'
@@ -540,23 +566,28 @@ BEGIN
     COMMIT;     -- nothing of the caller's transaction is held while jobs run
     LOOP
         EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
+        -- one batch of the job that waited longest, then the next claim:
+        -- jobs, of every account, take turns
         claim := customercard.bulk_claim();
         EXIT WHEN claim.job_id IS NULL;
-        size := coalesce(batch_size, 2000);
-        LOOP
-            bt := pg_catalog.clock_timestamp();
+        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::text)::integer, 2000);
+        bt := pg_catalog.clock_timestamp();
+        BEGIN
             n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
-            COMMIT;
-            EXIT WHEN n OPERATOR(pg_catalog.=) 0;
-            IF batch_size IS NULL THEN
-                -- about half a second a batch: progress shows often, commits stay few
-                took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
-                size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
-            END IF;
-            EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) t0 OPERATOR(pg_catalog.>=) max_runtime;
-        END LOOP;
-        PERFORM customercard.bulk_release(claim.job_id);
+        EXCEPTION WHEN OTHERS THEN
+            -- the batch is undone; the job keeps the error, and the runner
+            -- goes on with the other jobs
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_text = MESSAGE_TEXT;
+            PERFORM customercard.bulk_batch_failed(claim.account_id, claim.job_id, err_state, err_text);
+            n := 0;
+        END;
         COMMIT;
+        IF n OPERATOR(pg_catalog.>) 0 AND batch_size IS NULL THEN
+            -- about half a second a batch: progress shows often, commits stay few
+            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
+            size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
+            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::text, size);
+        END IF;
     END LOOP;
 END
 $$;
@@ -592,7 +623,8 @@ SELECT b.job_id AS job, b.action, b.status, b.total, b.done, b.failed,
        CASE WHEN b.status = 'running' AND b.done + b.failed > 0 AND b.progress_at > b.started_at
             THEN b.progress_at + (b.progress_at - b.started_at) * ((b.total - b.done - b.failed)::float8 / (b.done + b.failed))
             WHEN b.status IN ('done', 'cancelled', 'failed') THEN b.finished_at END AS estimated_finish,
-       b.run_at, b.created_at, b.progress_at, b.finished_at, b.actor, b.params, b.filter, b.account_id
+       b.run_at, b.created_at, b.progress_at, b.finished_at, b.actor, b.params, b.filter,
+       b.error, b.attempts, b.account_id
   FROM customercard.bulk_jobs b
  WHERE b.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.bulk_progress IS

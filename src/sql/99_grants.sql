@@ -136,7 +136,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
     customercard.bulk_cancel(bigint),
     customercard.bulk_run_batch(bigint, bigint, integer),
-    customercard.bulk_claim(), customercard.bulk_release(bigint), customercard.bulk_lock_class(),
+    customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
     customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
     customercard.import_json(text, boolean), customercard.import_csv(text, boolean),

@@ -15,7 +15,7 @@ dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
 q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
 q -c "INSERT INTO customercard.contacts (name) SELECT 'Runner ' || i FROM generate_series(1, $N) i"
-echo "1..14"
+echo "1..16"
 
 JOB=$(q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}')")
 # a runner with small batches, in the background
@@ -121,3 +121,38 @@ pd=$(q -c "SELECT done FROM customercard.bulk_progress WHERE job = $PLANTED")
 q -c "DROP OPERATOR public.* (integer, double precision)" -c "DROP FUNCTION public.cc_planted(integer, double precision)" -c "DROP FUNCTION public.least(double precision, double precision)"
 [ -z "$out" ] && [ "$pd" -gt 0 ] && echo "ok 14 - an operator planted in public does not run inside bulk_run (the adaptive batch size is pg_catalog's arithmetic; $pd done)" \
     || echo "not ok 14 - output '$out', done $pd"
+
+# a job whose batches fail does not stop the others: it is retried, then
+# failed with its error, and the runner goes on (a merge cycle, made here by
+# the owner, as no manager can write merged_into)
+q -c "UPDATE customercard.bulk_jobs SET status = 'cancelled' WHERE status IN ('queued', 'running')"
+B=$(q -c "SELECT customercard.create_account('Shop B')")
+q -c "SET customercard.account_id = $B" -c "INSERT INTO customercard.contacts (name) SELECT 'B ' || i FROM generate_series(1, 100) i"
+read c1 c2 <<<"$(q -c "SELECT min(contact_id) || ' ' || max(contact_id) FROM (SELECT contact_id FROM customercard.contacts WHERE account_id = 1 ORDER BY contact_id LIMIT 2) x")"
+POISON=$(q -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"poison\"}', ARRAY[$c1, $c2])")
+q -c "UPDATE customercard.contacts SET merged_into = CASE contact_id WHEN $c1 THEN $c2 ELSE $c1 END WHERE contact_id IN ($c1, $c2)"
+FINE=$(q -c "SET customercard.account_id = $B" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"fine\"}', filter => '{}')")
+out=$(psql -X -q -At -d $DB -c "CALL customercard.bulk_run('20 seconds', 50)" 2>&1 || true)
+got=$(q -c "SELECT string_agg(status || ' ' || attempts || ' ' || coalesce(error LIKE '%merge chain%', false), '|' ORDER BY job_id) FROM customercard.bulk_jobs WHERE job_id IN ($POISON, $FINE)")
+fine=$(q -c "SET customercard.account_id = $B" -c "SELECT done FROM customercard.bulk_progress WHERE job = $FINE")
+q -c "UPDATE customercard.contacts SET merged_into = NULL WHERE contact_id IN ($c1, $c2)"
+[ -z "$out" ] && [ "$got" = "failed 3 true|done 0 false" ] && [ "$fine" = 100 ] \
+    && echo "ok 15 - a job whose batches fail is retried 3 times, then failed with its error; the runner went on and finished the other account's job" \
+    || echo "not ok 15 - output '$out', jobs '$got', done $fine"
+
+# jobs of two accounts take turns batch by batch: a small job queued while a
+# big one runs waits at most one of the big job's batches
+BIG=$(q -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"big\"}', filter => '{}')")
+psql -X -q -At -d $DB -c "CALL customercard.bulk_run('60 seconds', 500)" >/dev/null 2>&1 &
+runner=$!
+for i in $(seq 1 100); do [ "$(q -c "SELECT batches FROM customercard.bulk_jobs WHERE job_id = $BIG")" -ge 2 ] && break; sleep 0.05; done
+SMALL=$(q -c "SET customercard.account_id = $B" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"small\"}', filter => '{}')")
+for i in $(seq 1 200); do [ "$(q -c "SELECT done FROM customercard.bulk_jobs WHERE job_id = $SMALL")" = 100 ] && break; sleep 0.02; done
+kill $runner 2>/dev/null; q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CALL customercard.bulk_run%'" >/dev/null; wait $runner 2>/dev/null || true
+# the big job's batches (each its own transaction, one log time) between the small job's queueing and its batch
+between=$(q -c "SELECT count(DISTINCT l.at) FROM customercard.action_log l
+                 WHERE l.event = 'tag_added' AND l.details ->> 'tag' = 'big'
+                   AND l.at > (SELECT created_at FROM customercard.bulk_jobs WHERE job_id = $SMALL)
+                   AND l.at < (SELECT min(s.at) FROM customercard.action_log s WHERE s.event = 'tag_added' AND s.details ->> 'tag' = 'small')")
+[ "$between" -le 1 ] && echo "ok 16 - a small job of another account queued while a big one runs is done within one batch of it ($between)" \
+    || echo "not ok 16 - the big job ran $between batches between the small one's queueing and its batch"

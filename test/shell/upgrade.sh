@@ -7,7 +7,9 @@
 #    --binary-upgrade --schema-only dumps extension members one by one
 #    (tables, columns in order, types, defaults, constraints, indexes,
 #    policies, triggers, functions with volatility/security/search_path and
-#    body, grants as init privileges, comments), normalised of OIDs; the
+#    body, grants as init privileges, comments), normalised of OIDs and of
+#    the stored "missing value" of a column added with a default (how the
+#    old rows hold it; the default itself is compared); the
 #    pg_extension_config_dump entries are compared by name;
 #  - every row of every table is still there (the columns the old version
 #    had), and every contact's card_json still holds all it held;
@@ -33,6 +35,7 @@ declare -A RELEASED=(
 schema() {
     $PGBIN/pg_dump --binary-upgrade --schema-only --no-owner --exclude-schema=public --exclude-schema=customercard_demo -d "$1" 2>/dev/null \
     | grep -v -e '^\\restrict ' -e '^\\unrestrict ' -e 'binary_upgrade_set_next_' -e '^-- Dumped ' -e '^SELECT pg_catalog.setval(' \
+              -e '^-- set missing value\.' -e 'binary_upgrade_set_missing_value(' \
     | sed -E '/^-- For binary upgrade, set .*relfrozenxid/,/^WHERE /d' \
     | sed -E "s/^(SELECT pg_catalog.binary_upgrade_create_empty_extension\('customercard', 'customercard', [a-z]+, )'[^']*'.*/\1(config tables below)/" \
     | cat -s
