@@ -6,6 +6,10 @@
 # rounds of opposite order.  While the runner works, a second connection
 # polls bulk_progress every 0.2 s: the longest wait between two commits of
 # progress is printed too.                     targets: <= 1.5x, <= 2 s
+# Fairness, in round 2: once the big job is under way, another account
+# queues add_tag for its 100 contacts; printed: how long it waited until
+# done, and how many of the big job's batches committed meanwhile, beside
+# the big job's mean batch time.         target: <= 1 batch of the big job
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
 source "$(dirname "$0")/lib.sh"
 bench_cluster
@@ -46,16 +50,57 @@ queue() {  # tag name; prints seconds, then the longest gap between progress com
     rm -f /tmp/cc_bulk_gap.$$
 }
 
+# the second account, 100 contacts
+small_acct=$(q -c "SELECT account_id FROM customercard.accounts WHERE name = 'Bench small shop'")
+if [ -z "$small_acct" ]; then
+    small_acct=$(q -c "SELECT customercard.create_account('Bench small shop')")
+    q -c "SET customercard.account_id = $small_acct" \
+      -c "INSERT INTO customercard.contacts (name) SELECT 'Small ' || i FROM generate_series(1, 100) i" >/dev/null
+fi
+
+# small TAG: once a running job of account 1 has done 50,000, account
+# $small_acct queues add_tag for its contacts; prints seconds until done and
+# the big job's batches committed meanwhile
+small() {
+    local big job b0 b1 t0 st
+    for i in $(seq 1 1200); do
+        big=$(q -c "SELECT job_id FROM customercard.bulk_jobs WHERE account_id = 1 AND status = 'running' AND done >= 50000 LIMIT 1")
+        [ -n "$big" ] && break
+        sleep 0.1
+    done
+    [ -n "$big" ] || { echo "- -"; return; }
+    t0=$(now)
+    job=$(q -c "SET customercard.account_id = $small_acct" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"$1\"}', filter => '{}')")
+    # (counted from when the job is there to be claimed: the batch then under way is the one it may wait for)
+    b0=$(q -c "SELECT batches FROM customercard.bulk_jobs WHERE job_id = $big")
+    while :; do
+        st=$(q -c "SELECT status FROM customercard.bulk_jobs WHERE job_id = $job")
+        [ "$st" = done ] && break
+        sleep 0.02
+    done
+    b1=$(q -c "SELECT batches FROM customercard.bulk_jobs WHERE job_id = $big")
+    echo "$(echo "$(now) - $t0" | bc) $((b1 - b0))"
+}
+
 echo "== add_tag to every live contact at $BENCH_CONTACTS contacts"
 stamp=$(date +%s)
 b1=$(baseline "bench insert $stamp a")
 read -r q1 g1 n1 t1 <<<"$(queue "bench queue $stamp a")"
+small "bench small $stamp" > /tmp/cc_bulk_small.$$ &
 read -r q2 g2 n2 t2 <<<"$(queue "bench queue $stamp b")"
+wait
+read -r sw sb < /tmp/cc_bulk_small.$$; rm -f /tmp/cc_bulk_small.$$
 b2=$(baseline "bench insert $stamp b")
 printf '   round 1: INSERT ... SELECT %6.1f s   queue %6.1f s (%s batches, %s contacts, longest wait for progress %.2f s)\n' "$b1" "$q1" "$n1" "$t1" "$g1"
 printf '   round 2: queue %6.1f s (%s batches, longest wait for progress %.2f s)   INSERT ... SELECT %6.1f s\n' "$q2" "$n2" "$g2" "$b2"
 echo "   ratio queue / INSERT ... SELECT: $(ratio "$(echo "$q1 + $q2" | bc)" "$(echo "$b1 + $b2" | bc)")x   (target <= 1.5x; progress every <= 2 s)"
+printf '   fairness: account %s queued add_tag for 100 contacts in round 2: done after %.2f s, %s batches of the big job committed meanwhile (its mean batch %.2f s; target <= 1 batch)\n' \
+       "$small_acct" "$sw" "$sb" "$(echo "$q2 / $n2" | bc -l)"
 # leave the tags as they were for the other benchmarks (their removal is logged too)
 q -c "DELETE FROM customercard.contact_tags ct USING customercard.tags t
        WHERE ct.account_id = t.account_id AND ct.tag_id = t.tag_id AND t.name LIKE 'bench % $stamp %'" \
   -c "DELETE FROM customercard.tags t WHERE t.name LIKE 'bench % $stamp %'" >/dev/null
+q -c "SET customercard.account_id = $small_acct" \
+  -c "DELETE FROM customercard.contact_tags ct USING customercard.tags t
+       WHERE ct.account_id = t.account_id AND ct.tag_id = t.tag_id AND t.name LIKE 'bench % $stamp%'" \
+  -c "DELETE FROM customercard.tags t WHERE t.name LIKE 'bench % $stamp%'" >/dev/null

@@ -6,6 +6,8 @@
  * _PG_init only hands off to the subsystems. The library needs no
  * shared_preload_libraries entry: the first call of any of its functions
  * loads it, and the customercard.* settings become typed from then on.
+ * Only the LOCK TABLE guard (lock_guard.c) wants it loaded before a
+ * session's first statement: session_preload_libraries (docs/security.md).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +36,7 @@ _PG_init(void)
 {
 	CustomercardDefineSettings();
 	ActionLogInit();
+	LockGuardInit();
 }
 
 /*

@@ -31,6 +31,7 @@ extern char *customercard_default_region_setting;
 extern int	customercard_comment_max_length;
 
 extern void CustomercardDefineSettings(void);
+extern void LockGuardInit(void);
 extern const char *CustomercardActor(void);
 
 /* tenancy.c: the account the current statement acts in */

@@ -933,8 +933,14 @@ BEGIN
 
     last_id := ids[cardinality(ids)];
     progressed := clock_timestamp();
+    -- fewer items than asked for: they were the last (a job's items are
+    -- fixed when it is queued), and the job ends with this batch, not at
+    -- a next claim that would find none (a small job would wait a turn of
+    -- every other job for its end)
     UPDATE customercard.bulk_jobs b
-       SET status = 'running', started_at = coalesce(b.started_at, started), progress_at = progressed,
+       SET status = CASE WHEN cardinality(ids) < batch_size THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN cardinality(ids) < batch_size THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
            position = last_id, batches = b.batches + 1, attempts = 0,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
      WHERE b.account_id = acct AND b.job_id = j.job_id;
@@ -1728,10 +1734,7 @@ DECLARE
     fkind text;
     tid bigint;
 BEGIN
-    IF acct IS DISTINCT FROM customercard.require_account_id() THEN
-        RAISE EXCEPTION 'account % is not the account this session acts in', coalesce(acct::text, 'NULL')
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Call customercard.upsert_contact(data).';
-    END IF;
+    PERFORM customercard.assert_upsert_account(acct);
     PERFORM customercard.assert_account_here(acct, 'upsert_contact');
     IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
         PERFORM customercard.upsert_error('contact data must be a JSON object',
@@ -1877,13 +1880,8 @@ BEGIN
     END IF;
 
     -- Serialize upserts that share an identifier, so two sessions cannot both
-    -- create the same person.  Identifiers hash into 1,024 locks per account,
-    -- taken in order: a transaction that upserts many contacts (an import)
-    -- holds at most 1,024 lock slots, where one lock per identifier ran out
-    -- of shared lock memory after a few thousand rows.
-    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
-       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
-               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
+    -- create the same person (row locks in the account: upsert_lock()).
+    PERFORM customercard.upsert_lock(acct, lock_keys);
 
     -- Match: explicit id, then channel external id, then e-mail, then phone.
     IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
@@ -2503,19 +2501,21 @@ COMMENT ON FUNCTION customercard.bind_role(regrole, bigint) IS
 
 CREATE OR REPLACE PROCEDURE customercard.bulk_run(max_runtime interval DEFAULT '50 seconds', batch_size integer DEFAULT NULL)
 LANGUAGE plpgsql AS $$
--- (a procedure that commits cannot pin search_path: every operator and
--- function it evaluates itself is named in pg_catalog, so that none planted
--- in a schema on the caller's path, pg_cron's runner included, is chosen)
+-- (a procedure that commits cannot pin search_path: every operator,
+-- function and type it names itself is pg_catalog's, so that none planted
+-- in a schema on the caller's path, pg_cron's runner included, is chosen:
+-- not an operator of closer argument types, nor a domain named like a type
+-- whose CHECK would run as the runner)
 DECLARE
-    t0 timestamptz := pg_catalog.clock_timestamp();
-    claim record;
+    t0 pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    claim pg_catalog.record;
     size integer;
     n integer;
-    bt timestamptz;
-    took float8;
-    sizes jsonb := '{}';       -- each job's batch size so far
-    err_state text;
-    err_text text;
+    bt pg_catalog.timestamptz;
+    took double precision;
+    sizes pg_catalog.jsonb := '{}';       -- each job's batch size so far
+    err_state pg_catalog.text;
+    err_text pg_catalog.text;
 BEGIN
     IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'max_runtime must be positive'
@@ -2532,7 +2532,7 @@ BEGIN
         -- jobs, of every account, take turns
         claim := customercard.bulk_claim();
         EXIT WHEN claim.job_id IS NULL;
-        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::text)::integer, 2000);
+        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::pg_catalog.text)::integer, 2000);
         bt := pg_catalog.clock_timestamp();
         BEGIN
             n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
@@ -2546,9 +2546,9 @@ BEGIN
         COMMIT;
         IF n OPERATOR(pg_catalog.>) 0 AND batch_size IS NULL THEN
             -- about half a second a batch: progress shows often, commits stay few
-            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
-            size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
-            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::text, size);
+            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::double precision);
+            size := least(50000, greatest(200, (size::double precision OPERATOR(pg_catalog.*) least(0.5::double precision OPERATOR(pg_catalog./) took, 4.0::double precision))::integer));
+            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::pg_catalog.text, size);
         END IF;
     END LOOP;
 END
@@ -2621,3 +2621,75 @@ COMMENT ON VIEW customercard.bulk_progress IS
 GRANT SELECT ON customercard.bulk_progress TO customercard_reader;
 REVOKE ALL ON FUNCTION customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts() TO customercard_manager;
+
+-- upserts of one identifier serialise on row locks in their account, no
+-- longer on advisory locks any role could take (#15)
+-- Upserts that share an identifier (a channel id, an e-mail, a phone) wait
+-- for each other on a row here: identifiers hash into 1,024 slots per
+-- account, each slot a row made the first time it is needed.  Row locks,
+-- where the advisory locks of 0.1 were: upsert_lock() alone takes them
+-- (no role has a right on the table), so a role of another account can
+-- neither take nor hold them, and they need no room in the shared lock
+-- table however many an import holds until it commits.
+CREATE TABLE customercard.upsert_locks (
+    account_id  bigint NOT NULL,   -- (no foreign key: upsert_lock() makes rows for the caller's own account only)
+    slot        integer NOT NULL CHECK (slot BETWEEN 0 AND 1023),
+    PRIMARY KEY (account_id, slot)
+);
+COMMENT ON TABLE customercard.upsert_locks IS
+    'The rows upserts of one identifier serialise on: 1,024 slots per account, made when first needed; locked by upsert_lock() only';
+
+ALTER TABLE customercard.upsert_locks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.upsert_locks
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.upsert_locks', '');
+REVOKE ALL ON customercard.upsert_locks FROM PUBLIC;   -- (no role's; as a fresh install leaves it)
+-- upsert_contact_in and upsert_lock act in the session's own account only
+CREATE FUNCTION customercard.assert_upsert_account(acct bigint) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF acct IS DISTINCT FROM customercard.require_account_id() THEN
+        RAISE EXCEPTION 'account % is not the account this session acts in', coalesce(acct::text, 'NULL')
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Call customercard.upsert_contact(data).';
+    END IF;
+END
+$$;
+
+-- Serialise this transaction with every other upsert of acct that shares
+-- one of the identifiers (keys): lock their slots of upsert_locks, in slot
+-- order, until the transaction ends.  A transaction that upserts many
+-- contacts (an import) holds at most 1,024 slot rows of its account.  A
+-- slot used for the first time is made then (ON CONFLICT DO NOTHING waits
+-- for a transaction making the same slot, and then it is locked).  One
+-- statement when the slots exist (bench/upsert.sh prints the cost beside
+-- 0.1's advisory locks).
+CREATE FUNCTION customercard.upsert_lock(acct bigint, keys text[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    slots integer[];
+    locked integer;
+BEGIN
+    PERFORM customercard.assert_upsert_account(acct);
+    SELECT array_agg(DISTINCT (hashtextextended(k, 0) & 1023)::integer) INTO slots FROM unnest(keys) k;
+    IF slots IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM FROM customercard.upsert_locks l
+      WHERE l.account_id = acct AND l.slot = ANY (slots)
+      ORDER BY l.slot FOR UPDATE;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    IF locked < cardinality(slots) THEN
+        INSERT INTO customercard.upsert_locks (account_id, slot)
+        SELECT acct, s FROM unnest(slots) s ORDER BY s
+        ON CONFLICT DO NOTHING;
+        PERFORM FROM customercard.upsert_locks l
+          WHERE l.account_id = acct AND l.slot = ANY (slots)
+          ORDER BY l.slot FOR UPDATE;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customercard.upsert_lock(bigint, text[]) IS
+    'Lock, until the transaction ends, the slots of upsert_locks that the identifiers hash to in the caller''s account';
+REVOKE ALL ON FUNCTION customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint) TO customercard_manager;

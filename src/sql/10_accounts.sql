@@ -67,6 +67,21 @@ CREATE INDEX role_bindings_role ON customercard.role_bindings (role);
 COMMENT ON TABLE customercard.role_bindings IS
     'Which database roles may act in which account; maintained by bind_role() and unbind_role()';
 
+-- Upserts that share an identifier (a channel id, an e-mail, a phone) wait
+-- for each other on a row here: identifiers hash into 1,024 slots per
+-- account, each slot a row made the first time it is needed.  Row locks,
+-- where the advisory locks of 0.1 were: upsert_lock() alone takes them
+-- (no role has a right on the table), so a role of another account can
+-- neither take nor hold them, and they need no room in the shared lock
+-- table however many an import holds until it commits.
+CREATE TABLE customercard.upsert_locks (
+    account_id  bigint NOT NULL,   -- (no foreign key: upsert_lock() makes rows for the caller's own account only)
+    slot        integer NOT NULL CHECK (slot BETWEEN 0 AND 1023),
+    PRIMARY KEY (account_id, slot)
+);
+COMMENT ON TABLE customercard.upsert_locks IS
+    'The rows upserts of one identifier serialise on: 1,024 slots per account, made when first needed; locked by upsert_lock() only';
+
 CREATE TRIGGER role_bindings_invalidate AFTER INSERT OR UPDATE OR DELETE ON customercard.role_bindings
     FOR EACH ROW EXECUTE FUNCTION customercard.invalidate_tenancy_cache();
 CREATE TRIGGER accounts_invalidate AFTER INSERT OR UPDATE OR DELETE ON customercard.accounts

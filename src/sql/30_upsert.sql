@@ -59,6 +59,53 @@ BEGIN
 END
 $$;
 
+-- upsert_contact_in and upsert_lock act in the session's own account only
+CREATE FUNCTION customercard.assert_upsert_account(acct bigint) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF acct IS DISTINCT FROM customercard.require_account_id() THEN
+        RAISE EXCEPTION 'account % is not the account this session acts in', coalesce(acct::text, 'NULL')
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Call customercard.upsert_contact(data).';
+    END IF;
+END
+$$;
+
+-- Serialise this transaction with every other upsert of acct that shares
+-- one of the identifiers (keys): lock their slots of upsert_locks, in slot
+-- order, until the transaction ends.  A transaction that upserts many
+-- contacts (an import) holds at most 1,024 slot rows of its account.  A
+-- slot used for the first time is made then (ON CONFLICT DO NOTHING waits
+-- for a transaction making the same slot, and then it is locked).  One
+-- statement when the slots exist (bench/upsert.sh prints the cost beside
+-- 0.1's advisory locks).
+CREATE FUNCTION customercard.upsert_lock(acct bigint, keys text[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    slots integer[];
+    locked integer;
+BEGIN
+    PERFORM customercard.assert_upsert_account(acct);
+    SELECT array_agg(DISTINCT (hashtextextended(k, 0) & 1023)::integer) INTO slots FROM unnest(keys) k;
+    IF slots IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM FROM customercard.upsert_locks l
+      WHERE l.account_id = acct AND l.slot = ANY (slots)
+      ORDER BY l.slot FOR UPDATE;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    IF locked < cardinality(slots) THEN
+        INSERT INTO customercard.upsert_locks (account_id, slot)
+        SELECT acct, s FROM unnest(slots) s ORDER BY s
+        ON CONFLICT DO NOTHING;
+        PERFORM FROM customercard.upsert_locks l
+          WHERE l.account_id = acct AND l.slot = ANY (slots)
+          ORDER BY l.slot FOR UPDATE;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION customercard.upsert_lock(bigint, text[]) IS
+    'Lock, until the transaction ends, the slots of upsert_locks that the identifiers hash to in the caller''s account';
+
 -- The work of upsert_contact in account acct, which must be the caller's.
 -- On Citus it runs on the node holding the account (a delegated function,
 -- distribute_on_citus()): one round trip, every statement local there.
@@ -93,10 +140,7 @@ DECLARE
     fkind text;
     tid bigint;
 BEGIN
-    IF acct IS DISTINCT FROM customercard.require_account_id() THEN
-        RAISE EXCEPTION 'account % is not the account this session acts in', coalesce(acct::text, 'NULL')
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Call customercard.upsert_contact(data).';
-    END IF;
+    PERFORM customercard.assert_upsert_account(acct);
     PERFORM customercard.assert_account_here(acct, 'upsert_contact');
     IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
         PERFORM customercard.upsert_error('contact data must be a JSON object',
@@ -242,13 +286,8 @@ BEGIN
     END IF;
 
     -- Serialize upserts that share an identifier, so two sessions cannot both
-    -- create the same person.  Identifiers hash into 1,024 locks per account,
-    -- taken in order: a transaction that upserts many contacts (an import)
-    -- holds at most 1,024 lock slots, where one lock per identifier ran out
-    -- of shared lock memory after a few thousand rows.
-    PERFORM pg_advisory_xact_lock((acct % 2147483647)::integer, bucket)
-       FROM (SELECT DISTINCT (hashtextextended(key, 0) & 1023)::integer AS bucket
-               FROM unnest(lock_keys) AS key ORDER BY 1) keys;
+    -- create the same person (row locks in the account: upsert_lock()).
+    PERFORM customercard.upsert_lock(acct, lock_keys);
 
     -- Match: explicit id, then channel external id, then e-mail, then phone.
     IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN

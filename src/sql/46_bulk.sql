@@ -476,8 +476,14 @@ BEGIN
 
     last_id := ids[cardinality(ids)];
     progressed := clock_timestamp();
+    -- fewer items than asked for: they were the last (a job's items are
+    -- fixed when it is queued), and the job ends with this batch, not at
+    -- a next claim that would find none (a small job would wait a turn of
+    -- every other job for its end)
     UPDATE customercard.bulk_jobs b
-       SET status = 'running', started_at = coalesce(b.started_at, started), progress_at = progressed,
+       SET status = CASE WHEN cardinality(ids) < batch_size THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN cardinality(ids) < batch_size THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
            position = last_id, batches = b.batches + 1, attempts = 0,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
      WHERE b.account_id = acct AND b.job_id = j.job_id;
@@ -541,19 +547,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 3 $$;
 -- COMMIT.  Every statement here calls functions that pin their search path.)
 CREATE PROCEDURE customercard.bulk_run(max_runtime interval DEFAULT '50 seconds', batch_size integer DEFAULT NULL)
 LANGUAGE plpgsql AS $$
--- (a procedure that commits cannot pin search_path: every operator and
--- function it evaluates itself is named in pg_catalog, so that none planted
--- in a schema on the caller's path, pg_cron's runner included, is chosen)
+-- (a procedure that commits cannot pin search_path: every operator,
+-- function and type it names itself is pg_catalog's, so that none planted
+-- in a schema on the caller's path, pg_cron's runner included, is chosen:
+-- not an operator of closer argument types, nor a domain named like a type
+-- whose CHECK would run as the runner)
 DECLARE
-    t0 timestamptz := pg_catalog.clock_timestamp();
-    claim record;
+    t0 pg_catalog.timestamptz := pg_catalog.clock_timestamp();
+    claim pg_catalog.record;
     size integer;
     n integer;
-    bt timestamptz;
-    took float8;
-    sizes jsonb := '{}';       -- each job's batch size so far
-    err_state text;
-    err_text text;
+    bt pg_catalog.timestamptz;
+    took double precision;
+    sizes pg_catalog.jsonb := '{}';       -- each job's batch size so far
+    err_state pg_catalog.text;
+    err_text pg_catalog.text;
 BEGIN
     IF max_runtime IS NULL OR max_runtime OPERATOR(pg_catalog.<=) interval '0' THEN
         RAISE EXCEPTION 'max_runtime must be positive'
@@ -570,7 +578,7 @@ BEGIN
         -- jobs, of every account, take turns
         claim := customercard.bulk_claim();
         EXIT WHEN claim.job_id IS NULL;
-        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::text)::integer, 2000);
+        size := coalesce(batch_size, (sizes OPERATOR(pg_catalog.->>) claim.job_id::pg_catalog.text)::integer, 2000);
         bt := pg_catalog.clock_timestamp();
         BEGIN
             n := customercard.bulk_run_batch(claim.account_id, claim.job_id, size);
@@ -584,9 +592,9 @@ BEGIN
         COMMIT;
         IF n OPERATOR(pg_catalog.>) 0 AND batch_size IS NULL THEN
             -- about half a second a batch: progress shows often, commits stay few
-            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::float8);
-            size := least(50000, greatest(200, (size::float8 OPERATOR(pg_catalog.*) least(0.5::float8 OPERATOR(pg_catalog./) took, 4.0::float8))::integer));
-            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::text, size);
+            took := greatest(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) bt), 0.001::double precision);
+            size := least(50000, greatest(200, (size::double precision OPERATOR(pg_catalog.*) least(0.5::double precision OPERATOR(pg_catalog./) took, 4.0::double precision))::integer));
+            sizes := sizes OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(claim.job_id::pg_catalog.text, size);
         END IF;
     END LOOP;
 END

@@ -60,6 +60,8 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA customercard FROM PUBLIC;
 
 -- reader: the views and tables, and the functions that read
 GRANT SELECT ON ALL TABLES IN SCHEMA customercard TO customercard_reader;
+-- (but the upsert slots, which upsert_lock() alone touches)
+REVOKE SELECT ON customercard.upsert_locks FROM customercard_reader;
 GRANT EXECUTE ON FUNCTION
     customercard.current_account_id(),
     customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text),
@@ -107,6 +109,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.account_currency(),
     customercard.upsert_contact(jsonb),
     customercard.upsert_contact_ex(jsonb), customercard.upsert_contact_in(bigint, jsonb),
+    customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint),
     customercard.log_event(bigint, text, jsonb),
     customercard.upsert_error(text, text),
     customercard.expect_json_type(jsonb, text, text[])

@@ -91,9 +91,9 @@ SELECT ok(substr(customercard.export_xlsx('{}'), 1, 4) = '\x504b0304'::bytea
           AND position('xl/worksheets/sheet1.xml'::bytea IN customercard.export_xlsx('{}')) > 0,
     'export_xlsx: an OOXML zip with its worksheet (test/shell/xlsx_export.sh reads the cells)');
 
--- a big file in one transaction: one advisory lock per identifier would
+-- a big file in one transaction: one heavyweight lock per identifier would
 -- exhaust the shared lock table (max_locks_per_transaction) after a few
--- thousand rows; bucketed locks hold at most 1,024
+-- thousand rows; upserts lock at most the account's 1,024 slot rows
 SELECT is((SELECT count(*) FROM customercard.import_json((
               SELECT json_agg(json_build_object('name', 'Bulk ' || i, 'phones', json_build_array('+7 958 ' || lpad(i::text, 7, '0')),
                                                 'emails', json_build_array('bulk' || i || '@example.com')))::text

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# A hostile tenant against the shared machinery (docs/security.md, "What
+# one account cannot do to another").  Anna, a LOGIN manager of account 1
+# (and her admin login), attacks account 2, whose manager boris works
+# meanwhile: every statement of boris runs under statement_timeout = 2s,
+# so a stall is an error here, not a slow test.  Each attack:
+#   - a poisoned job (run_at -infinity; a merge cycle, refused to anna and
+#     then planted by the owner): the runner fails it and runs boris's job;
+#   - every advisory lock of the old schemes (account 2's upsert buckets,
+#     the runner's job keys) held by anna: boris upserts and his job runs;
+#     anna can take no lock the extension serialises account 2 with;
+#   - bind_role/unbind_role of boris, of the shared roles: refused;
+#   - operators, functions and domains planted in public, with public
+#     before pg_catalog on the runner's path: none runs, anna gains nothing;
+#   - bulk_run_batch(..., 0): refused, the job untouched;
+#   - LOCK TABLE in any mode above ROW EXCLUSIVE on every table and view of
+#     the schema, and through a view of her own: refused with customercard
+#     in session_preload_libraries (the setting docs/security.md asks for),
+#     while without it PostgreSQL lets a holder of DELETE lock the table.
+# HOSTILE_VERSION=0.1 runs it against an older install script.
+# Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster with
+# trust auth.
+set -euo pipefail
+DB=cc_hostile
+ROLES="cc_ht_anna cc_ht_anna_admin cc_ht_boris"
+cleanup() {
+    psql -X -q -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" >/dev/null 2>&1 || true
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+    for r in $ROLES; do psql -X -q -d postgres -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1 || true; done
+}
+trap cleanup EXIT
+cleanup
+admin() { psql -X -q -At -v ON_ERROR_STOP=1 -d $DB "$@"; }
+# as ROLE SQL...: one session of ROLE; prints the output and any error's SQLSTATE
+as() { local who=$1; shift; PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -U "$who" -d $DB -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate "$@" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR: +//'; }
+# boris SQL: boris's statement, stalled at most 2 s
+boris() { as cc_ht_boris -c "SET statement_timeout = '2s'" -c "$1"; }
+n=0
+ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got:  $1"; echo "#   want: $2"; fi; }
+# hold ROLE NAME SQL: ROLE runs SQL in an open transaction in the
+# background and keeps it (application_name NAME) until release NAME
+hold() {
+    local who=$1 name=$2 sql=$3
+    PGAPPNAME=$name psql -X -q -At -U "$who" -d $DB -c "BEGIN; $sql; SELECT pg_sleep(60);" >/dev/null 2>&1 &
+    for i in $(seq 1 100); do
+        [ "$(admin -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$name' AND query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep'")" = 1 ] && { echo held; return 0; }
+        sleep 0.05
+    done
+    echo "not held"
+}
+release() { admin -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '$1'" >/dev/null; }
+
+psql -X -q -d postgres -c "CREATE DATABASE $DB" >/dev/null
+if [ -n "${HOSTILE_VERSION:-}" ]; then
+    admin -c "CREATE EXTENSION customercard VERSION '$HOSTILE_VERSION' CASCADE" >/dev/null 2>&1
+else
+    admin -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
+fi
+# a database made before PostgreSQL 15: anyone may create in public
+admin >/dev/null <<'SQL'
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+CREATE ROLE cc_ht_anna LOGIN IN ROLE customercard_manager;
+CREATE ROLE cc_ht_anna_admin LOGIN IN ROLE customercard_admin;
+CREATE ROLE cc_ht_boris LOGIN IN ROLE customercard_manager;
+SELECT customercard.create_account('Boris shop');
+SELECT customercard.bind_role('cc_ht_anna', 1);
+SELECT customercard.bind_role('cc_ht_anna_admin', 1);
+SELECT customercard.bind_role('cc_ht_boris', 2);
+INSERT INTO customercard.contacts (account_id, name) SELECT 1, 'Anna client ' || i FROM generate_series(1, 50) i;
+INSERT INTO customercard.contacts (account_id, name) SELECT 2, 'Boris client ' || i FROM generate_series(1, 50) i;
+SQL
+echo "1..24"
+
+# 1. a poisoned job
+ok "$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')")" 22007 \
+   "anna cannot queue a job before every other account's jobs (run_at -infinity: 22007)"
+a1=$(admin -c "SELECT min(contact_id) FROM customercard.contacts WHERE account_id = 1")
+a2=$(admin -c "SELECT min(contact_id) + 1 FROM customercard.contacts WHERE account_id = 1")
+ok "$(as cc_ht_anna -c "UPDATE customercard.contacts SET merged_into = $a2 WHERE contact_id = $a1")" 42501 \
+   "anna cannot point a contact's merged_into anywhere (a merge cycle: 42501)"
+poison=$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"x\"}', ARRAY[$a1, $a2])")
+admin -c "UPDATE customercard.contacts SET merged_into = CASE contact_id WHEN $a1 THEN $a2 ELSE $a1 END WHERE contact_id IN ($a1, $a2)"
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"vip\"}', filter => '{}')")
+out=$(admin -c "CALL customercard.bulk_run('20 seconds')" 2>&1 || true)
+ok "$out|$(admin -c "SELECT string_agg(account_id || ':' || status, ' ' ORDER BY account_id) FROM customercard.bulk_jobs WHERE job_id IN ($poison, $bjob)")" \
+   "|1:failed 2:done" "a job that cannot run (a merge cycle planted by the owner) fails alone; the same CALL runs boris's job"
+admin -c "UPDATE customercard.contacts SET merged_into = NULL WHERE contact_id IN ($a1, $a2)"
+
+# 2. advisory locks: every key of the old schemes for account 2, held by anna
+next=$(admin -c "SELECT last_value FROM customercard.bulk_jobs_job_id_seq")
+h=$(hold cc_ht_anna adv "SELECT pg_advisory_lock(2, b) FROM generate_series(0, 1023) b;
+    SELECT pg_advisory_lock(1668441195, j) FROM generate_series($next, $next + 20) j")
+ok "$h $(boris "SELECT customercard.upsert_contact('{\"name\": \"New one\", \"emails\": [\"new@boris.example\"]}') > 0")" "held t" \
+   "boris upserts a new contact while anna holds every advisory lock of account 2's upsert buckets"
+ok "$(boris "SELECT customercard.upsert_contact('{\"emails\": [\"new@boris.example\"], \"note\": \"again\"}') = (SELECT contact_id FROM customercard.emails WHERE email = 'new@boris.example')")" t \
+   "... and matches it again"
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"spring\"}', filter => '{}')")
+admin -c "SET statement_timeout = '10s'" -c "CALL customercard.bulk_run('5 seconds')" >/dev/null 2>&1 || true
+ok "$(admin -c "SELECT status FROM customercard.bulk_jobs WHERE job_id = $bjob")" done \
+   "boris's job runs while anna holds the runner's advisory keys of his job ids"
+release adv
+
+# 3. anna holds whatever she can of the upsert and runner machinery
+ok "$(as cc_ht_anna -c "SELECT count(*) FROM (SELECT FROM customercard.upsert_locks FOR UPDATE) x")" 42501 \
+   "anna cannot lock the rows upserts serialise on (no rights on customercard.upsert_locks)"
+ok "$(as cc_ht_anna -c "SET customercard.account_id = 2" -c "SELECT count(*) FROM customercard.bulk_jobs" -c "SELECT count(*) FROM (SELECT FROM customercard.bulk_jobs WHERE account_id = 2 FOR UPDATE) x" | tr '\n' ' ')" "0 42501 " \
+   "anna cannot see account 2's jobs, nor lock any job row"
+h=$(hold cc_ht_anna mine "SELECT customercard.upsert_contact('{\"name\": \"Same\", \"emails\": [\"same@example.com\"], \"phones\": [\"+7 912 000-00-01\"]}');
+    SELECT customercard.upsert_contact(jsonb_build_object('emails', jsonb_build_array('a' || i || '@example.com'))) FROM generate_series(1, 3000) i;
+    SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"held\"}', filter => '{}')")
+ok "$h $(boris "SELECT customercard.upsert_contact('{\"name\": \"Same\", \"emails\": [\"same@example.com\"], \"phones\": [\"+7 912 000-00-01\"]}') > 0")" "held t" \
+   "boris upserts the same identifiers anna's open import (3,000 upserts) holds in her account"
+ok "$(boris "SELECT customercard.card_json(min(contact_id)) #>> '{contact,name}' FROM customercard.contacts")" "Boris client 1" \
+   "... and reads his card"
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"summer\"}', filter => '{}')")
+admin -c "SET statement_timeout = '10s'" -c "CALL customercard.bulk_run('5 seconds')" >/dev/null 2>&1 || true
+ok "$(admin -c "SELECT status FROM customercard.bulk_jobs WHERE job_id = $bjob")" done \
+   "boris's job runs while anna's session is in the middle of her import"
+release mine
+
+# 4. role bindings
+ok "$(as cc_ht_anna_admin -c "SELECT customercard.bind_role('cc_ht_boris', 1)")" 42501 \
+   "anna's admin cannot bind boris's login to account 1"
+ok "$(as cc_ht_anna_admin -c "SELECT customercard.bind_role('customercard_manager', 1)")" 42501 \
+   "anna's admin cannot bind the shared customercard_manager role"
+ok "$(as cc_ht_anna_admin -c "SELECT customercard.unbind_role('cc_ht_boris', 2)")" 42501 \
+   "anna's admin cannot unbind boris from account 2"
+ok "$(boris "SELECT customercard.require_account_id()")" 2 \
+   "boris still acts in his account without setting it"
+
+# 5. hostile objects on the runner's path
+as cc_ht_anna >/dev/null <<'SQL'
+CREATE TABLE public.caught (what text);
+GRANT INSERT ON public.caught TO PUBLIC;
+CREATE FUNCTION public.evil(anyelement) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    INSERT INTO public.caught VALUES (current_user || ' ran ' || pg_typeof($1)::text);
+    BEGIN EXECUTE 'ALTER ROLE cc_ht_anna SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN true;
+END $$;
+CREATE FUNCTION public.evil_mul(integer, double precision) RETURNS double precision LANGUAGE sql AS 'SELECT public.evil($1)::int * $2';
+CREATE OPERATOR public.* (LEFTARG = integer, RIGHTARG = double precision, FUNCTION = public.evil_mul);
+CREATE FUNCTION public.evil_div(numeric, double precision) RETURNS double precision LANGUAGE sql AS 'SELECT public.evil($1)::int / $2';
+CREATE OPERATOR public./ (LEFTARG = numeric, RIGHTARG = double precision, FUNCTION = public.evil_div);
+CREATE FUNCTION public.clock_timestamp() RETURNS timestamptz LANGUAGE sql AS 'SELECT pg_catalog.now() WHERE public.evil(1)';
+CREATE FUNCTION public.jsonb_build_object(text, integer) RETURNS jsonb LANGUAGE sql AS 'SELECT ''{}''::jsonb WHERE public.evil($2)';
+CREATE DOMAIN public.text AS pg_catalog.text CHECK (public.evil(VALUE));
+CREATE DOMAIN public.jsonb AS pg_catalog.jsonb CHECK (public.evil(VALUE));
+CREATE DOMAIN public.float8 AS pg_catalog.float8 CHECK (public.evil(VALUE));
+CREATE DOMAIN public.timestamptz AS pg_catalog.timestamptz CHECK (public.evil(VALUE));
+SELECT customercard.bulk_enqueue('add_tag', '{"tag": "path"}', filter => '{}');
+SQL
+out=$(admin -c "SET search_path = public, pg_catalog" -c "CALL customercard.bulk_run('10 seconds')" 2>&1 || true)
+ok "$out|$(admin -c "SELECT count(*) FROM public.caught")|$(admin -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'cc_ht_anna'")" "|0|f" \
+   "with public before pg_catalog on its path, bulk_run runs none of anna's operators, functions or domains; anna gains nothing"
+ok "$(admin -c "SELECT status FROM customercard.bulk_jobs WHERE params ->> 'tag' = 'path'")" done \
+   "... and does the job"
+
+# 6. a batch of size 0
+job=$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}')")
+ok "$(as cc_ht_anna -c "SELECT customercard.bulk_run_batch(1, $job, 0)")|$(admin -c "SELECT status || ' ' || done FROM customercard.bulk_jobs WHERE job_id = $job")" \
+   "22023|queued 0" "bulk_run_batch(acct, job, 0) is refused (22023) and marks nothing done"
+
+# 7. LOCK TABLE, with customercard in session_preload_libraries
+admin -c "ALTER DATABASE $DB SET session_preload_libraries = 'customercard'"
+locks=$(admin -c "SELECT string_agg(format('BEGIN; LOCK TABLE customercard.%I IN %s MODE NOWAIT; ROLLBACK;', c.relname, m), E'\n' ORDER BY c.relname, m)
+                    FROM pg_class c, unnest(ARRAY['SHARE UPDATE EXCLUSIVE', 'SHARE', 'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE']) m
+                   WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind IN ('r', 'v')")
+tries=$(echo "$locks" | grep -c LOCK)
+got=$(echo "$locks" | PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -U cc_ht_anna -d $DB -v VERBOSITY=sqlstate 2>&1 | grep -c '42501' || true)
+ok "$got" "$tries" "anna can lock no table or view of the schema above ROW EXCLUSIVE (each of $tries tries: 42501)"
+ok "$(as cc_ht_anna -c "CREATE VIEW public.my_tags AS SELECT * FROM customercard.contact_tags" \
+                    -c "BEGIN" -c "LOCK TABLE public.my_tags IN ACCESS EXCLUSIVE MODE NOWAIT" | tail -1)" 42501 \
+   "... nor through a view of her own over a table she may DELETE from"
+ok "$(as cc_ht_anna -c "BEGIN" -c "LOCK TABLE customercard.contact_tags IN ROW EXCLUSIVE MODE" -c "SELECT 'held'" -c "ROLLBACK")" held \
+   "the modes her own writes take stay hers (ROW EXCLUSIVE)"
+h=$(hold cc_ht_anna rx "LOCK TABLE customercard.contact_tags, customercard.phones IN ROW EXCLUSIVE MODE")
+ok "$h $(boris "SELECT customercard.upsert_contact('{\"name\": \"Under lock\", \"phones\": [\"+7 912 000-00-02\"], \"tags\": [\"t\"]}') > 0")" "held t" \
+   "boris upserts while anna holds what she may"
+release rx
+ok "$(as cc_ht_anna -c "CREATE TABLE public.mine (a bigint REFERENCES customercard.accounts)")" 42501 \
+   "nor by a foreign key of her own to a table of the schema (SHARE ROW EXCLUSIVE on it)"
+# not vacuous: without the library loaded, PostgreSQL lets her
+ok "$(PGOPTIONS="-c session_preload_libraries=" psql -X -q -At -d $DB -v ON_ERROR_STOP=1 \
+        -c "SET ROLE cc_ht_anna" -c "BEGIN" -c "LOCK TABLE customercard.contact_tags IN ACCESS EXCLUSIVE MODE NOWAIT" -c "SELECT 'locked'" 2>&1)" locked \
+   "without customercard in session_preload_libraries anna could lock contact_tags (she holds DELETE on it): the setting is what refuses it"
