@@ -9,6 +9,9 @@
 #        table_oid, BRIN on ts (so a record's history can be looked up, which
 #        our log's contact index is for); record ids are bigints here, where
 #        supa_audit hashes them to uuid_v5, which would only make it slower;
+#      - the floor: with the log trigger off, the UPDATE and then one
+#        INSERT ... SELECT of the 100,000 log rows it implies, in one
+#        transaction (what any log must at least do);
 #      and, for scale, one INSERT of 100,000 log rows by itself.
 #      Each variant runs ROUNDS times, interleaved, inside a rolled-back
 #      transaction; the median is reported.
@@ -66,20 +69,24 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 OFF="ALTER TABLE customercard.contacts DISABLE TRIGGER zz_log_change;"
 ON=""
 PLPGSQL="ALTER TABLE customercard.contacts DISABLE TRIGGER zz_log_change; ALTER TABLE customercard.contacts ENABLE TRIGGER bench_audit;"
-declare -a off on plp ins
+declare -a off on plp ins flo
 for r in $(seq "$ROUNDS"); do
     off+=("$(run_ms "$OFF" "$UPDATE")")
+    flo+=("$(run_ms "$OFF" "$UPDATE; $INSERT")")
     on+=("$(run_ms "$ON" "$UPDATE")")
     plp+=("$(run_ms "$PLPGSQL" "$UPDATE")")
     ins+=("$(run_ms "" "$INSERT")")
 done
 m_off=$(printf '%s\n' "${off[@]}" | median); m_on=$(printf '%s\n' "${on[@]}" | median)
 m_plp=$(printf '%s\n' "${plp[@]}" | median); m_ins=$(printf '%s\n' "${ins[@]}" | median)
+m_flo=$(printf '%s\n' "${flo[@]}" | median)
 echo "== UPDATE of $ROWS contacts (one field), median of $ROUNDS interleaved rounds"
 printf "  %-44s %8s ms\n" "log trigger off (baseline)" "$m_off" "C log trigger on" "$m_on" \
+    "floor: UPDATE + one INSERT ... SELECT of its log rows" "$m_flo" \
     "PL/pgSQL to_jsonb audit trigger instead" "$m_plp" "INSERT of $ROWS log rows alone (for scale)" "$m_ins"
 echo "  with the log / without:        $(ratio "$m_on" "$m_off")x   (target <= 2.2)"
-echo "  PL/pgSQL audit / C log:        $(ratio "$m_plp" "$m_on")x   (target >= 2; supa_audit layout)"
+echo "  with the log / the floor:      $(ratio "$m_on" "$m_flo")x   (target <= 1.25)"
+echo "  PL/pgSQL audit / C log:        $(ratio "$m_plp" "$m_on")x   (target >= 2.5; supa_audit layout)"
 echo "  log rows alone / UPDATE alone: $(ratio "$m_ins" "$m_off")x   (what writing the rows costs by itself)"
 
 W=$(mktemp -d)
@@ -99,5 +106,5 @@ t_off=$(printf '%s\n' "${tps_off[@]}" | median); t_on=$(printf '%s\n' "${tps_on[
 rm -rf $W
 echo "== pgbench single-row updates, 2 clients, ${SECS}s runs, median of $ROUNDS interleaved rounds"
 printf "  %-44s %8s tps\n" "without the log" "$t_off" "with the log" "$t_on"
-echo "  with / without:                $(ratio "$t_on" "$t_off")x   (target >= 0.8)"
+echo "  with / without:                $(ratio "$t_on" "$t_off")x   (target >= 0.85)"
 q -c "ALTER TABLE customercard.contacts ENABLE TRIGGER zz_log_change" >/dev/null

@@ -76,6 +76,59 @@ IsOutsideEvent(const char *event)
 	return false;
 }
 
+/*
+ * A kind an account's admin may register (customercard.event_kinds) for
+ * log_event: "source.event", lower case, a dot apart -- "amocrm.deal_won".
+ * No kind of the extension's has a dot, so a registered kind is never one
+ * of them, today's or a later release's.
+ */
+bool
+ActionLogIsRegistrableKind(const char *event)
+{
+	size_t		len = strlen(event);
+	bool		dot = false;
+	bool		start = true;	/* at the start of a part */
+
+	if (len < 3 || len > 63)
+		return false;
+	for (const char *c = event; *c; c++)
+	{
+		if (*c == '.')
+		{
+			if (start)
+				return false;
+			dot = true;
+			start = true;
+		}
+		else if (*c >= 'a' && *c <= 'z')
+			start = false;
+		else if (((*c >= '0' && *c <= '9') || *c == '_') && !start)
+			continue;
+		else
+			return false;
+	}
+	return dot && !start;
+}
+
+/* has the account's admin registered this kind? */
+static bool
+EventKindIsRegistered(int64 account, const char *event)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(account), CStringGetTextDatum(event)};
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT 1 FROM customercard.event_kinds k "
+							  "WHERE k.account_id OPERATOR(pg_catalog.=) $1 AND k.kind OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up event kind \"%s\"", event);
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
 static char *
 OutsideEventList(void)
 {
@@ -84,6 +137,7 @@ OutsideEventList(void)
 	initStringInfo(&known);
 	for (int i = 0; outside_events[i] != NULL; i++)
 		appendStringInfo(&known, "%s%s", i ? ", " : "", outside_events[i]);
+	appendStringInfoString(&known, ", and the kinds an admin of the account registers (customercard.event_kinds)");
 	return known.data;
 }
 
@@ -166,7 +220,7 @@ ForgetBuffer(void)
 	memset(&buffer, 0, sizeof(buffer));
 }
 
-/* the event's text, made once per backend (events come from a fixed list) */
+/* the event's text, made once per backend for the extension's fixed list */
 static Datum
 EventText(const char *event)
 {
@@ -190,6 +244,9 @@ EventText(const char *event)
 			}
 			return event_texts[i];
 		}
+	/* an account's registered kind (log_event checked it), in the buffer's memory */
+	if (ActionLogIsRegistrableKind(event))
+		return PointerGetDatum(cstring_to_text(event));
 	elog(ERROR, "unknown action log event \"%s\"", event);
 	return (Datum) 0;			/* not reached */
 }
@@ -504,14 +561,19 @@ ActionLogInit(void)
 
 PG_FUNCTION_INFO_V1(is_log_event);
 
-/* customercard.is_log_event(text): the CHECK of action_log.event, cheap to set up per statement */
+/*
+ * customercard.is_log_event(text): the CHECK of action_log.event, cheap to
+ * set up per statement: a kind of the extension's, or one an account may
+ * register (log_event checks that it is registered)
+ */
 Datum
 is_log_event(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(ActionLogEventIsKnown(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+	char	   *event = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(ActionLogEventIsKnown(event) || ActionLogIsRegistrableKind(event));
 }
 
-PG_FUNCTION_INFO_V1(log_event);
 
 /* details || '{"via": "log_event"}': a reader tells an outside event from the extension's own */
 static Jsonb *
@@ -526,34 +588,29 @@ MarkOutside(Jsonb *details)
 }
 
 /*
- * customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
- * An event that happened outside the database, on a contact of the current
- * account (a merged contact's id logs on its survivor).
+ * Write an outside event on a contact of account (the current one): a kind
+ * log_event may write, details a JSON object or NULL; a merged contact's id
+ * logs on its survivor.
  */
-Datum
-log_event(PG_FUNCTION_ARGS)
+static void
+LogOutsideEvent(int64 account, int64 contact_id, const char *event, Jsonb *details)
 {
-	int64		contact_id;
-	char	   *event;
-	Jsonb	   *details;
-	int64		account = CustomercardCurrentAccount(true);
 	int64		resolved;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("log_event needs a contact id and an event"),
-				 errhint("Call customercard.log_event(contact_id, 'crm_exported', '{\"crm\": \"amoCRM\"}').")));
-	contact_id = PG_GETARG_INT64(0);
-	event = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	details = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-
-	if (!ActionLogEventIsKnown(event))
+	if (ActionLogIsRegistrableKind(event))
+	{
+		if (!EventKindIsRegistered(account, event))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("event kind \"%s\" is not registered in account " INT64_FORMAT, event, account),
+					 errhint("An admin of the account registers it: SELECT customercard.register_event_kind('%s', 'what it means').", event)));
+	}
+	else if (!ActionLogEventIsKnown(event))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown action log event \"%s\"", event),
 				 errhint("log_event records events from outside the database: %s.", OutsideEventList())));
-	if (!IsOutsideEvent(event))
+	else if (!IsOutsideEvent(event))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("event \"%s\" is written by customercard itself, not through log_event", event),
@@ -580,5 +637,58 @@ log_event(PG_FUNCTION_ARGS)
 	}
 	ActionLogAppend(account, resolved, event, details);
 	FlushActionLog();
+}
+
+#define LOG_EVENT_NULLS_HINT "Call customercard.log_event(contact_id, 'crm_exported', '{\"crm\": \"amoCRM\"}')."
+
+/*
+ * customercard.log_event_in(acct bigint, contact_id bigint, event text, details jsonb)
+ * The work of log_event(contact_id, event, details) in account acct, which
+ * must be the current account.  On Citus a distributed function by acct
+ * (distribute_on_citus()): it runs on the account's node, in the connection
+ * that already holds the transaction's writes there, so log_event may
+ * follow other writes in one transaction.
+ */
+PG_FUNCTION_INFO_V1(log_event_in);
+
+Datum
+log_event_in(PG_FUNCTION_ARGS)
+{
+	int64		account = CustomercardCurrentAccount(true);
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("log_event needs a contact id and an event"),
+				 errhint(LOG_EVENT_NULLS_HINT)));
+	if (PG_ARGISNULL(0) || PG_GETARG_INT64(0) != account)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("account %s is not the account this session acts in",
+						PG_ARGISNULL(0) ? "NULL" : psprintf(INT64_FORMAT, PG_GETARG_INT64(0))),
+				 errhint("Call customercard.log_event(contact_id, event, details).")));
+	CustomercardAssertAccountHere(account, "log_event");
+	LogOutsideEvent(account, PG_GETARG_INT64(1), text_to_cstring(PG_GETARG_TEXT_PP(2)),
+					PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+	PG_RETURN_VOID();
+}
+
+/*
+ * customercard.log_event(contact_id, event, details) as 0.1 declared it, in
+ * C: kept so that the 0.1 install script loads with this library (0.2's
+ * log_event calls log_event_in).
+ */
+PG_FUNCTION_INFO_V1(log_event);
+
+Datum
+log_event(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("log_event needs a contact id and an event"),
+				 errhint(LOG_EVENT_NULLS_HINT)));
+	LogOutsideEvent(CustomercardCurrentAccount(true), PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
 	PG_RETURN_VOID();
 }

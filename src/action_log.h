@@ -17,6 +17,7 @@
 extern void ActionLogInit(void);
 extern void ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *details);
 extern bool ActionLogEventIsKnown(const char *event);
+extern bool ActionLogIsRegistrableKind(const char *event);
 extern const char *const action_log_events[];
 
 #endif							/* ACTION_LOG_H */

@@ -2081,7 +2081,8 @@ LANGUAGE sql IMMUTABLE AS $$
                  'customercard.unmerge_apply(bigint, bigint)',
                  'customercard.forget_apply(bigint, bigint)',
                  'customercard.archive_action_log_of(bigint, timestamptz)',
-                 'customercard.upsert_contact_in(bigint, jsonb)']::regprocedure[]
+                 'customercard.upsert_contact_in(bigint, jsonb)',
+                 'customercard.log_event_in(bigint, bigint, text, jsonb)']::regprocedure[]
 $$;
 
 CREATE FUNCTION customercard.citus_delegate() RETURNS void
@@ -2693,3 +2694,98 @@ COMMENT ON FUNCTION customercard.upsert_lock(bigint, text[]) IS
     'Lock, until the transaction ends, the slots of upsert_locks that the identifiers hash to in the caller''s account';
 REVOKE ALL ON FUNCTION customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint) TO customercard_manager;
+
+-- kinds of outside events an account's admin registers for log_event (#14)
+COMMENT ON FUNCTION customercard.is_log_event(text) IS
+    'Whether the text is an action log event kind: one of the extension''s, or source.event as an account registers it (the CHECK of action_log.event; log_event() lists them in its hint)';
+COMMENT ON FUNCTION customercard.system_set_columns() IS
+    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags, ledger rows and event kinds';
+-- The account's own kinds of outside events, for log_event beside the
+-- documented ones: "source.event" (amocrm.deal_won), registered by an
+-- admin with register_event_kind().  (No kind of the extension's has a dot,
+-- so none can be registered; is_log_event accepts the form.)  Removing a
+-- kind stops new rows of it; the rows written stay.
+CREATE TABLE customercard.event_kinds (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    kind            text NOT NULL CHECK (customercard.is_log_event(kind) AND pg_catalog.strpos(kind, '.') > 0),
+    description     text NOT NULL CHECK (pg_catalog.length(description) BETWEEN 1 AND 200),
+    registered_by   text NOT NULL DEFAULT customercard.current_actor(),
+    registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, kind)
+);
+COMMENT ON TABLE customercard.event_kinds IS
+    'Kinds of outside events an account''s admins registered for log_event, as source.event, with what each means';
+
+CREATE FUNCTION customercard.register_event_kind(kind text, description text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF kind IS NULL OR description IS NULL THEN
+        RAISE EXCEPTION 'register_event_kind needs a kind and a description'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'SELECT customercard.register_event_kind(''amocrm.deal_won'', ''Deal won in amoCRM'').';
+    END IF;
+    IF pg_catalog.strpos(kind, '.') = 0 OR NOT customercard.is_log_event(kind) THEN
+        RAISE EXCEPTION 'event kind "%" is not of the form source.event', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Lower-case letters, digits and _, the source and the event a dot apart, 3 to 63 characters: amocrm.deal_won. The extension''s own kinds cannot be registered.';
+    END IF;
+    IF pg_catalog.length(description) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'an event kind''s description has 1 to 200 characters'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Say in a few words what the event means.';
+    END IF;
+    INSERT INTO customercard.event_kinds AS k (kind, description)
+    VALUES (register_event_kind.kind, register_event_kind.description)
+    ON CONFLICT ON CONSTRAINT event_kinds_pkey DO UPDATE SET description = EXCLUDED.description;
+END
+$$;
+COMMENT ON FUNCTION customercard.register_event_kind(text, text) IS
+    'Register (or describe anew) a kind of outside event, source.event, that log_event may write in the current account; for admins';
+ALTER TABLE customercard.event_kinds ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.event_kinds
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.event_kinds', '');
+REVOKE ALL ON customercard.event_kinds FROM PUBLIC;
+GRANT SELECT ON customercard.event_kinds TO customercard_reader;
+CREATE OR REPLACE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.attrelid::regclass, a.attname
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+     WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
+       AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
+    UNION ALL
+    SELECT v.t::regclass, v.c::name FROM (VALUES
+        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
+        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
+        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
+        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at'),
+        ('customercard.event_kinds', 'registered_by'), ('customercard.event_kinds', 'registered_at')) v(t, c)
+$$;
+SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{customercard.event_kinds}');
+REVOKE ALL ON FUNCTION customercard.register_event_kind(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.register_event_kind(text, text) TO customercard_admin;
+
+-- log_event on Citus after other writes in one transaction: its work is
+-- log_event_in, delegated to the account's node (0.1's log_event was C)
+-- log_event's work in the account's own call (log_event_in: on Citus,
+-- delegated to the account's node, see citus_delegated())
+CREATE FUNCTION customercard.log_event_in(acct bigint, contact_id bigint, event text, details jsonb)
+RETURNS void
+    AS 'MODULE_PATHNAME', 'log_event_in' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) IS
+    'The work of log_event in account acct, which must be the caller''s; on Citus it runs on the account''s node';
+
+CREATE OR REPLACE FUNCTION customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+BEGIN
+    -- (in the FROM form, which Citus delegates to the account's node)
+    PERFORM FROM customercard.log_event_in(acct, log_event.contact_id, log_event.event, log_event.details);
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) TO customercard_manager;

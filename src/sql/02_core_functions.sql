@@ -48,7 +48,7 @@ CREATE FUNCTION customercard.is_log_event(text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'is_log_event'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION customercard.is_log_event(text) IS
-    'Whether the text is an action log event kind (the CHECK of action_log.event; log_event() lists them in its hint)';
+    'Whether the text is an action log event kind: one of the extension''s, or source.event as an account registers it (the CHECK of action_log.event; log_event() lists them in its hint)';
 
 -- trigger functions
 CREATE FUNCTION customercard.refuse_change() RETURNS trigger

@@ -33,6 +33,47 @@ CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON customercard.ac
 CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON customercard.action_log
     FOR EACH STATEMENT EXECUTE FUNCTION customercard.refuse_change();
 
+-- The account's own kinds of outside events, for log_event beside the
+-- documented ones: "source.event" (amocrm.deal_won), registered by an
+-- admin with register_event_kind().  (No kind of the extension's has a dot,
+-- so none can be registered; is_log_event accepts the form.)  Removing a
+-- kind stops new rows of it; the rows written stay.
+CREATE TABLE customercard.event_kinds (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    kind            text NOT NULL CHECK (customercard.is_log_event(kind) AND pg_catalog.strpos(kind, '.') > 0),
+    description     text NOT NULL CHECK (pg_catalog.length(description) BETWEEN 1 AND 200),
+    registered_by   text NOT NULL DEFAULT customercard.current_actor(),
+    registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, kind)
+);
+COMMENT ON TABLE customercard.event_kinds IS
+    'Kinds of outside events an account''s admins registered for log_event, as source.event, with what each means';
+
+CREATE FUNCTION customercard.register_event_kind(kind text, description text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF kind IS NULL OR description IS NULL THEN
+        RAISE EXCEPTION 'register_event_kind needs a kind and a description'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'SELECT customercard.register_event_kind(''amocrm.deal_won'', ''Deal won in amoCRM'').';
+    END IF;
+    IF pg_catalog.strpos(kind, '.') = 0 OR NOT customercard.is_log_event(kind) THEN
+        RAISE EXCEPTION 'event kind "%" is not of the form source.event', kind
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Lower-case letters, digits and _, the source and the event a dot apart, 3 to 63 characters: amocrm.deal_won. The extension''s own kinds cannot be registered.';
+    END IF;
+    IF pg_catalog.length(description) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'an event kind''s description has 1 to 200 characters'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Say in a few words what the event means.';
+    END IF;
+    INSERT INTO customercard.event_kinds AS k (kind, description)
+    VALUES (register_event_kind.kind, register_event_kind.description)
+    ON CONFLICT ON CONSTRAINT event_kinds_pkey DO UPDATE SET description = EXCLUDED.description;
+END
+$$;
+COMMENT ON FUNCTION customercard.register_event_kind(text, text) IS
+    'Register (or describe anew) a kind of outside event, source.event, that log_event may write in the current account; for admins';
+
 -- Old log rows, moved here by archive_action_log() so that the hot log stays
 -- small.  Nobody may change these rows; only the owner (the DBA) may delete
 -- them, after exporting them: the one place history can be dropped.
@@ -166,8 +207,23 @@ CREATE FUNCTION customercard.log_change() RETURNS trigger
 COMMENT ON FUNCTION customercard.log_change() IS
     'AFTER ROW trigger of the card tables: writes their changes to the action log; the argument is the logical table name';
 
+-- log_event's work in the account's own call (log_event_in: on Citus,
+-- delegated to the account's node, see citus_delegated())
+CREATE FUNCTION customercard.log_event_in(acct bigint, contact_id bigint, event text, details jsonb)
+RETURNS void
+    AS 'MODULE_PATHNAME', 'log_event_in' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) IS
+    'The work of log_event in account acct, which must be the caller''s; on Citus it runs on the account''s node';
+
 CREATE FUNCTION customercard.log_event(contact_id bigint, event text, details jsonb DEFAULT '{}')
 RETURNS void
-    AS 'MODULE_PATHNAME', 'log_event' LANGUAGE C VOLATILE;
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+BEGIN
+    -- (in the FROM form, which Citus delegates to the account's node)
+    PERFORM FROM customercard.log_event_in(acct, log_event.contact_id, log_event.event, log_event.details);
+END
+$$;
 COMMENT ON FUNCTION customercard.log_event(bigint, text, jsonb) IS
     'Record an event that happened outside the database (e.g. crm_exported) on a contact of the current account';

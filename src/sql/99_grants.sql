@@ -19,10 +19,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
         ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
         ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
-        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at')) v(t, c)
+        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at'),
+        ('customercard.event_kinds', 'registered_by'), ('customercard.event_kinds', 'registered_at')) v(t, c)
 $$;
 COMMENT ON FUNCTION customercard.system_set_columns() IS
-    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags and ledger rows';
+    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags, ledger rows and event kinds';
 
 -- Grant role INSERT and UPDATE on every column of the tables but the
 -- system-set ones (DELETE, which names no column, on the tables).
@@ -110,7 +111,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.upsert_contact(jsonb),
     customercard.upsert_contact_ex(jsonb), customercard.upsert_contact_in(bigint, jsonb),
     customercard.upsert_lock(bigint, text[]), customercard.assert_upsert_account(bigint),
-    customercard.log_event(bigint, text, jsonb),
+    customercard.log_event(bigint, text, jsonb), customercard.log_event_in(bigint, bigint, text, jsonb),
     customercard.upsert_error(text, text),
     customercard.expect_json_type(jsonb, text, text[])
 TO customercard_manager;
@@ -152,11 +153,12 @@ GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customerc
 SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
     customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
-    customercard.groups}');
+    customercard.groups, customercard.event_kinds}');
 GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO customercard_admin;
 GRANT EXECUTE ON FUNCTION
     customercard.bind_role(regrole, bigint),
     customercard.unbind_role(regrole, bigint),
+    customercard.register_event_kind(text, text),
     customercard.assert_account_admin(bigint),
     -- SECURITY DEFINER, acting in the caller's account only; their helpers
     -- (merge_apply, unmerge_apply, card_rewrite, ...) are granted to nobody

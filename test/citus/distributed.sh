@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..25"
+echo "1..26"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -68,6 +68,12 @@ anna_id=$(q $DB -c "SELECT contact_id FROM customercard.contacts WHERE account_i
 ok "$(app $PGPORT 1 "SELECT customercard.log_event($anna_id, 'crm_exported', '{\"crm\": \"amoCRM\"}');" >/dev/null;
       q $DB -c "SELECT count(*) || ' ' || min(actor) FROM customercard.action_log WHERE event = 'crm_exported'")" "1 app:1" \
    "log_event from the coordinator writes its row into the account's shard"
+# in one transaction with other writes of the account (log_event is delegated to its node)
+ok "$(app $PGPORT 1 "SELECT customercard.register_event_kind('amocrm.deal_won', 'Deal won in amoCRM');
+                     UPDATE customercard.contacts SET note = 'won' WHERE contact_id = $anna_id;
+                     SELECT customercard.log_event($anna_id, 'amocrm.deal_won', '{\"deal\": 7}');" >/dev/null;
+      q $DB -c "SELECT count(*) || ' ' || min(actor) FROM customercard.action_log WHERE event = 'amocrm.deal_won'")|$(app $PGPORT 2 "SELECT customercard.log_event((SELECT min(contact_id) FROM customercard.contacts), 'amocrm.deal_won');" 2>&1 | grep -c 'not registered in account 2')" "1 app:1|1" \
+   "log_event after other writes in its transaction, of a kind registered in account 1 in the same transaction, is logged on the cluster; the kind is unknown in account 2"
 
 # isolation, the queries sent to each node in turn
 iso=""; sess=""; none=""; anna=""; anna2=""

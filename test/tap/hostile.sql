@@ -6,7 +6,7 @@
 -- log_event writes only outside events, marked as such.  Also: a task
 -- becomes done (and open again) by its status alone.
 BEGIN;
-SELECT plan(27);
+SELECT plan(37);
 
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA pg_temp TO PUBLIC;
@@ -109,6 +109,39 @@ SELECT is((SELECT details ->> 'via' FROM customercard.action_log WHERE contact_i
     '... marked as written through log_event (a caller''s own "via" does not survive)');
 SELECT is((SELECT count(*)::integer FROM customercard.action_log WHERE contact_id = :a1 AND event <> 'crm_exported' AND details ? 'via'), 0,
     'the extension''s own rows carry no "via": a reader tells them apart');
+
+-- ------------------------------------------------ event kinds an admin registers
+SELECT throws_ok(format('SELECT customercard.log_event(%s, ''amocrm.deal_won'')', :a1), '22023', NULL,
+    'a kind nobody registered is 22023');
+SELECT throws_ok($$SELECT customercard.register_event_kind('amocrm.deal_won', 'Deal won in amoCRM')$$, '42501', NULL,
+    'a manager cannot register event kinds');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION cc_h_admin;
+SET customercard.actor = 'admin:1';
+SELECT throws_ok($$SELECT customercard.register_event_kind('payment_succeeded', 'x')$$, '22023', NULL,
+    'an admin cannot register a kind of the extension''s (a registered kind is source.event)');
+SELECT throws_ok($$SELECT customercard.register_event_kind('party', 'x')$$, '22023', NULL,
+    '... nor a name without its source');
+SELECT lives_ok($$SELECT customercard.register_event_kind('amocrm.deal_won', 'Deal won in amoCRM')$$,
+    'an admin registers amocrm.deal_won for the account');
+SELECT throws_ok($$INSERT INTO customercard.event_kinds (kind, description, registered_by) VALUES ('x.y', 'z', 'admin:2')$$, '42501', NULL,
+    '... whose registration names its real actor (registered_by is the extension''s)');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION cc_h_mgr;
+SET customercard.actor = 'manager:7';
+SELECT lives_ok(format('SELECT customercard.log_event(%s, ''amocrm.deal_won'', ''{"deal": 42}'')', :a1),
+    'a manager logs the registered kind');
+SELECT is((SELECT details ->> 'via' || ' ' || actor FROM customercard.action_log WHERE contact_id = :a1 AND event = 'amocrm.deal_won'),
+    'log_event manager:7', '... marked as written through log_event, with the actor');
+SELECT is((SELECT registered_by FROM customercard.event_kinds WHERE kind = 'amocrm.deal_won'), 'admin:1',
+    'the registration records who registered the kind');
+RESET SESSION AUTHORIZATION;
+SET customercard.account_id = :'b';
+SELECT throws_ok(format('SELECT customercard.log_event(%s, ''amocrm.deal_won'')', :b1), '22023', NULL,
+    'a kind registered in one account is unknown in another');
+RESET customercard.account_id;
+SET SESSION AUTHORIZATION cc_h_mgr;
+SET customercard.actor = 'manager:7';
 
 -- ------------------------------------------------ tasks: done by status alone
 INSERT INTO customercard.tasks (contact_id, title) VALUES (:a1, 'Send the invoice');
