@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -171,6 +172,14 @@ static Datum empty_details = (Datum) 0;	/* '{}' */
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+
+/*
+ * How many executors are running or finishing, as pg_stat_statements counts
+ * them: a statement started inside another (a SQL function in an index
+ * expression or a CHECK, a trigger's query) is nested.
+ */
+static int	exec_nesting = 0;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void FlushActionLog(void);
@@ -436,11 +445,44 @@ FlushActionLog(void)
 	PG_END_TRY();
 }
 
+static Oid
+ActionLogRelid(void)
+{
+	Oid			nsp = get_namespace_oid("customercard", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("action_log", nsp) : InvalidOid;
+}
+
+/* does the statement read the log (its range table names action_log)? */
+static bool
+ReadsActionLog(QueryDesc *queryDesc)
+{
+	ListCell   *lc;
+	Oid			log = ActionLogRelid();
+
+	if (!OidIsValid(log))
+		return false;
+	foreach(lc, queryDesc->plannedstmt->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION && rte->relid == log)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Rows left by a COPY or by the statement that loaded us are written before
+ * the next statement; and before a nested statement that reads the log.
+ * Any other nested statement -- a SQL function of an index expression runs
+ * one per row -- leaves the buffer alone: flushing there wrote the outer
+ * statement's rows one INSERT each.
+ */
 static void
 LogExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	/* rows left by a COPY or by the statement that loaded us: before anything reads */
-	if (buffer.n > 0 && ActiveSnapshotSet())
+	if (buffer.n > 0 && ActiveSnapshotSet() && (exec_nesting == 0 || ReadsActionLog(queryDesc)))
 		FlushActionLog();
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -449,19 +491,50 @@ LogExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 static void
+LogExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	exec_nesting++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		exec_nesting--;
+	}
+	PG_END_TRY();
+}
+
+static void
 LogExecutorFinish(QueryDesc *queryDesc)
 {
-	if (prev_ExecutorFinish)
-		prev_ExecutorFinish(queryDesc);
-	else
-		standard_ExecutorFinish(queryDesc);
+	exec_nesting++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		exec_nesting--;
+	}
+	PG_END_TRY();
 	/*
-	 * The statement's AFTER row triggers have fired: write what they queued.
+	 * The statement's AFTER row triggers have fired: write what they queued
+	 * -- at the end of a top-level statement, or of a nested one that
+	 * changed rows (a function's UPDATE, so that its next statement reads
+	 * the rows); a nested SELECT leaves them to the statement around it.
 	 * A SELECT portal finishes at portal cleanup, without a snapshot; rows
 	 * it queued (only log_event writes at once anyway) wait for the next
 	 * statement or the commit.
 	 */
-	if (ActiveSnapshotSet())
+	if (ActiveSnapshotSet() &&
+		(exec_nesting == 0 || queryDesc->operation != CMD_SELECT || queryDesc->plannedstmt->hasModifyingCTE))
 		FlushActionLog();
 }
 
@@ -551,6 +624,8 @@ ActionLogInit(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = LogExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = LogExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = LogExecutorFinish;
 	prev_ProcessUtility = ProcessUtility_hook;
