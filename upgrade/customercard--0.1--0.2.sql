@@ -888,6 +888,7 @@ DECLARE
     -- there from a variable crashes Citus 13.2.2)
     started timestamptz := now();
     progressed timestamptz;
+    last_batch boolean;    -- fewer items than asked for: the job ends with this batch
     last_id bigint;
 BEGIN
     IF NOT customercard.account_may_act(acct) THEN
@@ -937,9 +938,10 @@ BEGIN
     -- fixed when it is queued), and the job ends with this batch, not at
     -- a next claim that would find none (a small job would wait a turn of
     -- every other job for its end)
+    last_batch := cardinality(ids) < batch_size;
     UPDATE customercard.bulk_jobs b
-       SET status = CASE WHEN cardinality(ids) < batch_size THEN 'done' ELSE 'running' END,
-           finished_at = CASE WHEN cardinality(ids) < batch_size THEN progressed END,
+       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN last_batch THEN progressed END,
            started_at = coalesce(b.started_at, started), progress_at = progressed,
            position = last_id, batches = b.batches + 1, attempts = 0,
            done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
