@@ -2179,50 +2179,210 @@ COMMENT ON VIEW customercard.card IS
     'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
 
 -- issue 14: the card's sections, declared once (src/sql/17_sections.sql)
--- tbl: the table; label: what a row is called in the log's descriptions;
--- writes: what customercard_manager may do to it (INSERT and UPDATE on
--- every column but the system-set ones, see grant_writes()); personal: its
--- columns that hold the person's data, which forget_contact scrubs out of
--- the log's row_added / row_changed / row_deleted events.
-CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT writes text[], OUT personal text[])
+-- One row per section: the table, what one row is called in the log's
+-- descriptions, and the rest of its declaration as JSON (docs/sections.md
+-- names every key; test/tap/sections.sql refuses a missing or unknown one):
+--   writes        what customercard_manager may do to it (INSERT and UPDATE on
+--                 every column but the system-set ones, see grant_writes());
+--   personal      its columns that hold the person's data: scrubbed out of its
+--                 row_added / row_changed / row_deleted log events by
+--                 forget_contact, erased by forget "erase";
+--   key           the column that tells one contact's rows apart (the primary
+--                 key, or its other half); merges move rows by it;
+--   match/assign  where two contacts' rows collide on a merge (s = survivor's
+--                 row, a = absorbed's) and how the survivor's takes in the
+--                 absorbed's ($4: the custom fields take_from_absorbed names);
+--                 without them rows just move to the survivor;
+--   primary       one primary row per contact: the expression rows are
+--                 compared by, and the take_from_absorbed name that prefers
+--                 the absorbed's primary;
+--   forget        what forget_contact does to its rows: delete, keep, or erase
+--                 (personal columns NULL, forget_set's assignments over them;
+--                 rows whose values are already so untouched, or forget_where);
+--   scrub_values  expressions over a row t of the person's values to look for
+--                 in the log (default: its personal columns);
+--   card          its blocks of card_json: key, the relation it reads (with
+--                 contact_id and account_id), order (over v), and columns
+--                 (default all but the ids), one (an object, not a list) or
+--                 object ([key, value] columns: one JSON object);
+--   export        the columns of export_rows it gives.
+-- These fragments are fixed text of this file, never input: the log
+-- triggers, grants, merge, unmerge, forget, card_json and the section checks
+-- are generated from them.
+CREATE FUNCTION customercard.section_declarations(OUT tbl text, OUT label text, OUT decl jsonb)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
+    SELECT * FROM (VALUES
+    ('contacts', 'Contact', $${
+        "writes": ["INSERT", "UPDATE"],
+        "personal": ["name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender",
+                     "gender_source", "timezone", "city", "ip", "note"],
+        "forget": "erase",
+        "forget_set": {"forgotten_at": "coalesce(t.forgotten_at, erased_at)", "updated_at": "erased_at"},
+        "forget_where": "true",
+        "scrub_values": ["t.name", "t.first_name", "t.last_name", "t.middle_name", "t.nickname", "t.avatar_url",
+                         "host(t.ip)", "t.note"],
+        "card": [{"key": "card", "from": "card", "one": true},
+                 {"key": "contact", "from": "contacts", "one": true}],
+        "export": ["contact_id", "name", "status", "created_at_utc"]}$$::jsonb),
+    ('phones', 'Phone', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["phone", "raw"],
+        "key": "phone_id", "match": "s.phone OPERATOR(customercard.=) a.phone",
+        "primary": {"expr": "t.phone", "take": "phone"},
+        "forget": "delete", "scrub_values": ["t.phone::text", "t.raw"],
+        "card": [{"key": "phones", "from": "phones", "columns": ["phone", "raw", "kind", "is_primary"],
+                  "order": "v.is_primary DESC, v.phone_id"}],
+        "export": ["phone"]}$$),
+    ('emails', 'E-mail', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["email", "raw"],
+        "key": "email_id", "match": "customercard.email_key(s.email) = customercard.email_key(a.email)",
+        "primary": {"expr": "customercard.email_key(t.email)", "take": "email"},
+        "forget": "delete",
+        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary"],
+                  "order": "v.is_primary DESC, v.email_id"}],
+        "export": ["email"]}$$),
+    ('addresses', 'Address', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["country", "region", "city", "zip", "line"],
+        "key": "address_id", "forget": "delete", "scrub_values": ["t.line", "t.zip"],
+        "card": [{"key": "addresses", "from": "addresses", "order": "v.address_id"}],
+        "export": []}$$),
+    ('channels', 'Channel', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username"],
+        "key": "channel_id",
+        "forget": "erase",
+        "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
+        "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
+        "export": []}$$),
+    ('contact_tags', 'Tag', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "tag_id", "match": "s.tag_id = a.tag_id",
+        "assign": "added_at = LEAST(s.added_at, a.added_at), added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END",
+        "forget": "keep",
+        "card": [{"key": "tags", "from": "card_tags", "columns": ["tag", "added_at", "added_by"], "order": "v.tag"}],
+        "export": ["tags"]}$$),
+    ('custom_values', 'Custom field value', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["value"],
+        "key": "field_id", "match": "s.field_id = a.field_id",
+        "assign": "value = CASE WHEN s.value = '' OR s.field_id = ANY ($4) THEN a.value ELSE s.value END, updated_at = CASE WHEN s.value = '' OR s.field_id = ANY ($4) THEN a.updated_at ELSE s.updated_at END",
+        "forget": "delete",
+        "card": [{"key": "custom", "from": "card_custom_values", "object": ["field", "value"]}],
+        "export": ["custom"]}$$),
+    ('subscriptions', 'Subscription', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "subscription_id", "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id",
+        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL THEN GREATEST(s.unsubscribed_at, a.unsubscribed_at) END, lgt_id = coalesce(s.lgt_id, a.lgt_id), block_id = coalesce(s.block_id, a.block_id)",
+        "forget": "keep",
+        "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"}],
+        "export": []}$$),
+    ('orders', 'Order', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "order_id", "forget": "keep",
+        "card": [{"key": "orders", "from": "card_orders", "order": "v.created_at DESC, v.order_id DESC"},
+                 {"key": "finance", "from": "card_finance", "order": "v.currency"}],
+        "export": []}$$),
+    ('payments', 'Payment', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "payment_id", "forget": "keep",
+        "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
+        "export": []}$$),
+    ('sales_plan_members', 'Sales plan membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "plan_id", "match": "s.plan_id = a.plan_id",
+        "assign": "status = CASE WHEN s.status = 'new' THEN a.status ELSE s.status END, amount = coalesce(s.amount, a.amount), manager_pinned = CASE WHEN s.manager_id IS NULL THEN a.manager_pinned ELSE s.manager_pinned END, manager_id = coalesce(s.manager_id, a.manager_id), added_at = LEAST(s.added_at, a.added_at)",
+        "forget": "keep",
+        "card": [{"key": "sales_plans", "from": "card_sales_plans", "order": "v.added_at, v.plan_id"}],
+        "export": []}$$),
+    ('tasks', 'Task', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "task_id", "forget": "keep",
+        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"}],
+        "export": []}$$),
+    ('calls', 'Call', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
+        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"}],
+        "export": []}$$),
+    ('call_campaign_members', 'Call campaign membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "campaign_id", "match": "s.campaign_id = a.campaign_id",
+        "assign": "included_at = LEAST(s.included_at, a.included_at), call_back_at = coalesce(s.call_back_at, a.call_back_at), comment = coalesce(s.comment, a.comment), manager_id = coalesce(s.manager_id, a.manager_id)",
+        "forget": "keep",
+        "card": [{"key": "call_campaigns", "from": "card_call_campaigns", "order": "v.included_at, v.campaign_id"}],
+        "export": []}$$),
+    ('webinar_visits', 'Webinar visit', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",
+        "card": [{"key": "webinars", "from": "card_webinars", "order": "v.joined_at DESC, v.visit_id DESC"}],
+        "export": []}$$),
+    ('page_visits', 'Page visit', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",
+        "card": [{"key": "visits", "from": "card_visits", "order": "v.visited_at DESC, v.visit_id DESC"}],
+        "export": []}$$),
+    ('clicks', 'Click', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "click_id", "forget": "erase",
+        "card": [{"key": "clicks", "from": "card_clicks", "order": "v.clicked_at DESC, v.click_id DESC"}],
+        "export": []}$$),
+    ('emails_sent', 'E-mail sent', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "email_sent_id", "forget": "erase",
+        "card": [{"key": "emails_sent", "from": "card_emails", "order": "v.sent_at DESC, v.email_sent_id DESC"}],
+        "export": []}$$),
+    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
+    ('group_members', 'Group membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
+        "key": "group_id", "match": "s.group_id = a.group_id",
+        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END",
+        "forget": "erase",
+        "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
+        "export": []}$$),
+    -- append-only: written once, never changed (their guards)
+    ('comments', 'Comment', $${
+        "writes": ["INSERT"], "personal": ["body"], "key": "comment_id",
+        "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
+        "card": [{"key": "comments", "from": "card_comments", "order": "v.created_at DESC, v.comment_id DESC"}],
+        "export": []}$$),
+    ('balance_transactions', 'Balance transaction', $${
+        "writes": ["INSERT"], "key": "transaction_id", "forget": "keep",
+        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
+        "export": []}$$)
+    ) v (tbl, label, decl)
+$declarations$;
+
+-- The declarations as columns.
+CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT writes text[], OUT personal text[],
+                                           OUT key text, OUT match text, OUT assign text,
+                                           OUT primary_expr text, OUT take_name text,
+                                           OUT forget text, OUT forget_set jsonb, OUT forget_where text,
+                                           OUT scrub_values text[], OUT card jsonb, OUT export text[])
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT * FROM (VALUES
-        ('contacts', 'Contact', '{INSERT,UPDATE}'::text[], customercard.personal_fields()),
-        ('phones', 'Phone', '{INSERT,UPDATE,DELETE}', '{phone,raw}'::text[]),
-        ('emails', 'E-mail', '{INSERT,UPDATE,DELETE}', '{email,raw}'),
-        ('addresses', 'Address', '{INSERT,UPDATE,DELETE}', '{country,region,city,zip,line}'),
-        ('channels', 'Channel', '{INSERT,UPDATE,DELETE}', '{external_id,username}'),
-        ('contact_tags', 'Tag', '{INSERT,UPDATE,DELETE}', NULL),
-        ('custom_values', 'Custom field value', '{INSERT,UPDATE,DELETE}', '{value}'),
-        ('subscriptions', 'Subscription', '{INSERT,UPDATE,DELETE}', NULL),
-        ('orders', 'Order', '{INSERT,UPDATE,DELETE}', NULL),
-        ('payments', 'Payment', '{INSERT,UPDATE,DELETE}', NULL),
-        ('sales_plan_members', 'Sales plan membership', '{INSERT,UPDATE,DELETE}', NULL),
-        ('tasks', 'Task', '{INSERT,UPDATE,DELETE}', NULL),
-        ('calls', 'Call', '{INSERT,UPDATE,DELETE}', '{recording_url}'),
-        ('call_campaign_members', 'Call campaign membership', '{INSERT,UPDATE,DELETE}', NULL),
-        ('webinar_visits', 'Webinar visit', '{INSERT,UPDATE,DELETE}', NULL),
-        ('page_visits', 'Page visit', '{INSERT,UPDATE,DELETE}', NULL),
-        ('clicks', 'Click', '{INSERT,UPDATE,DELETE}', NULL),
-        ('emails_sent', 'E-mail sent', '{INSERT,UPDATE,DELETE}', NULL),
-        ('group_members', 'Group membership', '{INSERT,UPDATE,DELETE}', NULL),
-        -- append-only: written once, never changed (their guards)
-        ('comments', 'Comment', '{INSERT}', '{body}'),
-        ('balance_transactions', 'Balance transaction', '{INSERT}', NULL)) v (tbl, label, writes, personal)
+    SELECT d.tbl, d.label,
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'writes')),
+           CASE WHEN d.decl ? 'personal' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'personal')) END,
+           d.decl ->> 'key', d.decl ->> 'match', d.decl ->> 'assign',
+           d.decl -> 'primary' ->> 'expr', d.decl -> 'primary' ->> 'take',
+           d.decl ->> 'forget', coalesce(d.decl -> 'forget_set', '{}'), d.decl ->> 'forget_where',
+           CASE WHEN d.decl ? 'scrub_values' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'scrub_values'))
+                ELSE ARRAY(SELECT 't.' || quote_ident(p) || '::text' FROM jsonb_array_elements_text(d.decl -> 'personal') p) END,
+           coalesce(d.decl -> 'card', '[]'),
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export'))
+      FROM customercard.section_declarations() d
 $$;
 COMMENT ON FUNCTION customercard.card_sections() IS
-    'The card''s sections, declared once: the log triggers, the managers'' grants and the log''s descriptions follow from this list';
+    'The card''s sections, declared once (section_declarations()): the log triggers, grants, merge, unmerge, forget, card_json and the log''s descriptions follow from this list';
 
--- Tables with a contact's rows that are not card sections, and why.
-CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text)
+-- The person's data on the contact row: what forget_contact erases there
+-- (and out of the log), what a merge's journal keeps no copy of once
+-- forgotten.
+CREATE OR REPLACE FUNCTION customercard.personal_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s.personal FROM customercard.card_sections() s WHERE s.tbl OPERATOR(pg_catalog.=) 'contacts'
+$$;
+
+-- Tables with a contact's rows that are not card sections, and why; a
+-- merge moves the log's rows too (by merge_key).
+CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text, OUT merge_key text)
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT * FROM (VALUES
-        ('action_log', 'the log itself'),
-        ('action_log_archive', 'the log''s archive'),
-        ('bulk_job_items', 'a bulk job''s selection'),
-        ('bulk_job_failures', 'a bulk job''s failures')) v (tbl, why)
+        ('action_log', 'the log itself', 'log_id'),
+        ('action_log_archive', 'the log''s archive', 'log_id'),
+        ('bulk_job_items', 'a bulk job''s selection', NULL),
+        ('bulk_job_failures', 'a bulk job''s failures', NULL)) v (tbl, why, merge_key)
 $$;
 
 -- A section's row (or its changed fields) in a log event without the
@@ -2248,8 +2408,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce((SELECT s.label FROM customercard.card_sections() s WHERE s.tbl OPERATOR(pg_catalog.=) section_label.tbl), tbl)
 $$;
 
-REVOKE ALL ON FUNCTION customercard.card_sections(), customercard.card_not_sections(), customercard.scrub_section_values(text, jsonb, text[], boolean), customercard.section_label(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text) TO customercard_reader;
+REVOKE ALL ON FUNCTION customercard.section_declarations(), customercard.card_sections(), customercard.card_not_sections(), customercard.scrub_section_values(text, jsonb, text[], boolean), customercard.section_label(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.section_declarations(), customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text) TO customercard_reader;
 
 -- issue 14: columns the extension sets are refused to every role's INSERT and UPDATE (column privileges from system_set_columns())
 CREATE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)
@@ -2791,3 +2951,341 @@ END
 $$;
 REVOKE ALL ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.log_event_in(bigint, bigint, text, jsonb) TO customercard_manager;
+
+-- issue 14: merge, unmerge, forget and card_json follow from the sections'
+-- declarations (card_sections()); new views card_tags, card_custom_values,
+-- card_payments (card_json's tags, custom and new payments blocks read them)
+-- Every table whose rows a merge moves: the card's sections but the
+-- contacts themselves, with their keys and collision rules as
+-- card_sections() declares them, then the log (card_not_sections() with a
+-- merge_key).  test/tap/merge.sql checks that every table with a
+-- contact_id column is listed here or in merge_unlisted().
+CREATE OR REPLACE FUNCTION customercard.merge_sections(OUT tbl text, OUT key text, OUT match text, OUT assign text,
+                                            OUT primary_expr text, OUT take_name text)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s.tbl, s.key, s.match, s.assign, s.primary_expr, s.take_name
+      FROM customercard.card_sections() s WHERE s.key IS NOT NULL
+    UNION ALL
+    SELECT n.tbl, n.merge_key, NULL, NULL, NULL, NULL
+      FROM customercard.card_not_sections() n WHERE n.merge_key IS NOT NULL
+$$;
+
+-- Tables with a contact_id column that a merge deliberately leaves alone:
+-- the contacts themselves (merged row by row), bulk jobs' selections and
+-- failures (the runner resolves tombstones).
+CREATE OR REPLACE FUNCTION customercard.merge_unlisted() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['contacts'] || ARRAY(SELECT n.tbl FROM customercard.card_not_sections() n WHERE n.merge_key IS NULL)
+$$;
+
+CREATE VIEW customercard.card_tags WITH (security_invoker = true) AS
+SELECT ct.contact_id, ct.tag_id, t.name AS tag, ct.added_at, ct.added_by,
+       ct.account_id
+  FROM customercard.contact_tags ct
+  JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+ WHERE ct.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_tags IS 'Tags of each contact, with when and by whom';
+
+CREATE VIEW customercard.card_custom_values WITH (security_invoker = true) AS
+SELECT cv.contact_id, cv.field_id, f.name AS field, f.kind, cv.value, cv.updated_at,
+       cv.account_id
+  FROM customercard.custom_values cv
+  JOIN customercard.custom_fields f ON f.account_id = cv.account_id AND f.field_id = cv.field_id
+ WHERE cv.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_custom_values IS 'Custom field values of each contact, by field name';
+
+CREATE VIEW customercard.card_payments WITH (security_invoker = true) AS
+SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.amount, o.currency, py.status,
+       py.method, py.error_code, py.is_manual, py.confirmed_by, m.name AS confirmed_by_manager, py.created_at,
+       py.account_id
+  FROM customercard.payments py
+  JOIN customercard.orders o ON o.account_id = py.account_id AND o.order_id = py.order_id
+  LEFT JOIN customercard.managers m ON m.account_id = py.account_id AND m.manager_id = py.confirmed_by
+ WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded or failed with the error, manual and who confirmed it';
+
+REVOKE ALL ON customercard.card_tags, customercard.card_custom_values, customercard.card_payments FROM PUBLIC;
+GRANT SELECT ON customercard.card_tags, customercard.card_custom_values, customercard.card_payments TO customercard_reader;
+
+-- Written here from merge_sections(), as static SQL, so that their plans
+-- are cached (a merge would otherwise plan dozens of statements anew):
+--   merge_combines(acct, survivor, absorbed, take): in every table with a
+--     match rule, the survivor's colliding rows take in the absorbed's
+--     (assign) and the absorbed's are removed; returns per table the removed
+--     rows and the survivor's rows before and after;
+--   merge_moves(acct, survivor, absorbed): every remaining row of the
+--     absorbed moves to the survivor; returns {table: [keys]};
+--   unmerge_moves(acct, survivor, absorbed, sections) moves them back.
+DO $generate$
+DECLARE
+    moves text;
+    results text;
+    backs text;
+    combines text;
+    combined text;
+BEGIN
+    SELECT string_agg(
+             CASE WHEN m.assign IS NOT NULL THEN format(
+                 'p_%1$s AS (SELECT to_jsonb(s) AS img FROM customercard.%1$I s JOIN customercard.%1$I a '
+                 'ON a.account_id = acct AND a.contact_id = aid AND (%2$s) WHERE s.account_id = acct AND s.contact_id = sid), '
+                 'u_%1$s AS (UPDATE customercard.%1$I s SET %3$s FROM customercard.%1$I a '
+                 'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                 'RETURNING s AS img), ', m.tbl, m.match, replace(m.assign, '$4', 'take_fields')) ELSE '' END
+             || format('d_%1$s AS (DELETE FROM customercard.%1$I a USING customercard.%1$I s '
+                       'WHERE s.account_id = acct AND s.contact_id = sid AND a.account_id = acct AND a.contact_id = aid AND (%2$s) '
+                       'RETURNING a AS img)', m.tbl, m.match),
+             E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, customercard.jsonb_drop_nulls(jsonb_build_object(''deleted'', (SELECT jsonb_agg(img) FROM d_%1$s)',
+                             m.tbl)
+             || CASE WHEN m.assign IS NOT NULL THEN format(', ''before'', (SELECT jsonb_agg(img) FROM p_%1$s), '
+                                                            '''after'', (SELECT jsonb_agg(img) FROM u_%1$s)', m.tbl) ELSE '' END
+             || '))',
+             E',\n        ' ORDER BY m.ord)
+      INTO combines, combined
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord)
+     WHERE m.match IS NOT NULL;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    take_fields constant bigint[] := ARRAY(SELECT f.field_id FROM customercard.custom_fields f
+                                            WHERE f.account_id = acct AND 'custom:' || f.name = ANY (take));
+    combined_rows jsonb;
+BEGIN
+    WITH %s
+    SELECT jsonb_build_object(
+        %s) INTO combined_rows;
+    RETURN combined_rows;
+END
+$body$;
+$f$, combines, combined);
+
+    SELECT string_agg(format('m_%1$s AS (UPDATE customercard.%1$I t SET contact_id = s WHERE t.account_id = acct AND t.contact_id = a '
+                             'RETURNING t.%2$I AS k)', m.tbl, m.key), E',\n        ' ORDER BY m.ord),
+           string_agg(format('%1$L, (SELECT jsonb_agg(k) FROM m_%1$s)', m.tbl), E',\n        ' ORDER BY m.ord),
+           string_agg(format('b_%1$s AS (UPDATE customercard.%1$I t SET contact_id = a WHERE t.account_id = acct AND t.contact_id = s '
+                             'AND t.%2$I = ANY (ARRAY(SELECT jsonb_array_elements_text(sections -> %1$L -> ''moved'')::bigint)) '
+                             'RETURNING 1)', m.tbl, m.key), E',\n        ' ORDER BY m.ord)
+      INTO moves, results, backs
+      FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord);
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.merge_moves(acct bigint, s bigint, a bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    moved jsonb;
+BEGIN
+    WITH %s
+    SELECT customercard.jsonb_drop_nulls(jsonb_build_object(
+        %s)) INTO moved;
+    RETURN moved;
+END
+$body$;
+CREATE OR REPLACE FUNCTION customercard.unmerge_moves(acct bigint, s bigint, a bigint, sections jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    done integer;
+BEGIN
+    WITH %s
+    SELECT 1 INTO done;
+END
+$body$;
+$f$, moves, results, backs);
+END
+$generate$;
+
+-- Written here from the sections' card blocks (card_sections()), as
+-- static SQL: each block is one query of the account's rows of the contact,
+-- a list (jsonb_agg in its order, without the ids), an object (one) or a
+-- {key: value} object (object); then the contact's relations, merges and
+-- latest log events.  Its big statement is planned once per session: every
+-- part of it is a lookup by key, so the generic plan is as good as a custom
+-- one, and planning ~25 sub-queries at each call was most of its time.
+DO $generate$
+DECLARE
+    blocks text;
+BEGIN
+    SELECT string_agg(format('%L, %s', b ->> 'key',
+             CASE WHEN (b ->> 'one')::boolean
+                  THEN format('(SELECT to_jsonb(v) - ''account_id'' FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id)', b ->> 'from')
+                  WHEN b ? 'object'
+                  THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
+                              b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id), ''[]'')',
+                              CASE WHEN b ? 'columns'
+                                   THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
+                                                                    FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
+                                   ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
+                              b ->> 'order', b ->> 'from') END),
+             E',\n        ' ORDER BY s.ord, x.bo)
+      INTO blocks
+      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
+                                                           take_name, forget, forget_set, forget_where, scrub_values,
+                                                           card, export, ord),
+           jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(card_json.contact_id);
+    log_limit constant integer := 100;
+    related jsonb;
+BEGIN
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
+        'contact_id', id,
+        'requested_id', card_json.contact_id,
+        %s,
+        'related', related,
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
+        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
+END
+$body$;
+$f$, blocks);
+END
+$generate$;
+
+-- A merge journal without the person's data: contact images lose their
+-- personal fields; images of the person's rows of a section forget
+-- deletes (phones, e-mails, ...) are dropped (an unmerge then has nothing
+-- of them to restore), those of a section it erases lose their personal
+-- columns.
+CREATE OR REPLACE FUNCTION customercard.scrub_journal(journal jsonb, ids bigint[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nulls jsonb := (SELECT jsonb_object_agg(f, NULL) FROM unnest(customercard.personal_fields()) f);
+    k text;
+    sec record;
+BEGIN
+    FOREACH k IN ARRAY ARRAY['survivor_before', 'survivor_after', 'absorbed_before'] LOOP
+        IF journal ? k AND (journal -> k ->> 'contact_id')::bigint = ANY (ids) THEN
+            journal := jsonb_set(journal, ARRAY[k], (journal -> k) || nulls);
+        END IF;
+    END LOOP;
+    FOR sec IN SELECT s.tbl, s.forget, (SELECT jsonb_object_agg(p, NULL) FROM unnest(s.personal) p) AS nulls
+                 FROM customercard.card_sections() s
+                WHERE s.tbl <> 'contacts' AND (s.forget = 'delete' OR (s.forget = 'erase' AND s.personal IS NOT NULL)) LOOP
+        FOREACH k IN ARRAY ARRAY['deleted', 'before', 'after'] LOOP
+            IF journal -> 'sections' -> sec.tbl ? k THEN
+                journal := jsonb_set(journal, ARRAY['sections', sec.tbl, k],
+                    coalesce((SELECT jsonb_agg(CASE WHEN sec.forget = 'erase' AND (e.value ->> 'contact_id')::bigint = ANY (ids)
+                                                    THEN e.value || sec.nulls ELSE e.value END)
+                                FROM jsonb_array_elements(journal -> 'sections' -> sec.tbl -> k) e
+                               WHERE sec.forget = 'erase' OR NOT (e.value ->> 'contact_id')::bigint = ANY (ids)), '[]'));
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN journal;
+END
+$$;
+
+-- The work of forget_contact in one account: live is the person's live
+-- card.  Written here from the sections' forget rules (card_sections()),
+-- as static SQL: what to look for in the log (their scrub_values), then per
+-- section delete its rows, or erase its personal columns (forget_set's
+-- assignments over them; rows already so are left alone).  On Citus it
+-- runs on the node holding the account (a delegated function,
+-- distribute_on_citus()), so that every statement is local there.
+DO $generate$
+DECLARE
+    harvest text;
+    erase text;
+BEGIN
+    SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ord)
+      INTO harvest
+      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
+                                                           take_name, forget, forget_set, forget_where, scrub_values,
+                                                           card, export, ord)
+     WHERE cardinality(s.scrub_values) > 0;
+    SELECT string_agg(
+             CASE s.forget
+             WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
+             ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
+                         s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
+             E'\n    ' ORDER BY s.ord)
+      INTO erase
+      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
+                                                           take_name, forget, forget_set, forget_where, scrub_values,
+                                                           card, export, ord)
+      -- each erased column's new value: its forget_set expression, or NULL
+      LEFT JOIN LATERAL (
+            SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,
+                   string_agg(format('t.%I IS DISTINCT FROM %s', c.col, c.val), ' OR ' ORDER BY c.o)
+                     FILTER (WHERE c.col = ANY (s.personal)) AS differs
+              FROM (SELECT p.col, coalesce(s.forget_set ->> p.col, 'NULL') AS val, p.o
+                      FROM unnest(s.personal) WITH ORDINALITY p (col, o)
+                    UNION ALL
+                    SELECT f.key, f.value #>> '{}', 1000 + row_number() OVER ()
+                      FROM jsonb_each(s.forget_set) f WHERE NOT f.key = ANY (coalesce(s.personal, '{}'))) c
+           ) a ON s.forget = 'erase'
+     WHERE s.forget IN ('delete', 'erase');
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    ids bigint[];
+    personal text[];
+    tbl text;
+    erased_at constant timestamptz := now();
+BEGIN
+    PERFORM customercard.assert_account_here(acct, 'forget_contact');
+    -- the person: the live card and every tombstone merged into it, locked in id order
+    WITH RECURSIVE chain (id) AS (
+        SELECT live
+        UNION
+        SELECT c.contact_id FROM customercard.contacts c JOIN chain ON c.account_id = acct AND c.merged_into = chain.id)
+    SELECT array_agg(id ORDER BY id) INTO ids FROM chain;
+    PERFORM 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+      ORDER BY c.contact_id FOR NO KEY UPDATE;
+
+    -- what to look for in the log's details
+    SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
+        %s
+    ) x (v) WHERE length(v) >= 3;
+
+    PERFORM customercard.card_rewrite(true);
+    %s
+
+    -- the log and its archive: details scrubbed once per row, changed rows written
+    FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
+        EXECUTE format('UPDATE customercard.%%1$I l SET details = x.scrubbed '
+                       '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
+                       '          FROM customercard.%%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
+        USING acct, ids, coalesce(personal, '{}');
+    END LOOP;
+    UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
+     WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+    -- bulk jobs: the person's failure reasons, and their records in export
+    -- output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
+     WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
+     WHERE o.account_id = acct AND o.chunk > 0
+       AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
+    PERFORM customercard.card_rewrite(false);
+END
+$body$;
+$f$, harvest, erase);
+END
+$generate$;

@@ -5,64 +5,216 @@
 -- From this list: the log triggers (21_log_triggers.sql: every INSERT,
 -- UPDATE and DELETE of a section is logged, by its specific events or by
 -- row_added / row_changed / row_deleted), the managers' grants
--- (99_grants.sql) and the log's descriptions (describe_event).  The merge
--- keeps its own rules per section in merge_sections(), checked against
--- this list by the same test.  Adding a section: docs/sections.md.
+-- (99_grants.sql), the log's descriptions (describe_event), the merge's
+-- statements (44_merge.sql), forget_contact (45_forget.sql), card_json
+-- (41_card_json.sql) and what forget scrubs of the log and the merge
+-- journal.  Adding a section: docs/sections.md.
 -- ===================================================================
+
+-- One row per section: the table, what one row is called in the log's
+-- descriptions, and the rest of its declaration as JSON (docs/sections.md
+-- names every key; test/tap/sections.sql refuses a missing or unknown one):
+--   writes        what customercard_manager may do to it (INSERT and UPDATE on
+--                 every column but the system-set ones, see grant_writes());
+--   personal      its columns that hold the person's data: scrubbed out of its
+--                 row_added / row_changed / row_deleted log events by
+--                 forget_contact, erased by forget "erase";
+--   key           the column that tells one contact's rows apart (the primary
+--                 key, or its other half); merges move rows by it;
+--   match/assign  where two contacts' rows collide on a merge (s = survivor's
+--                 row, a = absorbed's) and how the survivor's takes in the
+--                 absorbed's ($4: the custom fields take_from_absorbed names);
+--                 without them rows just move to the survivor;
+--   primary       one primary row per contact: the expression rows are
+--                 compared by, and the take_from_absorbed name that prefers
+--                 the absorbed's primary;
+--   forget        what forget_contact does to its rows: delete, keep, or erase
+--                 (personal columns NULL, forget_set's assignments over them;
+--                 rows whose values are already so untouched, or forget_where);
+--   scrub_values  expressions over a row t of the person's values to look for
+--                 in the log (default: its personal columns);
+--   card          its blocks of card_json: key, the relation it reads (with
+--                 contact_id and account_id), order (over v), and columns
+--                 (default all but the ids), one (an object, not a list) or
+--                 object ([key, value] columns: one JSON object);
+--   export        the columns of export_rows it gives.
+-- These fragments are fixed text of this file, never input: the log
+-- triggers, grants, merge, unmerge, forget, card_json and the section checks
+-- are generated from them.
+CREATE FUNCTION customercard.section_declarations(OUT tbl text, OUT label text, OUT decl jsonb)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
+    SELECT * FROM (VALUES
+    ('contacts', 'Contact', $${
+        "writes": ["INSERT", "UPDATE"],
+        "personal": ["name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender",
+                     "gender_source", "timezone", "city", "ip", "note"],
+        "forget": "erase",
+        "forget_set": {"forgotten_at": "coalesce(t.forgotten_at, erased_at)", "updated_at": "erased_at"},
+        "forget_where": "true",
+        "scrub_values": ["t.name", "t.first_name", "t.last_name", "t.middle_name", "t.nickname", "t.avatar_url",
+                         "host(t.ip)", "t.note"],
+        "card": [{"key": "card", "from": "card", "one": true},
+                 {"key": "contact", "from": "contacts", "one": true}],
+        "export": ["contact_id", "name", "status", "created_at_utc"]}$$::jsonb),
+    ('phones', 'Phone', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["phone", "raw"],
+        "key": "phone_id", "match": "s.phone OPERATOR(customercard.=) a.phone",
+        "primary": {"expr": "t.phone", "take": "phone"},
+        "forget": "delete", "scrub_values": ["t.phone::text", "t.raw"],
+        "card": [{"key": "phones", "from": "phones", "columns": ["phone", "raw", "kind", "is_primary"],
+                  "order": "v.is_primary DESC, v.phone_id"}],
+        "export": ["phone"]}$$),
+    ('emails', 'E-mail', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["email", "raw"],
+        "key": "email_id", "match": "customercard.email_key(s.email) = customercard.email_key(a.email)",
+        "primary": {"expr": "customercard.email_key(t.email)", "take": "email"},
+        "forget": "delete",
+        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary"],
+                  "order": "v.is_primary DESC, v.email_id"}],
+        "export": ["email"]}$$),
+    ('addresses', 'Address', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["country", "region", "city", "zip", "line"],
+        "key": "address_id", "forget": "delete", "scrub_values": ["t.line", "t.zip"],
+        "card": [{"key": "addresses", "from": "addresses", "order": "v.address_id"}],
+        "export": []}$$),
+    ('channels', 'Channel', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username"],
+        "key": "channel_id",
+        "forget": "erase",
+        "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
+        "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
+        "export": []}$$),
+    ('contact_tags', 'Tag', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "tag_id", "match": "s.tag_id = a.tag_id",
+        "assign": "added_at = LEAST(s.added_at, a.added_at), added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END",
+        "forget": "keep",
+        "card": [{"key": "tags", "from": "card_tags", "columns": ["tag", "added_at", "added_by"], "order": "v.tag"}],
+        "export": ["tags"]}$$),
+    ('custom_values', 'Custom field value', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["value"],
+        "key": "field_id", "match": "s.field_id = a.field_id",
+        "assign": "value = CASE WHEN s.value = '' OR s.field_id = ANY ($4) THEN a.value ELSE s.value END, updated_at = CASE WHEN s.value = '' OR s.field_id = ANY ($4) THEN a.updated_at ELSE s.updated_at END",
+        "forget": "delete",
+        "card": [{"key": "custom", "from": "card_custom_values", "object": ["field", "value"]}],
+        "export": ["custom"]}$$),
+    ('subscriptions', 'Subscription', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "subscription_id", "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id",
+        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL THEN GREATEST(s.unsubscribed_at, a.unsubscribed_at) END, lgt_id = coalesce(s.lgt_id, a.lgt_id), block_id = coalesce(s.block_id, a.block_id)",
+        "forget": "keep",
+        "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"}],
+        "export": []}$$),
+    ('orders', 'Order', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "order_id", "forget": "keep",
+        "card": [{"key": "orders", "from": "card_orders", "order": "v.created_at DESC, v.order_id DESC"},
+                 {"key": "finance", "from": "card_finance", "order": "v.currency"}],
+        "export": []}$$),
+    ('payments', 'Payment', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "payment_id", "forget": "keep",
+        "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
+        "export": []}$$),
+    ('sales_plan_members', 'Sales plan membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "plan_id", "match": "s.plan_id = a.plan_id",
+        "assign": "status = CASE WHEN s.status = 'new' THEN a.status ELSE s.status END, amount = coalesce(s.amount, a.amount), manager_pinned = CASE WHEN s.manager_id IS NULL THEN a.manager_pinned ELSE s.manager_pinned END, manager_id = coalesce(s.manager_id, a.manager_id), added_at = LEAST(s.added_at, a.added_at)",
+        "forget": "keep",
+        "card": [{"key": "sales_plans", "from": "card_sales_plans", "order": "v.added_at, v.plan_id"}],
+        "export": []}$$),
+    ('tasks', 'Task', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "task_id", "forget": "keep",
+        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"}],
+        "export": []}$$),
+    ('calls', 'Call', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
+        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"}],
+        "export": []}$$),
+    ('call_campaign_members', 'Call campaign membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "campaign_id", "match": "s.campaign_id = a.campaign_id",
+        "assign": "included_at = LEAST(s.included_at, a.included_at), call_back_at = coalesce(s.call_back_at, a.call_back_at), comment = coalesce(s.comment, a.comment), manager_id = coalesce(s.manager_id, a.manager_id)",
+        "forget": "keep",
+        "card": [{"key": "call_campaigns", "from": "card_call_campaigns", "order": "v.included_at, v.campaign_id"}],
+        "export": []}$$),
+    ('webinar_visits', 'Webinar visit', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",
+        "card": [{"key": "webinars", "from": "card_webinars", "order": "v.joined_at DESC, v.visit_id DESC"}],
+        "export": []}$$),
+    ('page_visits', 'Page visit', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",
+        "card": [{"key": "visits", "from": "card_visits", "order": "v.visited_at DESC, v.visit_id DESC"}],
+        "export": []}$$),
+    ('clicks', 'Click', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "click_id", "forget": "erase",
+        "card": [{"key": "clicks", "from": "card_clicks", "order": "v.clicked_at DESC, v.click_id DESC"}],
+        "export": []}$$),
+    ('emails_sent', 'E-mail sent', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "email_sent_id", "forget": "erase",
+        "card": [{"key": "emails_sent", "from": "card_emails", "order": "v.sent_at DESC, v.email_sent_id DESC"}],
+        "export": []}$$),
+    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
+    ('group_members', 'Group membership', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
+        "key": "group_id", "match": "s.group_id = a.group_id",
+        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END",
+        "forget": "erase",
+        "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
+        "export": []}$$),
+    -- append-only: written once, never changed (their guards)
+    ('comments', 'Comment', $${
+        "writes": ["INSERT"], "personal": ["body"], "key": "comment_id",
+        "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
+        "card": [{"key": "comments", "from": "card_comments", "order": "v.created_at DESC, v.comment_id DESC"}],
+        "export": []}$$),
+    ('balance_transactions', 'Balance transaction', $${
+        "writes": ["INSERT"], "key": "transaction_id", "forget": "keep",
+        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
+        "export": []}$$)
+    ) v (tbl, label, decl)
+$declarations$;
+
+-- The declarations as columns.
+CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT writes text[], OUT personal text[],
+                                           OUT key text, OUT match text, OUT assign text,
+                                           OUT primary_expr text, OUT take_name text,
+                                           OUT forget text, OUT forget_set jsonb, OUT forget_where text,
+                                           OUT scrub_values text[], OUT card jsonb, OUT export text[])
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT d.tbl, d.label,
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'writes')),
+           CASE WHEN d.decl ? 'personal' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'personal')) END,
+           d.decl ->> 'key', d.decl ->> 'match', d.decl ->> 'assign',
+           d.decl -> 'primary' ->> 'expr', d.decl -> 'primary' ->> 'take',
+           d.decl ->> 'forget', coalesce(d.decl -> 'forget_set', '{}'), d.decl ->> 'forget_where',
+           CASE WHEN d.decl ? 'scrub_values' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'scrub_values'))
+                ELSE ARRAY(SELECT 't.' || quote_ident(p) || '::text' FROM jsonb_array_elements_text(d.decl -> 'personal') p) END,
+           coalesce(d.decl -> 'card', '[]'),
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export'))
+      FROM customercard.section_declarations() d
+$$;
+COMMENT ON FUNCTION customercard.card_sections() IS
+    'The card''s sections, declared once (section_declarations()): the log triggers, grants, merge, unmerge, forget, card_json and the log''s descriptions follow from this list';
 
 -- The person's data on the contact row: what forget_contact erases there
 -- (and out of the log), what a merge's journal keeps no copy of once
 -- forgotten.
 CREATE FUNCTION customercard.personal_fields() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender', 'gender_source',
-                 'timezone', 'city', 'ip', 'note']
+    SELECT s.personal FROM customercard.card_sections() s WHERE s.tbl OPERATOR(pg_catalog.=) 'contacts'
 $$;
 
--- tbl: the table; label: what a row is called in the log's descriptions;
--- writes: what customercard_manager may do to it (INSERT and UPDATE on
--- every column but the system-set ones, see grant_writes()); personal: its
--- columns that hold the person's data, which forget_contact scrubs out of
--- the log's row_added / row_changed / row_deleted events.
-CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT writes text[], OUT personal text[])
+-- Tables with a contact's rows that are not card sections, and why; a
+-- merge moves the log's rows too (by merge_key).
+CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text, OUT merge_key text)
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT * FROM (VALUES
-        ('contacts', 'Contact', '{INSERT,UPDATE}'::text[], customercard.personal_fields()),
-        ('phones', 'Phone', '{INSERT,UPDATE,DELETE}', '{phone,raw}'::text[]),
-        ('emails', 'E-mail', '{INSERT,UPDATE,DELETE}', '{email,raw}'),
-        ('addresses', 'Address', '{INSERT,UPDATE,DELETE}', '{country,region,city,zip,line}'),
-        ('channels', 'Channel', '{INSERT,UPDATE,DELETE}', '{external_id,username}'),
-        ('contact_tags', 'Tag', '{INSERT,UPDATE,DELETE}', NULL),
-        ('custom_values', 'Custom field value', '{INSERT,UPDATE,DELETE}', '{value}'),
-        ('subscriptions', 'Subscription', '{INSERT,UPDATE,DELETE}', NULL),
-        ('orders', 'Order', '{INSERT,UPDATE,DELETE}', NULL),
-        ('payments', 'Payment', '{INSERT,UPDATE,DELETE}', NULL),
-        ('sales_plan_members', 'Sales plan membership', '{INSERT,UPDATE,DELETE}', NULL),
-        ('tasks', 'Task', '{INSERT,UPDATE,DELETE}', NULL),
-        ('calls', 'Call', '{INSERT,UPDATE,DELETE}', '{recording_url}'),
-        ('call_campaign_members', 'Call campaign membership', '{INSERT,UPDATE,DELETE}', NULL),
-        ('webinar_visits', 'Webinar visit', '{INSERT,UPDATE,DELETE}', NULL),
-        ('page_visits', 'Page visit', '{INSERT,UPDATE,DELETE}', NULL),
-        ('clicks', 'Click', '{INSERT,UPDATE,DELETE}', NULL),
-        ('emails_sent', 'E-mail sent', '{INSERT,UPDATE,DELETE}', NULL),
-        ('group_members', 'Group membership', '{INSERT,UPDATE,DELETE}', NULL),
-        -- append-only: written once, never changed (their guards)
-        ('comments', 'Comment', '{INSERT}', '{body}'),
-        ('balance_transactions', 'Balance transaction', '{INSERT}', NULL)) v (tbl, label, writes, personal)
-$$;
-COMMENT ON FUNCTION customercard.card_sections() IS
-    'The card''s sections, declared once: the log triggers, the managers'' grants and the log''s descriptions follow from this list';
-
--- Tables with a contact's rows that are not card sections, and why.
-CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text)
-RETURNS SETOF record
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT * FROM (VALUES
-        ('action_log', 'the log itself'),
-        ('action_log_archive', 'the log''s archive'),
-        ('bulk_job_items', 'a bulk job''s selection'),
-        ('bulk_job_failures', 'a bulk job''s failures')) v (tbl, why)
+        ('action_log', 'the log itself', 'log_id'),
+        ('action_log_archive', 'the log''s archive', 'log_id'),
+        ('bulk_job_items', 'a bulk job''s selection', NULL),
+        ('bulk_job_failures', 'a bulk job''s failures', NULL)) v (tbl, why, merge_key)
 $$;
 
 -- A section's row (or its changed fields) in a log event without the

@@ -397,6 +397,32 @@ SELECT bt.contact_id, bt.currency, sum(bt.amount) AS balance, count(*) AS transa
  GROUP BY bt.contact_id, bt.currency, bt.account_id;
 COMMENT ON VIEW customercard.card_balance IS 'Internal balances of each contact per currency (bonus, coins, deposit, points)';
 
+CREATE VIEW customercard.card_tags WITH (security_invoker = true) AS
+SELECT ct.contact_id, ct.tag_id, t.name AS tag, ct.added_at, ct.added_by,
+       ct.account_id
+  FROM customercard.contact_tags ct
+  JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+ WHERE ct.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_tags IS 'Tags of each contact, with when and by whom';
+
+CREATE VIEW customercard.card_custom_values WITH (security_invoker = true) AS
+SELECT cv.contact_id, cv.field_id, f.name AS field, f.kind, cv.value, cv.updated_at,
+       cv.account_id
+  FROM customercard.custom_values cv
+  JOIN customercard.custom_fields f ON f.account_id = cv.account_id AND f.field_id = cv.field_id
+ WHERE cv.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_custom_values IS 'Custom field values of each contact, by field name';
+
+CREATE VIEW customercard.card_payments WITH (security_invoker = true) AS
+SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.amount, o.currency, py.status,
+       py.method, py.error_code, py.is_manual, py.confirmed_by, m.name AS confirmed_by_manager, py.created_at,
+       py.account_id
+  FROM customercard.payments py
+  JOIN customercard.orders o ON o.account_id = py.account_id AND o.order_id = py.order_id
+  LEFT JOIN customercard.managers m ON m.account_id = py.account_id AND m.manager_id = py.confirmed_by
+ WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded or failed with the error, manual and who confirmed it';
+
 CREATE VIEW customercard.card_call_campaigns WITH (security_invoker = true) AS
 SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.call_back_at, cm.status,
        cm.comment, cm.manager_id, m.name AS manager,

@@ -48,77 +48,28 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(j) e WHERE jsonb_typeof(e.value) <> 'null'
 $$;
 
--- Every table that holds rows of a contact, with the column that tells a
--- contact's rows apart (the primary key, or the other half of a composite
--- one), and, where two contacts' rows can collide, how they match and how
--- the survivor's row takes in the absorbed one (s = survivor's row, a =
--- absorbed's; $4 = the ids of the custom fields take_from_absorbed names), and for phones and e-mails
--- how their one primary row is chosen.  These fragments are fixed
--- text of this file, never input.  test/tap/merge.sql checks that every
--- table with a contact_id column is listed here or in merge_unlisted().
+-- Every table whose rows a merge moves: the card's sections but the
+-- contacts themselves, with their keys and collision rules as
+-- card_sections() declares them, then the log (card_not_sections() with a
+-- merge_key).  test/tap/merge.sql checks that every table with a
+-- contact_id column is listed here or in merge_unlisted().
 CREATE FUNCTION customercard.merge_sections(OUT tbl text, OUT key text, OUT match text, OUT assign text,
                                             OUT primary_expr text, OUT take_name text)
 RETURNS SETOF record
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $sections$
-SELECT v.*, p.primary_expr, p.take_name
-  FROM (VALUES
-    ('phones', 'phone_id', 's.phone OPERATOR(customercard.=) a.phone', NULL),
-    ('emails', 'email_id', 'customercard.email_key(s.email) = customercard.email_key(a.email)', NULL),
-    ('addresses', 'address_id', NULL, NULL),
-    ('balance_transactions', 'transaction_id', NULL, NULL),
-    ('channels', 'channel_id', NULL, NULL),
-    ('contact_tags', 'tag_id', 's.tag_id = a.tag_id',
-     'added_at = LEAST(s.added_at, a.added_at), '
-     'added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END'),
-    ('custom_values', 'field_id', 's.field_id = a.field_id',
-     'value = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.value ELSE s.value END, '
-     'updated_at = CASE WHEN s.value = '''' OR s.field_id = ANY ($4) THEN a.updated_at ELSE s.updated_at END'),
-    ('subscriptions', 'subscription_id', 's.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id',
-     'subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), '
-     'unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL '
-     '                       THEN GREATEST(s.unsubscribed_at, a.unsubscribed_at) END, '
-     'lgt_id = coalesce(s.lgt_id, a.lgt_id), block_id = coalesce(s.block_id, a.block_id)'),
-    ('orders', 'order_id', NULL, NULL),
-    ('payments', 'payment_id', NULL, NULL),
-    ('sales_plan_members', 'plan_id', 's.plan_id = a.plan_id',
-     'status = CASE WHEN s.status = ''new'' THEN a.status ELSE s.status END, '
-     'amount = coalesce(s.amount, a.amount), '
-     'manager_pinned = CASE WHEN s.manager_id IS NULL THEN a.manager_pinned ELSE s.manager_pinned END, '
-     'manager_id = coalesce(s.manager_id, a.manager_id), added_at = LEAST(s.added_at, a.added_at)'),
-    ('tasks', 'task_id', NULL, NULL),
-    ('calls', 'call_id', NULL, NULL),
-    ('call_campaign_members', 'campaign_id', 's.campaign_id = a.campaign_id',
-     'included_at = LEAST(s.included_at, a.included_at), call_back_at = coalesce(s.call_back_at, a.call_back_at), '
-     'comment = coalesce(s.comment, a.comment), manager_id = coalesce(s.manager_id, a.manager_id)'),
-    ('comments', 'comment_id', NULL, NULL),
-    ('webinar_visits', 'visit_id', NULL, NULL),
-    ('page_visits', 'visit_id', NULL, NULL),
-    ('clicks', 'click_id', NULL, NULL),
-    ('emails_sent', 'email_sent_id', NULL, NULL),
-    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
-    ('group_members', 'group_id', 's.group_id = a.group_id',
-     'joined_at = LEAST(s.joined_at, a.joined_at), '
-     'partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, '
-     'tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, '
-     'utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, '
-     'utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, '
-     'utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, '
-     'visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END'),
-    ('action_log', 'log_id', NULL, NULL),
-    ('action_log_archive', 'log_id', NULL, NULL)) v (tbl, key, match, assign)
-  -- one primary row per contact: the expression rows are compared by, and
-  -- the take_from_absorbed name that prefers the absorbed's primary
-  LEFT JOIN (VALUES ('phones', 't.phone', 'phone'),
-                    ('emails', 'customercard.email_key(t.email)', 'email')) p (tbl, primary_expr, take_name)
-         ON p.tbl = v.tbl
-$sections$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT s.tbl, s.key, s.match, s.assign, s.primary_expr, s.take_name
+      FROM customercard.card_sections() s WHERE s.key IS NOT NULL
+    UNION ALL
+    SELECT n.tbl, n.merge_key, NULL, NULL, NULL, NULL
+      FROM customercard.card_not_sections() n WHERE n.merge_key IS NOT NULL
+$$;
 
--- Tables with a contact_id column that a merge deliberately leaves alone.
+-- Tables with a contact_id column that a merge deliberately leaves alone:
+-- the contacts themselves (merged row by row), bulk jobs' selections and
+-- failures (the runner resolves tombstones).
 CREATE FUNCTION customercard.merge_unlisted() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- the contacts themselves; the journal of merges; pairs judged different;
-    -- bulk jobs' selections and failures (the runner resolves tombstones)
-    SELECT ARRAY['contacts', 'merges', 'not_duplicates', 'bulk_job_items', 'bulk_job_failures']
+    SELECT ARRAY['contacts'] || ARRAY(SELECT n.tbl FROM customercard.card_not_sections() n WHERE n.merge_key IS NULL)
 $$;
 
 -- Written here from merge_sections(), as static SQL, so that their plans
@@ -159,7 +110,7 @@ BEGIN
       FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord)
      WHERE m.match IS NOT NULL;
     EXECUTE format($f$
-CREATE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION customercard.merge_combines(acct bigint, sid bigint, aid bigint, take text[]) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     take_fields constant bigint[] := ARRAY(SELECT f.field_id FROM customercard.custom_fields f
@@ -183,7 +134,7 @@ $f$, combines, combined);
       INTO moves, results, backs
       FROM customercard.merge_sections() WITH ORDINALITY m (tbl, key, match, assign, primary_expr, take_name, ord);
     EXECUTE format($f$
-CREATE FUNCTION customercard.merge_moves(acct bigint, s bigint, a bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION customercard.merge_moves(acct bigint, s bigint, a bigint) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     moved jsonb;
@@ -194,7 +145,7 @@ BEGIN
     RETURN moved;
 END
 $body$;
-CREATE FUNCTION customercard.unmerge_moves(acct bigint, s bigint, a bigint, sections jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION customercard.unmerge_moves(acct bigint, s bigint, a bigint, sections jsonb) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     done integer;

@@ -36,26 +36,32 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- A merge journal without the person's data: contact images lose their
--- personal fields, images of their phones, e-mails, addresses and custom
--- values are dropped (an unmerge then has nothing of them to restore).
+-- personal fields; images of the person's rows of a section forget
+-- deletes (phones, e-mails, ...) are dropped (an unmerge then has nothing
+-- of them to restore), those of a section it erases lose their personal
+-- columns.
 CREATE FUNCTION customercard.scrub_journal(journal jsonb, ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     nulls jsonb := (SELECT jsonb_object_agg(f, NULL) FROM unnest(customercard.personal_fields()) f);
     k text;
-    t text;
+    sec record;
 BEGIN
     FOREACH k IN ARRAY ARRAY['survivor_before', 'survivor_after', 'absorbed_before'] LOOP
         IF journal ? k AND (journal -> k ->> 'contact_id')::bigint = ANY (ids) THEN
             journal := jsonb_set(journal, ARRAY[k], (journal -> k) || nulls);
         END IF;
     END LOOP;
-    FOREACH t IN ARRAY ARRAY['phones', 'emails', 'addresses', 'custom_values'] LOOP
+    FOR sec IN SELECT s.tbl, s.forget, (SELECT jsonb_object_agg(p, NULL) FROM unnest(s.personal) p) AS nulls
+                 FROM customercard.card_sections() s
+                WHERE s.tbl <> 'contacts' AND (s.forget = 'delete' OR (s.forget = 'erase' AND s.personal IS NOT NULL)) LOOP
         FOREACH k IN ARRAY ARRAY['deleted', 'before', 'after'] LOOP
-            IF journal -> 'sections' -> t ? k THEN
-                journal := jsonb_set(journal, ARRAY['sections', t, k],
-                    coalesce((SELECT jsonb_agg(e.value) FROM jsonb_array_elements(journal -> 'sections' -> t -> k) e
-                               WHERE NOT (e.value ->> 'contact_id')::bigint = ANY (ids)), '[]'));
+            IF journal -> 'sections' -> sec.tbl ? k THEN
+                journal := jsonb_set(journal, ARRAY['sections', sec.tbl, k],
+                    coalesce((SELECT jsonb_agg(CASE WHEN sec.forget = 'erase' AND (e.value ->> 'contact_id')::bigint = ANY (ids)
+                                                    THEN e.value || sec.nulls ELSE e.value END)
+                                FROM jsonb_array_elements(journal -> 'sections' -> sec.tbl -> k) e
+                               WHERE sec.forget = 'erase' OR NOT (e.value ->> 'contact_id')::bigint = ANY (ids)), '[]'));
             END IF;
         END LOOP;
     END LOOP;
@@ -88,10 +94,49 @@ END
 $$;
 
 -- The work of forget_contact in one account: live is the person's live
--- card.  On Citus it runs on the node holding the account (a delegated
--- function, distribute_on_citus()), so that every statement is local there.
-CREATE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+-- card.  Written here from the sections' forget rules (card_sections()),
+-- as static SQL: what to look for in the log (their scrub_values), then per
+-- section delete its rows, or erase its personal columns (forget_set's
+-- assignments over them; rows already so are left alone).  On Citus it
+-- runs on the node holding the account (a delegated function,
+-- distribute_on_citus()), so that every statement is local there.
+DO $generate$
+DECLARE
+    harvest text;
+    erase text;
+BEGIN
+    SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ord)
+      INTO harvest
+      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
+                                                           take_name, forget, forget_set, forget_where, scrub_values,
+                                                           card, export, ord)
+     WHERE cardinality(s.scrub_values) > 0;
+    SELECT string_agg(
+             CASE s.forget
+             WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
+             ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
+                         s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
+             E'\n    ' ORDER BY s.ord)
+      INTO erase
+      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
+                                                           take_name, forget, forget_set, forget_where, scrub_values,
+                                                           card, export, ord)
+      -- each erased column's new value: its forget_set expression, or NULL
+      LEFT JOIN LATERAL (
+            SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,
+                   string_agg(format('t.%I IS DISTINCT FROM %s', c.col, c.val), ' OR ' ORDER BY c.o)
+                     FILTER (WHERE c.col = ANY (s.personal)) AS differs
+              FROM (SELECT p.col, coalesce(s.forget_set ->> p.col, 'NULL') AS val, p.o
+                      FROM unnest(s.personal) WITH ORDINALITY p (col, o)
+                    UNION ALL
+                    SELECT f.key, f.value #>> '{}', 1000 + row_number() OVER ()
+                      FROM jsonb_each(s.forget_set) f WHERE NOT f.key = ANY (coalesce(s.personal, '{}'))) c
+           ) a ON s.forget = 'erase'
+     WHERE s.forget IN ('delete', 'erase');
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
 DECLARE
     ids bigint[];
     personal text[];
@@ -110,42 +155,17 @@ BEGIN
 
     -- what to look for in the log's details
     SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
-        SELECT unnest(ARRAY[c.name, c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url, host(c.ip), c.note]) AS v
-          FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
-        UNION ALL SELECT unnest(ARRAY[p.phone::text, p.raw]) FROM customercard.phones p WHERE p.account_id = acct AND p.contact_id = ANY (ids)
-        UNION ALL SELECT unnest(ARRAY[e.email, e.raw]) FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = ANY (ids)
-        UNION ALL SELECT unnest(ARRAY[h.external_id, h.username]) FROM customercard.channels h WHERE h.account_id = acct AND h.contact_id = ANY (ids)
-        UNION ALL SELECT unnest(ARRAY[d.line, d.zip]) FROM customercard.addresses d WHERE d.account_id = acct AND d.contact_id = ANY (ids)
-        UNION ALL SELECT v.value FROM customercard.custom_values v WHERE v.account_id = acct AND v.contact_id = ANY (ids)
-    ) x WHERE length(v) >= 3;
+        %s
+    ) x (v) WHERE length(v) >= 3;
 
     PERFORM customercard.card_rewrite(true);
-    UPDATE customercard.contacts c
-       SET name = NULL, first_name = NULL, last_name = NULL, middle_name = NULL, nickname = NULL, avatar_url = NULL,
-           gender = NULL, gender_source = NULL, timezone = NULL, city = NULL, ip = NULL, note = NULL,
-           forgotten_at = coalesce(c.forgotten_at, erased_at), updated_at = erased_at
-     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
-    DELETE FROM customercard.phones t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    DELETE FROM customercard.emails t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    DELETE FROM customercard.addresses t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    DELETE FROM customercard.custom_values t WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    UPDATE customercard.channels t SET external_id = 'forgotten-' || t.channel_id::text, username = NULL, updated_at = erased_at
-     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.external_id <> 'forgotten-' || t.channel_id::text;
-    UPDATE customercard.comments t SET body = '(erased on request)', attachments = '{}'
-     WHERE t.account_id = acct AND t.contact_id = ANY (ids);
-    UPDATE customercard.calls t SET recording_url = NULL
-     WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.recording_url IS NOT NULL;
-    UPDATE customercard.webinar_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
-    UPDATE customercard.page_visits t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
-    UPDATE customercard.clicks t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
-    UPDATE customercard.emails_sent t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
-    UPDATE customercard.group_members t SET visitor_id = NULL WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND t.visitor_id IS NOT NULL;
+    %s
 
     -- the log and its archive: details scrubbed once per row, changed rows written
     FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
-        EXECUTE format('UPDATE customercard.%1$I l SET details = x.scrubbed '
+        EXECUTE format('UPDATE customercard.%%1$I l SET details = x.scrubbed '
                        '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
-                       '          FROM customercard.%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       '          FROM customercard.%%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
                        ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
         USING acct, ids, coalesce(personal, '{}');
     END LOOP;
@@ -163,7 +183,10 @@ BEGIN
     VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
     PERFORM customercard.card_rewrite(false);
 END
-$$;
+$body$;
+$f$, harvest, erase);
+END
+$generate$;
 
 CREATE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

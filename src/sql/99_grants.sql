@@ -86,7 +86,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.phone_cmp(customercard.phone, customercard.phone), customercard.phone_hash(customercard.phone),
     customercard.phone_hash_extended(customercard.phone, bigint), customercard.phone_sortsupport(internal),
     customercard.describe_event(text, jsonb),
-    customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text),
+    customercard.section_declarations(), customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text),
     customercard.resolve_contact(bigint),
     customercard.card_json(bigint),
     customercard.audience_search(jsonb, integer, integer, bigint),

@@ -5,7 +5,7 @@
 -- session's actor (a section's specific events where it has them,
 -- row_added / row_changed / row_deleted for the rest).
 BEGIN;
-SELECT plan(9 + 3 * 21 - 2 * 2 + 1 + 2);
+SELECT plan(9 + 10 + (SELECT count(*)::int FROM customercard.card_sections() s, unnest(CASE WHEN s.writes = '{INSERT}' THEN '{1}'::int[] ELSE '{1,2,3}' END)) + 1 + 2);
 
 -- ---------------------------------------------------------------- the catalog
 SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
@@ -36,6 +36,59 @@ SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_section
 SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_sections() s
             WHERE has_table_privilege('customercard_manager', 'customercard.' || s.tbl, 'DELETE') <> ('DELETE' = ANY (s.writes))),
           NULL, '... deleting only where declared');
+-- ---------------------------------------------------------------- every declaration complete, every declared behaviour there
+SELECT is((SELECT array_agg(d.tbl || ': ' || k ORDER BY d.tbl, k) FROM customercard.section_declarations() d,
+                  jsonb_object_keys(d.decl) k
+            WHERE k NOT IN ('writes', 'personal', 'key', 'match', 'assign', 'primary', 'forget', 'forget_set',
+                            'forget_where', 'scrub_values', 'card', 'export')),
+          NULL, 'no declaration has a key docs/sections.md does not name');
+SELECT is((SELECT array_agg(d.tbl || ': ' || k ORDER BY d.tbl, k) FROM customercard.section_declarations() d,
+                  unnest(ARRAY['writes', 'forget', 'card', 'export'] || CASE WHEN d.tbl <> 'contacts' THEN ARRAY['key'] END) k
+            WHERE NOT d.decl ? k),
+          NULL, 'every declaration says what managers write, what forget does, its card blocks, its export columns and (but the contacts) its key');
+SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_sections() s
+            WHERE NOT s.writes <@ '{INSERT,UPDATE,DELETE}' OR NOT 'INSERT' = ANY (s.writes)
+               OR s.forget NOT IN ('delete', 'keep', 'erase')
+               OR (s.forget = 'erase' AND s.personal IS NULL AND s.forget_set = '{}')
+               OR (s.assign IS NOT NULL AND s.match IS NULL)
+               OR jsonb_array_length(s.card) = 0),
+          NULL, 'every declaration''s values are of their kinds (writes, forget, an erase with something to erase, assign with match, a card block)');
+SELECT is((SELECT array_agg(s.tbl || '.' || c ORDER BY s.tbl, c) FROM customercard.card_sections() s,
+                  unnest(s.personal || ARRAY[s.key] || ARRAY(SELECT jsonb_object_keys(s.forget_set))) c
+            WHERE c IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ('customercard.' || s.tbl)::regclass
+                                                   AND a.attname = c AND NOT a.attisdropped)),
+          NULL, 'every declared column (personal, key, what forget sets) is a column of its table');
+SELECT is((SELECT array_agg(s.tbl || ' → ' || (b ->> 'from') ORDER BY s.tbl) FROM customercard.card_sections() s,
+                  jsonb_array_elements(s.card) b
+            WHERE to_regclass('customercard.' || (b ->> 'from')) IS NULL
+               OR (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = to_regclass('customercard.' || (b ->> 'from'))
+                      AND a.attname IN ('contact_id', 'account_id')) <> 2
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(b -> 'columns', '[]') || coalesce(b -> 'object', '[]')) c
+                           WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass('customercard.' || (b ->> 'from'))
+                                               AND a.attname = c))
+               OR NOT (b ? 'order' OR b ? 'one' OR b ? 'object')),
+          NULL, 'every card block reads a relation with contact_id and account_id, by columns it has, in an order');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM (SELECT b ->> 'key' AS k FROM customercard.card_sections() s, jsonb_array_elements(s.card) b) x
+            GROUP BY k HAVING count(*) > 1),
+          NULL, 'no two card blocks have the same key');
+SELECT customercard.upsert_contact('{"name": "Key check"}') AS key_check \gset
+SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(customercard.card_json(:key_check)) k),
+          (SELECT array_agg(k ORDER BY k) FROM (SELECT b ->> 'key' AS k FROM customercard.card_sections() s, jsonb_array_elements(s.card) b
+                                                UNION ALL SELECT unnest(ARRAY['contact_id', 'requested_id', 'related', 'merges', 'log_total', 'log'])) x),
+          'card_json has the sections'' blocks (and the contact''s ids, relations, merges and log), no other key');
+SELECT is((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_proc p, unnest(p.proargnames, p.proargmodes) WITH ORDINALITY a (attname, mode, attnum)
+            WHERE p.oid = 'customercard.export_rows_of(bigint, bigint[])'::regprocedure AND a.mode = 't'),
+          (SELECT array_agg(c ORDER BY x.o) FROM (SELECT c, min(o) AS o FROM (
+                SELECT c, (SELECT array_position(ARRAY['contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags', 'custom'], c)) AS o
+                  FROM customercard.card_sections() s, unnest(s.export) c) y GROUP BY c) x),
+          'every column of export_rows is given by a declared section, and no section declares one it lacks');
+SELECT is((SELECT array_agg(c ORDER BY c) FROM (SELECT c FROM customercard.card_sections() s, unnest(s.export) c GROUP BY c HAVING count(*) > 1) x),
+          NULL, '... each by one section');
+SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_sections() s
+            WHERE s.forget IN ('delete', 'erase')
+              AND position(format(CASE s.forget WHEN 'delete' THEN 'DELETE FROM customercard.%I t WHERE' ELSE 'UPDATE customercard.%I t SET' END, s.tbl)
+                           IN pg_get_functiondef('customercard.forget_apply(bigint, bigint)'::regprocedure)) = 0),
+          NULL, 'forget_contact erases every section whose declaration says so');
 SELECT is(customercard.describe_event('row_changed', '{"section": "orders", "fields": {"amount": {"old": 100, "new": 150}}}'),
           'Order changed: amount "100" → "150"', 'row_changed reads as what changed, from old to new');
 
@@ -130,7 +183,10 @@ END $$;
 SELECT is(pg_temp.run_case(k.sql), k.events, k.section || ' ' || k.op || ': ' || k.events || ', once, with the actor')
   FROM cases k ORDER BY k.section = 'contacts' DESC, k.section, CASE k.op WHEN 'INSERT' THEN 1 WHEN 'UPDATE' THEN 2 ELSE 3 END;
 -- (the append-only sections, comments and the ledger, change never: their guards refuse it, tap/guards)
-SELECT is((SELECT count(*)::int FROM cases), 3 * 21 - 2 * 2, 'every section has its cases (the append-only two insert only)');
+SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_sections() s
+            WHERE ARRAY(SELECT k.op FROM cases k WHERE k.section = s.tbl ORDER BY k.op)
+                  <> CASE WHEN s.writes = '{INSERT}' THEN '{INSERT}'::text[] ELSE '{DELETE,INSERT,UPDATE}' END),
+          NULL, 'every section has its cases: INSERT, UPDATE, DELETE (append-only ones INSERT only)');
 
 -- forget_contact scrubs the person's data out of these events too
 SELECT customercard.forget_contact(:c);
