@@ -2178,12 +2178,67 @@ SELECT c.contact_id,
 COMMENT ON VIEW customercard.card IS
     'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
 
+-- issue 17: the dialog history, a section (its table before the declarations that name it)
+-- Dialogs (GetCourse's "requests", Leeloo's chats): every message between
+-- the person and the account, in threads; incoming ones are the person's,
+-- outgoing ones a manager's or a bot's (author: who wrote or recorded it,
+-- the session's actor).
+CREATE TABLE customercard.messages (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    message_id  bigserial NOT NULL,
+    contact_id  bigint NOT NULL,
+    thread      text NOT NULL DEFAULT 'main' CHECK (pg_catalog.length(thread) BETWEEN 1 AND 200),
+    channel_id  bigint,
+    direction   text NOT NULL CHECK (direction IN ('in', 'out')),
+    body        text NOT NULL DEFAULT '' CHECK (pg_catalog.length(body) <= 100000),
+    attachments text[] NOT NULL DEFAULT '{}',
+    author      text NOT NULL DEFAULT customercard.current_actor(),
+    sent_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    read_at     timestamptz,
+    PRIMARY KEY (account_id, message_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
+    FOREIGN KEY (account_id, channel_id) REFERENCES customercard.channels,
+    CHECK (body <> '' OR attachments <> '{}'),
+    CHECK (read_at IS NULL OR read_at >= sent_at)
+);
+CREATE INDEX messages_contact ON customercard.messages (account_id, contact_id, sent_at DESC);
+CREATE INDEX messages_channel ON customercard.messages (account_id, channel_id) WHERE channel_id IS NOT NULL;
+-- the audience's has_unread filter
+CREATE INDEX messages_unread ON customercard.messages (account_id, contact_id) WHERE direction = 'in' AND read_at IS NULL;
+COMMENT ON TABLE customercard.messages IS
+    'Dialog messages with a contact, in threads: direction in (the person''s) or out (a manager''s or bot''s), body, attachments, sent and read times';
+ALTER TABLE customercard.messages ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.messages
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.messages', '');
+SELECT pg_catalog.pg_extension_config_dump('customercard.messages_message_id_seq', '');
+REVOKE ALL ON customercard.messages FROM PUBLIC;
+GRANT SELECT ON customercard.messages TO customercard_reader;
+GRANT USAGE ON SEQUENCE customercard.messages_message_id_seq TO customercard_manager;
+
+CREATE VIEW customercard.card_messages WITH (security_invoker = true) AS
+SELECT ms.contact_id, ms.message_id, ms.thread, ms.channel_id, ch.kind AS channel_kind, ch.connection,
+       ms.direction, ms.body, ms.attachments, ms.author, ms.sent_at, ms.read_at,
+       ms.direction = 'in' AND ms.read_at IS NULL AS is_unread,
+       ms.account_id
+  FROM customercard.messages ms
+  LEFT JOIN customercard.channels ch ON ch.account_id = ms.account_id AND ch.channel_id = ms.channel_id
+ WHERE ms.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_messages IS
+    'Dialog messages of each contact with their thread and channel: direction, body, attachments, author, sent and read, unread incoming ones marked';
+
+REVOKE ALL ON customercard.card_messages FROM PUBLIC;
+GRANT SELECT ON customercard.card_messages TO customercard_reader;
+
 -- issue 14: the card's sections, declared once (src/sql/17_sections.sql)
 -- One row per section: the table, what one row is called in the log's
 -- descriptions, and the rest of its declaration as JSON (docs/sections.md
 -- names every key; test/tap/sections.sql refuses a missing or unknown one):
 --   writes        what customercard_manager may do to it (INSERT and UPDATE on
 --                 every column but the system-set ones, see grant_writes());
+--   system_set    its columns only the extension writes (attribution: who and
+--                 when, merged_into, forgotten_at), besides ids from sequences;
 --   personal      its columns that hold the person's data: scrubbed out of its
 --                 row_added / row_changed / row_deleted log events by
 --                 forget_contact, erased by forget "erase";
@@ -2203,8 +2258,9 @@ COMMENT ON VIEW customercard.card IS
 --                 in the log (default: its personal columns);
 --   card          its blocks of card_json: key, the relation it reads (with
 --                 contact_id and account_id), order (over v), and columns
---                 (default all but the ids), one (an object, not a list) or
---                 object ([key, value] columns: one JSON object);
+--                 (default all but the ids), limit (the first n), one (an
+--                 object, not a list) or object ([key, value] columns: one
+--                 JSON object);
 --   export        the columns of export_rows it gives.
 -- These fragments are fixed text of this file, never input: the log
 -- triggers, grants, merge, unmerge, forget, card_json and the section checks
@@ -2214,7 +2270,7 @@ RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
     SELECT * FROM (VALUES
     ('contacts', 'Contact', $${
-        "writes": ["INSERT", "UPDATE"],
+        "writes": ["INSERT", "UPDATE"], "system_set": ["merged_into", "forgotten_at"],
         "personal": ["name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender",
                      "gender_source", "timezone", "city", "ip", "note"],
         "forget": "erase",
@@ -2254,7 +2310,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
         "export": []}$$),
     ('contact_tags', 'Tag', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["added_by", "added_at"],
         "key": "tag_id", "match": "s.tag_id = a.tag_id",
         "assign": "added_at = LEAST(s.added_at, a.added_at), added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END",
         "forget": "keep",
@@ -2329,14 +2385,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "forget": "erase",
         "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
         "export": []}$$),
+    ('messages', 'Message', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["author"],
+        "personal": ["body", "attachments"], "key": "message_id",
+        "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
+        "scrub_values": ["t.body"],
+        "card": [{"key": "messages", "from": "card_messages", "order": "v.sent_at DESC, v.message_id DESC", "limit": 100}],
+        "export": []}$$),
     -- append-only: written once, never changed (their guards)
     ('comments', 'Comment', $${
-        "writes": ["INSERT"], "personal": ["body"], "key": "comment_id",
+        "writes": ["INSERT"], "system_set": ["author", "created_at"], "personal": ["body"], "key": "comment_id",
         "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
         "card": [{"key": "comments", "from": "card_comments", "order": "v.created_at DESC, v.comment_id DESC"}],
         "export": []}$$),
     ('balance_transactions', 'Balance transaction', $${
-        "writes": ["INSERT"], "key": "transaction_id", "forget": "keep",
+        "writes": ["INSERT"], "system_set": ["actor", "at"], "key": "transaction_id", "forget": "keep",
         "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
         "export": []}$$)
     ) v (tbl, label, decl)
@@ -2347,7 +2410,8 @@ CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT wri
                                            OUT key text, OUT match text, OUT assign text,
                                            OUT primary_expr text, OUT take_name text,
                                            OUT forget text, OUT forget_set jsonb, OUT forget_where text,
-                                           OUT scrub_values text[], OUT card jsonb, OUT export text[])
+                                           OUT scrub_values text[], OUT card jsonb, OUT export text[],
+                                           OUT system_set text[])
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT d.tbl, d.label,
@@ -2359,7 +2423,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            CASE WHEN d.decl ? 'scrub_values' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'scrub_values'))
                 ELSE ARRAY(SELECT 't.' || quote_ident(p) || '::text' FROM jsonb_array_elements_text(d.decl -> 'personal') p) END,
            coalesce(d.decl -> 'card', '[]'),
-           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export'))
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export')),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(d.decl -> 'system_set', '[]')))
       FROM customercard.section_declarations() d
 $$;
 COMMENT ON FUNCTION customercard.card_sections() IS
@@ -2421,14 +2486,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
        AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
     UNION ALL
-    SELECT v.t::regclass, v.c::name FROM (VALUES
-        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
-        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
-        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
-        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at')) v(t, c)
+    -- the sections' as they declare them (card_sections()), then the event
+    -- kinds' (of the tables there are: an upgrade script grants as it goes)
+    SELECT x.t, x.c FROM (
+        SELECT pg_catalog.to_regclass(pg_catalog.format('customercard.%I', s.tbl)) AS t, c::name AS c
+          FROM customercard.card_sections() s, pg_catalog.unnest(s.system_set) c
+        UNION ALL
+        SELECT pg_catalog.to_regclass('customercard.event_kinds'), v.c::name
+          FROM (VALUES ('registered_by'), ('registered_at')) v (c)) x
+     WHERE x.t IS NOT NULL
 $$;
 COMMENT ON FUNCTION customercard.system_set_columns() IS
-    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags and ledger rows';
+    'The columns the extension sets and no role writes: ids from sequences, those the sections declare (merged_into, forgotten_at, the author/actor/time of comments, tags, ledger rows, messages) and the event kinds'' registration';
 CREATE FUNCTION customercard.grant_writes(role regrole, privileges text[], tables regclass[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2861,7 +2930,7 @@ GRANT EXECUTE ON FUNCTION customercard.upsert_lock(bigint, text[]), customercard
 COMMENT ON FUNCTION customercard.is_log_event(text) IS
     'Whether the text is an action log event kind: one of the extension''s, or source.event as an account registers it (the CHECK of action_log.event; log_event() lists them in its hint)';
 COMMENT ON FUNCTION customercard.system_set_columns() IS
-    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags, ledger rows and event kinds';
+    'The columns the extension sets and no role writes: ids from sequences, those the sections declare (merged_into, forgotten_at, the author/actor/time of comments, tags, ledger rows, messages) and the event kinds'' registration';
 -- The account's own kinds of outside events, for log_event beside the
 -- documented ones: "source.event" (amocrm.deal_won), registered by an
 -- admin with register_event_kind().  (No kind of the extension's has a dot,
@@ -2918,12 +2987,15 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
        AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
     UNION ALL
-    SELECT v.t::regclass, v.c::name FROM (VALUES
-        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
-        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
-        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
-        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at'),
-        ('customercard.event_kinds', 'registered_by'), ('customercard.event_kinds', 'registered_at')) v(t, c)
+    -- the sections' as they declare them (card_sections()), then the event
+    -- kinds' (of the tables there are: an upgrade script grants as it goes)
+    SELECT x.t, x.c FROM (
+        SELECT pg_catalog.to_regclass(pg_catalog.format('customercard.%I', s.tbl)) AS t, c::name AS c
+          FROM customercard.card_sections() s, pg_catalog.unnest(s.system_set) c
+        UNION ALL
+        SELECT pg_catalog.to_regclass('customercard.event_kinds'), v.c::name
+          FROM (VALUES ('registered_by'), ('registered_at')) v (c)) x
+     WHERE x.t IS NOT NULL
 $$;
 SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{customercard.event_kinds}');
 REVOKE ALL ON FUNCTION customercard.register_event_kind(text, text) FROM PUBLIC;
@@ -3096,7 +3168,8 @@ $generate$;
 
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,
--- a list (jsonb_agg in its order, without the ids), an object (one) or a
+-- a list (jsonb_agg in its order, without the ids, the first limit rows),
+-- an object (one) or a
 -- {key: value} object (object); then the contact's relations, merges and
 -- latest log events.  Its big statement is planned once per session: every
 -- part of it is a lookup by key, so the generic plan is as good as a custom
@@ -3113,18 +3186,19 @@ BEGIN
                   THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
                               'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
                               b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
-                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM customercard.%I v '
-                              'WHERE v.account_id = acct AND v.contact_id = id), ''[]'')',
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
                               CASE WHEN b ? 'columns'
                                    THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
                                                                     FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
                                    ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
-                              b ->> 'order', b ->> 'from') END),
-             E',\n        ' ORDER BY s.ord, x.bo)
+                              b ->> 'order',
+                              CASE WHEN b ? 'limit'
+                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
+                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
+             E',\n        ' ORDER BY s.ordinality, x.bo)
       INTO blocks
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord),
+      FROM customercard.card_sections() WITH ORDINALITY s,
            jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
@@ -3208,22 +3282,18 @@ DECLARE
     erase text;
 BEGIN
     SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
-                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ord)
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ordinality)
       INTO harvest
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord)
+      FROM customercard.card_sections() WITH ORDINALITY s
      WHERE cardinality(s.scrub_values) > 0;
     SELECT string_agg(
              CASE s.forget
              WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
              ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
                          s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
-             E'\n    ' ORDER BY s.ord)
+             E'\n    ' ORDER BY s.ordinality)
       INTO erase
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord)
+      FROM customercard.card_sections() WITH ORDINALITY s
       -- each erased column's new value: its forget_set expression, or NULL
       LEFT JOIN LATERAL (
             SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,
@@ -3289,3 +3359,281 @@ $body$;
 $f$, harvest, erase);
 END
 $generate$;
+
+
+-- issue 17: the card counts messages (last activity, unread_messages);
+-- the audience filter has_unread
+CREATE OR REPLACE VIEW customercard.card WITH (security_invoker = true) AS
+SELECT c.contact_id,
+       c.account_id,
+       coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname) AS name,
+       c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url,
+       c.gender, c.gender_source, c.timezone, c.country, c.city, c.status,
+       f.phone,
+       f.email,
+       coalesce(f.tags, '{}') AS tags,
+       coalesce(f.channels_count, 0) AS channels_count,
+       c.manager_id,
+       m.name AS manager_name,
+       c.note,
+       c.points,
+       coalesce(f.total_paid, 0) AS total_paid,
+       coalesce(f.orders_count, 0) AS orders_count,
+       coalesce(f.sales_count, 0) AS sales_count,
+       coalesce(f.open_tasks, 0) AS open_tasks,
+       greatest(c.updated_at, f.last_at) AS last_activity,
+       c.created_at,
+       c.updated_at,
+       coalesce(f.unread_messages, 0) AS unread_messages
+  FROM customercard.contacts c
+  LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
+  -- one row of figures per contact, from one UNION ALL of its rows in each
+  -- table (a join to a sub-query per table plans several times slower)
+  LEFT JOIN (
+        SELECT x.account_id, x.contact_id,
+               (array_agg(x.phone ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'phone'))[1] AS phone,
+               (array_agg(x.txt ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'email'))[1] AS email,
+               array_agg(x.txt ORDER BY x.txt) FILTER (WHERE x.kind = 'tag') AS tags,
+               count(*) FILTER (WHERE x.kind = 'channel') AS channels_count,
+               count(*) FILTER (WHERE x.kind = 'order') AS orders_count,
+               count(*) FILTER (WHERE x.kind = 'order' AND x.is_primary) AS sales_count,
+               sum(x.amount) FILTER (WHERE x.kind = 'paid') AS total_paid,
+               count(*) FILTER (WHERE x.kind = 'task') AS open_tasks,
+               max(x.at) FILTER (WHERE x.kind IN ('log', 'message')) AS last_at,
+               count(*) FILTER (WHERE x.kind = 'message' AND x.is_primary) AS unread_messages
+          FROM (
+                SELECT 'phone' AS kind, p.account_id, p.contact_id, p.phone, NULL::text AS txt, p.is_primary,
+                       p.phone_id AS row_id, NULL::numeric AS amount, NULL::timestamptz AS at
+                  FROM customercard.phones p
+                UNION ALL
+                SELECT 'email', e.account_id, e.contact_id, NULL, e.email, e.is_primary, e.email_id, NULL, NULL
+                  FROM customercard.emails e
+                UNION ALL
+                SELECT 'tag', ct.account_id, ct.contact_id, NULL, t.name, NULL, NULL, NULL, NULL
+                  FROM customercard.contact_tags ct
+                  JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                UNION ALL
+                SELECT 'channel', ch.account_id, ch.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.channels ch WHERE ch.archived_at IS NULL
+                UNION ALL
+                SELECT 'order', od.account_id, od.contact_id, NULL, NULL, od.status = 'paid', NULL, NULL, NULL
+                  FROM customercard.orders od
+                UNION ALL
+                SELECT 'paid', py.account_id, py.contact_id, NULL, NULL, NULL, NULL, py.amount, NULL
+                  FROM customercard.payments py
+                  JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
+                  JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
+                 WHERE py.status = 'succeeded'
+                UNION ALL
+                SELECT 'task', tk.account_id, tk.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.tasks tk WHERE tk.status = 'open'
+                UNION ALL
+                SELECT 'log', l.account_id, l.contact_id, NULL, NULL, NULL, NULL, NULL, l.at
+                  FROM customercard.action_log l
+                UNION ALL
+                SELECT 'message', ms.account_id, ms.contact_id, NULL, NULL, ms.direction = 'in' AND ms.read_at IS NULL,
+                       NULL, NULL, ms.sent_at
+                  FROM customercard.messages ms
+               ) x
+         WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+         GROUP BY x.account_id, x.contact_id
+       ) f ON f.account_id = c.account_id AND f.contact_id = c.contact_id
+ WHERE c.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
+COMMENT ON VIEW customercard.card IS
+    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity (changes and messages), unread messages';
+ALTER TYPE customercard.audience_filter ADD ATTRIBUTE has_unread boolean;
+CREATE OR REPLACE FUNCTION customercard.audience_check_filter(filter jsonb, acct bigint)
+RETURNS customercard.audience_filter
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
+        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to',
+        'has_unread'];
+    f customercard.audience_filter;
+    k text;
+    v jsonb;
+    t text;
+    names text[];
+    words text[];
+    w text;
+BEGIN
+    f.impossible := false;
+    IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'the audience filter must be a JSON object, not %', coalesce(jsonb_typeof(filter), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''{}'' for everyone, or keys such as {"tag": "vip", "has_phone": true}.';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+        IF NOT k = ANY (allowed) THEN
+            PERFORM customercard.audience_filter_error(k, 'unknown key',
+                'Filter keys: ' || array_to_string(allowed, ', ') || '.');
+        END IF;
+        CONTINUE WHEN jsonb_typeof(v) = 'null';
+        t := jsonb_typeof(v);
+        CASE k
+        WHEN 'search' THEN
+            IF t <> 'string' AND t <> 'number' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'Search by a name, an e-mail or a phone number in any format.');
+            END IF;
+            w := btrim(v #>> '{}');
+            CONTINUE WHEN w = '';
+            IF length(w) > 200 THEN
+                PERFORM customercard.audience_filter_error(k, 'is longer than 200 characters', 'Search by a name, an e-mail or a phone number.');
+            END IF;
+            -- a phone number in any format, or an e-mail address, is looked up as
+            -- such (no name holds one); anything else is searched in the names
+            f.search_phone := customercard.normalize_phone(w)::customercard.phone;
+            IF f.search_phone IS NULL AND strpos(w, '@') > 0 THEN
+                f.search_email := customercard.email_key(coalesce(customercard.normalize_email(w), w));
+            END IF;
+            CONTINUE WHEN f.search_phone IS NOT NULL OR f.search_email IS NOT NULL;
+            -- every word must occur in one of the names; LIKE's own characters are data
+            SELECT array_agg('%' || replace(replace(replace(x, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+              INTO f.name_patterns
+              FROM regexp_split_to_table(lower(w COLLATE "und-x-icu"), '\s+') AS x WHERE x <> '';
+        WHEN 'gender' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('male', 'female', 'unknown') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "male", "female" or "unknown"', 'For example {"gender": "female"}.');
+            END IF;
+            f.gender := v #>> '{}';
+        WHEN 'channel' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
+            END IF;
+            f.channel := v #>> '{}';
+        WHEN 'has_phone', 'has_email', 'has_unread' THEN
+            IF t <> 'boolean' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
+            END IF;
+            CASE k WHEN 'has_phone' THEN f.has_phone := v::boolean;
+                   WHEN 'has_email' THEN f.has_email := v::boolean;
+                   ELSE f.has_unread := v::boolean; END CASE;
+        WHEN 'tag', 'tags_all', 'tags_any' THEN
+            IF k = 'tag' THEN
+                IF t <> 'string' THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'For example {"tag": "vip"}; several: "tags_all" or "tags_any".');
+                END IF;
+                names := ARRAY[v #>> '{}'];
+            ELSE
+                IF t <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string') THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be an array of tag names', 'For example {"' || k || '": ["vip", "webinar"]}.');
+                END IF;
+                names := ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(v) x);
+            END IF;
+            CONTINUE WHEN cardinality(names) = 0;
+            IF k = 'tags_any' THEN
+                f.tags_any := ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                     WHERE tg.account_id = acct AND tg.name = ANY (names));
+                f.impossible := f.impossible OR cardinality(f.tags_any) = 0;
+            ELSE
+                -- every tag named must exist, or nobody can have them all
+                IF (SELECT count(*) FROM customercard.tags tg WHERE tg.account_id = acct AND tg.name = ANY (names))
+                   < cardinality(names) THEN
+                    f.impossible := true;
+                END IF;
+                f.tags_all := ARRAY(SELECT DISTINCT x FROM unnest(f.tags_all ||
+                                    ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                           WHERE tg.account_id = acct AND tg.name = ANY (names))) x);
+            END IF;
+        WHEN 'funnel', 'lgt' THEN
+            IF t NOT IN ('number', 'string') THEN
+                PERFORM customercard.audience_filter_error(k,
+                    CASE k WHEN 'funnel' THEN 'must be a funnel name or id, not ' ELSE 'must be an LGT name or id, not ' END || t,
+                    CASE k WHEN 'funnel' THEN 'For example {"funnel": "Free lesson"}.' ELSE 'For example {"lgt": "Site widget"}.' END);
+            END IF;
+            IF k = 'funnel' THEN
+                f.funnels := customercard.ids_named(acct, v, 'funnels');
+                f.impossible := f.impossible OR cardinality(f.funnels) = 0;
+            ELSE
+                f.lgts := customercard.ids_named(acct, v, 'lgts');
+                f.impossible := f.impossible OR cardinality(f.lgts) = 0;
+            END IF;
+        WHEN 'ordered_offer', 'paid_offer' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an offer name, not ' || t, 'For example {"' || k || '": "Course PRO"}.');
+            END IF;
+            IF k = 'ordered_offer' THEN f.ordered_offer := v #>> '{}'; ELSE f.paid_offer := v #>> '{}'; END IF;
+        WHEN 'status' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('active', 'unsubscribed', 'blacklisted', 'archived') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "active", "unsubscribed", "blacklisted" or "archived"', 'For example {"status": "active"}.');
+            END IF;
+            f.status := v #>> '{}';
+        WHEN 'manager' THEN
+            IF t = 'number' THEN
+                f.manager := (SELECT m.manager_id FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.manager_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.manager := (SELECT min(m.manager_id) FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be a manager id or name, not ' || t, 'For example {"manager": 3}.');
+            END IF;
+            f.impossible := f.impossible OR f.manager IS NULL;
+        WHEN 'created_from', 'created_to' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a date or timestamp string, not ' || t, 'For example {"' || k || '": "2026-01-31"}.');
+            END IF;
+            BEGIN
+                IF (v #>> '{}') ~ '^\d{4}-\d{2}-\d{2}$' THEN
+                    -- a date: from its start; to the end of that day
+                    IF k = 'created_from' THEN f.created_from := (v #>> '{}')::date;
+                    ELSE f.created_to := (v #>> '{}')::date + 1; END IF;
+                ELSIF k = 'created_from' THEN
+                    f.created_from := (v #>> '{}')::timestamptz;
+                ELSE
+                    f.created_to := (v #>> '{}')::timestamptz + interval '1 microsecond';
+                END IF;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+                PERFORM customercard.audience_filter_error(k, pg_catalog.format('"%s" is not a date or timestamp', v #>> '{}'),
+                    'Use ISO 8601: "2026-01-31" (the whole day) or "2026-01-31T18:00:00+03".');
+            END;
+        END CASE;
+    END LOOP;
+    RETURN f;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.audience_where(f customercard.audience_filter) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat_ws(E'\n   AND ', 'c.account_id = $1 AND c.merged_into IS NULL AND c.deleted_at IS NULL',
+        CASE WHEN f.impossible THEN 'false' END,
+        -- search: by name, a trigram condition per word on the row itself (so
+        -- the planner weighs the GIN index against the newest-first scan:
+        -- a rare name goes through the index, a common one is met early in
+        -- the scan); by e-mail key; by phone
+        CASE WHEN f.name_patterns IS NOT NULL THEN
+            (SELECT string_agg(format('customercard.name_haystack(c.name, c.first_name, c.last_name, c.middle_name, c.nickname) LIKE (($2).name_patterns)[%s]', i), ' AND ')
+               FROM generate_series(1, cardinality(f.name_patterns)) i) END,
+        CASE WHEN f.search_email IS NOT NULL THEN
+            'c.contact_id IN (SELECT e.contact_id FROM customercard.emails e WHERE e.account_id = $1 AND customercard.email_key(e.email) = ($2).search_email)' END,
+        CASE WHEN f.search_phone IS NOT NULL THEN
+            'c.contact_id IN (SELECT p.contact_id FROM customercard.phones p WHERE p.account_id = $1 AND p.phone OPERATOR(customercard.=) ($2).search_phone)' END,
+        CASE WHEN f.gender IS NULL THEN NULL WHEN f.gender = 'unknown' THEN 'c.gender IS NULL' ELSE 'c.gender = ($2).gender' END,
+        CASE WHEN f.channel IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.channels ch WHERE ch.account_id = $1 AND ch.kind = ($2).channel AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL)' END,
+        CASE f.has_phone WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)' END,
+        CASE f.has_email WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)' END,
+        CASE f.has_unread WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)'
+                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)' END,
+        CASE WHEN cardinality(f.tags_all) = 1 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = (($2).tags_all)[1] AND ct.contact_id = c.contact_id)'
+             WHEN cardinality(f.tags_all) > 1 THEN
+            '(SELECT count(*) FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.contact_id = c.contact_id AND ct.tag_id = ANY (($2).tags_all)) = cardinality(($2).tags_all)' END,
+        CASE WHEN cardinality(f.tags_any) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = ANY (($2).tags_any) AND ct.contact_id = c.contact_id)' END,
+        CASE WHEN cardinality(f.funnels) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.funnel_id = ANY (($2).funnels) AND s.contact_id = c.contact_id AND s.unsubscribed_at IS NULL)' END,
+        CASE WHEN cardinality(f.lgts) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.lgt_id = ANY (($2).lgts) AND s.contact_id = c.contact_id)' END,
+        CASE WHEN f.ordered_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).ordered_offer AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.paid_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).paid_offer AND o.status = ''paid'' AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.status IS NOT NULL THEN 'c.status = ($2).status' END,
+        CASE WHEN f.manager IS NOT NULL THEN 'c.manager_id = ($2).manager' END,
+        CASE WHEN f.created_from IS NOT NULL THEN 'c.created_at >= ($2).created_from' END,
+        CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
+$$;

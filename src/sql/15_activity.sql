@@ -109,3 +109,32 @@ CREATE TABLE customercard.group_members (
 CREATE INDEX group_members_contact ON customercard.group_members (account_id, contact_id);
 CREATE INDEX group_members_visitor ON customercard.group_members (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.group_members IS 'Contacts in groups, with the partner, tag and UTM of joining';
+
+-- Dialogs (GetCourse's "requests", Leeloo's chats): every message between
+-- the person and the account, in threads; incoming ones are the person's,
+-- outgoing ones a manager's or a bot's (author: who wrote or recorded it,
+-- the session's actor).
+CREATE TABLE customercard.messages (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    message_id  bigserial NOT NULL,
+    contact_id  bigint NOT NULL,
+    thread      text NOT NULL DEFAULT 'main' CHECK (pg_catalog.length(thread) BETWEEN 1 AND 200),
+    channel_id  bigint,
+    direction   text NOT NULL CHECK (direction IN ('in', 'out')),
+    body        text NOT NULL DEFAULT '' CHECK (pg_catalog.length(body) <= 100000),
+    attachments text[] NOT NULL DEFAULT '{}',
+    author      text NOT NULL DEFAULT customercard.current_actor(),
+    sent_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    read_at     timestamptz,
+    PRIMARY KEY (account_id, message_id),
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
+    FOREIGN KEY (account_id, channel_id) REFERENCES customercard.channels,
+    CHECK (body <> '' OR attachments <> '{}'),
+    CHECK (read_at IS NULL OR read_at >= sent_at)
+);
+CREATE INDEX messages_contact ON customercard.messages (account_id, contact_id, sent_at DESC);
+CREATE INDEX messages_channel ON customercard.messages (account_id, channel_id) WHERE channel_id IS NOT NULL;
+-- the audience's has_unread filter
+CREATE INDEX messages_unread ON customercard.messages (account_id, contact_id) WHERE direction = 'in' AND read_at IS NULL;
+COMMENT ON TABLE customercard.messages IS
+    'Dialog messages with a contact, in threads: direction in (the person''s) or out (a manager''s or bot''s), body, attachments, sent and read times';

@@ -16,6 +16,8 @@
 -- names every key; test/tap/sections.sql refuses a missing or unknown one):
 --   writes        what customercard_manager may do to it (INSERT and UPDATE on
 --                 every column but the system-set ones, see grant_writes());
+--   system_set    its columns only the extension writes (attribution: who and
+--                 when, merged_into, forgotten_at), besides ids from sequences;
 --   personal      its columns that hold the person's data: scrubbed out of its
 --                 row_added / row_changed / row_deleted log events by
 --                 forget_contact, erased by forget "erase";
@@ -35,8 +37,9 @@
 --                 in the log (default: its personal columns);
 --   card          its blocks of card_json: key, the relation it reads (with
 --                 contact_id and account_id), order (over v), and columns
---                 (default all but the ids), one (an object, not a list) or
---                 object ([key, value] columns: one JSON object);
+--                 (default all but the ids), limit (the first n), one (an
+--                 object, not a list) or object ([key, value] columns: one
+--                 JSON object);
 --   export        the columns of export_rows it gives.
 -- These fragments are fixed text of this file, never input: the log
 -- triggers, grants, merge, unmerge, forget, card_json and the section checks
@@ -46,7 +49,7 @@ RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
     SELECT * FROM (VALUES
     ('contacts', 'Contact', $${
-        "writes": ["INSERT", "UPDATE"],
+        "writes": ["INSERT", "UPDATE"], "system_set": ["merged_into", "forgotten_at"],
         "personal": ["name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender",
                      "gender_source", "timezone", "city", "ip", "note"],
         "forget": "erase",
@@ -86,7 +89,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
         "export": []}$$),
     ('contact_tags', 'Tag', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["added_by", "added_at"],
         "key": "tag_id", "match": "s.tag_id = a.tag_id",
         "assign": "added_at = LEAST(s.added_at, a.added_at), added_by = CASE WHEN a.added_at < s.added_at THEN a.added_by ELSE s.added_by END",
         "forget": "keep",
@@ -161,14 +164,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "forget": "erase",
         "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
         "export": []}$$),
+    ('messages', 'Message', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["author"],
+        "personal": ["body", "attachments"], "key": "message_id",
+        "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
+        "scrub_values": ["t.body"],
+        "card": [{"key": "messages", "from": "card_messages", "order": "v.sent_at DESC, v.message_id DESC", "limit": 100}],
+        "export": []}$$),
     -- append-only: written once, never changed (their guards)
     ('comments', 'Comment', $${
-        "writes": ["INSERT"], "personal": ["body"], "key": "comment_id",
+        "writes": ["INSERT"], "system_set": ["author", "created_at"], "personal": ["body"], "key": "comment_id",
         "forget": "erase", "forget_set": {"body": "'(erased on request)'", "attachments": "'{}'"},
         "card": [{"key": "comments", "from": "card_comments", "order": "v.created_at DESC, v.comment_id DESC"}],
         "export": []}$$),
     ('balance_transactions', 'Balance transaction', $${
-        "writes": ["INSERT"], "key": "transaction_id", "forget": "keep",
+        "writes": ["INSERT"], "system_set": ["actor", "at"], "key": "transaction_id", "forget": "keep",
         "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
         "export": []}$$)
     ) v (tbl, label, decl)
@@ -179,7 +189,8 @@ CREATE FUNCTION customercard.card_sections(OUT tbl text, OUT label text, OUT wri
                                            OUT key text, OUT match text, OUT assign text,
                                            OUT primary_expr text, OUT take_name text,
                                            OUT forget text, OUT forget_set jsonb, OUT forget_where text,
-                                           OUT scrub_values text[], OUT card jsonb, OUT export text[])
+                                           OUT scrub_values text[], OUT card jsonb, OUT export text[],
+                                           OUT system_set text[])
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT d.tbl, d.label,
@@ -191,7 +202,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            CASE WHEN d.decl ? 'scrub_values' THEN ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'scrub_values'))
                 ELSE ARRAY(SELECT 't.' || quote_ident(p) || '::text' FROM jsonb_array_elements_text(d.decl -> 'personal') p) END,
            coalesce(d.decl -> 'card', '[]'),
-           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export'))
+           ARRAY(SELECT jsonb_array_elements_text(d.decl -> 'export')),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(d.decl -> 'system_set', '[]')))
       FROM customercard.section_declarations() d
 $$;
 COMMENT ON FUNCTION customercard.card_sections() IS

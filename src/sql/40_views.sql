@@ -74,7 +74,8 @@ SELECT c.contact_id,
        coalesce(f.open_tasks, 0) AS open_tasks,
        greatest(c.updated_at, f.last_at) AS last_activity,
        c.created_at,
-       c.updated_at
+       c.updated_at,
+       coalesce(f.unread_messages, 0) AS unread_messages
   FROM customercard.contacts c
   LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
   -- one row of figures per contact, from one UNION ALL of its rows in each
@@ -89,7 +90,8 @@ SELECT c.contact_id,
                count(*) FILTER (WHERE x.kind = 'order' AND x.is_primary) AS sales_count,
                sum(x.amount) FILTER (WHERE x.kind = 'paid') AS total_paid,
                count(*) FILTER (WHERE x.kind = 'task') AS open_tasks,
-               max(x.at) FILTER (WHERE x.kind = 'log') AS last_at
+               max(x.at) FILTER (WHERE x.kind IN ('log', 'message')) AS last_at,
+               count(*) FILTER (WHERE x.kind = 'message' AND x.is_primary) AS unread_messages
           FROM (
                 SELECT 'phone' AS kind, p.account_id, p.contact_id, p.phone, NULL::text AS txt, p.is_primary,
                        p.phone_id AS row_id, NULL::numeric AS amount, NULL::timestamptz AS at
@@ -119,6 +121,10 @@ SELECT c.contact_id,
                 UNION ALL
                 SELECT 'log', l.account_id, l.contact_id, NULL, NULL, NULL, NULL, NULL, l.at
                   FROM customercard.action_log l
+                UNION ALL
+                SELECT 'message', ms.account_id, ms.contact_id, NULL, NULL, ms.direction = 'in' AND ms.read_at IS NULL,
+                       NULL, NULL, ms.sent_at
+                  FROM customercard.messages ms
                ) x
          WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
          GROUP BY x.account_id, x.contact_id
@@ -126,7 +132,7 @@ SELECT c.contact_id,
  WHERE c.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
    AND c.merged_into IS NULL AND c.deleted_at IS NULL;
 COMMENT ON VIEW customercard.card IS
-    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity';
+    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity (changes and messages), unread messages';
 
 CREATE VIEW customercard.card_channels WITH (security_invoker = true) AS
 SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
@@ -422,6 +428,17 @@ SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.a
   LEFT JOIN customercard.managers m ON m.account_id = py.account_id AND m.manager_id = py.confirmed_by
  WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
 COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded or failed with the error, manual and who confirmed it';
+
+CREATE VIEW customercard.card_messages WITH (security_invoker = true) AS
+SELECT ms.contact_id, ms.message_id, ms.thread, ms.channel_id, ch.kind AS channel_kind, ch.connection,
+       ms.direction, ms.body, ms.attachments, ms.author, ms.sent_at, ms.read_at,
+       ms.direction = 'in' AND ms.read_at IS NULL AS is_unread,
+       ms.account_id
+  FROM customercard.messages ms
+  LEFT JOIN customercard.channels ch ON ch.account_id = ms.account_id AND ch.channel_id = ms.channel_id
+ WHERE ms.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_messages IS
+    'Dialog messages of each contact with their thread and channel: direction, body, attachments, author, sent and read, unread incoming ones marked';
 
 CREATE VIEW customercard.card_call_campaigns WITH (security_invoker = true) AS
 SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.call_back_at, cm.status,

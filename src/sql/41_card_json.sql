@@ -4,7 +4,8 @@
 
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,
--- a list (jsonb_agg in its order, without the ids), an object (one) or a
+-- a list (jsonb_agg in its order, without the ids, the first limit rows),
+-- an object (one) or a
 -- {key: value} object (object); then the contact's relations, merges and
 -- latest log events.  Its big statement is planned once per session: every
 -- part of it is a lookup by key, so the generic plan is as good as a custom
@@ -21,18 +22,19 @@ BEGIN
                   THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
                               'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
                               b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
-                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM customercard.%I v '
-                              'WHERE v.account_id = acct AND v.contact_id = id), ''[]'')',
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
                               CASE WHEN b ? 'columns'
                                    THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
                                                                     FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
                                    ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
-                              b ->> 'order', b ->> 'from') END),
-             E',\n        ' ORDER BY s.ord, x.bo)
+                              b ->> 'order',
+                              CASE WHEN b ? 'limit'
+                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
+                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
+             E',\n        ' ORDER BY s.ordinality, x.bo)
       INTO blocks
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord),
+      FROM customercard.card_sections() WITH ORDINALITY s,
            jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb

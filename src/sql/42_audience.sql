@@ -52,7 +52,8 @@ CREATE TYPE customercard.audience_filter AS (
     manager         bigint,
     created_from    timestamptz,
     created_to      timestamptz,   -- exclusive
-    impossible      boolean     -- a name that matches nothing (unknown tag, funnel...)
+    impossible      boolean,    -- a name that matches nothing (unknown tag, funnel...)
+    has_unread      boolean     -- incoming messages not read
 );
 
 CREATE FUNCTION customercard.audience_filter_error(key text, message text, hint text) RETURNS void
@@ -96,7 +97,8 @@ RETURNS customercard.audience_filter
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
-        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to'];
+        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to',
+        'has_unread'];
     f customercard.audience_filter;
     k text;
     v jsonb;
@@ -149,11 +151,13 @@ BEGIN
                 PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
             END IF;
             f.channel := v #>> '{}';
-        WHEN 'has_phone', 'has_email' THEN
+        WHEN 'has_phone', 'has_email', 'has_unread' THEN
             IF t <> 'boolean' THEN
                 PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
             END IF;
-            IF k = 'has_phone' THEN f.has_phone := v::boolean; ELSE f.has_email := v::boolean; END IF;
+            CASE k WHEN 'has_phone' THEN f.has_phone := v::boolean;
+                   WHEN 'has_email' THEN f.has_email := v::boolean;
+                   ELSE f.has_unread := v::boolean; END CASE;
         WHEN 'tag', 'tags_all', 'tags_any' THEN
             IF k = 'tag' THEN
                 IF t <> 'string' THEN
@@ -263,6 +267,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)' END,
         CASE f.has_email WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)'
                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)' END,
+        CASE f.has_unread WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)'
+                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)' END,
         CASE WHEN cardinality(f.tags_all) = 1 THEN
             'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = (($2).tags_all)[1] AND ct.contact_id = c.contact_id)'
              WHEN cardinality(f.tags_all) > 1 THEN

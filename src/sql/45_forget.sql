@@ -106,22 +106,18 @@ DECLARE
     erase text;
 BEGIN
     SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
-                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ord)
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ordinality)
       INTO harvest
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord)
+      FROM customercard.card_sections() WITH ORDINALITY s
      WHERE cardinality(s.scrub_values) > 0;
     SELECT string_agg(
              CASE s.forget
              WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
              ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
                          s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
-             E'\n    ' ORDER BY s.ord)
+             E'\n    ' ORDER BY s.ordinality)
       INTO erase
-      FROM customercard.card_sections() WITH ORDINALITY s (tbl, label, writes, personal, key, match, assign, primary_expr,
-                                                           take_name, forget, forget_set, forget_where, scrub_values,
-                                                           card, export, ord)
+      FROM customercard.card_sections() WITH ORDINALITY s
       -- each erased column's new value: its forget_set expression, or NULL
       LEFT JOIN LATERAL (
             SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,

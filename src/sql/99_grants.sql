@@ -15,15 +15,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
      WHERE c.relnamespace OPERATOR(pg_catalog.=) 'customercard'::regnamespace AND c.relkind OPERATOR(pg_catalog.=) 'r'
        AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) OPERATOR(pg_catalog.~) '^nextval\('
     UNION ALL
-    SELECT v.t::regclass, v.c::name FROM (VALUES
-        ('customercard.contacts', 'merged_into'), ('customercard.contacts', 'forgotten_at'),
-        ('customercard.comments', 'author'), ('customercard.comments', 'created_at'),
-        ('customercard.contact_tags', 'added_by'), ('customercard.contact_tags', 'added_at'),
-        ('customercard.balance_transactions', 'actor'), ('customercard.balance_transactions', 'at'),
-        ('customercard.event_kinds', 'registered_by'), ('customercard.event_kinds', 'registered_at')) v(t, c)
+    -- the sections' as they declare them (card_sections()), then the event
+    -- kinds' (of the tables there are: an upgrade script grants as it goes)
+    SELECT x.t, x.c FROM (
+        SELECT pg_catalog.to_regclass(pg_catalog.format('customercard.%I', s.tbl)) AS t, c::name AS c
+          FROM customercard.card_sections() s, pg_catalog.unnest(s.system_set) c
+        UNION ALL
+        SELECT pg_catalog.to_regclass('customercard.event_kinds'), v.c::name
+          FROM (VALUES ('registered_by'), ('registered_at')) v (c)) x
+     WHERE x.t IS NOT NULL
 $$;
 COMMENT ON FUNCTION customercard.system_set_columns() IS
-    'The columns the extension sets and no role writes: ids from sequences, merged_into, forgotten_at, and the author/actor/time of comments, tags, ledger rows and event kinds';
+    'The columns the extension sets and no role writes: ids from sequences, those the sections declare (merged_into, forgotten_at, the author/actor/time of comments, tags, ledger rows, messages) and the event kinds'' registration';
 
 -- Grant role INSERT and UPDATE on every column of the tables but the
 -- system-set ones (DELETE, which names no column, on the tables).

@@ -39,7 +39,7 @@ SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_section
 -- ---------------------------------------------------------------- every declaration complete, every declared behaviour there
 SELECT is((SELECT array_agg(d.tbl || ': ' || k ORDER BY d.tbl, k) FROM customercard.section_declarations() d,
                   jsonb_object_keys(d.decl) k
-            WHERE k NOT IN ('writes', 'personal', 'key', 'match', 'assign', 'primary', 'forget', 'forget_set',
+            WHERE k NOT IN ('writes', 'system_set', 'personal', 'key', 'match', 'assign', 'primary', 'forget', 'forget_set',
                             'forget_where', 'scrub_values', 'card', 'export')),
           NULL, 'no declaration has a key docs/sections.md does not name');
 SELECT is((SELECT array_agg(d.tbl || ': ' || k ORDER BY d.tbl, k) FROM customercard.section_declarations() d,
@@ -54,10 +54,10 @@ SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_section
                OR jsonb_array_length(s.card) = 0),
           NULL, 'every declaration''s values are of their kinds (writes, forget, an erase with something to erase, assign with match, a card block)');
 SELECT is((SELECT array_agg(s.tbl || '.' || c ORDER BY s.tbl, c) FROM customercard.card_sections() s,
-                  unnest(s.personal || ARRAY[s.key] || ARRAY(SELECT jsonb_object_keys(s.forget_set))) c
+                  unnest(s.personal || s.system_set || ARRAY[s.key] || ARRAY(SELECT jsonb_object_keys(s.forget_set))) c
             WHERE c IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ('customercard.' || s.tbl)::regclass
                                                    AND a.attname = c AND NOT a.attisdropped)),
-          NULL, 'every declared column (personal, key, what forget sets) is a column of its table');
+          NULL, 'every declared column (personal, system-set, key, what forget sets) is a column of its table');
 SELECT is((SELECT array_agg(s.tbl || ' → ' || (b ->> 'from') ORDER BY s.tbl) FROM customercard.card_sections() s,
                   jsonb_array_elements(s.card) b
             WHERE to_regclass('customercard.' || (b ->> 'from')) IS NULL
@@ -163,6 +163,9 @@ INSERT INTO cases VALUES
  ('group_members', 'INSERT', 'INSERT INTO customercard.group_members (group_id, contact_id) VALUES (7, :c)', 'membership'),
  ('group_members', 'UPDATE', 'UPDATE customercard.group_members SET partner = ''p1'' WHERE group_id = 7', 'row_changed'),
  ('group_members', 'DELETE', 'DELETE FROM customercard.group_members WHERE group_id = 7', 'row_deleted'),
+ ('messages', 'INSERT', 'INSERT INTO customercard.messages (message_id, contact_id, direction, body) VALUES (70, :c, ''in'', ''Hello, is the course on?'')', 'row_added'),
+ ('messages', 'UPDATE', 'UPDATE customercard.messages SET read_at = now() WHERE message_id = 70', 'row_changed'),
+ ('messages', 'DELETE', 'DELETE FROM customercard.messages WHERE message_id = 70', 'row_deleted'),
  ('comments', 'INSERT', 'INSERT INTO customercard.comments (contact_id, body) VALUES (:c, ''called'')', 'comment_added'),
  ('balance_transactions', 'INSERT', 'INSERT INTO customercard.balance_transactions (contact_id, currency, amount, reason) VALUES (:c, ''bonus'', 100, ''gift'')', 'row_added');
 UPDATE cases SET sql = replace(sql, ':c', :'c');
