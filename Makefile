@@ -6,7 +6,7 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = customercard--$(EXTVERSION).sql
 DATA        = $(wildcard upgrade/customercard--*.sql)
-SHLIB_LINK += -lcjson -lxlsxwriter
+SHLIB_LINK += -lcjson -lxlsxwriter -lzip -lexpat
 PG_CPPFLAGS = -Isrc
 # appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them
 PG_CFLAGS   = -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
@@ -38,11 +38,13 @@ fuzz/fuzz_csv: fuzz/fuzz_csv.c fuzz/fuzz_common.h src/csv_parse.c src/csv_parse.
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_csv.c src/csv_parse.c -o $@
 fuzz/fuzz_json: fuzz/fuzz_json.c fuzz/fuzz_common.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_json.c -lcjson -o $@
+fuzz/fuzz_xlsx: fuzz/fuzz_xlsx.c fuzz/fuzz_common.h src/xlsx_read.c src/xlsx_read.h
+	clang $(FUZZ_CFLAGS) fuzz/fuzz_xlsx.c src/xlsx_read.c -lzip -lexpat -lm -o $@
 fuzz/fuzz_phone: fuzz/fuzz_phone.c $(PHONE_CORE) src/phone_parse.h src/phone_regex.h src/phone_tables.h
 	clang $(FUZZ_CFLAGS) fuzz/fuzz_phone.c $(PHONE_CORE) -o $@
 
 # make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS=phone]: each target in turn
-FUZZ_TARGETS ?= email phone csv json
+FUZZ_TARGETS ?= email phone csv json xlsx
 .PHONY: fuzz
 fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 	set -e; for t in $(FUZZ_TARGETS); do \

@@ -8,6 +8,8 @@
 #     (the path every import goes through, without parsing or reports)
 #   - import_json of the array (cJSON, a subtransaction and a report line per row)
 #   - import_csv of the same rows as CSV
+#   - import_xlsx of the same rows as an .xlsx workbook (written by openpyxl,
+#     Debian's python3-openpyxl: shared strings, the sheet streamed)
 source "$(dirname "$0")/lib.sh"
 bench_cluster
 ROWS=${BENCH_IMPORT_ROWS:-20000}
@@ -39,18 +41,35 @@ SELECT round(extract(epoch FROM clock_timestamp() - :'t0') * 1000);
 ROLLBACK;
 SQL
 }
+XW=$(mktemp -d); trap 'rm -rf $XW' EXIT
+/usr/bin/python3 - "$XW/rows.xlsx" "$ROWS" <<'PY'
+import sys, openpyxl
+wb = openpyxl.Workbook(write_only=True)
+ws = wb.create_sheet()
+ws.append(["name", "phone", "email", "tags", "custom:Import source"])
+for i in range(1, int(sys.argv[2]) + 1):
+    ws.append(["Import %d" % i, "+7 958 %07d" % i, "import%d@bench.example" % i, "imported, batch %d" % (i % 10), "fair %d" % (i % 7)])
+wb.save(sys.argv[1])
+PY
+printf "DROP TABLE IF EXISTS public.bench_import_xlsx; CREATE TABLE public.bench_import_xlsx AS SELECT decode('%s', 'base64') AS doc;" \
+    "$(base64 -w0 "$XW/rows.xlsx")" > "$XW/load.sql"
+q -f "$XW/load.sql" >/dev/null
 JSON="(SELECT doc FROM public.bench_import_doc WHERE kind = 'json')"
 CSV="(SELECT doc FROM public.bench_import_doc WHERE kind = 'csv')"
-base=(); js=(); cs=()
+XLSX="(SELECT doc FROM public.bench_import_xlsx)"
+base=(); js=(); cs=(); xs=()
 for r in $(seq 1 "$ROUNDS"); do
     base+=("$(ms "SELECT count(customercard.upsert_contact(x)) FROM jsonb_array_elements($JSON::jsonb) x")")
     js+=("$(ms "SELECT count(*) FROM customercard.import_json($JSON) WHERE status = 'created'")")
     cs+=("$(ms "SELECT count(*) FROM customercard.import_csv($CSV) WHERE status = 'created'")")
+    xs+=("$(ms "SELECT count(*) FROM customercard.import_xlsx($XLSX) WHERE status = 'created'")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-b=$(median "${base[@]}"); j=$(median "${js[@]}"); c=$(median "${cs[@]}")
+b=$(median "${base[@]}"); j=$(median "${js[@]}"); c=$(median "${cs[@]}"); x=$(median "${xs[@]}")
 echo "== importing $ROWS new contacts into $BENCH_CONTACTS, median of $ROUNDS"
 printf '   upsert_contact over the JSON array (baseline)  %6s ms   (%s)\n' "$b" "${base[*]}"
 printf '   import_json                                    %6s ms   (%s)\n' "$j" "${js[*]}"
 printf '   import_csv                                     %6s ms   (%s)\n' "$c" "${cs[*]}"
+printf '   import_xlsx (%s kB workbook)                  %6s ms   (%s)\n' "$(( $(stat -c %s "$XW/rows.xlsx") / 1024 ))" "$x" "${xs[*]}"
 echo "   import_json / baseline: $(ratio "$j" "$b")x   import_csv / baseline: $(ratio "$c" "$b")x   (the parser, a subtransaction and a report line per row)"
+echo "   import_xlsx / baseline: $(ratio "$x" "$b")x   import_xlsx / import_csv: $(ratio "$x" "$c")x   (unzipping and the XML)"

@@ -29,6 +29,7 @@ extern char *customercard_account_id_setting;
 extern char *customercard_actor_setting;
 extern char *customercard_default_region_setting;
 extern int	customercard_comment_max_length;
+extern int	customercard_import_max_unpacked;
 
 extern void CustomercardDefineSettings(void);
 extern void LockGuardInit(void);

@@ -2,7 +2,8 @@
  *
  * import.c
  *	  Importing contacts: import_json (a JSON array of objects, parsed with
- *	  cJSON) and import_csv (RFC 4180, with a header row).
+ *	  cJSON), import_csv (RFC 4180, with a header row) and import_xlsx (the
+ *	  first sheet of a workbook, xlsx_read.c, with a header row).
  *
  * Both parse the whole input before anything is written, so a malformed
  * file changes nothing.  Then each row goes through upsert_contact's path
@@ -38,6 +39,7 @@
 
 #include "csv_parse.h"
 #include "customercard.h"
+#include "xlsx_read.h"
 
 static void *
 CjsonAlloc(size_t size)
@@ -364,36 +366,19 @@ AppendList(StringInfo json, const char *v)
 	appendStringInfoChar(json, ']');
 }
 
-PG_FUNCTION_INFO_V1(import_csv);
-
 /*
- * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false)
- * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
- * Columns: name, first_name, ..., status, phone(s), email(s), tags, funnel,
- * lgt, channel (a kind) with social_id (and connection), custom:<field>.
+ * The rows of a table (the first the header) through upsert_contact_ex: the
+ * CSV and .xlsx imports' common part.  what names the format in messages
+ * ("CSV", "sheet"); every record has the header's number of fields.
  */
-Datum
-import_csv(PG_FUNCTION_ARGS)
+static void
+ImportTable(ImportState *st, List *records, const char *what)
 {
-	ImportState st;
-	text	   *data;
-	List	   *records;
-	CsvRecord  *head;
-	char	  **columns;
-	int			ncolumns;
+	CsvRecord  *head = linitial(records);
+	int			ncolumns = list_length(head->fields);
+	char	  **columns = palloc(sizeof(char *) * ncolumns);
 	ListCell   *lc;
 
-	StartImport(&st, fcinfo);
-	data = PG_GETARG_TEXT_PP(0);
-	records = ParseCsv(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
-	if (records == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-				 errmsg("the CSV is empty"),
-				 errhint("The first line names the columns: name, phone, email, ...")));
-	head = linitial(records);
-	ncolumns = list_length(head->fields);
-	columns = palloc(sizeof(char *) * ncolumns);
 	for (int i = 0; i < ncolumns; i++)
 	{
 		char	   *raw = pstrdup(list_nth(head->fields, i));
@@ -417,7 +402,7 @@ import_csv(PG_FUNCTION_ARGS)
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("CSV column \"%s\" is not known", raw),
+					 errmsg("%s column \"%s\" is not known", what, raw),
 					 errhint("Nothing was imported. Columns: name, first_name, last_name, middle_name, nickname, avatar_url, gender, "
 							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, "
 							 "channel with social_id (and connection), custom:<field name>.")));
@@ -425,18 +410,8 @@ import_csv(PG_FUNCTION_ARGS)
 			if (strcmp(columns[j], columns[i]) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-						 errmsg("CSV column \"%s\" appears twice", columns[i]),
+						 errmsg("%s column \"%s\" appears twice", what, columns[i]),
 						 errhint("Nothing was imported. Keep one column of each name.")));
-	}
-	for_each_from(lc, records, 1)
-	{
-		CsvRecord  *rec = lfirst(lc);
-
-		if (list_length(rec->fields) != ncolumns)
-			ereport(ERROR,
-					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
-					 errhint("Nothing was imported. Quote fields that hold the separator.")));
 	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -500,11 +475,184 @@ import_csv(PG_FUNCTION_ARGS)
 			appendStringInfo(&json, "%s\"channel\":{%s}", any ? "," : "", channel.data), any = true;
 		appendStringInfoChar(&json, '}');
 		if (!any)
-			Reject(&st, rec->line, "the line is empty");
+			Reject(st, rec->line, "the line is empty");
 		else
-			ImportRow(&st, rec->line, json.data);
+			ImportRow(st, rec->line, json.data);
 	}
 	SPI_finish();
-	Finish(&st);
+	Finish(st);
+}
+
+PG_FUNCTION_INFO_V1(import_csv);
+
+/*
+ * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false)
+ * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+ * Columns: name, first_name, ..., status, phone(s), email(s), tags, funnel,
+ * lgt, channel (a kind) with social_id (and connection), custom:<field>.
+ */
+Datum
+import_csv(PG_FUNCTION_ARGS)
+{
+	ImportState st;
+	text	   *data;
+	List	   *records;
+	int			ncolumns;
+	ListCell   *lc;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_TEXT_PP(0);
+	records = ParseCsv(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	if (records == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("the CSV is empty"),
+				 errhint("The first line names the columns: name, phone, email, ...")));
+	ncolumns = list_length(((CsvRecord *) linitial(records))->fields);
+	for_each_from(lc, records, 1)
+	{
+		CsvRecord  *rec = lfirst(lc);
+
+		if (list_length(rec->fields) != ncolumns)
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
+					 errhint("Nothing was imported. Quote fields that hold the separator.")));
+	}
+	ImportTable(&st, records, "CSV");
+	return (Datum) 0;
+}
+
+/* the cells of a sheet, row by row (xlsx_read.c calls back) */
+typedef struct SheetCollect
+{
+	List	   *rows;			/* of SheetRow */
+	int			ncells;
+} SheetCollect;
+
+typedef struct SheetRow
+{
+	int			row;
+	int			ncols;			/* the last column with a value */
+	List	   *cells;			/* of SheetCell */
+} SheetRow;
+
+typedef struct SheetCell
+{
+	int			col;
+	char	   *text;
+} SheetCell;
+
+static int
+CollectCell(void *arg, int row, int col, const char *text, size_t len)
+{
+	SheetCollect *c = arg;
+	SheetRow   *r = c->rows != NIL ? llast(c->rows) : NULL;
+	SheetCell  *cell = palloc(sizeof(SheetCell));
+
+	if (r == NULL || r->row != row)
+	{
+		r = palloc0(sizeof(SheetRow));
+		r->row = row;
+		c->rows = lappend(c->rows, r);
+	}
+	cell->col = col;
+	cell->text = pnstrdup(text, len);
+	r->cells = lappend(r->cells, cell);
+	r->ncols = col;
+	c->ncells++;
+	return 0;
+}
+
+PG_FUNCTION_INFO_V1(import_xlsx);
+
+/*
+ * customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
+ * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+ * The first sheet of an .xlsx workbook: its first row names the columns
+ * (those of import_csv), each row after it is a contact; line is the
+ * sheet's row number.
+ */
+Datum
+import_xlsx(PG_FUNCTION_ARGS)
+{
+	ImportState st;
+	bytea	   *data;
+	SheetCollect c = {NIL, 0};
+	XlsxCallbacks cb = {CollectCell, &c};
+	char		detail[512];
+	XlsxError	err;
+	SheetRow   *head;
+	char	  **names;
+	List	   *records = NIL;
+	ListCell   *lc;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_BYTEA_PP(0);
+	err = cc_read_xlsx(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
+					   (size_t) customercard_import_max_unpacked * 1024, &cb, detail, sizeof(detail));
+	switch (err)
+	{
+		case XLSX_OK:
+			break;
+		case XLSX_TOO_BIG:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the workbook is too big to import: %s", detail),
+					 errhint("Nothing was imported. Split the file, queue it with customercard.import_enqueue(), or raise customercard.import_max_unpacked (now %d kB).",
+							 customercard_import_max_unpacked)));
+			break;
+		case XLSX_NO_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory reading the workbook: %s", detail)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("this is not a readable .xlsx workbook: %s", detail),
+					 errhint("Nothing was imported. Save the file as an Excel workbook (.xlsx); for CSV use customercard.import_csv().")));
+			break;
+	}
+	if (c.rows == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("the first sheet is empty"),
+				 errhint("Its first row names the columns: name, phone, email, ...")));
+
+	/* the header: a name per column up to its last; a column without one must be empty */
+	head = linitial(c.rows);
+	names = palloc0(sizeof(char *) * (head->ncols + 1));
+	foreach(lc, head->cells)
+	{
+		SheetCell  *cell = lfirst(lc);
+
+		names[cell->col] = cell->text;
+	}
+	foreach(lc, c.rows)
+	{
+		SheetRow   *r = lfirst(lc);
+		CsvRecord  *rec = palloc0(sizeof(CsvRecord));
+		char	  **vals = palloc0(sizeof(char *) * (head->ncols + 1));
+		ListCell   *cl;
+
+		foreach(cl, r->cells)
+		{
+			SheetCell  *cell = lfirst(cl);
+
+			if (cell->col > head->ncols || names[cell->col] == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+						 errmsg("sheet row %d has a value in column %d, which row %d does not name", r->row, cell->col, head->row),
+						 errhint("Nothing was imported. Give every column with values a name in the first row.")));
+			vals[cell->col] = cell->text;
+		}
+		rec->line = r->row;
+		for (int i = 1; i <= head->ncols; i++)
+			if (names[i] != NULL)
+				rec->fields = lappend(rec->fields, vals[i] ? vals[i] : "");
+		records = lappend(records, rec);
+	}
+	ImportTable(&st, records, "sheet");
 	return (Datum) 0;
 }

@@ -11,6 +11,7 @@
  * customercard.default_region  ISO 3166 alpha-2 region for national phone
  *                              formats; empty = the account's default
  * customercard.comment_max_length
+ * customercard.import_max_unpacked
  *                              longest comment body, in characters
  *
  *-------------------------------------------------------------------------
@@ -29,6 +30,7 @@ char	   *customercard_account_id_setting = NULL;
 char	   *customercard_actor_setting = NULL;
 char	   *customercard_default_region_setting = NULL;
 int			customercard_comment_max_length = 1000;
+int			customercard_import_max_unpacked = 262144;	/* kB */
 
 #define ACTOR_MAX_LENGTH 200
 
@@ -128,6 +130,17 @@ CustomercardDefineSettings(void)
 							1000000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("customercard.import_max_unpacked",
+							"Largest part of an imported .xlsx workbook, unpacked (a sheet, its shared strings).",
+							"Counted as the workbook is read: a zip bomb stops there.",
+							&customercard_import_max_unpacked,
+							262144,
+							64,
+							1048576,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("customercard");

@@ -3637,3 +3637,13 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         CASE WHEN f.created_from IS NOT NULL THEN 'c.created_at >= ($2).created_from' END,
         CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
 $$;
+
+-- issue 16: import_xlsx (xlsx_read.c: libzip + expat), its size limit customercard.import_max_unpacked
+CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+    AS 'MODULE_PATHNAME', 'import_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean) IS
+    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns): a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';
+REVOKE ALL ON FUNCTION customercard.import_xlsx(bytea, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.import_xlsx(bytea, boolean) TO customercard_manager;
+GRANT SET ON PARAMETER customercard.import_max_unpacked TO customercard_admin;

@@ -50,3 +50,9 @@ CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}') RETURNS byte
     AS 'MODULE_PATHNAME', 'export_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION customercard.export_xlsx(jsonb) IS
     'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter, tags and each custom field as columns';
+
+CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+    AS 'MODULE_PATHNAME', 'import_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean) IS
+    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns): a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';

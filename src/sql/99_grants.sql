@@ -146,7 +146,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
     customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
-    customercard.import_json(text, boolean), customercard.import_csv(text, boolean),
+    customercard.import_json(text, boolean), customercard.import_csv(text, boolean), customercard.import_xlsx(bytea, boolean),
     customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
     customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
 TO customercard_manager;
@@ -171,7 +171,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.schedule_bulk_runner(),
     customercard.bulk_prune(interval)
 TO customercard_admin;
-GRANT SET ON PARAMETER customercard.comment_max_length TO customercard_admin;
+GRANT SET ON PARAMETER customercard.comment_max_length, customercard.import_max_unpacked TO customercard_admin;
 
 -- app: creates accounts and may act in any of them
 GRANT EXECUTE ON FUNCTION customercard.create_account(text, text, text) TO customercard_app;

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# A short libFuzzer run over the C parsers -- e-mail, phone, CSV, and cJSON
-# as import_json uses it (the full run is `make fuzz FUZZ_SECONDS=600`): no
+# A short libFuzzer run over the C parsers -- e-mail, phone, CSV, cJSON
+# as import_json uses it, and the .xlsx reader (the full run is `make fuzz FUZZ_SECONDS=600`): no
 # crash, no out-of-bounds read, and the harness's properties hold.  Prints TAP.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${FUZZ_SMOKE_SECONDS:-6}
-echo "1..4"
+echo "1..5"
 n=0
-for t in email phone csv json; do
+for t in email phone csv json xlsx; do
     n=$((n + 1))
     out=$(make -s -C "$ROOT" fuzz FUZZ_TARGETS=$t FUZZ_SECONDS=$SECS 2>&1)
     if [ $? -eq 0 ]; then
