@@ -67,6 +67,7 @@ WriteWorkbook(const char *path, Jsonb *filter)
 	deconstruct_array(namearr, TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
 	args[1] = PointerGetDatum(namearr);
 	if (SPI_execute_with_args("SELECT r.contact_id, r.name, r.phone, r.email, r.status, r.created_at_utc, r.tags, "
+							  "       r.channel, r.connection, r.social_id, "
 							  "       ARRAY(SELECT r.custom ->> f FROM unnest($2::text[]) WITH ORDINALITY u (f, o) ORDER BY o) "
 							  "  FROM customercard.export_rows($1) r ORDER BY r.contact_id",
 							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)

@@ -68,6 +68,7 @@ typedef struct ImportState
 	bool		all_or_nothing;
 	int			rejected;
 	StringInfoData first_rejection;
+	char	   *settings;		/* the file's settings, checked (import_check_settings) */
 } ImportState;
 
 /* a refused row is one whose data is wrong, not one the server gave up on */
@@ -108,8 +109,8 @@ ImportRow(ImportState *st, int line, const char *json)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(json)};
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2] = {CStringGetTextDatum(json), CStringGetTextDatum(st->settings)};
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -119,9 +120,9 @@ ImportRow(ImportState *st, int line, const char *json)
 		int64		id;
 		bool		created;
 
-		if (SPI_execute_with_args("SELECT r.upserted_id, r.created FROM customercard.upsert_contact_ex($1::jsonb) r",
-								  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "upsert_contact_ex returned no row");
+		if (SPI_execute_with_args("SELECT r.upserted_id, r.created FROM customercard.import_upsert($1::jsonb, $2::jsonb) r",
+								  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "import_upsert returned no row");
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		created = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		ReleaseCurrentSubTransaction();
@@ -157,6 +158,32 @@ Finish(ImportState *st)
 				 errhint("Fix those rows, or import with all_or_nothing => false to keep the good rows and get a report.")));
 }
 
+/*
+ * Connect to SPI and check the file's settings (the third argument), before
+ * any row is read: bad settings are an error that imports nothing.
+ */
+static void
+ConnectAndCheckSettings(ImportState *st, FunctionCallInfo fcinfo)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1];
+	char		nulls[1] = {' '};
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *checked;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		args[0] = PG_GETARG_DATUM(2);
+	else
+		nulls[0] = 'n';			/* import_check_settings reads NULL as {} */
+	if (SPI_execute_with_args("SELECT customercard.import_check_settings(customercard.require_account_id(), $1)::text",
+							  1, argtypes, args, nulls, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "import_check_settings returned no row");
+	checked = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	st->settings = MemoryContextStrdup(outer, checked ? checked : "{}");
+}
+
 static void
 StartImport(ImportState *st, FunctionCallInfo fcinfo)
 {
@@ -164,6 +191,7 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 	st->rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	st->all_or_nothing = PG_NARGS() > 1 && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	st->rejected = 0;
+	st->settings = "{}";
 	initStringInfo(&st->first_rejection);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -175,7 +203,7 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 PG_FUNCTION_INFO_V1(import_json);
 
 /*
- * customercard.import_json(data text, all_or_nothing boolean DEFAULT false)
+ * customercard.import_json(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
  * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
  * line = the object's position in the array, from 1.
  */
@@ -225,8 +253,7 @@ import_json(PG_FUNCTION_ARGS)
 				 errmsg("the JSON must be an array of contact objects"),
 				 errhint("Nothing was imported. Wrap the objects in [ ... ].")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	ConnectAndCheckSettings(&st, fcinfo);
 	cJSON_ArrayForEach(item, root)
 	{
 		char	   *json;
@@ -366,18 +393,34 @@ AppendList(StringInfo json, const char *v)
 	appendStringInfoChar(json, ']');
 }
 
+/* a custom field of the current account by this name (SPI connected) */
+static bool
+IsCustomField(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM customercard.custom_fields f "
+							  "WHERE f.account_id = customercard.require_account_id() AND f.name = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up custom fields");
+	return SPI_processed > 0;
+}
+
 /*
  * The rows of a table (the first the header) through upsert_contact_ex: the
  * CSV and .xlsx imports' common part.  what names the format in messages
  * ("CSV", "sheet"); every record has the header's number of fields.
  */
 static void
-ImportTable(ImportState *st, List *records, const char *what)
+ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char *what)
 {
 	CsvRecord  *head = linitial(records);
 	int			ncolumns = list_length(head->fields);
 	char	  **columns = palloc(sizeof(char *) * ncolumns);
 	ListCell   *lc;
+
+	ConnectAndCheckSettings(st, fcinfo);
 
 	for (int i = 0; i < ncolumns; i++)
 	{
@@ -399,13 +442,17 @@ ImportTable(ImportState *st, List *records, const char *what)
 		else if (IsScalarColumn(c) || strcmp(c, "tags") == 0 ||
 				 strcmp(c, "channel") == 0 || strcmp(c, "social_id") == 0 || strcmp(c, "connection") == 0)
 			columns[i] = c;
+		else if (strcmp(c, "contact_id") == 0 || strcmp(c, "created_at_utc") == 0)
+			columns[i] = psprintf("ignored:%s", c);	/* an export's own columns: ids are not imported */
+		else if (IsCustomField(raw))
+			columns[i] = psprintf("custom:%s", raw);	/* an export's column of a custom field */
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("%s column \"%s\" is not known", what, raw),
 					 errhint("Nothing was imported. Columns: name, first_name, last_name, middle_name, nickname, avatar_url, gender, "
 							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, "
-							 "channel with social_id (and connection), custom:<field name>.")));
+							 "channel with social_id (and connection), custom:<field name> or a custom field's name.")));
 		for (int j = 0; j < i; j++)
 			if (strcmp(columns[j], columns[i]) == 0)
 				ereport(ERROR,
@@ -414,8 +461,6 @@ ImportTable(ImportState *st, List *records, const char *what)
 						 errhint("Nothing was imported. Keep one column of each name.")));
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	for_each_from(lc, records, 1)
 	{
 		CsvRecord  *rec = lfirst(lc);
@@ -434,7 +479,7 @@ ImportTable(ImportState *st, List *records, const char *what)
 			const char *v = list_nth(rec->fields, i);
 			const char *c = columns[i];
 
-			if (*v == '\0')
+			if (*v == '\0' || strncmp(c, "ignored:", 8) == 0)
 				continue;		/* an empty cell says nothing */
 			if (strncmp(c, "custom:", 7) == 0)
 			{
@@ -486,7 +531,7 @@ ImportTable(ImportState *st, List *records, const char *what)
 PG_FUNCTION_INFO_V1(import_csv);
 
 /*
- * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false)
+ * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
  * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
  * Columns: name, first_name, ..., status, phone(s), email(s), tags, funnel,
  * lgt, channel (a kind) with social_id (and connection), custom:<field>.
@@ -519,7 +564,7 @@ import_csv(PG_FUNCTION_ARGS)
 					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
 					 errhint("Nothing was imported. Quote fields that hold the separator.")));
 	}
-	ImportTable(&st, records, "CSV");
+	ImportTable(&st, fcinfo, records, "CSV");
 	return (Datum) 0;
 }
 
@@ -567,7 +612,7 @@ CollectCell(void *arg, int row, int col, const char *text, size_t len)
 PG_FUNCTION_INFO_V1(import_xlsx);
 
 /*
- * customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
+ * customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
  * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
  * The first sheet of an .xlsx workbook: its first row names the columns
  * (those of import_csv), each row after it is a contact; line is the
@@ -653,6 +698,6 @@ import_xlsx(PG_FUNCTION_ARGS)
 				rec->fields = lappend(rec->fields, vals[i] ? vals[i] : "");
 		records = lappend(records, rec);
 	}
-	ImportTable(&st, records, "sheet");
+	ImportTable(&st, fcinfo, records, "sheet");
 	return (Datum) 0;
 }

@@ -1711,7 +1711,7 @@ DECLARE
     known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
         'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
-        'funnel', 'lgt'];
+        'funnel', 'lgt', 'source'];
     scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
     channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
@@ -1761,8 +1761,13 @@ BEGIN
     PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
     PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'source', ARRAY['string']);
     IF data ? 'lgt' AND NOT data ? 'funnel' THEN
         PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'source' AND (NOT data ? 'funnel' OR length(data ->> 'source') NOT BETWEEN 1 AND 200) THEN
+        PERFORM customercard.upsert_error('"source" tells where a subscription came from: it needs a "funnel", and 1 to 200 characters',
+                                          'Send {"funnel": "...", "source": "import"}.');
     END IF;
     IF data ? 'funnel' THEN
         -- checked before anything is written: an unknown funnel or LGT is an error
@@ -2017,8 +2022,8 @@ BEGIN
                          WHERE c.account_id = acct AND c.contact_id = cid
                            AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
                          ORDER BY c.channel_id LIMIT 1);
-        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
-        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
+        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, data ->> 'source')
         ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
             SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
             WHERE s.unsubscribed_at IS NOT NULL;
@@ -2308,7 +2313,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "forget": "erase",
         "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
         "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
-        "export": []}$$),
+        "export": ["channel", "connection", "social_id"]}$$),
     ('contact_tags', 'Tag', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["added_by", "added_at"],
         "key": "tag_id", "match": "s.tag_id = a.tag_id",
@@ -3638,12 +3643,335 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
 $$;
 
--- issue 16: import_xlsx (xlsx_read.c: libzip + expat), its size limit customercard.import_max_unpacked
-CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
+-- issue 16: imports with settings for the whole file (connection, channel
+-- kind, funnel, LGT, tags, the identifier an import needs), the account's
+-- default traffic source (new accounts columns, subscriptions.source),
+-- Leeloo's Viber rule (new table import_marks), import_xlsx; exports carry
+-- the messenger link (channel, connection, social_id)
+ALTER TABLE customercard.accounts ADD COLUMN default_funnel_id bigint, ADD COLUMN default_lgt_id bigint,
+    ADD CHECK (default_lgt_id IS NULL OR default_funnel_id IS NOT NULL);
+ALTER TABLE customercard.subscriptions ADD COLUMN source text CHECK (pg_catalog.length(source) BETWEEN 1 AND 200);
+GRANT INSERT (source), UPDATE (source) ON customercard.subscriptions TO customercard_manager;
+-- Leeloo's Viber rule: a Viber subscriber is imported at most twice in 12
+-- hours (Viber blocks bots that write to many new people at once).  A mark
+-- per imported row, written and read only by import_viber_mark().
+CREATE TABLE customercard.import_marks (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    mark_id     bigserial NOT NULL,
+    connection  text,
+    external_id text NOT NULL,
+    imported_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, mark_id)
+);
+CREATE INDEX import_marks_subscriber ON customercard.import_marks (account_id, external_id, imported_at);
+COMMENT ON TABLE customercard.import_marks IS 'When each Viber subscriber was imported, for the rule of at most two imports in 12 hours';
+ALTER TABLE customercard.import_marks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.import_marks
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.import_marks', '');
+SELECT pg_catalog.pg_extension_config_dump('customercard.import_marks_mark_id_seq', '');
+REVOKE ALL ON customercard.import_marks FROM PUBLIC;
+GRANT USAGE ON SEQUENCE customercard.import_marks_mark_id_seq TO customercard_manager;
+
+DROP VIEW customercard.card_subscriptions;
+CREATE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
+SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
+       s.channel_id, ch.kind AS channel_kind, b.name AS block,
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
+       s.account_id
+  FROM customercard.subscriptions s
+  JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
+  LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
+  LEFT JOIN customercard.channels ch ON ch.account_id = s.account_id AND ch.channel_id = s.channel_id
+  LEFT JOIN customercard.funnel_blocks b ON b.account_id = s.account_id AND b.block_id = s.block_id
+ WHERE s.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_subscriptions IS 'Funnel subscriptions of each contact, with channel, LGT and current block';
+REVOKE ALL ON customercard.card_subscriptions FROM PUBLIC;
+GRANT SELECT ON customercard.card_subscriptions TO customercard_reader;
+
+DROP FUNCTION customercard.import_json(text, boolean), customercard.import_csv(text, boolean);
+-- Settings for a whole file (SPEC §8): the connection (bot) and channel
+-- kind its social ids belong to, a funnel and LGT, tags, and which import
+-- it is ("require": "social_id" for messenger subscribers, "email" for an
+-- e-mail list: rows without it are rejected).  Checked as bulk_enqueue
+-- checks parameters, names resolved to ids, before a row is read.
+CREATE FUNCTION customercard.import_check_settings(acct bigint, settings jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['connection', 'channel_kind', 'funnel', 'lgt', 'tags', 'require'];
+    kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
+        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    bad text;
+    out jsonb := '{}';
+    funnel bigint;
+BEGIN
+    settings := coalesce(settings, '{}');
+    IF jsonb_typeof(settings) <> 'object' THEN
+        RAISE EXCEPTION 'import settings must be a JSON object, not %', jsonb_typeof(settings)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. ''{"connection": "school_bot", "channel_kind": "telegram", "tags": ["imported"]}''.';
+    END IF;
+    SELECT k INTO bad FROM jsonb_object_keys(settings) k WHERE NOT k = ANY (allowed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown import setting "%"', bad
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The settings are ' || array_to_string(allowed, ', ') || '.';
+    END IF;
+    IF settings ? 'connection' THEN
+        IF jsonb_typeof(settings -> 'connection') <> 'string' OR length(settings ->> 'connection') NOT BETWEEN 1 AND 200 THEN
+            RAISE EXCEPTION '"connection" must be the bot''s name, 1 to 200 characters'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the bot the file was exported from, e.g. "school_bot".';
+        END IF;
+        out := out || jsonb_build_object('connection', settings ->> 'connection');
+    END IF;
+    IF settings ? 'channel_kind' THEN
+        IF jsonb_typeof(settings -> 'channel_kind') <> 'string' OR NOT settings ->> 'channel_kind' = ANY (kinds) THEN
+            RAISE EXCEPTION '"channel_kind" must be a messenger kind, not %', settings -> 'channel_kind'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'One of ' || array_to_string(kinds, ', ') || '.';
+        END IF;
+        out := out || jsonb_build_object('channel_kind', settings ->> 'channel_kind');
+    END IF;
+    IF settings ? 'lgt' AND NOT settings ? 'funnel' THEN
+        RAISE EXCEPTION '"lgt" needs its "funnel"'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'An LGT belongs to a funnel: give both.';
+    END IF;
+    IF settings ? 'funnel' THEN
+        funnel := customercard.bulk_lookup(acct, settings, 'funnel', 'funnels');
+        out := out || jsonb_build_object('funnel', funnel);
+        IF settings ? 'lgt' THEN
+            out := out || jsonb_build_object('lgt', customercard.bulk_lookup(acct, settings, 'lgt', 'lgts', funnel));
+        END IF;
+    END IF;
+    IF settings ? 'tags' THEN
+        IF jsonb_typeof(settings -> 'tags') <> 'array'
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(settings -> 'tags') t
+                       WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
+            RAISE EXCEPTION '"tags" must be an array of tag names'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"tags": ["imported", "webinar"]}.';
+        END IF;
+        out := out || jsonb_build_object('tags', settings -> 'tags');
+    END IF;
+    IF settings ? 'require' THEN
+        IF settings ->> 'require' NOT IN ('social_id', 'email') OR jsonb_typeof(settings -> 'require') <> 'string' THEN
+            RAISE EXCEPTION '"require" must be "social_id" (messenger subscribers) or "email" (an e-mail list)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Rows without that identifier are then rejected.';
+        END IF;
+        out := out || jsonb_build_object('require', settings ->> 'require');
+    END IF;
+    RETURN out;
+END
+$$;
+
+-- Leeloo's Viber rule for one imported row: at most two imports of a Viber
+-- subscriber in 12 hours; records this one.  SECURITY DEFINER: managers
+-- neither see nor write the marks (they could clear them).
+CREATE FUNCTION customercard.import_viber_mark(acct bigint, connection text, external_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    window_start constant timestamptz := now() - interval '12 hours';
+    earliest timestamptz;
+    n integer;
+BEGIN
+    IF NOT customercard.account_may_act(acct) THEN
+        RAISE EXCEPTION 'role "%" may not import into account %', customercard.calling_role(), acct
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- one subscriber at a time (concurrent imports of the same file)
+    PERFORM customercard.upsert_lock(acct, ARRAY['viber:' || external_id]);
+    DELETE FROM customercard.import_marks m
+     WHERE m.account_id = acct AND m.external_id = import_viber_mark.external_id AND m.imported_at <= window_start;
+    SELECT count(*), min(m.imported_at) INTO n, earliest FROM customercard.import_marks m
+     WHERE m.account_id = acct AND m.external_id = import_viber_mark.external_id
+       AND m.connection IS NOT DISTINCT FROM import_viber_mark.connection;
+    IF n >= 2 THEN
+        RAISE EXCEPTION 'Viber subscriber % was imported twice in the last 12 hours; it may be imported again from %',
+                        external_id, to_char((earliest + interval '12 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Viber blocks bots that write to new people in bulk: import the row again after that time.';
+    END IF;
+    INSERT INTO customercard.import_marks (account_id, connection, external_id) VALUES (acct, connection, external_id);
+END
+$$;
+
+-- One imported row (upsert_contact's object) with the file's checked
+-- settings: the row's own values win; a row without a funnel gets the
+-- settings' funnel, else the account's default traffic source (recorded as
+-- the subscription's source); tags are added to the row's.
+CREATE FUNCTION customercard.import_upsert(data jsonb, settings jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    ch jsonb := data -> 'channel';
+    a customercard.accounts;
+BEGIN
+    IF jsonb_typeof(ch) = 'object' THEN
+        IF NOT ch ? 'connection' AND settings ? 'connection' THEN
+            ch := ch || jsonb_build_object('connection', settings ->> 'connection');
+        END IF;
+        IF NOT ch ? 'kind' AND settings ? 'channel_kind' THEN
+            ch := ch || jsonb_build_object('kind', settings ->> 'channel_kind');
+        END IF;
+        data := data || jsonb_build_object('channel', ch);
+    END IF;
+    IF settings ->> 'require' = 'social_id' AND coalesce(btrim(ch ->> 'external_id'), '') = '' THEN
+        RAISE EXCEPTION 'the row has no social_id, which an import of messenger subscribers needs'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row its subscriber''s id in the social_id column.';
+    END IF;
+    IF settings ->> 'require' = 'email'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(data -> 'emails') WHEN 'array' THEN data -> 'emails' ELSE '[]' END) e
+                        WHERE btrim(e #>> '{}') <> '')
+       AND coalesce(btrim(data ->> 'email'), '') = '' THEN
+        RAISE EXCEPTION 'the row has no e-mail, which an import of an e-mail list needs'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row an address in the email column.';
+    END IF;
+    IF NOT data ? 'funnel' THEN
+        IF settings ? 'funnel' THEN
+            data := data || jsonb_build_object('funnel', settings -> 'funnel', 'source', 'import')
+                         || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END;
+        ELSE
+            SELECT * INTO a FROM customercard.accounts x WHERE x.account_id = acct;
+            IF a.default_funnel_id IS NOT NULL THEN
+                data := data || jsonb_build_object('funnel', a.default_funnel_id, 'source', 'default traffic source')
+                             || CASE WHEN a.default_lgt_id IS NOT NULL THEN jsonb_build_object('lgt', a.default_lgt_id) ELSE '{}' END;
+            END IF;
+        END IF;
+    ELSIF NOT data ? 'source' THEN
+        data := data || '{"source": "import"}';
+    END IF;
+    IF settings ? 'tags' THEN
+        data := data || jsonb_build_object('tags', CASE jsonb_typeof(data -> 'tags') WHEN 'array' THEN data -> 'tags' ELSE '[]' END
+                                                   || (settings -> 'tags'));
+    END IF;
+    IF ch ->> 'kind' = 'viber' AND coalesce(btrim(ch ->> 'external_id'), '') <> '' THEN
+        PERFORM customercard.import_viber_mark(acct, ch ->> 'connection', btrim(ch ->> 'external_id'));
+    END IF;
+    SELECT u.upserted_id, u.created INTO upserted_id, created FROM customercard.upsert_contact_ex(data) u;
+END
+$$;
+
+-- The default traffic source of the current account: imported rows without
+-- a funnel (in the row or the file's settings) subscribe to it.  NULL
+-- clears it.  For admins.
+CREATE FUNCTION customercard.set_default_traffic_source(funnel text, lgt text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.admin_account_id();
+    f bigint;
+    l bigint;
+BEGIN
+    IF funnel IS NULL AND lgt IS NOT NULL THEN
+        RAISE EXCEPTION 'an LGT needs its funnel' USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'SELECT customercard.set_default_traffic_source(''Free lesson'', ''Instagram ads'');';
+    END IF;
+    IF funnel IS NOT NULL THEN
+        f := customercard.bulk_lookup(acct, jsonb_build_object('funnel', funnel), 'funnel', 'funnels');
+        l := customercard.bulk_lookup(acct, jsonb_build_object('lgt', lgt), 'lgt', 'lgts', f, false);
+    END IF;
+    UPDATE customercard.accounts a SET default_funnel_id = f, default_lgt_id = l, updated_at = now()
+     WHERE a.account_id = acct;
+END
+$$;
+COMMENT ON FUNCTION customercard.set_default_traffic_source(text, text) IS
+    'Set (or with NULL clear) the current account''s default traffic source: the funnel and LGT imported rows without a funnel subscribe to; for admins';
+
+CREATE FUNCTION customercard.import_json(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+    AS 'MODULE_PATHNAME', 'import_json' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_json(text, boolean, jsonb) IS
+    'Import contacts from a JSON array of objects (upsert_contact''s keys), with settings for the whole file: a line per object, created / updated / rejected with the reason; a malformed file changes nothing';
+
+CREATE FUNCTION customercard.import_csv(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+    AS 'MODULE_PATHNAME', 'import_csv' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_csv(text, boolean, jsonb) IS
+    'Import contacts from CSV with a header (name, phone(s), email(s), tags, funnel, lgt, channel + social_id, custom:<field>, ...; "," or ";"), with settings for the whole file: a line per row with its outcome; a malformed file changes nothing';
+
+CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
 RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
     AS 'MODULE_PATHNAME', 'import_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean) IS
-    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns): a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';
-REVOKE ALL ON FUNCTION customercard.import_xlsx(bytea, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION customercard.import_xlsx(bytea, boolean) TO customercard_manager;
+COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean, jsonb) IS
+    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns), with settings for the whole file: a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';
+
+REVOKE ALL ON FUNCTION customercard.import_check_settings(bigint, jsonb), customercard.import_viber_mark(bigint, text, text),
+    customercard.import_upsert(jsonb, jsonb), customercard.set_default_traffic_source(text, text),
+    customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.import_check_settings(bigint, jsonb), customercard.import_viber_mark(bigint, text, text),
+    customercard.import_upsert(jsonb, jsonb),
+    customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb)
+TO customercard_manager;
+GRANT EXECUTE ON FUNCTION customercard.set_default_traffic_source(text, text) TO customercard_admin;
 GRANT SET ON PARAMETER customercard.import_max_unpacked TO customercard_admin;
+
+DROP FUNCTION customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]);
+-- What an export holds of each contact: the CRM table's columns, tags
+-- joined, the messenger link (channel kind, connection, social id), custom
+-- fields as one JSON object by name.  export_rows (COPY),
+-- export_csv, the export bulk action and export_xlsx all read it.
+CREATE FUNCTION customercard.export_rows_of(acct bigint, ids bigint[])
+RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
+               tags text, channel text, connection text, social_id text, custom jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
+    RETURN QUERY
+    SELECT c.contact_id,
+           coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+           (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
+             ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
+           (SELECT e.email FROM customercard.emails e WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
+             ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
+           c.status,
+           c.created_at AT TIME ZONE 'UTC',
+           (SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
+              JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+             WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id),
+           ch.kind, ch.connection, ch.external_id,
+           coalesce((SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v
+                       JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
+                      WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
+      FROM customercard.contacts c
+      -- the messenger link: the contact's first active channel, so that the
+      -- file imports back onto its bot (import_csv's channel, connection
+      -- and social_id columns)
+      LEFT JOIN LATERAL (SELECT h.kind, h.connection, h.external_id FROM customercard.channels h
+                          WHERE h.account_id = c.account_id AND h.contact_id = c.contact_id AND h.archived_at IS NULL
+                          ORDER BY h.channel_id LIMIT 1) ch ON true
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(concat_ws(',',
+               r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
+               customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
+               customercard.csv_field(r.tags), customercard.csv_field(r.channel), customercard.csv_field(r.connection),
+               customercard.csv_field(r.social_id),
+               (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
+                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
+             || E'\r\n', '' ORDER BY r.contact_id)
+      FROM customercard.export_rows_of(acct, ids) r
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.export_header(custom_fields jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- a byte order mark first: Excel reads the file as UTF-8 only then
+    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags',
+                                  'channel', 'connection', 'social_id',
+                                  (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
+                                     FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
+$$;
+
+-- The audience's rows for exports: the CRM table's columns, tags joined,
+-- custom fields as one JSON object (export_csv and export_xlsx spread them
+-- into columns).  For COPY (SELECT * FROM customercard.export_rows('{}'))
+-- TO STDOUT WITH (FORMAT csv, HEADER).
+CREATE FUNCTION customercard.export_rows(filter jsonb DEFAULT '{}')
+RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
+               tags text, channel text, connection text, social_id text, custom jsonb)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM customercard.export_rows_of(customercard.require_account_id(), ARRAY(SELECT customercard.audience_ids(filter)))
+$$;
+COMMENT ON FUNCTION customercard.export_rows(jsonb) IS
+    'The audience a filter selects, a row per contact with tags joined and custom fields as JSON: for COPY ... WITH (FORMAT csv, HEADER)';
+REVOKE ALL ON FUNCTION customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]) TO customercard_manager;

@@ -10,7 +10,13 @@ CREATE TABLE customercard.accounts (
     currency        text NOT NULL DEFAULT 'RUB' CHECK (currency ~ '^[A-Z]{3}$'),
     is_default      boolean NOT NULL DEFAULT false,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- the default traffic source: imported rows without a funnel subscribe
+    -- to it (no foreign key: on Citus this is a reference table; set by
+    -- set_default_traffic_source(), which checks them)
+    default_funnel_id bigint,
+    default_lgt_id  bigint,
+    CHECK (default_lgt_id IS NULL OR default_funnel_id IS NOT NULL)
 );
 CREATE UNIQUE INDEX accounts_one_default ON customercard.accounts (is_default) WHERE is_default;
 COMMENT ON TABLE customercard.accounts IS 'The businesses whose cards this database keeps; one is the default account';

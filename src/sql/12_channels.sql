@@ -122,6 +122,7 @@ CREATE TABLE customercard.subscriptions (
     subscribed_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     unsubscribed_at timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source          text CHECK (pg_catalog.length(source) BETWEEN 1 AND 200),  -- where it came from: "import", the account's default traffic source
     PRIMARY KEY (account_id, subscription_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, channel_id) REFERENCES customercard.channels,

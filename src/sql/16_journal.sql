@@ -201,6 +201,20 @@ CREATE TABLE customercard.bulk_job_output (
 );
 COMMENT ON TABLE customercard.bulk_job_output IS 'The CSV an export job wrote, chunk by chunk (customercard.bulk_export_csv reads it whole)';
 
+-- Leeloo's Viber rule: a Viber subscriber is imported at most twice in 12
+-- hours (Viber blocks bots that write to many new people at once).  A mark
+-- per imported row, written and read only by import_viber_mark().
+CREATE TABLE customercard.import_marks (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    mark_id     bigserial NOT NULL,
+    connection  text,
+    external_id text NOT NULL,
+    imported_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, mark_id)
+);
+CREATE INDEX import_marks_subscriber ON customercard.import_marks (account_id, external_id, imported_at);
+COMMENT ON TABLE customercard.import_marks IS 'When each Viber subscriber was imported, for the rule of at most two imports in 12 hours';
+
 -- ------------------------------------------------------------------ the log's writers
 CREATE FUNCTION customercard.log_change() RETURNS trigger
     AS 'MODULE_PATHNAME', 'log_change' LANGUAGE C;

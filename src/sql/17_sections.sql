@@ -87,7 +87,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "forget": "erase",
         "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
         "card": [{"key": "channels", "from": "card_channels", "order": "v.channel_id"}],
-        "export": []}$$),
+        "export": ["channel", "connection", "social_id"]}$$),
     ('contact_tags', 'Tag', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["added_by", "added_at"],
         "key": "tag_id", "match": "s.tag_id = a.tag_id",

@@ -115,7 +115,7 @@ DECLARE
     known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
         'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
-        'funnel', 'lgt'];
+        'funnel', 'lgt', 'source'];
     scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
         'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
     channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
@@ -165,8 +165,13 @@ BEGIN
     PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
     PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'source', ARRAY['string']);
     IF data ? 'lgt' AND NOT data ? 'funnel' THEN
         PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'source' AND (NOT data ? 'funnel' OR length(data ->> 'source') NOT BETWEEN 1 AND 200) THEN
+        PERFORM customercard.upsert_error('"source" tells where a subscription came from: it needs a "funnel", and 1 to 200 characters',
+                                          'Send {"funnel": "...", "source": "import"}.');
     END IF;
     IF data ? 'funnel' THEN
         -- checked before anything is written: an unknown funnel or LGT is an error
@@ -421,8 +426,8 @@ BEGIN
                          WHERE c.account_id = acct AND c.contact_id = cid
                            AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
                          ORDER BY c.channel_id LIMIT 1);
-        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id)
-        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt)
+        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, data ->> 'source')
         ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
             SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
             WHERE s.unsubscribed_at IS NOT NULL;

@@ -145,7 +145,7 @@ COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channel
 CREATE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
 SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
        s.channel_id, ch.kind AS channel_kind, b.name AS block,
-       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active,
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
        s.account_id
   FROM customercard.subscriptions s
   JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id

@@ -172,11 +172,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- What an export holds of each contact: the CRM table's columns, tags
--- joined, custom fields as one JSON object by name.  export_rows (COPY),
+-- joined, the messenger link (channel kind, connection, social id), custom
+-- fields as one JSON object by name.  export_rows (COPY),
 -- export_csv, the export bulk action and export_xlsx all read it.
 CREATE FUNCTION customercard.export_rows_of(acct bigint, ids bigint[])
 RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
-               tags text, custom jsonb)
+               tags text, channel text, connection text, social_id text, custom jsonb)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
@@ -192,10 +193,17 @@ BEGIN
            (SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
               JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
              WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id),
+           ch.kind, ch.connection, ch.external_id,
            coalesce((SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v
                        JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
                       WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
       FROM customercard.contacts c
+      -- the messenger link: the contact's first active channel, so that the
+      -- file imports back onto its bot (import_csv's channel, connection
+      -- and social_id columns)
+      LEFT JOIN LATERAL (SELECT h.kind, h.connection, h.external_id FROM customercard.channels h
+                          WHERE h.account_id = c.account_id AND h.contact_id = c.contact_id AND h.archived_at IS NULL
+                          ORDER BY h.channel_id LIMIT 1) ch ON true
      WHERE c.account_id = acct AND c.contact_id = ANY (ids);
 END
 $$;
@@ -207,7 +215,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(concat_ws(',',
                r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
                customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
-               customercard.csv_field(r.tags),
+               customercard.csv_field(r.tags), customercard.csv_field(r.channel), customercard.csv_field(r.connection),
+               customercard.csv_field(r.social_id),
                (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
                   FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
              || E'\r\n', '' ORDER BY r.contact_id)
@@ -218,6 +227,7 @@ CREATE FUNCTION customercard.export_header(custom_fields jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- a byte order mark first: Excel reads the file as UTF-8 only then
     SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags',
+                                  'channel', 'connection', 'social_id',
                                   (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
                                      FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
 $$;

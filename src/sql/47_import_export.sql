@@ -5,17 +5,205 @@
 -- action log work as for any other write.
 -- ===================================================================
 
-CREATE FUNCTION customercard.import_json(data text, all_or_nothing boolean DEFAULT false)
+-- Settings for a whole file (SPEC §8): the connection (bot) and channel
+-- kind its social ids belong to, a funnel and LGT, tags, and which import
+-- it is ("require": "social_id" for messenger subscribers, "email" for an
+-- e-mail list: rows without it are rejected).  Checked as bulk_enqueue
+-- checks parameters, names resolved to ids, before a row is read.
+CREATE FUNCTION customercard.import_check_settings(acct bigint, settings jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['connection', 'channel_kind', 'funnel', 'lgt', 'tags', 'require'];
+    kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
+        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    bad text;
+    out jsonb := '{}';
+    funnel bigint;
+BEGIN
+    settings := coalesce(settings, '{}');
+    IF jsonb_typeof(settings) <> 'object' THEN
+        RAISE EXCEPTION 'import settings must be a JSON object, not %', jsonb_typeof(settings)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. ''{"connection": "school_bot", "channel_kind": "telegram", "tags": ["imported"]}''.';
+    END IF;
+    SELECT k INTO bad FROM jsonb_object_keys(settings) k WHERE NOT k = ANY (allowed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown import setting "%"', bad
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The settings are ' || array_to_string(allowed, ', ') || '.';
+    END IF;
+    IF settings ? 'connection' THEN
+        IF jsonb_typeof(settings -> 'connection') <> 'string' OR length(settings ->> 'connection') NOT BETWEEN 1 AND 200 THEN
+            RAISE EXCEPTION '"connection" must be the bot''s name, 1 to 200 characters'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the bot the file was exported from, e.g. "school_bot".';
+        END IF;
+        out := out || jsonb_build_object('connection', settings ->> 'connection');
+    END IF;
+    IF settings ? 'channel_kind' THEN
+        IF jsonb_typeof(settings -> 'channel_kind') <> 'string' OR NOT settings ->> 'channel_kind' = ANY (kinds) THEN
+            RAISE EXCEPTION '"channel_kind" must be a messenger kind, not %', settings -> 'channel_kind'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'One of ' || array_to_string(kinds, ', ') || '.';
+        END IF;
+        out := out || jsonb_build_object('channel_kind', settings ->> 'channel_kind');
+    END IF;
+    IF settings ? 'lgt' AND NOT settings ? 'funnel' THEN
+        RAISE EXCEPTION '"lgt" needs its "funnel"'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'An LGT belongs to a funnel: give both.';
+    END IF;
+    IF settings ? 'funnel' THEN
+        funnel := customercard.bulk_lookup(acct, settings, 'funnel', 'funnels');
+        out := out || jsonb_build_object('funnel', funnel);
+        IF settings ? 'lgt' THEN
+            out := out || jsonb_build_object('lgt', customercard.bulk_lookup(acct, settings, 'lgt', 'lgts', funnel));
+        END IF;
+    END IF;
+    IF settings ? 'tags' THEN
+        IF jsonb_typeof(settings -> 'tags') <> 'array'
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(settings -> 'tags') t
+                       WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
+            RAISE EXCEPTION '"tags" must be an array of tag names'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"tags": ["imported", "webinar"]}.';
+        END IF;
+        out := out || jsonb_build_object('tags', settings -> 'tags');
+    END IF;
+    IF settings ? 'require' THEN
+        IF settings ->> 'require' NOT IN ('social_id', 'email') OR jsonb_typeof(settings -> 'require') <> 'string' THEN
+            RAISE EXCEPTION '"require" must be "social_id" (messenger subscribers) or "email" (an e-mail list)'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Rows without that identifier are then rejected.';
+        END IF;
+        out := out || jsonb_build_object('require', settings ->> 'require');
+    END IF;
+    RETURN out;
+END
+$$;
+
+-- Leeloo's Viber rule for one imported row: at most two imports of a Viber
+-- subscriber in 12 hours; records this one.  SECURITY DEFINER: managers
+-- neither see nor write the marks (they could clear them).
+CREATE FUNCTION customercard.import_viber_mark(acct bigint, connection text, external_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    window_start constant timestamptz := now() - interval '12 hours';
+    earliest timestamptz;
+    n integer;
+BEGIN
+    IF NOT customercard.account_may_act(acct) THEN
+        RAISE EXCEPTION 'role "%" may not import into account %', customercard.calling_role(), acct
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- one subscriber at a time (concurrent imports of the same file)
+    PERFORM customercard.upsert_lock(acct, ARRAY['viber:' || external_id]);
+    DELETE FROM customercard.import_marks m
+     WHERE m.account_id = acct AND m.external_id = import_viber_mark.external_id AND m.imported_at <= window_start;
+    SELECT count(*), min(m.imported_at) INTO n, earliest FROM customercard.import_marks m
+     WHERE m.account_id = acct AND m.external_id = import_viber_mark.external_id
+       AND m.connection IS NOT DISTINCT FROM import_viber_mark.connection;
+    IF n >= 2 THEN
+        RAISE EXCEPTION 'Viber subscriber % was imported twice in the last 12 hours; it may be imported again from %',
+                        external_id, to_char((earliest + interval '12 hours') AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Viber blocks bots that write to new people in bulk: import the row again after that time.';
+    END IF;
+    INSERT INTO customercard.import_marks (account_id, connection, external_id) VALUES (acct, connection, external_id);
+END
+$$;
+
+-- One imported row (upsert_contact's object) with the file's checked
+-- settings: the row's own values win; a row without a funnel gets the
+-- settings' funnel, else the account's default traffic source (recorded as
+-- the subscription's source); tags are added to the row's.
+CREATE FUNCTION customercard.import_upsert(data jsonb, settings jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    ch jsonb := data -> 'channel';
+    a customercard.accounts;
+BEGIN
+    IF jsonb_typeof(ch) = 'object' THEN
+        IF NOT ch ? 'connection' AND settings ? 'connection' THEN
+            ch := ch || jsonb_build_object('connection', settings ->> 'connection');
+        END IF;
+        IF NOT ch ? 'kind' AND settings ? 'channel_kind' THEN
+            ch := ch || jsonb_build_object('kind', settings ->> 'channel_kind');
+        END IF;
+        data := data || jsonb_build_object('channel', ch);
+    END IF;
+    IF settings ->> 'require' = 'social_id' AND coalesce(btrim(ch ->> 'external_id'), '') = '' THEN
+        RAISE EXCEPTION 'the row has no social_id, which an import of messenger subscribers needs'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row its subscriber''s id in the social_id column.';
+    END IF;
+    IF settings ->> 'require' = 'email'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(data -> 'emails') WHEN 'array' THEN data -> 'emails' ELSE '[]' END) e
+                        WHERE btrim(e #>> '{}') <> '')
+       AND coalesce(btrim(data ->> 'email'), '') = '' THEN
+        RAISE EXCEPTION 'the row has no e-mail, which an import of an e-mail list needs'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row an address in the email column.';
+    END IF;
+    IF NOT data ? 'funnel' THEN
+        IF settings ? 'funnel' THEN
+            data := data || jsonb_build_object('funnel', settings -> 'funnel', 'source', 'import')
+                         || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END;
+        ELSE
+            SELECT * INTO a FROM customercard.accounts x WHERE x.account_id = acct;
+            IF a.default_funnel_id IS NOT NULL THEN
+                data := data || jsonb_build_object('funnel', a.default_funnel_id, 'source', 'default traffic source')
+                             || CASE WHEN a.default_lgt_id IS NOT NULL THEN jsonb_build_object('lgt', a.default_lgt_id) ELSE '{}' END;
+            END IF;
+        END IF;
+    ELSIF NOT data ? 'source' THEN
+        data := data || '{"source": "import"}';
+    END IF;
+    IF settings ? 'tags' THEN
+        data := data || jsonb_build_object('tags', CASE jsonb_typeof(data -> 'tags') WHEN 'array' THEN data -> 'tags' ELSE '[]' END
+                                                   || (settings -> 'tags'));
+    END IF;
+    IF ch ->> 'kind' = 'viber' AND coalesce(btrim(ch ->> 'external_id'), '') <> '' THEN
+        PERFORM customercard.import_viber_mark(acct, ch ->> 'connection', btrim(ch ->> 'external_id'));
+    END IF;
+    SELECT u.upserted_id, u.created INTO upserted_id, created FROM customercard.upsert_contact_ex(data) u;
+END
+$$;
+
+-- The default traffic source of the current account: imported rows without
+-- a funnel (in the row or the file's settings) subscribe to it.  NULL
+-- clears it.  For admins.
+CREATE FUNCTION customercard.set_default_traffic_source(funnel text, lgt text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.admin_account_id();
+    f bigint;
+    l bigint;
+BEGIN
+    IF funnel IS NULL AND lgt IS NOT NULL THEN
+        RAISE EXCEPTION 'an LGT needs its funnel' USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'SELECT customercard.set_default_traffic_source(''Free lesson'', ''Instagram ads'');';
+    END IF;
+    IF funnel IS NOT NULL THEN
+        f := customercard.bulk_lookup(acct, jsonb_build_object('funnel', funnel), 'funnel', 'funnels');
+        l := customercard.bulk_lookup(acct, jsonb_build_object('lgt', lgt), 'lgt', 'lgts', f, false);
+    END IF;
+    UPDATE customercard.accounts a SET default_funnel_id = f, default_lgt_id = l, updated_at = now()
+     WHERE a.account_id = acct;
+END
+$$;
+COMMENT ON FUNCTION customercard.set_default_traffic_source(text, text) IS
+    'Set (or with NULL clear) the current account''s default traffic source: the funnel and LGT imported rows without a funnel subscribe to; for admins';
+
+CREATE FUNCTION customercard.import_json(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
 RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
     AS 'MODULE_PATHNAME', 'import_json' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION customercard.import_json(text, boolean) IS
-    'Import contacts from a JSON array of objects (upsert_contact''s keys): a line per object, created / updated / rejected with the reason; a malformed file changes nothing';
+COMMENT ON FUNCTION customercard.import_json(text, boolean, jsonb) IS
+    'Import contacts from a JSON array of objects (upsert_contact''s keys), with settings for the whole file: a line per object, created / updated / rejected with the reason; a malformed file changes nothing';
 
-CREATE FUNCTION customercard.import_csv(data text, all_or_nothing boolean DEFAULT false)
+CREATE FUNCTION customercard.import_csv(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
 RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
     AS 'MODULE_PATHNAME', 'import_csv' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION customercard.import_csv(text, boolean) IS
-    'Import contacts from CSV with a header (name, phone(s), email(s), tags, funnel, lgt, channel + social_id, custom:<field>, ...; "," or ";"): a line per row with its outcome; a malformed file changes nothing';
+COMMENT ON FUNCTION customercard.import_csv(text, boolean, jsonb) IS
+    'Import contacts from CSV with a header (name, phone(s), email(s), tags, funnel, lgt, channel + social_id, custom:<field>, ...; "," or ";"), with settings for the whole file: a line per row with its outcome; a malformed file changes nothing';
+
+CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+    AS 'MODULE_PATHNAME', 'import_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean, jsonb) IS
+    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns), with settings for the whole file: a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';
 
 -- The audience's rows for exports: the CRM table's columns, tags joined,
 -- custom fields as one JSON object (export_csv and export_xlsx spread them
@@ -23,7 +211,7 @@ COMMENT ON FUNCTION customercard.import_csv(text, boolean) IS
 -- TO STDOUT WITH (FORMAT csv, HEADER).
 CREATE FUNCTION customercard.export_rows(filter jsonb DEFAULT '{}')
 RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
-               tags text, custom jsonb)
+               tags text, channel text, connection text, social_id text, custom jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT * FROM customercard.export_rows_of(customercard.require_account_id(), ARRAY(SELECT customercard.audience_ids(filter)))
 $$;
@@ -51,8 +239,3 @@ CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}') RETURNS byte
 COMMENT ON FUNCTION customercard.export_xlsx(jsonb) IS
     'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter, tags and each custom field as columns';
 
-CREATE FUNCTION customercard.import_xlsx(data bytea, all_or_nothing boolean DEFAULT false)
-RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
-    AS 'MODULE_PATHNAME', 'import_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean) IS
-    'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns): a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';

@@ -65,7 +65,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA customercard FROM PUBLIC;
 -- reader: the views and tables, and the functions that read
 GRANT SELECT ON ALL TABLES IN SCHEMA customercard TO customercard_reader;
 -- (but the upsert slots, which upsert_lock() alone touches)
-REVOKE SELECT ON customercard.upsert_locks FROM customercard_reader;
+REVOKE SELECT ON customercard.upsert_locks, customercard.import_marks FROM customercard_reader;
 GRANT EXECUTE ON FUNCTION
     customercard.current_account_id(),
     customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text),
@@ -146,7 +146,8 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
     customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
-    customercard.import_json(text, boolean), customercard.import_csv(text, boolean), customercard.import_xlsx(bytea, boolean),
+    customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb),
+    customercard.import_check_settings(bigint, jsonb), customercard.import_upsert(jsonb, jsonb), customercard.import_viber_mark(bigint, text, text),
     customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
     customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
 TO customercard_manager;
@@ -162,6 +163,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bind_role(regrole, bigint),
     customercard.unbind_role(regrole, bigint),
     customercard.register_event_kind(text, text),
+    customercard.set_default_traffic_source(text, text),
     customercard.assert_account_admin(bigint),
     -- SECURITY DEFINER, acting in the caller's account only; their helpers
     -- (merge_apply, unmerge_apply, card_rewrite, ...) are granted to nobody

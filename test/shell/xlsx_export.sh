@@ -13,7 +13,8 @@ q -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
 q >/dev/null <<'SQL'
 INSERT INTO customercard.custom_fields (name) VALUES ('Источник'), ('Course');
 SELECT customercard.upsert_contact('{"name": "Анна Смирнова", "emails": ["anna@example.com"], "tags": ["vip", "вебинар"], "custom": {"Источник": "ярмарка"}}');
-SELECT customercard.upsert_contact('{"name": "Boris", "phones": ["+7 912 345-67-89"], "custom": {"Course": "Python"}}');
+SELECT customercard.upsert_contact('{"name": "Boris", "phones": ["+7 912 345-67-89"], "custom": {"Course": "Python"},
+                                     "channel": {"kind": "telegram", "connection": "school_bot", "external_id": "tg-77"}}');
 SELECT customercard.upsert_contact('{"name": "Carl"}');
 SQL
 q -c "SELECT encode(customercard.export_xlsx('{}'), 'base64')" | base64 -d > $W/audience.xlsx
@@ -41,12 +42,14 @@ def cells(row):
             out.append(v.group(1))
     return out
 header = cells(rows[0])
-want = ["contact_id", "name", "phone", "email", "status", "created_at_utc", "tags", "Course", "Источник"]
-print("ok 2 - the header: the CRM columns, then each custom field" if header == want else "not ok 2 - header %s" % header)
+want = ["contact_id", "name", "phone", "email", "status", "created_at_utc", "tags", "channel", "connection", "social_id", "Course", "Источник"]
+print("ok 2 - the header: the CRM columns, the messenger link, then each custom field" if header == want else "not ok 2 - header %s" % header)
 body = [cells(r) for r in rows[1:]]
 anna = [r for r in body if "Анна Смирнова" in r]
-ok = len(body) == 3 and anna and "vip; вебинар" in anna[0] and "ярмарка" in anna[0]
-print("ok 3 - a row per contact, Cyrillic names, tags and custom values intact" if ok else "not ok 3 - rows %s" % body)
+boris = [r for r in body if "Boris" in r]
+ok = len(body) == 3 and anna and "vip; вебинар" in anna[0] and "ярмарка" in anna[0] \
+    and boris and "telegram,school_bot,tg-77" in ",".join(boris[0])
+print("ok 3 - a row per contact, Cyrillic names, tags, the messenger link and custom values intact" if ok else "not ok 3 - rows %s" % body)
 # created_at_utc: a number with a date format (an Excel serial date), not text
 dates = re.findall(r'<c r="F2"[^>]*s="(\d+)"[^>]*><v>([\d.]+)</v>', sheet)
 print("ok 4 - dates are Excel dates" if dates and float(dates[0][1]) > 40000 else "not ok 4 - F2: %s" % re.findall(r'<c r="F2".*?</c>', sheet))

@@ -75,14 +75,14 @@ SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name,phone,Phones\nX,
 SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct AND name = 'X'), 0::bigint, 'malformed CSV files imported nothing');
 
 -- ---------------------------------------------------------------- exports
-SELECT is(split_part(customercard.export_csv('{}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags,Course,Source',
+SELECT is(split_part(customercard.export_csv('{}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags,channel,connection,social_id,Course,Source',
     'export_csv: BOM, header, a column per custom field');
 SELECT is(array_length(string_to_array(rtrim(customercard.export_csv('{}'), E'\r\n'), E'\r\n'), 1) - 1,
           (SELECT count(*)::int FROM customercard.contacts WHERE account_id = :acct),
     '... a CRLF-ended record per contact (a line break inside a quoted name is a bare LF)');
 SELECT ok(customercard.export_csv('{"tag": "a"}') LIKE E'%\r\n' || (SELECT contact_id FROM customercard.contacts WHERE account_id = :acct AND name = 'Carl')
-          || E',Carl,+79130001122,carl@example.com,active,%,a; b,Python,\r\n',
-    '... a filtered export: the phone in E.164, tags joined, the custom value in its column');
+          || E',Carl,+79130001122,carl@example.com,active,%,a; b,vk,,vk-1,Python,\r\n',
+    '... a filtered export: the phone in E.164, tags joined, the messenger link (kind, connection, social id), the custom value in its column');
 SELECT ok(customercard.export_csv('{}') LIKE E'%,"Dora ""D"" Lee",%' AND customercard.export_csv('{}') LIKE E'%,"Multi\nline",%',
     '... quotes doubled, line breaks quoted (RFC 4180)');
 SELECT results_eq(format($$SELECT name, tags, custom FROM customercard.export_rows('{"tag": "vip"}')$$),

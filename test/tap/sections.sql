@@ -79,7 +79,7 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(customercard.ca
 SELECT is((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_proc p, unnest(p.proargnames, p.proargmodes) WITH ORDINALITY a (attname, mode, attnum)
             WHERE p.oid = 'customercard.export_rows_of(bigint, bigint[])'::regprocedure AND a.mode = 't'),
           (SELECT array_agg(c ORDER BY x.o) FROM (SELECT c, min(o) AS o FROM (
-                SELECT c, (SELECT array_position(ARRAY['contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags', 'custom'], c)) AS o
+                SELECT c, (SELECT array_position(ARRAY['contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags', 'channel', 'connection', 'social_id', 'custom'], c)) AS o
                   FROM customercard.card_sections() s, unnest(s.export) c) y GROUP BY c) x),
           'every column of export_rows is given by a declared section, and no section declares one it lacks');
 SELECT is((SELECT array_agg(c ORDER BY c) FROM (SELECT c FROM customercard.card_sections() s, unnest(s.export) c GROUP BY c HAVING count(*) > 1) x),
