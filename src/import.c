@@ -69,6 +69,7 @@ typedef struct ImportState
 	int			rejected;
 	StringInfoData first_rejection;
 	char	   *settings;		/* the file's settings, checked (import_check_settings) */
+	bool		collect;		/* import_rows: give each row's object instead of importing it */
 } ImportState;
 
 /* a refused row is one whose data is wrong, not one the server gave up on */
@@ -95,19 +96,51 @@ EmitRow(ImportState *st, int line, const char *status, int64 contact_id, const c
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 }
 
+/* import_rows' row: (line, the contact's object, or why there is none) */
+static void
+EmitCollected(ImportState *st, int line, const char *json, const char *reason)
+{
+	Datum		values[3];
+	bool		nulls[3] = {false, json == NULL, reason == NULL};
+
+	values[0] = Int32GetDatum(line);
+	values[1] = json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(json)) : (Datum) 0;
+	values[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+}
+
 static void
 Reject(ImportState *st, int line, const char *reason)
 {
+	if (st->collect)
+	{
+		EmitCollected(st, line, NULL, reason);
+		return;
+	}
 	if (st->rejected++ == 0)
 		appendStringInfo(&st->first_rejection, "line %d: %s", line, reason);
 	EmitRow(st, line, "rejected", 0, reason);
 }
 
-/* one contact (a JSON object's text) through upsert_contact_ex */
+static void ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt);
+
+/* one contact (a JSON object's text) through import_upsert (or, collecting, given back) */
 static void
 ImportRow(ImportState *st, int line, const char *json)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+
+	if (st->collect)
+	{
+		EmitCollected(st, line, json, NULL);
+		return;
+	}
+	ImportRowNow(st, line, json, cxt);
+}
+
+static void
+ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
+{
 	ResourceOwner owner = CurrentResourceOwner;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2] = {CStringGetTextDatum(json), CStringGetTextDatum(st->settings)};
@@ -173,6 +206,8 @@ ConnectAndCheckSettings(ImportState *st, FunctionCallInfo fcinfo)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (st->collect)
+		return;					/* import_enqueue checks them */
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		args[0] = PG_GETARG_DATUM(2);
 	else
@@ -192,6 +227,7 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 	st->all_or_nothing = PG_NARGS() > 1 && !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	st->rejected = 0;
 	st->settings = "{}";
+	st->collect = false;
 	initStringInfo(&st->first_rejection);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -199,6 +235,10 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 				 errmsg("nothing to import"),
 				 errhint("Pass the file's text.")));
 }
+
+static void ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len);
+static void ImportCsv(ImportState *st, FunctionCallInfo fcinfo, const char *s, int len);
+static void ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t len);
 
 PG_FUNCTION_INFO_V1(import_json);
 
@@ -212,17 +252,22 @@ import_json(PG_FUNCTION_ARGS)
 {
 	ImportState st;
 	text	   *data;
-	char	   *s;
-	int			len;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_TEXT_PP(0);
+	ImportJson(&st, fcinfo, text_to_cstring(data), VARSIZE_ANY_EXHDR(data));
+	return (Datum) 0;
+}
+
+/* a JSON array of contact objects, s[0..len) NUL-terminated */
+static void
+ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
+{
 	const char *end = NULL;
 	cJSON	   *root;
 	cJSON	   *item;
 	int			line = 0;
 
-	StartImport(&st, fcinfo);
-	data = PG_GETARG_TEXT_PP(0);
-	len = VARSIZE_ANY_EXHDR(data);
-	s = text_to_cstring(data);
 	UseCjsonWithPalloc();
 	root = cJSON_ParseWithLengthOpts(s, len, &end, false);
 	if (root == NULL)
@@ -253,7 +298,7 @@ import_json(PG_FUNCTION_ARGS)
 				 errmsg("the JSON must be an array of contact objects"),
 				 errhint("Nothing was imported. Wrap the objects in [ ... ].")));
 
-	ConnectAndCheckSettings(&st, fcinfo);
+	ConnectAndCheckSettings(st, fcinfo);
 	cJSON_ArrayForEach(item, root)
 	{
 		char	   *json;
@@ -262,18 +307,17 @@ import_json(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (!cJSON_IsObject(item))
 		{
-			Reject(&st, line, "not a JSON object");
+			Reject(st, line, "not a JSON object");
 			continue;
 		}
 		json = cJSON_PrintUnformatted(item);
 		if (json == NULL)
 			elog(ERROR, "could not print a JSON object");
-		ImportRow(&st, line, json);
+		ImportRow(st, line, json);
 		pfree(json);
 	}
 	SPI_finish();
-	Finish(&st);
-	return (Datum) 0;
+	Finish(st);
 }
 
 /* ---------------------------------------------------------------- CSV */
@@ -541,13 +585,21 @@ import_csv(PG_FUNCTION_ARGS)
 {
 	ImportState st;
 	text	   *data;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_TEXT_PP(0);
+	ImportCsv(&st, fcinfo, VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	return (Datum) 0;
+}
+
+static void
+ImportCsv(ImportState *st, FunctionCallInfo fcinfo, const char *s, int len)
+{
 	List	   *records;
 	int			ncolumns;
 	ListCell   *lc;
 
-	StartImport(&st, fcinfo);
-	data = PG_GETARG_TEXT_PP(0);
-	records = ParseCsv(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	records = ParseCsv(s, len);
 	if (records == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
@@ -564,8 +616,7 @@ import_csv(PG_FUNCTION_ARGS)
 					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
 					 errhint("Nothing was imported. Quote fields that hold the separator.")));
 	}
-	ImportTable(&st, fcinfo, records, "CSV");
-	return (Datum) 0;
+	ImportTable(st, fcinfo, records, "CSV");
 }
 
 /* the cells of a sheet, row by row (xlsx_read.c calls back) */
@@ -623,6 +674,16 @@ import_xlsx(PG_FUNCTION_ARGS)
 {
 	ImportState st;
 	bytea	   *data;
+
+	StartImport(&st, fcinfo);
+	data = PG_GETARG_BYTEA_PP(0);
+	ImportXlsx(&st, fcinfo, VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	return (Datum) 0;
+}
+
+static void
+ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t len)
+{
 	SheetCollect c = {NIL, 0};
 	XlsxCallbacks cb = {CollectCell, &c};
 	char		detail[512];
@@ -632,10 +693,7 @@ import_xlsx(PG_FUNCTION_ARGS)
 	List	   *records = NIL;
 	ListCell   *lc;
 
-	StartImport(&st, fcinfo);
-	data = PG_GETARG_BYTEA_PP(0);
-	err = cc_read_xlsx(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data),
-					   (size_t) customercard_import_max_unpacked * 1024, &cb, detail, sizeof(detail));
+	err = cc_read_xlsx(data, len, (size_t) customercard_import_max_unpacked * 1024, &cb, detail, sizeof(detail));
 	switch (err)
 	{
 		case XLSX_OK:
@@ -698,6 +756,59 @@ import_xlsx(PG_FUNCTION_ARGS)
 				rec->fields = lappend(rec->fields, vals[i] ? vals[i] : "");
 		records = lappend(records, rec);
 	}
-	ImportTable(&st, fcinfo, records, "sheet");
+	ImportTable(st, fcinfo, records, "sheet");
+}
+
+PG_FUNCTION_INFO_V1(import_rows);
+
+/*
+ * customercard.import_rows(data bytea, format text)
+ * RETURNS TABLE (line integer, data jsonb, reason text)
+ * The rows of a file as import_json, import_csv or import_xlsx read them --
+ * each one's upsert_contact object, or why it has none -- importing
+ * nothing: import_enqueue's parser.  A malformed file is the same error.
+ */
+Datum
+import_rows(PG_FUNCTION_ARGS)
+{
+	ImportState st;
+	bytea	   *data;
+	char	   *format;
+
+	StartImport(&st, fcinfo);
+	st.collect = true;
+	st.all_or_nothing = false;
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the file's format is missing"),
+				 errhint("Give \"csv\", \"json\" or \"xlsx\".")));
+	data = PG_GETARG_BYTEA_PP(0);
+	format = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(format, "xlsx") == 0)
+		ImportXlsx(&st, fcinfo, VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+	else if (strcmp(format, "csv") == 0 || strcmp(format, "json") == 0)
+	{
+		int			len = VARSIZE_ANY_EXHDR(data);
+		char	   *s = palloc(len + 1);
+
+		memcpy(s, VARDATA_ANY(data), len);
+		s[len] = '\0';
+		/* text in the database's encoding, as import_csv and import_json get it */
+		if (!pg_verifymbstr(s, len, true) || memchr(s, '\0', len) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+					 errmsg("the %s file is not valid %s text", format, GetDatabaseEncodingName()),
+					 errhint("Nothing was queued. Save the file as UTF-8.")));
+		if (format[0] == 'c')
+			ImportCsv(&st, fcinfo, s, len);
+		else
+			ImportJson(&st, fcinfo, s, len);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown import format \"%s\"", format),
+				 errhint("Give \"csv\", \"json\" or \"xlsx\".")));
 	return (Datum) 0;
 }

@@ -909,6 +909,9 @@ BEGIN
     -- actor is quoted as a literal)
     EXECUTE format('SET LOCAL customercard.account_id = %s', acct);
     EXECUTE format('SET LOCAL customercard.actor = %L', j.actor);
+    IF j.action = 'import' THEN
+        RETURN customercard.import_batch(acct, j, batch_size);
+    END IF;
 
     SELECT array_agg(i.contact_id ORDER BY i.contact_id) INTO ids
       FROM (SELECT i.contact_id FROM customercard.bulk_job_items i
@@ -2452,7 +2455,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ('action_log', 'the log itself', 'log_id'),
         ('action_log_archive', 'the log''s archive', 'log_id'),
         ('bulk_job_items', 'a bulk job''s selection', NULL),
-        ('bulk_job_failures', 'a bulk job''s failures', NULL)) v (tbl, why, merge_key)
+        ('bulk_job_failures', 'a bulk job''s failures', NULL),
+        ('bulk_job_rows', 'an import job''s rows and their outcome (the report says which contact a row became)', NULL)) v (tbl, why, merge_key)
 $$;
 
 -- A section's row (or its changed fields) in a log event without the
@@ -3975,3 +3979,259 @@ COMMENT ON FUNCTION customercard.export_rows(jsonb) IS
     'The audience a filter selects, a row per contact with tags joined and custom fields as JSON: for COPY ... WITH (FORMAT csv, HEADER)';
 REVOKE ALL ON FUNCTION customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]) TO customercard_manager;
+
+-- issue 16: big files through the queue: import_enqueue, import_report, the
+-- runner's import batches (new table bulk_job_rows); bulk_failures shows
+-- rejected rows by line; forget_contact scrubs the person's rows of files
+-- What an import job imports (import_enqueue): a row per line of its file,
+-- read when it was queued (its upsert_contact object, or none when the line
+-- was rejected then), and what became of it.
+CREATE TABLE customercard.bulk_job_rows (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    line        integer NOT NULL,
+    data        jsonb,
+    status      text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'created', 'updated', 'rejected')),
+    contact_id  bigint,
+    reason      text,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, job_id, line),
+    FOREIGN KEY (account_id, job_id) REFERENCES customercard.bulk_jobs ON DELETE CASCADE,
+    CHECK ((status = 'rejected') = (reason IS NOT NULL))
+);
+COMMENT ON TABLE customercard.bulk_job_rows IS
+    'The rows of an import job''s file, as read when it was queued, each with its outcome: queued, created, updated or rejected with the reason';
+ALTER TABLE customercard.bulk_job_rows ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.bulk_job_rows
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.bulk_job_rows', '');
+REVOKE ALL ON customercard.bulk_job_rows FROM PUBLIC;
+GRANT SELECT ON customercard.bulk_job_rows TO customercard_reader;
+-- One batch of an import job (bulk_run_batch's, in its transaction): the
+-- next rows of the file in line order through import_upsert, each in a
+-- subtransaction (a refused row is rolled back alone and keeps its reason),
+-- their outcomes and the job's progress committed together, so a runner
+-- killed mid-file resumes at the first row not committed, importing none
+-- twice.  Returns how many rows it worked through.
+CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs, batch_size integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := now();
+    progressed timestamptz;
+    r record;
+    cid bigint;
+    was_created boolean;
+    n integer := 0;
+    ok integer := 0;
+    bad integer := 0;
+    last_line integer := j.position;
+    last_batch boolean;
+BEGIN
+    FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
+              WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
+              ORDER BY b.line LIMIT batch_size
+    LOOP
+        BEGIN
+            SELECT u.upserted_id, u.created INTO cid, was_created FROM customercard.import_upsert(r.data, j.params -> 'settings') u;
+            UPDATE customercard.bulk_job_rows b
+               SET status = CASE WHEN was_created THEN 'created' ELSE 'updated' END, contact_id = cid, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            ok := ok + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+            -- the row's data is wrong (as import_csv judges it): reported, the others go on
+            UPDATE customercard.bulk_job_rows b SET status = 'rejected', reason = SQLERRM, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            bad := bad + 1;
+        END;
+        n := n + 1;
+        last_line := r.line;
+    END LOOP;
+    progressed := clock_timestamp();
+    last_batch := n < batch_size;
+    UPDATE customercard.bulk_jobs b
+       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN last_batch THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
+           position = last_line, batches = b.batches + CASE WHEN n > 0 THEN 1 ELSE 0 END, attempts = 0,
+           done = b.done + ok, failed = b.failed + bad
+     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE VIEW customercard.bulk_failures WITH (security_invoker = true) AS
+SELECT f.job_id AS job, f.contact_id, f.reason, f.at
+  FROM customercard.bulk_job_failures f
+ WHERE f.account_id = (SELECT customercard.current_account_id())
+UNION ALL
+SELECT r.job_id, NULL, 'line ' || r.line || ': ' || r.reason, r.at
+  FROM customercard.bulk_job_rows r
+ WHERE r.account_id = (SELECT customercard.current_account_id()) AND r.status = 'rejected';
+COMMENT ON VIEW customercard.bulk_failures IS 'Contacts a bulk job could not act on, and rows an import job rejected (by line), and why';
+
+CREATE FUNCTION customercard.import_rows(data bytea, format text)
+RETURNS TABLE (line integer, data jsonb, reason text)
+    AS 'MODULE_PATHNAME', 'import_rows' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_rows(bytea, text) IS
+    'Internal to import_enqueue: the rows of a csv, json or xlsx file as the imports read them (each one''s upsert_contact object, or why it has none), importing nothing';
+
+-- A big file through the queue: read now (a malformed file is the same
+-- error as with import_csv and nothing is queued), its rows kept in
+-- bulk_job_rows, imported by the bulk runner in committed batches with
+-- progress in bulk_progress, cancel and run_at; import_report(job) gives a
+-- line per row, bulk_failures the rejected ones.
+CREATE FUNCTION customercard.import_enqueue(data bytea, format text, settings jsonb DEFAULT '{}', run_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    checked jsonb;
+    job bigint;
+    n integer;
+    refused integer;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not import', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Imports are for members of customercard_manager.';
+    END IF;
+    IF data IS NULL THEN
+        RAISE EXCEPTION 'nothing to import' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the file''s bytes.';
+    END IF;
+    IF run_at IS NULL OR NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', coalesce(run_at::text, 'NULL')
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
+    checked := customercard.import_check_settings(acct, settings);
+    INSERT INTO customercard.bulk_jobs (account_id, action, params, run_at)
+    VALUES (acct, 'import', jsonb_build_object('format', format, 'settings', checked), import_enqueue.run_at)
+    RETURNING job_id INTO job;
+    INSERT INTO customercard.bulk_job_rows (account_id, job_id, line, data, status, reason)
+    SELECT acct, job, r.line, r.data, CASE WHEN r.data IS NULL THEN 'rejected' ELSE 'queued' END, r.reason
+      FROM customercard.import_rows(data, format) r;
+    SELECT count(*), count(*) FILTER (WHERE r.status = 'rejected') INTO n, refused
+      FROM customercard.bulk_job_rows r WHERE r.account_id = acct AND r.job_id = job;
+    UPDATE customercard.bulk_jobs j SET total = n, failed = refused WHERE j.account_id = acct AND j.job_id = job;
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customercard.import_enqueue(bytea, text, jsonb, timestamptz) IS
+    'Queue the import of a csv, json or xlsx file (with settings for the whole file) as a bulk job; returns the job id; its rows are read now, imported by the bulk runner';
+
+-- An import job's report: a line per row of its file, as import_csv gives it
+-- (queued for those the runner has not reached yet).
+CREATE FUNCTION customercard.import_report(job_id bigint)
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs b
+                    WHERE b.account_id = acct AND b.job_id = import_report.job_id AND b.action = 'import') THEN
+        RAISE EXCEPTION 'bulk job % is not an import of account %', import_report.job_id, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Queue one with customercard.import_enqueue(data, ''csv'').';
+    END IF;
+    RETURN QUERY SELECT r.line, r.status, r.contact_id, r.reason FROM customercard.bulk_job_rows r
+                  WHERE r.account_id = acct AND r.job_id = import_report.job_id ORDER BY r.line;
+END
+$$;
+COMMENT ON FUNCTION customercard.import_report(bigint) IS
+    'The report of an import job: a line per row of its file with its outcome (queued, created, updated, rejected with the reason)';
+
+REVOKE ALL ON FUNCTION customercard.import_batch(bigint, customercard.bulk_jobs, integer), customercard.import_rows(bytea, text),
+    customercard.import_enqueue(bytea, text, jsonb, timestamptz), customercard.import_report(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.import_enqueue(bytea, text, jsonb, timestamptz), customercard.import_report(bigint) TO customercard_manager;
+-- The work of forget_contact in one account: live is the person's live
+-- card.  Written here from the sections' forget rules (card_sections()),
+-- as static SQL: what to look for in the log (their scrub_values), then per
+-- section delete its rows, or erase its personal columns (forget_set's
+-- assignments over them; rows already so are left alone).  On Citus it
+-- runs on the node holding the account (a delegated function,
+-- distribute_on_citus()), so that every statement is local there.
+DO $generate$
+DECLARE
+    harvest text;
+    erase text;
+BEGIN
+    SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ordinality)
+      INTO harvest
+      FROM customercard.card_sections() WITH ORDINALITY s
+     WHERE cardinality(s.scrub_values) > 0;
+    SELECT string_agg(
+             CASE s.forget
+             WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
+             ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
+                         s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
+             E'\n    ' ORDER BY s.ordinality)
+      INTO erase
+      FROM customercard.card_sections() WITH ORDINALITY s
+      -- each erased column's new value: its forget_set expression, or NULL
+      LEFT JOIN LATERAL (
+            SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,
+                   string_agg(format('t.%I IS DISTINCT FROM %s', c.col, c.val), ' OR ' ORDER BY c.o)
+                     FILTER (WHERE c.col = ANY (s.personal)) AS differs
+              FROM (SELECT p.col, coalesce(s.forget_set ->> p.col, 'NULL') AS val, p.o
+                      FROM unnest(s.personal) WITH ORDINALITY p (col, o)
+                    UNION ALL
+                    SELECT f.key, f.value #>> '{}', 1000 + row_number() OVER ()
+                      FROM jsonb_each(s.forget_set) f WHERE NOT f.key = ANY (coalesce(s.personal, '{}'))) c
+           ) a ON s.forget = 'erase'
+     WHERE s.forget IN ('delete', 'erase');
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    ids bigint[];
+    personal text[];
+    tbl text;
+    erased_at constant timestamptz := now();
+BEGIN
+    PERFORM customercard.assert_account_here(acct, 'forget_contact');
+    -- the person: the live card and every tombstone merged into it, locked in id order
+    WITH RECURSIVE chain (id) AS (
+        SELECT live
+        UNION
+        SELECT c.contact_id FROM customercard.contacts c JOIN chain ON c.account_id = acct AND c.merged_into = chain.id)
+    SELECT array_agg(id ORDER BY id) INTO ids FROM chain;
+    PERFORM 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+      ORDER BY c.contact_id FOR NO KEY UPDATE;
+
+    -- what to look for in the log's details
+    SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
+        %s
+    ) x (v) WHERE length(v) >= 3;
+
+    PERFORM customercard.card_rewrite(true);
+    %s
+
+    -- the log and its archive: details scrubbed once per row, changed rows written
+    FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
+        EXECUTE format('UPDATE customercard.%%1$I l SET details = x.scrubbed '
+                       '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
+                       '          FROM customercard.%%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
+        USING acct, ids, coalesce(personal, '{}');
+    END LOOP;
+    UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
+     WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+    -- bulk jobs: the person's failure reasons, their rows of imported files,
+    -- and their records in export output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
+     WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    -- import jobs: the person's rows of the file
+    UPDATE customercard.bulk_job_rows r SET data = '{}'
+     WHERE r.account_id = acct AND r.contact_id = ANY (ids) AND r.data <> '{}';
+    UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
+     WHERE o.account_id = acct AND o.chunk > 0
+       AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
+    PERFORM customercard.card_rewrite(false);
+END
+$body$;
+$f$, harvest, erase);
+END
+$generate$;
+

@@ -190,6 +190,25 @@ CREATE TABLE customercard.bulk_job_failures (
 );
 COMMENT ON TABLE customercard.bulk_job_failures IS 'Contacts a bulk job could not act on, with the reason';
 
+-- What an import job imports (import_enqueue): a row per line of its file,
+-- read when it was queued (its upsert_contact object, or none when the line
+-- was rejected then), and what became of it.
+CREATE TABLE customercard.bulk_job_rows (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    line        integer NOT NULL,
+    data        jsonb,
+    status      text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'created', 'updated', 'rejected')),
+    contact_id  bigint,
+    reason      text,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, job_id, line),
+    FOREIGN KEY (account_id, job_id) REFERENCES customercard.bulk_jobs ON DELETE CASCADE,
+    CHECK ((status = 'rejected') = (reason IS NOT NULL))
+);
+COMMENT ON TABLE customercard.bulk_job_rows IS
+    'The rows of an import job''s file, as read when it was queued, each with its outcome: queued, created, updated or rejected with the reason';
+
 -- What an export job writes: CSV in chunks, one per batch, in order.
 CREATE TABLE customercard.bulk_job_output (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),

@@ -167,10 +167,13 @@ BEGIN
     END LOOP;
     UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
      WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
-    -- bulk jobs: the person's failure reasons, and their records in export
-    -- output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    -- bulk jobs: the person's failure reasons, their rows of imported files,
+    -- and their records in export output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
     UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
      WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    -- import jobs: the person's rows of the file
+    UPDATE customercard.bulk_job_rows r SET data = '{}'
+     WHERE r.account_id = acct AND r.contact_id = ANY (ids) AND r.data <> '{}';
     UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
      WHERE o.account_id = acct AND o.chunk > 0
        AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');

@@ -427,6 +427,58 @@ BEGIN
 END
 $$;
 
+-- One batch of an import job (bulk_run_batch's, in its transaction): the
+-- next rows of the file in line order through import_upsert, each in a
+-- subtransaction (a refused row is rolled back alone and keeps its reason),
+-- their outcomes and the job's progress committed together, so a runner
+-- killed mid-file resumes at the first row not committed, importing none
+-- twice.  Returns how many rows it worked through.
+CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs, batch_size integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := now();
+    progressed timestamptz;
+    r record;
+    cid bigint;
+    was_created boolean;
+    n integer := 0;
+    ok integer := 0;
+    bad integer := 0;
+    last_line integer := j.position;
+    last_batch boolean;
+BEGIN
+    FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
+              WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
+              ORDER BY b.line LIMIT batch_size
+    LOOP
+        BEGIN
+            SELECT u.upserted_id, u.created INTO cid, was_created FROM customercard.import_upsert(r.data, j.params -> 'settings') u;
+            UPDATE customercard.bulk_job_rows b
+               SET status = CASE WHEN was_created THEN 'created' ELSE 'updated' END, contact_id = cid, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            ok := ok + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+            -- the row's data is wrong (as import_csv judges it): reported, the others go on
+            UPDATE customercard.bulk_job_rows b SET status = 'rejected', reason = SQLERRM, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            bad := bad + 1;
+        END;
+        n := n + 1;
+        last_line := r.line;
+    END LOOP;
+    progressed := clock_timestamp();
+    last_batch := n < batch_size;
+    UPDATE customercard.bulk_jobs b
+       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN last_batch THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
+           position = last_line, batches = b.batches + CASE WHEN n > 0 THEN 1 ELSE 0 END, attempts = 0,
+           done = b.done + ok, failed = b.failed + bad
+     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    RETURN n;
+END
+$$;
+
 -- One batch of one job, in one transaction with its progress.  Returns how
 -- many contacts it worked through; 0 when the job has ended (or may not run).
 CREATE FUNCTION customercard.bulk_run_batch(acct bigint, job_id bigint, batch_size integer) RETURNS integer
@@ -462,6 +514,9 @@ BEGIN
     -- actor is quoted as a literal)
     EXECUTE format('SET LOCAL customercard.account_id = %s', acct);
     EXECUTE format('SET LOCAL customercard.actor = %L', j.actor);
+    IF j.action = 'import' THEN
+        RETURN customercard.import_batch(acct, j, batch_size);
+    END IF;
 
     SELECT array_agg(i.contact_id ORDER BY i.contact_id) INTO ids
       FROM (SELECT i.contact_id FROM customercard.bulk_job_items i
@@ -653,8 +708,12 @@ COMMENT ON VIEW customercard.bulk_progress IS
 CREATE VIEW customercard.bulk_failures WITH (security_invoker = true) AS
 SELECT f.job_id AS job, f.contact_id, f.reason, f.at
   FROM customercard.bulk_job_failures f
- WHERE f.account_id = (SELECT customercard.current_account_id());
-COMMENT ON VIEW customercard.bulk_failures IS 'Contacts a bulk job could not act on, and why';
+ WHERE f.account_id = (SELECT customercard.current_account_id())
+UNION ALL
+SELECT r.job_id, NULL, 'line ' || r.line || ': ' || r.reason, r.at
+  FROM customercard.bulk_job_rows r
+ WHERE r.account_id = (SELECT customercard.current_account_id()) AND r.status = 'rejected';
+COMMENT ON VIEW customercard.bulk_failures IS 'Contacts a bulk job could not act on, and rows an import job rejected (by line), and why';
 
 -- An export job's CSV, whole (UTF-8 with a byte order mark, CRLF lines).
 CREATE FUNCTION customercard.bulk_export_csv(job_id bigint) RETURNS text

@@ -205,6 +205,74 @@ RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
 COMMENT ON FUNCTION customercard.import_xlsx(bytea, boolean, jsonb) IS
     'Import contacts from the first sheet of an .xlsx workbook (a header row with import_csv''s columns), with settings for the whole file: a line per row (the sheet''s row number) with its outcome; a broken or oversized file changes nothing';
 
+CREATE FUNCTION customercard.import_rows(data bytea, format text)
+RETURNS TABLE (line integer, data jsonb, reason text)
+    AS 'MODULE_PATHNAME', 'import_rows' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.import_rows(bytea, text) IS
+    'Internal to import_enqueue: the rows of a csv, json or xlsx file as the imports read them (each one''s upsert_contact object, or why it has none), importing nothing';
+
+-- A big file through the queue: read now (a malformed file is the same
+-- error as with import_csv and nothing is queued), its rows kept in
+-- bulk_job_rows, imported by the bulk runner in committed batches with
+-- progress in bulk_progress, cancel and run_at; import_report(job) gives a
+-- line per row, bulk_failures the rejected ones.
+CREATE FUNCTION customercard.import_enqueue(data bytea, format text, settings jsonb DEFAULT '{}', run_at timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    checked jsonb;
+    job bigint;
+    n integer;
+    refused integer;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not import', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Imports are for members of customercard_manager.';
+    END IF;
+    IF data IS NULL THEN
+        RAISE EXCEPTION 'nothing to import' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the file''s bytes.';
+    END IF;
+    IF run_at IS NULL OR NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', coalesce(run_at::text, 'NULL')
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
+    checked := customercard.import_check_settings(acct, settings);
+    INSERT INTO customercard.bulk_jobs (account_id, action, params, run_at)
+    VALUES (acct, 'import', jsonb_build_object('format', format, 'settings', checked), import_enqueue.run_at)
+    RETURNING job_id INTO job;
+    INSERT INTO customercard.bulk_job_rows (account_id, job_id, line, data, status, reason)
+    SELECT acct, job, r.line, r.data, CASE WHEN r.data IS NULL THEN 'rejected' ELSE 'queued' END, r.reason
+      FROM customercard.import_rows(data, format) r;
+    SELECT count(*), count(*) FILTER (WHERE r.status = 'rejected') INTO n, refused
+      FROM customercard.bulk_job_rows r WHERE r.account_id = acct AND r.job_id = job;
+    UPDATE customercard.bulk_jobs j SET total = n, failed = refused WHERE j.account_id = acct AND j.job_id = job;
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION customercard.import_enqueue(bytea, text, jsonb, timestamptz) IS
+    'Queue the import of a csv, json or xlsx file (with settings for the whole file) as a bulk job; returns the job id; its rows are read now, imported by the bulk runner';
+
+-- An import job's report: a line per row of its file, as import_csv gives it
+-- (queued for those the runner has not reached yet).
+CREATE FUNCTION customercard.import_report(job_id bigint)
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs b
+                    WHERE b.account_id = acct AND b.job_id = import_report.job_id AND b.action = 'import') THEN
+        RAISE EXCEPTION 'bulk job % is not an import of account %', import_report.job_id, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Queue one with customercard.import_enqueue(data, ''csv'').';
+    END IF;
+    RETURN QUERY SELECT r.line, r.status, r.contact_id, r.reason FROM customercard.bulk_job_rows r
+                  WHERE r.account_id = acct AND r.job_id = import_report.job_id ORDER BY r.line;
+END
+$$;
+COMMENT ON FUNCTION customercard.import_report(bigint) IS
+    'The report of an import job: a line per row of its file with its outcome (queued, created, updated, rejected with the reason)';
+
 -- The audience's rows for exports: the CRM table's columns, tags joined,
 -- custom fields as one JSON object (export_csv and export_xlsx spread them
 -- into columns).  For COPY (SELECT * FROM customercard.export_rows('{}'))

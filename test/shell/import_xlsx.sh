@@ -76,7 +76,7 @@ open(w + "/garbage.xlsx", "wb").write(b"name,phone\nAnna,+79123456789\n")
 zipped = open(w + "/openpyxl.xlsx", "rb").read()
 open(w + "/truncated.xlsx", "wb").write(zipped[: len(zipped) // 2])
 PY
-echo "1..13"
+echo "1..14"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got:  $1"; echo "#   want: $2"; fi; }
 # the file as a bytea literal, in a script (a big one is too long for a command line)
@@ -123,4 +123,9 @@ ok "$(err_state notxlsx.xlsx)" "22P02 this is not a readable .xlsx workbook: the
 ok "$(err_state garbage.xlsx | cut -c1-69)" "22P02 this is not a readable .xlsx workbook: not a zip archive, which" "a CSV file given as .xlsx: 22P02"
 ok "$(err_state bomb.xlsx)" "54000 the workbook is too big to import: xl/worksheets/sheet1.xml unpacks to more than 268435456 bytes" "a zip bomb (300 MB of spaces): 54000, read no further than the limit"
 ok "$(err_state truncated.xlsx | cut -c1-69)" "22P02 this is not a readable .xlsx workbook: not a zip archive, which" "a truncated download: 22P02"
+echo "SELECT customercard.import_enqueue($(lit openpyxl.xlsx), 'xlsx')" > $W/q.sql
+job=$(q -f $W/q.sql)
+q -c "CALL customercard.bulk_run()" >/dev/null
+ok "$(q -c "SELECT string_agg(line || ':' || status, ' ' ORDER BY line) FROM customercard.import_report($job)")" "2:updated 3:updated 5:updated" \
+   "the workbook through the queue (import_enqueue, the runner): the same rows, matched and updated"
 ok "$(q -c "SELECT count(*) FROM customercard.contacts")" "4" "... and the failed imports changed nothing"
