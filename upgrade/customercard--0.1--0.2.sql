@@ -1305,23 +1305,11 @@ DECLARE
     n integer;
     unknown bigint;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.bulk_check_enqueue(run_at);
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
         RAISE EXCEPTION 'bulk_enqueue needs exactly one of contact_ids and filter'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
-    END IF;
-    IF run_at IS NULL THEN
-        RAISE EXCEPTION 'run_at may not be null'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
-    END IF;
-    -- (-infinity would put the job before every other account's jobs for good)
-    IF NOT isfinite(run_at) THEN
-        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
-            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
     END IF;
     checked := customercard.bulk_check_params(acct, action, params);
 
@@ -4091,16 +4079,9 @@ DECLARE
     n integer;
     refused integer;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not import', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Imports are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.bulk_check_enqueue(run_at);
     IF data IS NULL THEN
         RAISE EXCEPTION 'nothing to import' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the file''s bytes.';
-    END IF;
-    IF run_at IS NULL OR NOT isfinite(run_at) THEN
-        RAISE EXCEPTION 'run_at must be a finite time, not %', coalesce(run_at::text, 'NULL')
-            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
     END IF;
     checked := customercard.import_check_settings(acct, settings);
     INSERT INTO customercard.bulk_jobs (account_id, action, params, run_at)
@@ -4235,3 +4216,25 @@ $f$, harvest, erase);
 END
 $generate$;
 
+-- a shared check of bulk_enqueue and import_enqueue
+-- What every job's enqueue checks first: the caller is a manager, and the
+-- job's time is a finite one (-infinity would put it before every other
+-- account's jobs for good).
+CREATE FUNCTION customercard.bulk_check_enqueue(run_at timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions and queued imports are for members of customercard_manager.';
+    END IF;
+    IF run_at IS NULL THEN
+        RAISE EXCEPTION 'run_at may not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
+    END IF;
+    IF NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.bulk_check_enqueue(timestamptz) FROM PUBLIC;

@@ -232,6 +232,27 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                      FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
 $$;
 
+-- What every job's enqueue checks first: the caller is a manager, and the
+-- job's time is a finite one (-infinity would put it before every other
+-- account's jobs for good).
+CREATE FUNCTION customercard.bulk_check_enqueue(run_at timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions and queued imports are for members of customercard_manager.';
+    END IF;
+    IF run_at IS NULL THEN
+        RAISE EXCEPTION 'run_at may not be null'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
+    END IF;
+    IF NOT isfinite(run_at) THEN
+        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
+            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION customercard.bulk_enqueue(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
                                           filter jsonb DEFAULT NULL, run_at timestamptz DEFAULT now())
 RETURNS bigint
@@ -243,23 +264,11 @@ DECLARE
     n integer;
     unknown bigint;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.bulk_check_enqueue(run_at);
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
         RAISE EXCEPTION 'bulk_enqueue needs exactly one of contact_ids and filter'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
-    END IF;
-    IF run_at IS NULL THEN
-        RAISE EXCEPTION 'run_at may not be null'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
-    END IF;
-    -- (-infinity would put the job before every other account's jobs for good)
-    IF NOT isfinite(run_at) THEN
-        RAISE EXCEPTION 'run_at must be a finite time, not %', run_at
-            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
     END IF;
     checked := customercard.bulk_check_params(acct, action, params);
 

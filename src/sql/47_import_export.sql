@@ -226,16 +226,9 @@ DECLARE
     n integer;
     refused integer;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not import', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Imports are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.bulk_check_enqueue(run_at);
     IF data IS NULL THEN
         RAISE EXCEPTION 'nothing to import' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the file''s bytes.';
-    END IF;
-    IF run_at IS NULL OR NOT isfinite(run_at) THEN
-        RAISE EXCEPTION 'run_at must be a finite time, not %', coalesce(run_at::text, 'NULL')
-            USING ERRCODE = 'invalid_datetime_format', HINT = 'Give a time such as now() + interval ''1 hour'', or leave it out to run at once.';
     END IF;
     checked := customercard.import_check_settings(acct, settings);
     INSERT INTO customercard.bulk_jobs (account_id, action, params, run_at)

@@ -9,17 +9,6 @@ SELECT customercard.create_account('Bulk test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
 SET customercard.actor = 'manager:olga';
 
-CREATE FUNCTION pg_temp.run_job(acct bigint, job bigint, size integer DEFAULT 7) RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE n integer; batches integer := 0;
-BEGIN
-    LOOP
-        n := customercard.bulk_run_batch(acct, job, size);
-        EXIT WHEN n = 0;
-        batches := batches + 1;
-    END LOOP;
-    RETURN batches;
-END $$;
-
 INSERT INTO customercard.managers (name) VALUES ('Olga') RETURNING manager_id AS olga \gset
 INSERT INTO customercard.contacts (name, city) SELECT 'Bulk person ' || i, 'Perm' FROM generate_series(1, 40) i;
 INSERT INTO customercard.emails (contact_id, email)
@@ -64,7 +53,7 @@ DELETE FROM customercard.bulk_jobs WHERE account_id = :acct;
 SELECT customercard.bulk_enqueue('add_tag', '{"tag": "promo"}', filter => '{"search": "Bulk person"}') AS j_tag \gset
 SELECT results_eq(format('SELECT status, total, done FROM customercard.bulk_progress WHERE job = %s', :j_tag),
     $$VALUES ('queued', 40, 0)$$, 'a queued job: the selection frozen, nothing done');
-SELECT is(pg_temp.run_job(:acct, :j_tag), 6, 'batches of 7 work through 40 contacts in 6');
+SELECT is(tap.run_job(:acct, :j_tag), 6, 'batches of 7 work through 40 contacts in 6');
 SELECT results_eq(format('SELECT status, total, done, failed, percent FROM customercard.bulk_progress WHERE job = %s', :j_tag),
     $$VALUES ('done', 40, 40, 0, 100.0)$$, 'the job is done, every contact counted');
 SELECT is((SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id)
@@ -79,33 +68,33 @@ SELECT is((SELECT count(*) FROM customercard.bulk_progress WHERE job = :j_tag), 
 
 -- again: idempotent, nothing doubled
 SELECT customercard.bulk_enqueue('add_tag', '{"tag": "promo"}', filter => '{"search": "Bulk person"}') AS j_tag2 \gset
-SELECT pg_temp.run_job(:acct, :j_tag2);
+SELECT tap.run_job(:acct, :j_tag2);
 SELECT is((SELECT count(*) FROM customercard.action_log WHERE account_id = :acct AND event = 'tag_added' AND details ->> 'tag' = 'promo'),
     40::bigint, 'the same tag again adds no rows and no log events');
 
 SELECT customercard.bulk_enqueue('remove_tag', '{"tag": "promo"}', (SELECT array_agg(contact_id) FROM people WHERE contact_id % 4 = 0)) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT is((SELECT count(*) FROM customercard.contact_tags WHERE account_id = :acct), 30::bigint, 'remove_tag took it from the chosen ten');
 
 SELECT customercard.bulk_enqueue('subscribe', format('{"funnel": "Webinar funnel", "lgt": %s}', :lgt)::jsonb,
                                  (SELECT array_agg(contact_id) FROM people WHERE contact_id <= :first + 9)) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT results_eq(format('SELECT count(*), count(*) FILTER (WHERE lgt_id = %s AND unsubscribed_at IS NULL) FROM customercard.subscriptions WHERE account_id = %s', :lgt, :acct),
     $$VALUES (10::bigint, 10::bigint)$$, 'subscribe: ten subscriptions through the LGT');
 SELECT customercard.bulk_enqueue('unsubscribe', '{"funnel": "Webinar funnel"}', filter => '{}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j, 5000);
+SELECT tap.run_job(:acct, :j, 5000);
 SELECT is((SELECT count(*) FROM customercard.subscriptions WHERE account_id = :acct AND unsubscribed_at IS NOT NULL), 10::bigint,
     'unsubscribe: all of them');
 SELECT is((SELECT count(*) FROM customercard.action_log WHERE account_id = :acct AND event = 'unsubscribed'), 10::bigint, '... logged');
 
 SELECT customercard.bulk_enqueue('add_to_sales_plan', format('{"plan": "Spring sale", "manager_id": %s}', :olga)::jsonb,
                                  filter => '{"tag": "promo"}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT is((SELECT count(*) FROM customercard.sales_plan_members WHERE account_id = :acct AND manager_id = :olga), 30::bigint,
     'add_to_sales_plan: the tagged thirty, with their manager');
 
 SELECT customercard.bulk_enqueue('create_channel', '{"kind": "email", "connection": "unisender"}', filter => '{"search": "Bulk person"}') AS j_ch \gset
-SELECT pg_temp.run_job(:acct, :j_ch);
+SELECT tap.run_job(:acct, :j_ch);
 SELECT results_eq(format('SELECT done, failed FROM customercard.bulk_progress WHERE job = %s', :j_ch), $$VALUES (20, 20)$$,
     'create_channel: twenty with an e-mail done, twenty failed');
 SELECT results_eq(format('SELECT DISTINCT reason FROM customercard.bulk_failures WHERE job = %s', :j_ch),
@@ -113,16 +102,16 @@ SELECT results_eq(format('SELECT DISTINCT reason FROM customercard.bulk_failures
 SELECT is((SELECT count(*) FROM customercard.channels WHERE account_id = :acct AND kind = 'email' AND external_id LIKE 'bulk%@example.com'), 20::bigint,
     '... channels made from the contacts'' addresses');
 SELECT customercard.bulk_enqueue('create_channel', '{"kind": "sms"}', filter => '{"search": "Bulk person"}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT is((SELECT count(*) FROM customercard.channels WHERE account_id = :acct AND kind = 'sms' AND external_id LIKE '+7900%'), 13::bigint,
     'create_channel sms: from the phones (E.164)');
 
 SELECT customercard.bulk_enqueue('assign_manager', format('{"manager_id": %s}', :olga)::jsonb, filter => '{"search": "Bulk person"}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT customercard.bulk_enqueue('set_field', '{"field": "city", "value": "Kazan"}', filter => '{"search": "Bulk person"}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT customercard.bulk_enqueue('set_field', '{"field": "Source", "value": "spring fair"}', filter => '{"search": "Bulk person"}') AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT results_eq(format($$SELECT count(*) FILTER (WHERE manager_id = %s), count(*) FILTER (WHERE city = 'Kazan'),
                                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM customercard.custom_values v WHERE v.account_id = c.account_id
                                                                    AND v.contact_id = c.contact_id AND v.value = 'spring fair'))
@@ -130,13 +119,13 @@ SELECT results_eq(format($$SELECT count(*) FILTER (WHERE manager_id = %s), count
     $$VALUES (40::bigint, 40::bigint, 40::bigint)$$, 'assign_manager, set_field on a column and on a custom field');
 
 SELECT customercard.bulk_enqueue('blacklist', contact_ids => (SELECT array_agg(contact_id) FROM people WHERE contact_id <= :first + 1)) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT customercard.bulk_enqueue('archive', contact_ids => (SELECT array_agg(contact_id) FROM people WHERE contact_id BETWEEN :first + 2 AND :first + 4)) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT customercard.bulk_enqueue('unarchive', contact_ids => (SELECT array_agg(contact_id) FROM people WHERE contact_id BETWEEN :first + 3 AND :first + 4)) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT customercard.bulk_enqueue('delete', contact_ids => ARRAY[:last::bigint]) AS j \gset
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT results_eq(format($$SELECT status, count(*) FROM customercard.contacts WHERE account_id = %s AND name LIKE 'Bulk person%%' AND deleted_at IS NULL
                             GROUP BY status ORDER BY status$$, :acct),
     $$VALUES ('active', 36::bigint), ('archived', 1::bigint), ('blacklisted', 2::bigint)$$, 'blacklist, archive, unarchive, delete');
@@ -144,7 +133,7 @@ SELECT results_eq(format($$SELECT status, count(*) FROM customercard.contacts WH
 -- contacts merged or deleted after the enqueue
 SELECT customercard.bulk_enqueue('add_tag', '{"tag": "late"}', ARRAY[:first + 5, :first + 6, :last]::bigint[]) AS j \gset
 SELECT customercard.merge(:first + 7, :first + 6);
-SELECT pg_temp.run_job(:acct, :j);
+SELECT tap.run_job(:acct, :j);
 SELECT results_eq(format($$SELECT ct.contact_id FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id)
                             WHERE ct.account_id = %s AND t.name = 'late' ORDER BY 1$$, :acct),
     format('VALUES (%s::bigint), (%s::bigint)', :first + 5, :first + 7), 'a contact merged since is worked on through its survivor');
@@ -153,7 +142,7 @@ SELECT results_eq(format('SELECT contact_id, reason FROM customercard.bulk_failu
 
 -- export
 SELECT customercard.bulk_enqueue('export', filter => '{"search": "Bulk person 1"}') AS j_exp \gset
-SELECT pg_temp.run_job(:acct, :j_exp, 4);
+SELECT tap.run_job(:acct, :j_exp, 4);
 SELECT is(split_part(customercard.bulk_export_csv(:j_exp), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags,channel,connection,social_id,Source',
     'export: a byte order mark, then the header with the custom fields as columns');
 SELECT is(array_length(string_to_array(rtrim(customercard.bulk_export_csv(:j_exp), E'\r\n'), E'\r\n'), 1), 14,
@@ -164,7 +153,7 @@ SELECT throws_ok(format('SELECT customercard.bulk_export_csv(%s)', :j_tag), '427
 
 -- cancel, run_at
 SELECT customercard.bulk_enqueue('archive', filter => '{"search": "Bulk person"}', run_at => now() + interval '1 hour') AS j_later \gset
-SELECT is(pg_temp.run_job(:acct, :j_later), 0, 'a job due later is not run now');
+SELECT is(tap.run_job(:acct, :j_later), 0, 'a job due later is not run now');
 SELECT is(customercard.bulk_cancel(:j_later), true, 'bulk_cancel');
 SELECT results_eq(format('SELECT status FROM customercard.bulk_progress WHERE job = %s', :j_later), $$VALUES ('cancelled')$$, '... the job is cancelled');
 SELECT is(customercard.bulk_cancel(:j_later), false, '... cancelling again changes nothing');

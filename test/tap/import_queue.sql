@@ -6,17 +6,6 @@
 BEGIN;
 SELECT plan(22);
 
-CREATE FUNCTION pg_temp.run_job(acct bigint, job bigint, size integer DEFAULT 3) RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE n integer; batches integer := 0;
-BEGIN
-    LOOP
-        n := customercard.bulk_run_batch(acct, job, size);
-        EXIT WHEN n = 0;
-        batches := batches + 1;
-    END LOOP;
-    RETURN batches;
-END $$;
-
 SELECT customercard.create_account('Queue A', 'RU', 'RUB') AS a \gset
 SELECT customercard.create_account('Queue B', 'RU', 'RUB') AS b \gset
 CREATE TEMP TABLE file (csv text);
@@ -60,7 +49,7 @@ SELECT is(customercard.bulk_run_batch(:a, :job, 3), 3, 'a batch of 3 rows');
 ROLLBACK TO SAVEPOINT killed;
 SELECT results_eq(format('SELECT status, done, failed FROM customercard.bulk_progress WHERE job = %s', :job),
     $$VALUES ('queued', 0, 1)$$, 'a batch that died left no progress');
-SELECT is(pg_temp.run_job(:a, :job), 3, 'then the runner works the 7 rows off in batches of 3');
+SELECT is(tap.run_job(:a, :job, 3), 3, 'then the runner works the 7 rows off in batches of 3');
 SELECT results_eq(format('SELECT status, total, done, failed, percent FROM customercard.bulk_progress WHERE job = %s', :job),
     $$VALUES ('done', 8, 5, 3, 100.0)$$, 'done: 5 imported, 3 refused, 100%');
 SELECT results_eq(format($$SELECT line, status, regexp_replace(reason, 'account \d+', 'account N') FROM customercard.import_report(%s) ORDER BY line$$, :job),

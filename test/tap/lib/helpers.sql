@@ -21,4 +21,16 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE;
 END $$;
+-- work a bulk job off as the runner would, batch by batch (in the test's
+-- transaction); returns how many batches it took
+CREATE OR REPLACE FUNCTION tap.run_job(acct bigint, job bigint, size integer DEFAULT 7) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer; batches integer := 0;
+BEGIN
+    LOOP
+        n := customercard.bulk_run_batch(acct, job, size);
+        EXIT WHEN n = 0;
+        batches := batches + 1;
+    END LOOP;
+    RETURN batches;
+END $$;
 GRANT USAGE ON SCHEMA tap TO PUBLIC;
