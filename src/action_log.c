@@ -50,7 +50,7 @@
 
 /* every event kind of SPEC section 5; the CHECK constraint holds the same list */
 const char *const action_log_events[] = {
-	"call", "subscribed", "unsubscribed", "payment_succeeded", "payment_failed",
+	"call", "subscribed", "unsubscribed", "payment_succeeded", "payment_failed", "payment_confirmed",
 	"task_created", "task_done", "task_rescheduled", "order_created",
 	"order_status_changed", "sales_plan_added", "webinar_viewed", "membership",
 	"merged", "unmerged", "tag_added", "tag_removed", "channel_created",

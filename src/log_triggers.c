@@ -724,9 +724,33 @@ LogPayments(Change *c)
 	bool		isnull;
 	char	   *status;
 
-	if (c->old != NULL || c->new == NULL)
+	if (c->new == NULL)
 		return;
 	status = TextDatumGetCString(Get(c, c->new, "status", &isnull));
+	if (c->old != NULL)
+	{
+		/* a manual payment confirmed (confirm_payment): pending, then succeeded */
+		if (Changed(c, "status"))
+		{
+			if (strcmp(status, "succeeded") == 0 &&
+				strcmp(TextDatumGetCString(Get(c, c->old, "status", &isnull)), "pending") == 0)
+			{
+				DetailsBegin(&d);
+				DetailsCol(&d, c, c->new, "payment_id", "payment_id");
+				DetailsCol(&d, c, c->new, "order_id", "order_id");
+				DetailsCol(&d, c, c->new, "amount", "amount");
+				DetailsCol(&d, c, c->new, "confirmed_by", "confirmed_by");
+				Emit(c, c->new, "payment_confirmed", DetailsEnd(&d));
+				Changed(c, "confirmed_by");	/* told of by payment_confirmed */
+				Changed(c, "confirmed_at");
+			}
+			else
+				Uncover(c, "status");	/* row_changed tells */
+		}
+		return;
+	}
+	if (strcmp(status, "pending") == 0)
+		return;					/* a manual payment awaiting confirmation: row_added tells */
 	DetailsBegin(&d);
 	DetailsCol(&d, c, c->new, "payment_id", "payment_id");
 	DetailsCol(&d, c, c->new, "order_id", "order_id");

@@ -2332,7 +2332,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
                  {"key": "finance", "from": "card_finance", "order": "v.currency"}],
         "export": []}$$),
     ('payments', 'Payment', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "payment_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"],
+        "key": "payment_id", "forget": "keep",
         "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
         "export": []}$$),
     ('sales_plan_members', 'Sales plan membership', $${
@@ -2646,6 +2647,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'unsubscribed' THEN 'Unsubscribed from ' || coalesce(details ->> 'funnel', 'a funnel')
         WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || coalesce(' ' || (details ->> 'currency'), '') || ' succeeded'
         WHEN 'payment_failed' THEN 'Payment failed' || coalesce(': ' || (details ->> 'error_code'), '')
+        WHEN 'payment_confirmed' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || ' confirmed'
+                                      || coalesce(' by manager ' || (details ->> 'confirmed_by'), '')
         WHEN 'task_created' THEN 'Task created: ' || coalesce(details ->> 'title', '')
         WHEN 'task_done' THEN 'Task done: ' || coalesce(details ->> 'title', '')
         WHEN 'task_rescheduled' THEN 'Task rescheduled to ' || coalesce(details ->> 'due_at', '?')
@@ -4238,3 +4241,239 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION customercard.bulk_check_enqueue(timestamptz) FROM PUBLIC;
+
+-- issue 17 (items 4, 6): payments a manager handles (a pending manual
+-- payment, confirm_payment, the manager pinned to it), recurring orders'
+-- next charge and stop_recurring, false orders, the active orders;
+-- card_finance by JustClick's definitions
+ALTER TABLE customercard.orders ADD COLUMN next_charge_at timestamptz, ADD COLUMN recurring_stopped_at timestamptz,
+    ADD COLUMN is_false boolean NOT NULL DEFAULT false,
+    ADD CONSTRAINT orders_recurring_only CHECK (is_recurring OR (next_charge_at IS NULL AND recurring_stopped_at IS NULL));
+ALTER TABLE customercard.payments DROP CONSTRAINT payments_status_check,
+    ADD CONSTRAINT payments_status_check CHECK (status IN ('succeeded', 'failed', 'pending')),
+    ADD COLUMN confirmed_at timestamptz, ADD COLUMN manager_id bigint,
+    ADD FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
+    ADD CONSTRAINT payments_pending_manual CHECK (status <> 'pending' OR is_manual);
+CREATE INDEX payments_manager ON customercard.payments (account_id, manager_id) WHERE manager_id IS NOT NULL;
+-- confirmed_by and confirmed_at are the extension's now (system_set)
+REVOKE INSERT, UPDATE ON customercard.orders, customercard.payments FROM customercard_manager;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.orders, customercard.payments}');
+-- A manual payment (status pending, added by a manager) confirmed: it counts
+-- as paid from now; who (the session's actor, a manager of the account)
+-- and when are recorded, and the log tells of it (payment_confirmed).
+-- SECURITY DEFINER: confirmed_by and confirmed_at are the extension's word.
+CREATE FUNCTION customercard.confirm_payment(payment_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    p customercard.payments;
+    manager bigint;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not confirm payments', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Payments are confirmed by members of customercard_manager.';
+    END IF;
+    SELECT * INTO p FROM customercard.payments x WHERE x.account_id = acct AND x.payment_id = confirm_payment.payment_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'payment % does not exist in account %', coalesce(confirm_payment.payment_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.card_payments.';
+    END IF;
+    IF NOT p.is_manual THEN
+        RAISE EXCEPTION 'payment % is not a manual one: only payments a manager added are confirmed', p.payment_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A payment system''s payments come in succeeded or failed.';
+    END IF;
+    IF p.status <> 'pending' THEN
+        RAISE EXCEPTION 'payment % is % already%', p.payment_id, CASE p.status WHEN 'succeeded' THEN 'confirmed' ELSE p.status END,
+                        coalesce(format(' (by manager %s at %s)', p.confirmed_by, p.confirmed_at), '')
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A payment is confirmed once.';
+    END IF;
+    manager := substring(customercard.current_actor() FROM '^manager:([0-9]{1,18})$')::bigint;
+    IF manager IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.managers m WHERE m.account_id = acct AND m.manager_id = manager) THEN
+        RAISE EXCEPTION 'confirm_payment needs the confirming manager as the actor, not "%"', customercard.current_actor()
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'SET customercard.actor = ''manager:<id>'' (a manager of the account) first.';
+    END IF;
+    UPDATE customercard.payments x SET status = 'succeeded', confirmed_by = manager, confirmed_at = now()
+     WHERE x.account_id = acct AND x.payment_id = p.payment_id;
+END
+$$;
+COMMENT ON FUNCTION customercard.confirm_payment(bigint) IS
+    'Confirm a manual payment: it counts as paid; the confirming manager (the actor) and the time are recorded and logged; confirming twice is 55000';
+
+-- A recurring order charges no more: its next charge is dropped, the time
+-- it stopped kept (the log tells who).
+CREATE FUNCTION customercard.stop_recurring(order_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    o customercard.orders;
+BEGIN
+    SELECT * INTO o FROM customercard.orders x WHERE x.account_id = acct AND x.order_id = stop_recurring.order_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % does not exist in account %', coalesce(stop_recurring.order_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.card_orders.';
+    END IF;
+    IF NOT o.is_recurring THEN
+        RAISE EXCEPTION 'order % is not recurring', o.order_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Only recurring orders (is_recurring) have charges to stop.';
+    END IF;
+    IF o.recurring_stopped_at IS NOT NULL THEN
+        RAISE EXCEPTION 'the recurring charges of order % were stopped at %', o.order_id, o.recurring_stopped_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'They are stopped once.';
+    END IF;
+    UPDATE customercard.orders x SET recurring_stopped_at = now(), next_charge_at = NULL
+     WHERE x.account_id = acct AND x.order_id = o.order_id;
+END
+$$;
+COMMENT ON FUNCTION customercard.stop_recurring(bigint) IS
+    'Stop the charges of a recurring order: no next charge, the time it stopped kept and logged; stopping twice is 55000';
+REVOKE ALL ON FUNCTION customercard.confirm_payment(bigint), customercard.stop_recurring(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.confirm_payment(bigint), customercard.stop_recurring(bigint) TO customercard_manager;
+DROP VIEW customercard.card_orders;
+CREATE VIEW customercard.card_orders WITH (security_invoker = true) AS
+SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.currency, o.status,
+       coalesce(sum(py.amount) FILTER (WHERE py.status = 'succeeded'), 0) AS paid_amount,
+       count(py.payment_id) FILTER (WHERE py.status = 'failed') AS failed_payments,
+       o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
+       o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
+       o.created_at, o.paid_at,
+       o.next_charge_at, o.recurring_stopped_at,
+       o.status NOT IN ('paid', 'refunded', 'cancelled') AS is_active,
+       o.account_id
+  FROM customercard.orders o
+  LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
+  LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
+ WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND NOT o.is_false
+ GROUP BY o.account_id, o.contact_id, o.order_id, m.account_id, m.manager_id;
+COMMENT ON VIEW customercard.card_orders IS
+    'Orders of each contact with what was paid on them; is_active: not paid, refunded or cancelled yet (the active orders block); false orders left out';
+REVOKE ALL ON customercard.card_orders FROM PUBLIC;
+GRANT SELECT ON customercard.card_orders TO customercard_reader;
+CREATE OR REPLACE VIEW customercard.card_finance WITH (security_invoker = true) AS
+SELECT contact_id, currency,
+       sum(amount) AS invoiced,
+       coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
+       coalesce(sum(amount) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
+       sum(paid) AS paid,
+       sum(refund) AS refunds,
+       sum(expense) AS expenses,
+       sum(paid) - sum(expense) AS income,
+       sum(partner) AS partner_payouts,
+       sum(call_centre) AS call_centre_payouts,
+       sum(co_author) AS co_author_payouts,
+       sum(paid) - sum(expense) - sum(refund) - sum(partner) - sum(call_centre) - sum(co_author) AS profit,
+       count(*) AS orders_count,
+       account_id
+  FROM (
+        SELECT po.account_id, po.contact_id, po.order_id, po.currency, po.status, po.amount, po.paid,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'partner'), 0) AS partner,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'call_centre'), 0) AS call_centre,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'co_author'), 0) AS co_author,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'expense'), 0) AS expense,
+               coalesce(sum(x.amount) FILTER (WHERE x.kind = 'refund'), 0) AS refund
+          FROM (
+                SELECT o.account_id, o.contact_id, o.order_id, o.currency, o.status, o.amount,
+                       coalesce(sum(py.amount) FILTER (WHERE py.status = 'succeeded'), 0) AS paid
+                  FROM customercard.orders o
+                  LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
+                 WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND NOT o.is_false
+                 GROUP BY o.account_id, o.contact_id, o.order_id
+               ) po
+          LEFT JOIN customercard.payouts x ON x.account_id = po.account_id AND x.order_id = po.order_id
+         GROUP BY po.account_id, po.contact_id, po.order_id, po.currency, po.status, po.amount, po.paid
+       ) per_order
+ GROUP BY contact_id, currency, account_id;
+COMMENT ON VIEW customercard.card_finance IS
+    'Money per contact and currency (JustClick''s figures): invoiced (every order, any status), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses, payouts, profit = income - partner, call-centre and co-author payouts - refunds; false orders left out';
+CREATE OR REPLACE VIEW customercard.card WITH (security_invoker = true) AS
+SELECT c.contact_id,
+       c.account_id,
+       coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname) AS name,
+       c.first_name, c.last_name, c.middle_name, c.nickname, c.avatar_url,
+       c.gender, c.gender_source, c.timezone, c.country, c.city, c.status,
+       f.phone,
+       f.email,
+       coalesce(f.tags, '{}') AS tags,
+       coalesce(f.channels_count, 0) AS channels_count,
+       c.manager_id,
+       m.name AS manager_name,
+       c.note,
+       c.points,
+       coalesce(f.total_paid, 0) AS total_paid,
+       coalesce(f.orders_count, 0) AS orders_count,
+       coalesce(f.sales_count, 0) AS sales_count,
+       coalesce(f.open_tasks, 0) AS open_tasks,
+       greatest(c.updated_at, f.last_at) AS last_activity,
+       c.created_at,
+       c.updated_at,
+       coalesce(f.unread_messages, 0) AS unread_messages
+  FROM customercard.contacts c
+  LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
+  -- one row of figures per contact, from one UNION ALL of its rows in each
+  -- table (a join to a sub-query per table plans several times slower)
+  LEFT JOIN (
+        SELECT x.account_id, x.contact_id,
+               (array_agg(x.phone ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'phone'))[1] AS phone,
+               (array_agg(x.txt ORDER BY x.is_primary DESC, x.row_id) FILTER (WHERE x.kind = 'email'))[1] AS email,
+               array_agg(x.txt ORDER BY x.txt) FILTER (WHERE x.kind = 'tag') AS tags,
+               count(*) FILTER (WHERE x.kind = 'channel') AS channels_count,
+               count(*) FILTER (WHERE x.kind = 'order') AS orders_count,
+               count(*) FILTER (WHERE x.kind = 'order' AND x.is_primary) AS sales_count,
+               sum(x.amount) FILTER (WHERE x.kind = 'paid') AS total_paid,
+               count(*) FILTER (WHERE x.kind = 'task') AS open_tasks,
+               max(x.at) FILTER (WHERE x.kind IN ('log', 'message')) AS last_at,
+               count(*) FILTER (WHERE x.kind = 'message' AND x.is_primary) AS unread_messages
+          FROM (
+                SELECT 'phone' AS kind, p.account_id, p.contact_id, p.phone, NULL::text AS txt, p.is_primary,
+                       p.phone_id AS row_id, NULL::numeric AS amount, NULL::timestamptz AS at
+                  FROM customercard.phones p
+                UNION ALL
+                SELECT 'email', e.account_id, e.contact_id, NULL, e.email, e.is_primary, e.email_id, NULL, NULL
+                  FROM customercard.emails e
+                UNION ALL
+                SELECT 'tag', ct.account_id, ct.contact_id, NULL, t.name, NULL, NULL, NULL, NULL
+                  FROM customercard.contact_tags ct
+                  JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                UNION ALL
+                SELECT 'channel', ch.account_id, ch.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.channels ch WHERE ch.archived_at IS NULL
+                UNION ALL
+                SELECT 'order', od.account_id, od.contact_id, NULL, NULL, od.status = 'paid', NULL, NULL, NULL
+                  FROM customercard.orders od WHERE NOT od.is_false
+                UNION ALL
+                SELECT 'paid', py.account_id, py.contact_id, NULL, NULL, NULL, NULL, py.amount, NULL
+                  FROM customercard.payments py
+                  JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
+                  JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
+                 WHERE py.status = 'succeeded' AND NOT po.is_false
+                UNION ALL
+                SELECT 'task', tk.account_id, tk.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
+                  FROM customercard.tasks tk WHERE tk.status = 'open'
+                UNION ALL
+                SELECT 'log', l.account_id, l.contact_id, NULL, NULL, NULL, NULL, NULL, l.at
+                  FROM customercard.action_log l
+                UNION ALL
+                SELECT 'message', ms.account_id, ms.contact_id, NULL, NULL, ms.direction = 'in' AND ms.read_at IS NULL,
+                       NULL, NULL, ms.sent_at
+                  FROM customercard.messages ms
+               ) x
+         WHERE x.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+         GROUP BY x.account_id, x.contact_id
+       ) f ON f.account_id = c.account_id AND f.contact_id = c.contact_id
+ WHERE c.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
+COMMENT ON VIEW customercard.card IS
+    'One row per live contact: general information, primary phone and e-mail, tags, channels, manager, note, points, money paid in the account currency, orders, sales, open tasks, last activity (changes and messages), unread messages';
+DROP VIEW customercard.card_payments;
+CREATE VIEW customercard.card_payments WITH (security_invoker = true) AS
+SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.amount, o.currency, py.status,
+       py.method, py.error_code, py.is_manual, py.confirmed_by, m.name AS confirmed_by_manager, py.confirmed_at,
+       py.manager_id, pm.name AS manager, py.created_at,
+       py.account_id
+  FROM customercard.payments py
+  JOIN customercard.orders o ON o.account_id = py.account_id AND o.order_id = py.order_id
+  LEFT JOIN customercard.managers m ON m.account_id = py.account_id AND m.manager_id = py.confirmed_by
+  LEFT JOIN customercard.managers pm ON pm.account_id = py.account_id AND pm.manager_id = py.manager_id
+ WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded, failed with the error or pending (a manual one not confirmed yet), who confirmed it when, the manager pinned to it';
+REVOKE ALL ON customercard.card_payments FROM PUBLIC;
+GRANT SELECT ON customercard.card_payments TO customercard_reader;

@@ -27,10 +27,14 @@ CREATE TABLE customercard.orders (
     created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
     paid_at             timestamptz,
+    next_charge_at      timestamptz,    -- a recurring order's next charge
+    recurring_stopped_at timestamptz,   -- stop_recurring()
+    is_false            boolean NOT NULL DEFAULT false,     -- GetCourse's "false order": kept, out of the card and its figures
     PRIMARY KEY (account_id, order_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
-    UNIQUE (account_id, number)
+    UNIQUE (account_id, number),
+    CONSTRAINT orders_recurring_only CHECK (is_recurring OR (next_charge_at IS NULL AND recurring_stopped_at IS NULL))
 );
 CREATE INDEX orders_contact ON customercard.orders (account_id, contact_id, created_at DESC);
 CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status, contact_id);
@@ -43,22 +47,27 @@ CREATE TABLE customercard.payments (
     order_id        bigint NOT NULL,
     contact_id      bigint NOT NULL,
     amount          numeric(14, 2) NOT NULL CHECK (amount > 0),
-    status          text NOT NULL CHECK (status IN ('succeeded', 'failed')),
+    status          text NOT NULL CHECK (status IN ('succeeded', 'failed', 'pending')),   -- pending: a manual one awaiting confirm_payment()
     method          text,
     error_code      text,
     is_manual       boolean NOT NULL DEFAULT false,
     confirmed_by    bigint,         -- the manager who confirmed a manual payment
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    confirmed_at    timestamptz,    -- when confirmed_by confirmed it (confirm_payment)
+    manager_id      bigint,         -- the manager pinned to the payment
     PRIMARY KEY (account_id, payment_id),
     FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders,
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, confirmed_by) REFERENCES customercard.managers,
     CHECK (status = 'failed' OR error_code IS NULL),
-    CHECK (confirmed_by IS NULL OR is_manual)
+    CHECK (confirmed_by IS NULL OR is_manual),
+    FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
+    CONSTRAINT payments_pending_manual CHECK (status <> 'pending' OR is_manual)
 );
 CREATE INDEX payments_order ON customercard.payments (account_id, order_id);
 CREATE INDEX payments_contact ON customercard.payments (account_id, contact_id);
 CREATE INDEX payments_confirmed_by ON customercard.payments (account_id, confirmed_by) WHERE confirmed_by IS NOT NULL;
+CREATE INDEX payments_manager ON customercard.payments (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.payments IS 'Payment attempts of orders: succeeded or failed with an error code; manual ones confirmed by a manager';
 
 CREATE TABLE customercard.payouts (
@@ -105,3 +114,72 @@ CREATE TABLE customercard.sales_plan_members (
 CREATE INDEX sales_plan_members_contact ON customercard.sales_plan_members (account_id, contact_id);
 CREATE INDEX sales_plan_members_manager ON customercard.sales_plan_members (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.sales_plan_members IS 'Contacts in sales plans: status, amount, manager (pinned or not)';
+
+-- A manual payment (status pending, added by a manager) confirmed: it counts
+-- as paid from now; who (the session's actor, a manager of the account)
+-- and when are recorded, and the log tells of it (payment_confirmed).
+-- SECURITY DEFINER: confirmed_by and confirmed_at are the extension's word.
+CREATE FUNCTION customercard.confirm_payment(payment_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    p customercard.payments;
+    manager bigint;
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not confirm payments', customercard.calling_role()
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Payments are confirmed by members of customercard_manager.';
+    END IF;
+    SELECT * INTO p FROM customercard.payments x WHERE x.account_id = acct AND x.payment_id = confirm_payment.payment_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'payment % does not exist in account %', coalesce(confirm_payment.payment_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.card_payments.';
+    END IF;
+    IF NOT p.is_manual THEN
+        RAISE EXCEPTION 'payment % is not a manual one: only payments a manager added are confirmed', p.payment_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A payment system''s payments come in succeeded or failed.';
+    END IF;
+    IF p.status <> 'pending' THEN
+        RAISE EXCEPTION 'payment % is % already%', p.payment_id, CASE p.status WHEN 'succeeded' THEN 'confirmed' ELSE p.status END,
+                        coalesce(format(' (by manager %s at %s)', p.confirmed_by, p.confirmed_at), '')
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'A payment is confirmed once.';
+    END IF;
+    manager := substring(customercard.current_actor() FROM '^manager:([0-9]{1,18})$')::bigint;
+    IF manager IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.managers m WHERE m.account_id = acct AND m.manager_id = manager) THEN
+        RAISE EXCEPTION 'confirm_payment needs the confirming manager as the actor, not "%"', customercard.current_actor()
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'SET customercard.actor = ''manager:<id>'' (a manager of the account) first.';
+    END IF;
+    UPDATE customercard.payments x SET status = 'succeeded', confirmed_by = manager, confirmed_at = now()
+     WHERE x.account_id = acct AND x.payment_id = p.payment_id;
+END
+$$;
+COMMENT ON FUNCTION customercard.confirm_payment(bigint) IS
+    'Confirm a manual payment: it counts as paid; the confirming manager (the actor) and the time are recorded and logged; confirming twice is 55000';
+
+-- A recurring order charges no more: its next charge is dropped, the time
+-- it stopped kept (the log tells who).
+CREATE FUNCTION customercard.stop_recurring(order_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    o customercard.orders;
+BEGIN
+    SELECT * INTO o FROM customercard.orders x WHERE x.account_id = acct AND x.order_id = stop_recurring.order_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % does not exist in account %', coalesce(stop_recurring.order_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.card_orders.';
+    END IF;
+    IF NOT o.is_recurring THEN
+        RAISE EXCEPTION 'order % is not recurring', o.order_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Only recurring orders (is_recurring) have charges to stop.';
+    END IF;
+    IF o.recurring_stopped_at IS NOT NULL THEN
+        RAISE EXCEPTION 'the recurring charges of order % were stopped at %', o.order_id, o.recurring_stopped_at
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'They are stopped once.';
+    END IF;
+    UPDATE customercard.orders x SET recurring_stopped_at = now(), next_charge_at = NULL
+     WHERE x.account_id = acct AND x.order_id = o.order_id;
+END
+$$;
+COMMENT ON FUNCTION customercard.stop_recurring(bigint) IS
+    'Stop the charges of a recurring order: no next charge, the time it stopped kept and logged; stopping twice is 55000';

@@ -115,7 +115,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
                  {"key": "finance", "from": "card_finance", "order": "v.currency"}],
         "export": []}$$),
     ('payments', 'Payment', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "payment_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"],
+        "key": "payment_id", "forget": "keep",
         "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
         "export": []}$$),
     ('sales_plan_members', 'Sales plan membership', $${

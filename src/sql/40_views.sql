@@ -12,6 +12,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'unsubscribed' THEN 'Unsubscribed from ' || coalesce(details ->> 'funnel', 'a funnel')
         WHEN 'payment_succeeded' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || coalesce(' ' || (details ->> 'currency'), '') || ' succeeded'
         WHEN 'payment_failed' THEN 'Payment failed' || coalesce(': ' || (details ->> 'error_code'), '')
+        WHEN 'payment_confirmed' THEN 'Payment of ' || coalesce(details ->> 'amount', '?') || ' confirmed'
+                                      || coalesce(' by manager ' || (details ->> 'confirmed_by'), '')
         WHEN 'task_created' THEN 'Task created: ' || coalesce(details ->> 'title', '')
         WHEN 'task_done' THEN 'Task done: ' || coalesce(details ->> 'title', '')
         WHEN 'task_rescheduled' THEN 'Task rescheduled to ' || coalesce(details ->> 'due_at', '?')
@@ -108,13 +110,13 @@ SELECT c.contact_id,
                   FROM customercard.channels ch WHERE ch.archived_at IS NULL
                 UNION ALL
                 SELECT 'order', od.account_id, od.contact_id, NULL, NULL, od.status = 'paid', NULL, NULL, NULL
-                  FROM customercard.orders od
+                  FROM customercard.orders od WHERE NOT od.is_false
                 UNION ALL
                 SELECT 'paid', py.account_id, py.contact_id, NULL, NULL, NULL, NULL, py.amount, NULL
                   FROM customercard.payments py
                   JOIN customercard.orders po ON po.account_id = py.account_id AND po.order_id = py.order_id
                   JOIN customercard.accounts a ON a.account_id = py.account_id AND a.currency = po.currency
-                 WHERE py.status = 'succeeded'
+                 WHERE py.status = 'succeeded' AND NOT po.is_false
                 UNION ALL
                 SELECT 'task', tk.account_id, tk.contact_id, NULL, NULL, NULL, NULL, NULL, NULL
                   FROM customercard.tasks tk WHERE tk.status = 'open'
@@ -162,23 +164,26 @@ SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.curr
        o.is_manual, o.is_recurring, o.payment_error_code, o.manager_id, m.name AS manager,
        o.utm_source, o.utm_medium, o.utm_campaign, o.utm_content, o.utm_term,
        o.created_at, o.paid_at,
+       o.next_charge_at, o.recurring_stopped_at,
+       o.status NOT IN ('paid', 'refunded', 'cancelled') AS is_active,
        o.account_id
   FROM customercard.orders o
   LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
   LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
- WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+ WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND NOT o.is_false
  GROUP BY o.account_id, o.contact_id, o.order_id, m.account_id, m.manager_id;
-COMMENT ON VIEW customercard.card_orders IS 'Orders of each contact with what was paid on them';
+COMMENT ON VIEW customercard.card_orders IS
+    'Orders of each contact with what was paid on them; is_active: not paid, refunded or cancelled yet (the active orders block); false orders left out';
 
 CREATE VIEW customercard.card_finance WITH (security_invoker = true) AS
 SELECT contact_id, currency,
-       sum(amount) FILTER (WHERE status <> 'cancelled') AS invoiced,
+       sum(amount) AS invoiced,
        coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
        coalesce(sum(amount) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
        sum(paid) AS paid,
        sum(refund) AS refunds,
        sum(expense) AS expenses,
-       sum(paid) - sum(expense) - sum(refund) AS income,
+       sum(paid) - sum(expense) AS income,
        sum(partner) AS partner_payouts,
        sum(call_centre) AS call_centre_payouts,
        sum(co_author) AS co_author_payouts,
@@ -197,7 +202,7 @@ SELECT contact_id, currency,
                        coalesce(sum(py.amount) FILTER (WHERE py.status = 'succeeded'), 0) AS paid
                   FROM customercard.orders o
                   LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
-                 WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())])
+                 WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND NOT o.is_false
                  GROUP BY o.account_id, o.contact_id, o.order_id
                ) po
           LEFT JOIN customercard.payouts x ON x.account_id = po.account_id AND x.order_id = po.order_id
@@ -205,7 +210,7 @@ SELECT contact_id, currency,
        ) per_order
  GROUP BY contact_id, currency, account_id;
 COMMENT ON VIEW customercard.card_finance IS
-    'Money per contact and currency (JustClick figures): invoiced (not cancelled), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses - refunds, payouts, profit = income - payouts';
+    'Money per contact and currency (JustClick''s figures): invoiced (every order, any status), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses, payouts, profit = income - partner, call-centre and co-author payouts - refunds; false orders left out';
 
 CREATE VIEW customercard.card_sales_plans WITH (security_invoker = true) AS
 SELECT sm.contact_id, sm.plan_id, sp.name AS plan, sm.status, sm.amount, sm.manager_id, m.name AS manager,
@@ -421,13 +426,15 @@ COMMENT ON VIEW customercard.card_custom_values IS 'Custom field values of each 
 
 CREATE VIEW customercard.card_payments WITH (security_invoker = true) AS
 SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.amount, o.currency, py.status,
-       py.method, py.error_code, py.is_manual, py.confirmed_by, m.name AS confirmed_by_manager, py.created_at,
+       py.method, py.error_code, py.is_manual, py.confirmed_by, m.name AS confirmed_by_manager, py.confirmed_at,
+       py.manager_id, pm.name AS manager, py.created_at,
        py.account_id
   FROM customercard.payments py
   JOIN customercard.orders o ON o.account_id = py.account_id AND o.order_id = py.order_id
   LEFT JOIN customercard.managers m ON m.account_id = py.account_id AND m.manager_id = py.confirmed_by
+  LEFT JOIN customercard.managers pm ON pm.account_id = py.account_id AND pm.manager_id = py.manager_id
  WHERE py.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
-COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded or failed with the error, manual and who confirmed it';
+COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded, failed with the error or pending (a manual one not confirmed yet), who confirmed it when, the manager pinned to it';
 
 CREATE VIEW customercard.card_messages WITH (security_invoker = true) AS
 SELECT ms.contact_id, ms.message_id, ms.thread, ms.channel_id, ch.kind AS channel_kind, ch.connection,
