@@ -41,10 +41,17 @@ CheckXlsx(lxw_error err, const char *what)
 }
 
 static void
-WriteWorkbook(const char *path, Jsonb *filter)
+WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null)
 {
 	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
 	Datum		args[2] = {JsonbPGetDatum(filter), (Datum) 0};
+	Oid			gtypes[1] = {TEXTARRAYOID};
+	Datum		gargs[1] = {groups};
+	char		gnulls[1] = {groups_null ? 'n' : ' '};
+	bool		with_tags,
+				with_channels,
+				with_custom;
+	StringInfoData sql;
 	Datum	   *names;
 	int			nnames;
 	ArrayType  *namearr;
@@ -55,9 +62,23 @@ WriteWorkbook(const char *path, Jsonb *filter)
 	TupleDesc	desc;
 	int			ncols;
 
+	/* the column groups asked for (export_groups checks them) */
+	if (SPI_execute_with_args("SELECT 'tags' = ANY (g), 'channels' = ANY (g), 'custom' = ANY (g) "
+							  "  FROM customercard.export_groups($1) g",
+							  1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the column groups");
+	{
+		bool		isnull;
+
+		with_tags = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		with_channels = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		with_custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
 	/* the columns: the fixed ones, then each custom field of the account */
-	if (SPI_execute("SELECT coalesce(array_agg(f.name ORDER BY f.name), '{}') FROM customercard.custom_fields f "
-					" WHERE f.account_id = customercard.require_account_id()", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute(with_custom
+					? "SELECT coalesce(array_agg(f.name ORDER BY f.name), '{}') FROM customercard.custom_fields f "
+					" WHERE f.account_id = customercard.require_account_id()"
+					: "SELECT '{}'::text[]", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the custom fields");
 	{
 		bool		isnull;
@@ -66,11 +87,16 @@ WriteWorkbook(const char *path, Jsonb *filter)
 	}
 	deconstruct_array(namearr, TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
 	args[1] = PointerGetDatum(namearr);
-	if (SPI_execute_with_args("SELECT r.contact_id, r.name, r.phone, r.email, r.status, r.created_at_utc, r.tags, "
-							  "       r.channel, r.connection, r.social_id, "
-							  "       ARRAY(SELECT r.custom ->> f FROM unnest($2::text[]) WITH ORDINALITY u (f, o) ORDER BY o) "
-							  "  FROM customercard.export_rows($1) r ORDER BY r.contact_id",
-							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+	/* fixed fragments only: the groups choose among them */
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT r.contact_id, r.name, r.phone, r.email, r.status, r.created_at_utc, ");
+	if (with_tags)
+		appendStringInfoString(&sql, "r.tags, ");
+	if (with_channels)
+		appendStringInfoString(&sql, "r.channel, r.connection, r.social_id, ");
+	appendStringInfoString(&sql, "ARRAY(SELECT r.custom ->> f FROM unnest($2::text[]) WITH ORDINALITY u (f, o) ORDER BY o) "
+						   "  FROM customercard.export_rows($1) r ORDER BY r.contact_id");
+	if (SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the export rows");
 	desc = SPI_tuptable->tupdesc;
 	ncols = desc->natts - 1;		/* the last one: the custom values */
@@ -165,7 +191,7 @@ WriteWorkbook(const char *path, Jsonb *filter)
 
 PG_FUNCTION_INFO_V1(export_xlsx);
 
-/* customercard.export_xlsx(filter jsonb DEFAULT '{}') RETURNS bytea */
+/* customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS bytea */
 Datum
 export_xlsx(PG_FUNCTION_ARGS)
 {
@@ -193,7 +219,7 @@ export_xlsx(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		WriteWorkbook(path, filter);
+		WriteWorkbook(path, filter, PG_NARGS() > 1 ? PG_GETARG_DATUM(1) : (Datum) 0, PG_NARGS() < 2 || PG_ARGISNULL(1));
 		SPI_finish();
 
 		if (stat(path, &st) != 0)

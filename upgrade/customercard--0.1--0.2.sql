@@ -316,6 +316,7 @@ DECLARE
         WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel}'
         WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
         WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
+        WHEN 'export' THEN '{groups}'
         ELSE '{}' END;
     bad text;
     out jsonb := '{}';
@@ -398,10 +399,19 @@ BEGIN
                                       'field', field, 'value', params ->> 'value');
         END IF;
     WHEN 'export' THEN
-        -- the columns are fixed now: the account's custom fields at enqueue
-        out := jsonb_build_object('custom_fields',
-                   coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
-                               FROM customercard.custom_fields f WHERE f.account_id = acct), '[]'));
+        -- the columns are fixed now: the groups asked for, the account's
+        -- custom fields at enqueue (none when custom is not asked for)
+        IF params ? 'groups' AND jsonb_typeof(params -> 'groups') NOT IN ('array', 'null') THEN
+            RAISE EXCEPTION '"groups" must be an array of column groups'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"groups": ["tags", "custom"]}; leave it out for all.';
+        END IF;
+        out := jsonb_build_object('groups', to_jsonb(customercard.export_groups(
+                   CASE WHEN jsonb_typeof(params -> 'groups') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(params -> 'groups')) END)));
+        out := out || jsonb_build_object('custom_fields',
+                   CASE WHEN out -> 'groups' ? 'custom'
+                        THEN coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                                         FROM customercard.custom_fields f WHERE f.account_id = acct), '[]')
+                        ELSE '[]' END);
     ELSE
         NULL;   -- archive, unarchive, blacklist, delete
     END CASE;
@@ -1338,7 +1348,8 @@ BEGIN
     UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
     IF action = 'export' THEN
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields'));
+        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields',
+                                                         ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups'))));
     END IF;
     RETURN job;
 END
@@ -4477,3 +4488,187 @@ SELECT py.contact_id, py.payment_id, py.order_id, o.number AS order_number, py.a
 COMMENT ON VIEW customercard.card_payments IS 'Payment attempts of each contact: order, amount, succeeded, failed with the error or pending (a manual one not confirmed yet), who confirmed it when, the manager pinned to it';
 REVOKE ALL ON customercard.card_payments FROM PUBLIC;
 GRANT SELECT ON customercard.card_payments TO customercard_reader;
+
+-- issue 16: exports take column groups (tags, channels, custom), as the
+-- reference product's check-boxes; the export job takes {"groups": [...]}
+DROP FUNCTION customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
+    customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb);
+-- The column groups an export may leave out, as the reference product's
+-- check-boxes do (the contact's own columns always go): NULL gives all;
+-- an unknown one is an error naming them.
+CREATE FUNCTION customercard.export_groups(groups text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['tags', 'channels', 'custom'];
+    bad text;
+BEGIN
+    IF groups IS NULL THEN
+        RETURN known;
+    END IF;
+    SELECT g INTO bad FROM unnest(groups) g WHERE g IS NULL OR NOT g = ANY (known) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown export column group %', coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The groups are tags, channels (the messenger link) and custom (a column per custom field); NULL gives all.';
+    END IF;
+    RETURN ARRAY(SELECT k FROM unnest(known) k WHERE k = ANY (groups));
+END
+$$;
+
+-- The export's rows of some contacts, as CSV lines (CRLF), in id order,
+-- with the column groups asked for; a column per custom field of the list
+-- [[field_id, name], ...] (empty when custom is not asked for).
+CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb, groups text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(concat_ws(',',
+               r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
+               customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
+               CASE WHEN 'tags' = ANY (groups) THEN coalesce(customercard.csv_field(r.tags), '') END,
+               CASE WHEN 'channels' = ANY (groups)
+                    THEN concat_ws(',', coalesce(customercard.csv_field(r.channel), ''), coalesce(customercard.csv_field(r.connection), ''),
+                                   coalesce(customercard.csv_field(r.social_id), '')) END,
+               (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
+                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
+             || E'\r\n', '' ORDER BY r.contact_id)
+      FROM customercard.export_rows_of(acct, ids) r
+$$;
+
+CREATE FUNCTION customercard.export_header(custom_fields jsonb, groups text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- a byte order mark first: Excel reads the file as UTF-8 only then
+    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc',
+                                  CASE WHEN 'tags' = ANY (groups) THEN 'tags' END,
+                                  CASE WHEN 'channels' = ANY (groups) THEN 'channel,connection,social_id' END,
+                                  (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
+                                     FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
+$$;
+
+CREATE FUNCTION customercard.export_csv(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    chosen constant text[] := customercard.export_groups(groups);
+    fields jsonb := CASE WHEN 'custom' = ANY (chosen)
+                         THEN coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                                          FROM customercard.custom_fields f WHERE f.account_id = acct), '[]')
+                         ELSE '[]' END;
+BEGIN
+    RETURN customercard.export_header(fields, chosen)
+        || coalesce(customercard.export_lines(acct, ARRAY(SELECT customercard.audience_ids(filter)), fields, chosen), '');
+END
+$$;
+COMMENT ON FUNCTION customercard.export_csv(jsonb, text[]) IS
+    'The audience a filter selects as one CSV document (UTF-8 with BOM, header, CRLF; the column groups tags, channels, custom, all by default); for big audiences queue bulk_enqueue(''export'', ...)';
+
+CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'export_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.export_xlsx(jsonb, text[]) IS
+    'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter; the column groups tags, channels (the messenger link), custom (a column per custom field), all by default';
+REVOKE ALL ON FUNCTION customercard.export_groups(text[]), customercard.export_lines(bigint, bigint[], jsonb, text[]),
+    customercard.export_header(jsonb, text[]), customercard.export_csv(jsonb, text[]), customercard.export_xlsx(jsonb, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.export_groups(text[]), customercard.export_lines(bigint, bigint[], jsonb, text[]),
+    customercard.export_header(jsonb, text[]), customercard.export_csv(jsonb, text[]), customercard.export_xlsx(jsonb, text[])
+TO customercard_manager;
+CREATE OR REPLACE FUNCTION customercard.bulk_apply(acct bigint, job customercard.bulk_jobs, ids bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    p jsonb := job.params;
+    v text;
+BEGIN
+    CASE job.action
+    WHEN 'add_tag' THEN
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+        SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
+        ON CONFLICT DO NOTHING;
+    WHEN 'remove_tag' THEN
+        DELETE FROM customercard.contact_tags t
+         WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids);
+    WHEN 'archive' THEN
+        UPDATE customercard.contacts c SET status = 'archived'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'archived';
+    WHEN 'unarchive' THEN
+        UPDATE customercard.contacts c SET status = 'active'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status = 'archived';
+    WHEN 'blacklist' THEN
+        UPDATE customercard.contacts c SET status = 'blacklisted'
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'blacklisted';
+    WHEN 'delete' THEN
+        UPDATE customercard.contacts c SET deleted_at = now()
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.deleted_at IS NULL;
+    WHEN 'assign_manager' THEN
+        UPDATE customercard.contacts c SET manager_id = (p ->> 'manager_id')::bigint
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.manager_id IS DISTINCT FROM (p ->> 'manager_id')::bigint;
+    WHEN 'subscribe' THEN
+        UPDATE customercard.subscriptions s SET unsubscribed_at = NULL
+         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+           AND s.unsubscribed_at IS NOT NULL;
+        INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
+        SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
+         WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x)
+        ON CONFLICT DO NOTHING;
+    WHEN 'unsubscribe' THEN
+        UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
+         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+           AND s.unsubscribed_at IS NULL;
+    WHEN 'add_to_sales_plan' THEN
+        INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
+        SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
+        ON CONFLICT DO NOTHING;
+    WHEN 'create_channel' THEN
+        RETURN QUERY
+        WITH src AS (
+            SELECT x AS cid,
+                   CASE p ->> 'kind'
+                       WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
+                                           ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
+                       ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
+                              ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
+              FROM unnest(ids) x),
+        ins AS (
+            INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id)
+            SELECT acct, src.cid, p ->> 'kind', p ->> 'connection', src.ext FROM src WHERE src.ext IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING channels.contact_id)
+        SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+                                          ELSE 'the contact has no phone number' END
+          FROM src WHERE src.ext IS NULL
+        UNION ALL
+        -- the address is already a channel: of this contact (nothing to do), or of another one
+        SELECT src.cid, 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || h.contact_id
+          FROM src JOIN customercard.channels h
+            ON h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+           AND h.external_id = src.ext AND h.contact_id <> src.cid
+         WHERE src.cid NOT IN (SELECT ins.contact_id FROM ins);
+    WHEN 'set_field' THEN
+        v := p ->> 'value';
+        IF p ? 'field_id' THEN
+            IF v IS NULL THEN
+                DELETE FROM customercard.custom_values cv
+                 WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids);
+            ELSE
+                INSERT INTO customercard.custom_values AS cv (account_id, contact_id, field_id, value)
+                SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
+                ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = excluded.value
+                 WHERE cv.value IS DISTINCT FROM excluded.value;
+            END IF;
+        ELSIF p ->> 'field' = 'gender' THEN
+            UPDATE customercard.contacts c SET gender = v, gender_source = CASE WHEN v IS NULL THEN NULL ELSE 'manual' END
+             WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.gender IS DISTINCT FROM v;
+        ELSE
+            -- the column is one of bulk_settable_fields(), checked at enqueue
+            EXECUTE format('UPDATE customercard.contacts c SET %1$I = $3 '
+                           ' WHERE c.account_id = $1 AND c.contact_id = ANY ($2) AND c.%1$I IS DISTINCT FROM $3',
+                           (SELECT f FROM unnest(customercard.bulk_settable_fields()) f WHERE f = p ->> 'field'))
+            USING acct, ids, v;
+        END IF;
+    WHEN 'export' THEN
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+        SELECT acct, job.job_id, job.batches + 1, l
+          FROM customercard.export_lines(acct, ids, p -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(p -> 'groups'))) l
+         WHERE l IS NOT NULL;
+    END CASE;
+END
+$$;

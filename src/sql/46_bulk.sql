@@ -70,6 +70,7 @@ DECLARE
         WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel}'
         WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
         WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
+        WHEN 'export' THEN '{groups}'
         ELSE '{}' END;
     bad text;
     out jsonb := '{}';
@@ -152,10 +153,19 @@ BEGIN
                                       'field', field, 'value', params ->> 'value');
         END IF;
     WHEN 'export' THEN
-        -- the columns are fixed now: the account's custom fields at enqueue
-        out := jsonb_build_object('custom_fields',
-                   coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
-                               FROM customercard.custom_fields f WHERE f.account_id = acct), '[]'));
+        -- the columns are fixed now: the groups asked for, the account's
+        -- custom fields at enqueue (none when custom is not asked for)
+        IF params ? 'groups' AND jsonb_typeof(params -> 'groups') NOT IN ('array', 'null') THEN
+            RAISE EXCEPTION '"groups" must be an array of column groups'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"groups": ["tags", "custom"]}; leave it out for all.';
+        END IF;
+        out := jsonb_build_object('groups', to_jsonb(customercard.export_groups(
+                   CASE WHEN jsonb_typeof(params -> 'groups') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(params -> 'groups')) END)));
+        out := out || jsonb_build_object('custom_fields',
+                   CASE WHEN out -> 'groups' ? 'custom'
+                        THEN coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                                         FROM customercard.custom_fields f WHERE f.account_id = acct), '[]')
+                        ELSE '[]' END);
     ELSE
         NULL;   -- archive, unarchive, blacklist, delete
     END CASE;
@@ -208,26 +218,52 @@ BEGIN
 END
 $$;
 
--- The export's rows of some contacts, as CSV lines (CRLF), in id order; a
--- column per custom field of the list [[field_id, name], ...].
-CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb) RETURNS text
+-- The column groups an export may leave out, as the reference product's
+-- check-boxes do (the contact's own columns always go): NULL gives all;
+-- an unknown one is an error naming them.
+CREATE FUNCTION customercard.export_groups(groups text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['tags', 'channels', 'custom'];
+    bad text;
+BEGIN
+    IF groups IS NULL THEN
+        RETURN known;
+    END IF;
+    SELECT g INTO bad FROM unnest(groups) g WHERE g IS NULL OR NOT g = ANY (known) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown export column group %', coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The groups are tags, channels (the messenger link) and custom (a column per custom field); NULL gives all.';
+    END IF;
+    RETURN ARRAY(SELECT k FROM unnest(known) k WHERE k = ANY (groups));
+END
+$$;
+
+-- The export's rows of some contacts, as CSV lines (CRLF), in id order,
+-- with the column groups asked for; a column per custom field of the list
+-- [[field_id, name], ...] (empty when custom is not asked for).
+CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb, groups text[]) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(concat_ws(',',
                r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
                customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
-               customercard.csv_field(r.tags), customercard.csv_field(r.channel), customercard.csv_field(r.connection),
-               customercard.csv_field(r.social_id),
+               CASE WHEN 'tags' = ANY (groups) THEN coalesce(customercard.csv_field(r.tags), '') END,
+               CASE WHEN 'channels' = ANY (groups)
+                    THEN concat_ws(',', coalesce(customercard.csv_field(r.channel), ''), coalesce(customercard.csv_field(r.connection), ''),
+                                   coalesce(customercard.csv_field(r.social_id), '')) END,
                (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
                   FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
              || E'\r\n', '' ORDER BY r.contact_id)
       FROM customercard.export_rows_of(acct, ids) r
 $$;
 
-CREATE FUNCTION customercard.export_header(custom_fields jsonb) RETURNS text
+CREATE FUNCTION customercard.export_header(custom_fields jsonb, groups text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- a byte order mark first: Excel reads the file as UTF-8 only then
-    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc', 'tags',
-                                  'channel', 'connection', 'social_id',
+    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc',
+                                  CASE WHEN 'tags' = ANY (groups) THEN 'tags' END,
+                                  CASE WHEN 'channels' = ANY (groups) THEN 'channel,connection,social_id' END,
                                   (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
                                      FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
 $$;
@@ -297,7 +333,8 @@ BEGIN
     UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
     IF action = 'export' THEN
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields'));
+        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields',
+                                                         ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups'))));
     END IF;
     RETURN job;
 END
@@ -430,7 +467,8 @@ BEGIN
         END IF;
     WHEN 'export' THEN
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        SELECT acct, job.job_id, job.batches + 1, l FROM customercard.export_lines(acct, ids, p -> 'custom_fields') l
+        SELECT acct, job.job_id, job.batches + 1, l
+          FROM customercard.export_lines(acct, ids, p -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(p -> 'groups'))) l
          WHERE l IS NOT NULL;
     END CASE;
 END

@@ -281,22 +281,25 @@ COMMENT ON FUNCTION customercard.export_rows(jsonb) IS
 
 -- The whole CSV as Excel and Google Sheets open it: UTF-8 with a byte order
 -- mark, a header, CRLF lines, a column per custom field.
-CREATE FUNCTION customercard.export_csv(filter jsonb DEFAULT '{}') RETURNS text
+CREATE FUNCTION customercard.export_csv(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     acct bigint := customercard.require_account_id();
-    fields jsonb := coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
-                                FROM customercard.custom_fields f WHERE f.account_id = acct), '[]');
+    chosen constant text[] := customercard.export_groups(groups);
+    fields jsonb := CASE WHEN 'custom' = ANY (chosen)
+                         THEN coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
+                                          FROM customercard.custom_fields f WHERE f.account_id = acct), '[]')
+                         ELSE '[]' END;
 BEGIN
-    RETURN customercard.export_header(fields)
-        || coalesce(customercard.export_lines(acct, ARRAY(SELECT customercard.audience_ids(filter)), fields), '');
+    RETURN customercard.export_header(fields, chosen)
+        || coalesce(customercard.export_lines(acct, ARRAY(SELECT customercard.audience_ids(filter)), fields, chosen), '');
 END
 $$;
-COMMENT ON FUNCTION customercard.export_csv(jsonb) IS
-    'The audience a filter selects as one CSV document (UTF-8 with BOM, header, CRLF, tags and each custom field as columns); for big audiences queue bulk_enqueue(''export'', ...)';
+COMMENT ON FUNCTION customercard.export_csv(jsonb, text[]) IS
+    'The audience a filter selects as one CSV document (UTF-8 with BOM, header, CRLF; the column groups tags, channels, custom, all by default); for big audiences queue bulk_enqueue(''export'', ...)';
 
-CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}') RETURNS bytea
+CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS bytea
     AS 'MODULE_PATHNAME', 'export_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION customercard.export_xlsx(jsonb) IS
-    'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter, tags and each custom field as columns';
+COMMENT ON FUNCTION customercard.export_xlsx(jsonb, text[]) IS
+    'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter; the column groups tags, channels (the messenger link), custom (a column per custom field), all by default';
 

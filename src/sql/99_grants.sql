@@ -150,8 +150,9 @@ GRANT EXECUTE ON FUNCTION
     customercard.import_check_settings(bigint, jsonb), customercard.import_upsert(jsonb, jsonb), customercard.import_viber_mark(bigint, text, text),
     customercard.import_enqueue(bytea, text, jsonb, timestamptz), customercard.import_report(bigint),
     customercard.confirm_payment(bigint), customercard.stop_recurring(bigint),
-    customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]), customercard.export_csv(jsonb), customercard.export_xlsx(jsonb),
-    customercard.export_header(jsonb), customercard.export_lines(bigint, bigint[], jsonb)
+    customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]),
+    customercard.export_csv(jsonb, text[]), customercard.export_xlsx(jsonb, text[]), customercard.export_groups(text[]),
+    customercard.export_header(jsonb, text[]), customercard.export_lines(bigint, bigint[], jsonb, text[])
 TO customercard_manager;
 GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customercard_manager;
 

@@ -18,8 +18,9 @@ SELECT customercard.upsert_contact('{"name": "Boris", "phones": ["+7 912 345-67-
 SELECT customercard.upsert_contact('{"name": "Carl"}');
 SQL
 q -c "SELECT encode(customercard.export_xlsx('{}'), 'base64')" | base64 -d > $W/audience.xlsx
-echo "1..4"
-python3 - "$W/audience.xlsx" <<'PY'
+q -c "SELECT encode(customercard.export_xlsx('{}', '{custom}'), 'base64')" | base64 -d > $W/custom_only.xlsx
+echo "1..5"
+python3 - "$W/audience.xlsx" "$W/custom_only.xlsx" <<'PY'
 import re, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 bad = z.testzip()
@@ -53,4 +54,12 @@ print("ok 3 - a row per contact, Cyrillic names, tags, the messenger link and cu
 # created_at_utc: a number with a date format (an Excel serial date), not text
 dates = re.findall(r'<c r="F2"[^>]*s="(\d+)"[^>]*><v>([\d.]+)</v>', sheet)
 print("ok 4 - dates are Excel dates" if dates and float(dates[0][1]) > 40000 else "not ok 4 - F2: %s" % re.findall(r'<c r="F2".*?</c>', sheet))
+# column groups: custom fields only (no tags, no messenger link)
+z2 = zipfile.ZipFile(sys.argv[2])
+sheet = z2.read("xl/worksheets/sheet1.xml").decode()
+shared = [re.sub(r"<[^>]+>", "", s) for s in re.findall(r"<si>(.*?)</si>", z2.read("xl/sharedStrings.xml").decode(), re.S)] \
+    if "xl/sharedStrings.xml" in z2.namelist() else []
+header = cells(re.findall(r"<row [^>]*>(.*?)</row>", sheet, re.S)[0])
+want = ["contact_id", "name", "phone", "email", "status", "created_at_utc", "Course", "Источник"]
+print("ok 5 - column groups: custom fields only, no tags and no messenger link" if header == want else "not ok 5 - header %s" % header)
 PY

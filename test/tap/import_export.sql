@@ -3,7 +3,7 @@
 -- all_or_nothing; the audience as CSV (BOM, header, custom fields as
 -- columns), export_rows for COPY, and .xlsx.
 BEGIN;
-SELECT plan(27);
+SELECT plan(32);
 
 SELECT customercard.create_account('Import test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -77,6 +77,17 @@ SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct A
 -- ---------------------------------------------------------------- exports
 SELECT is(split_part(customercard.export_csv('{}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags,channel,connection,social_id,Course,Source',
     'export_csv: BOM, header, a column per custom field');
+SELECT is(split_part(customercard.export_csv('{}', '{tags}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags',
+    'column groups, as the reference product''s check-boxes: tags only');
+SELECT is(split_part(customercard.export_csv('{"tag": "a"}', '{custom,channels}'), E'\r\n', 2) LIKE '%,active,%,vk,,vk-1,Python,', true,
+    '... the messenger link and the custom fields, no tags: the lines follow the header');
+SELECT is(split_part(customercard.export_csv('{}', '{}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc',
+    '... none: the contact''s own columns');
+SELECT throws_ok($$SELECT customercard.export_csv('{}', '{utm}')$$, '22023', 'unknown export column group ''utm''', 'an unknown group: 22023');
+SELECT customercard.bulk_enqueue('export', '{"groups": ["tags"]}', filter => '{}') AS gexp \gset
+SELECT tap.run_job(:acct, :gexp);
+SELECT is(split_part(customercard.bulk_export_csv(:gexp), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags',
+    'the export job takes the groups too');
 SELECT is(array_length(string_to_array(rtrim(customercard.export_csv('{}'), E'\r\n'), E'\r\n'), 1) - 1,
           (SELECT count(*)::int FROM customercard.contacts WHERE account_id = :acct),
     '... a CRLF-ended record per contact (a line break inside a quoted name is a bare LF)');
