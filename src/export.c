@@ -41,7 +41,7 @@ CheckXlsx(lxw_error err, const char *what)
 }
 
 static void
-WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null)
+WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, bool legacy)
 {
 	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
 	Datum		args[2] = {JsonbPGetDatum(filter), (Datum) 0};
@@ -62,11 +62,18 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null)
 	TupleDesc	desc;
 	int			ncols;
 
-	/* the column groups asked for (export_groups checks them) */
-	if (SPI_execute_with_args("SELECT 'tags' = ANY (g), 'channels' = ANY (g), 'custom' = ANY (g) "
-							  "  FROM customercard.export_groups($1) g",
-							  1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	/* the column groups asked for (export_groups checks them); 0.1's SQL,
+	 * until ALTER EXTENSION ... UPDATE, has no groups and no messenger link */
+	if (legacy)
+	{
+		with_tags = with_custom = true;
+		with_channels = false;
+	}
+	else if (SPI_execute_with_args("SELECT 'tags' = ANY (g), 'channels' = ANY (g), 'custom' = ANY (g) "
+								   "  FROM customercard.export_groups($1) g",
+								   1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the column groups");
+	else
 	{
 		bool		isnull;
 
@@ -219,7 +226,8 @@ export_xlsx(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		WriteWorkbook(path, filter, PG_NARGS() > 1 ? PG_GETARG_DATUM(1) : (Datum) 0, PG_NARGS() < 2 || PG_ARGISNULL(1));
+		WriteWorkbook(path, filter, PG_NARGS() > 1 ? PG_GETARG_DATUM(1) : (Datum) 0, PG_NARGS() < 2 || PG_ARGISNULL(1),
+					  PG_NARGS() < 2);
 		SPI_finish();
 
 		if (stat(path, &st) != 0)

@@ -70,6 +70,7 @@ typedef struct ImportState
 	StringInfoData first_rejection;
 	char	   *settings;		/* the file's settings, checked (import_check_settings) */
 	bool		collect;		/* import_rows: give each row's object instead of importing it */
+	bool		legacy;			/* called by 0.1's SQL (no settings argument): rows through upsert_contact_ex */
 } ImportState;
 
 /* a refused row is one whose data is wrong, not one the server gave up on */
@@ -153,8 +154,10 @@ ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 		int64		id;
 		bool		created;
 
-		if (SPI_execute_with_args("SELECT r.upserted_id, r.created FROM customercard.import_upsert($1::jsonb, $2::jsonb) r",
-								  2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		if (SPI_execute_with_args(st->legacy
+								  ? "SELECT r.upserted_id, r.created FROM customercard.upsert_contact_ex($1::jsonb) r"
+								  : "SELECT r.upserted_id, r.created FROM customercard.import_upsert($1::jsonb, $2::jsonb) r",
+								  st->legacy ? 1 : 2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "import_upsert returned no row");
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		created = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -206,8 +209,8 @@ ConnectAndCheckSettings(ImportState *st, FunctionCallInfo fcinfo)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (st->collect)
-		return;					/* import_enqueue checks them */
+	if (st->collect || st->legacy)
+		return;					/* import_enqueue checks them; 0.1's SQL has none */
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		args[0] = PG_GETARG_DATUM(2);
 	else
@@ -228,6 +231,8 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 	st->rejected = 0;
 	st->settings = "{}";
 	st->collect = false;
+	/* 0.1's import_json and import_csv, until ALTER EXTENSION ... UPDATE */
+	st->legacy = PG_NARGS() < 3;
 	initStringInfo(&st->first_rejection);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -777,6 +782,7 @@ import_rows(PG_FUNCTION_ARGS)
 
 	StartImport(&st, fcinfo);
 	st.collect = true;
+	st.legacy = false;
 	st.all_or_nothing = false;
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,

@@ -289,6 +289,28 @@ DetailsCol(Details *d, Change *c, HeapTuple t, const char *key, const char *col)
 	DetailsDatum(d, key, v, ColType(c, col), isnull);
 }
 
+/* whether rel has the column: one added by a later version is absent
+ * while an older version's tables run this library (until ALTER EXTENSION
+ * ... UPDATE) */
+static bool
+HasColumn(Relation rel, const char *name)
+{
+	return SPI_fnumber(RelationGetDescr(rel), name) > 0;
+}
+
+/* col when the table has it and it holds a value (an order_id: the order the row is about) */
+static void
+DetailsColSet(Details *d, Change *c, HeapTuple t, const char *col)
+{
+	bool		isnull;
+
+	if (!HasColumn(c->rel, col))
+		return;
+	(void) Get(c, t, col, &isnull);
+	if (!isnull)
+		DetailsCol(d, c, t, col, col);
+}
+
 static Jsonb *
 DetailsEnd(Details *d)
 {
@@ -742,7 +764,8 @@ LogPayments(Change *c)
 				DetailsCol(&d, c, c->new, "confirmed_by", "confirmed_by");
 				Emit(c, c->new, "payment_confirmed", DetailsEnd(&d));
 				Changed(c, "confirmed_by");	/* told of by payment_confirmed */
-				Changed(c, "confirmed_at");
+				if (HasColumn(c->rel, "confirmed_at"))
+					Changed(c, "confirmed_at");
 			}
 			else
 				Uncover(c, "status");	/* row_changed tells */
@@ -796,6 +819,7 @@ LogTasks(Change *c)
 		DetailsCol(&d, c, c->new, "task_id", "task_id");
 		DetailsCol(&d, c, c->new, "title", "title");
 		DetailsCol(&d, c, c->new, "due_at", "due_at");
+		DetailsColSet(&d, c, c->new, "order_id");
 		Emit(c, c->new, "task_created", DetailsEnd(&d));
 		return;
 	}
@@ -825,7 +849,7 @@ LogTasks(Change *c)
 	}
 }
 
-/* INSERT-only tables: one event with a few columns of the new row */
+/* INSERT-only tables: one event with a few columns of the new row ("?col": only when set) */
 static void
 LogInsert(Change *c, const char *event, const char *const *cols)
 {
@@ -835,14 +859,19 @@ LogInsert(Change *c, const char *event, const char *const *cols)
 		return;
 	DetailsBegin(&d);
 	for (int i = 0; cols[i] != NULL; i++)
-		DetailsCol(&d, c, c->new, cols[i], cols[i]);
+	{
+		if (cols[i][0] == '?')
+			DetailsColSet(&d, c, c->new, cols[i] + 1);
+		else
+			DetailsCol(&d, c, c->new, cols[i], cols[i]);
+	}
 	Emit(c, c->new, event, DetailsEnd(&d));
 }
 
-static const char *const call_cols[] = {"call_id", "direction", "result", "duration_s", "manager_id", NULL};
+static const char *const call_cols[] = {"call_id", "direction", "result", "duration_s", "manager_id", "?order_id", NULL};
 static const char *const webinar_cols[] = {"visit_id", "webinar", "launch", NULL};
 static const char *const page_cols[] = {"visit_id", "url", NULL};
-static const char *const comment_cols[] = {"comment_id", NULL};
+static const char *const comment_cols[] = {"comment_id", "?order_id", NULL};
 
 static void
 LogGroupMembers(Change *c)

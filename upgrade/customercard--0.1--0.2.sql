@@ -2360,7 +2360,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('calls', 'Call', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
-        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"}],
+        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"},
+                 {"key": "order_calls", "from": "card_order_calls", "order": "v.started_at DESC, v.call_id DESC"}],
         "export": []}$$),
     ('call_campaign_members', 'Call campaign membership', $${
         "writes": ["INSERT", "UPDATE", "DELETE"],
@@ -3711,6 +3712,7 @@ DECLARE
     bad text;
     out jsonb := '{}';
     funnel bigint;
+    default_lgt bigint;
 BEGIN
     settings := coalesce(settings, '{}');
     IF jsonb_typeof(settings) <> 'object' THEN
@@ -3755,6 +3757,14 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"tags": ["imported", "webinar"]}.';
         END IF;
         out := out || jsonb_build_object('tags', settings -> 'tags');
+    END IF;
+    IF NOT settings ? 'funnel' THEN
+        -- the account's default traffic source, looked up once for the file
+        SELECT a.default_funnel_id, a.default_lgt_id INTO funnel, default_lgt FROM customercard.accounts a WHERE a.account_id = acct;
+        IF funnel IS NOT NULL THEN
+            out := out || jsonb_build_object('default_funnel', funnel)
+                       || CASE WHEN default_lgt IS NOT NULL THEN jsonb_build_object('default_lgt', default_lgt) ELSE '{}' END;
+        END IF;
     END IF;
     IF settings ? 'require' THEN
         IF settings ->> 'require' NOT IN ('social_id', 'email') OR jsonb_typeof(settings -> 'require') <> 'string' THEN
@@ -3807,7 +3817,6 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     acct constant bigint := customercard.require_account_id();
     ch jsonb := data -> 'channel';
-    a customercard.accounts;
 BEGIN
     IF jsonb_typeof(ch) = 'object' THEN
         IF NOT ch ? 'connection' AND settings ? 'connection' THEN
@@ -3833,12 +3842,9 @@ BEGIN
         IF settings ? 'funnel' THEN
             data := data || jsonb_build_object('funnel', settings -> 'funnel', 'source', 'import')
                          || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END;
-        ELSE
-            SELECT * INTO a FROM customercard.accounts x WHERE x.account_id = acct;
-            IF a.default_funnel_id IS NOT NULL THEN
-                data := data || jsonb_build_object('funnel', a.default_funnel_id, 'source', 'default traffic source')
-                             || CASE WHEN a.default_lgt_id IS NOT NULL THEN jsonb_build_object('lgt', a.default_lgt_id) ELSE '{}' END;
-            END IF;
+        ELSIF settings ? 'default_funnel' THEN
+            data := data || jsonb_build_object('funnel', settings -> 'default_funnel', 'source', 'default traffic source')
+                         || CASE WHEN settings ? 'default_lgt' THEN jsonb_build_object('lgt', settings -> 'default_lgt') ELSE '{}' END;
         END IF;
     ELSIF NOT data ? 'source' THEN
         data := data || '{"source": "import"}';
@@ -4672,3 +4678,169 @@ BEGIN
     END CASE;
 END
 $$;
+
+-- issue 17 (item 5): calls, tasks and comments name their order; view
+-- card_order_calls (card_json's order_calls); contact_log(..., order_id)
+ALTER TABLE customercard.tasks ADD COLUMN order_id bigint, ADD FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders;
+ALTER TABLE customercard.calls ADD COLUMN order_id bigint, ADD FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders;
+ALTER TABLE customercard.comments ADD COLUMN order_id bigint, ADD FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders;
+CREATE INDEX tasks_order ON customercard.tasks (account_id, order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX calls_order ON customercard.calls (account_id, order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX comments_order ON customercard.comments (account_id, order_id) WHERE order_id IS NOT NULL;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.tasks, customercard.calls}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.comments}');
+DROP VIEW customercard.card_tasks, customercard.card_calls, customercard.card_comments;
+CREATE VIEW customercard.card_tasks WITH (security_invoker = true) AS
+SELECT t.contact_id, t.task_id, t.title, t.description, t.due_at, t.status,
+       t.status = 'open' AS is_current,
+       t.status = 'open' AND t.due_at < now() AS is_overdue,
+       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at, t.order_id,
+       t.account_id
+  FROM customercard.tasks t
+  LEFT JOIN customercard.managers m ON m.account_id = t.account_id AND m.manager_id = t.manager_id
+ WHERE t.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_tasks IS 'Tasks of each contact, current (open) and past';
+CREATE VIEW customercard.card_calls WITH (security_invoker = true) AS
+SELECT cl.contact_id, cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason,
+       cl.manager_id, m.name AS manager, cl.recording_url, cl.order_id,
+       cl.account_id
+  FROM customercard.calls cl
+  LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
+ WHERE cl.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_calls IS 'Calls with each contact';
+CREATE VIEW customercard.card_comments WITH (security_invoker = true) AS
+SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at, cm.order_id,
+       cm.account_id
+  FROM customercard.comments cm
+ WHERE cm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_comments IS 'Comments on each contact';
+-- JustClick's calls by invoice: each call about an order, with the order.
+CREATE VIEW customercard.card_order_calls WITH (security_invoker = true) AS
+SELECT cl.contact_id, cl.order_id, o.number AS order_number, o.products, o.status AS order_status,
+       cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason AS comment,
+       cl.manager_id, m.name AS responsible,
+       cl.account_id
+  FROM customercard.calls cl
+  JOIN customercard.orders o ON o.account_id = cl.account_id AND o.order_id = cl.order_id
+  LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
+ WHERE cl.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_order_calls IS
+    'Calls about an order (JustClick''s calls by invoice): order number, products, status, the call''s result and comment, the responsible manager';
+
+REVOKE ALL ON customercard.card_tasks, customercard.card_calls, customercard.card_comments, customercard.card_order_calls FROM PUBLIC;
+GRANT SELECT ON customercard.card_tasks, customercard.card_calls, customercard.card_comments, customercard.card_order_calls TO customercard_reader;
+DROP FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz);
+CREATE FUNCTION customercard.contact_log(contact_id bigint, events text[] DEFAULT NULL,
+                                         since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+                                         order_id bigint DEFAULT NULL)
+RETURNS SETOF customercard.card_log
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.current_account_id();
+    -- resolved first: inside the query Citus would send it to the shards
+    cid constant bigint := customercard.resolve_contact(contact_log.contact_id);
+    -- one order's events (GetCourse): the order's own, and those of its
+    -- payments, calls, tasks and comments, by their keys
+    oid_text constant text := contact_log.order_id::text;
+    payment_ids text[];
+    call_ids text[];
+    task_ids text[];
+    comment_ids text[];
+BEGIN
+    IF contact_log.order_id IS NOT NULL THEN
+        payment_ids := ARRAY(SELECT x.payment_id::text FROM customercard.payments x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        call_ids := ARRAY(SELECT x.call_id::text FROM customercard.calls x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        task_ids := ARRAY(SELECT x.task_id::text FROM customercard.tasks x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        comment_ids := ARRAY(SELECT x.comment_id::text FROM customercard.comments x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+    END IF;
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
+    RETURN QUERY
+    SELECT l.* FROM customercard.card_log l
+     WHERE l.contact_id = cid
+       AND (contact_log.events IS NULL OR l.event = ANY (contact_log.events))
+       AND (contact_log.since IS NULL OR l.at >= contact_log.since)
+       AND (contact_log.until IS NULL OR l.at < contact_log.until)
+       -- (a specific event names its row's id at the top; row_* events in "key", and the row in "row")
+       AND (oid_text IS NULL
+            OR l.details ->> 'order_id' = oid_text OR l.details -> 'row' ->> 'order_id' = oid_text
+            OR l.details -> 'key' ->> 'order_id' = oid_text
+            OR coalesce(l.details -> 'key', l.details) ->> 'payment_id' = ANY (payment_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'call_id' = ANY (call_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'task_id' = ANY (task_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'comment_id' = ANY (comment_ids))
+     ORDER BY l.at DESC, l.log_id DESC;
+END
+$$;
+COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) IS
+    'The action log of a contact, newest first, optionally only some event kinds, a period [since, until), and one order''s events (its own, its payments'', calls'', tasks'' and comments'')';
+REVOKE ALL ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) TO customercard_reader;
+-- Written here from the sections' card blocks (card_sections()), as
+-- static SQL: each block is one query of the account's rows of the contact,
+-- a list (jsonb_agg in its order, without the ids, the first limit rows),
+-- an object (one) or a
+-- {key: value} object (object); then the contact's relations, merges and
+-- latest log events.  Its big statement is planned once per session: every
+-- part of it is a lookup by key, so the generic plan is as good as a custom
+-- one, and planning ~25 sub-queries at each call was most of its time.
+DO $generate$
+DECLARE
+    blocks text;
+BEGIN
+    SELECT string_agg(format('%L, %s', b ->> 'key',
+             CASE WHEN (b ->> 'one')::boolean
+                  THEN format('(SELECT to_jsonb(v) - ''account_id'' FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id)', b ->> 'from')
+                  WHEN b ? 'object'
+                  THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
+                              b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
+                              CASE WHEN b ? 'columns'
+                                   THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
+                                                                    FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
+                                   ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
+                              b ->> 'order',
+                              CASE WHEN b ? 'limit'
+                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
+                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
+             E',\n        ' ORDER BY s.ordinality, x.bo)
+      INTO blocks
+      FROM customercard.card_sections() WITH ORDINALITY s,
+           jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(card_json.contact_id);
+    log_limit constant integer := 100;
+    related jsonb;
+BEGIN
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
+        'contact_id', id,
+        'requested_id', card_json.contact_id,
+        %s,
+        'related', related,
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
+        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
+END
+$body$;
+$f$, blocks);
+END
+$generate$;
+

@@ -16,12 +16,15 @@ CREATE TABLE customercard.tasks (
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     done_at     timestamptz,
+    order_id    bigint,         -- the order the task is about
     PRIMARY KEY (account_id, task_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
-    CHECK ((status = 'done') = (done_at IS NOT NULL))
+    CHECK ((status = 'done') = (done_at IS NOT NULL)),
+    FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders
 );
 CREATE INDEX tasks_contact ON customercard.tasks (account_id, contact_id, status);
+CREATE INDEX tasks_order ON customercard.tasks (account_id, order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX tasks_manager ON customercard.tasks (account_id, manager_id, status, due_at) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.tasks IS 'Manager tasks about a contact: due time, status, how often rescheduled';
 
@@ -52,11 +55,14 @@ CREATE TABLE customercard.calls (
     result          text NOT NULL CHECK (result IN ('answered', 'no_answer', 'busy', 'unreachable', 'failed')),
     reason          text,
     recording_url   text,
+    order_id        bigint,         -- the order (invoice) the call was about: JustClick's calls by invoice
     PRIMARY KEY (account_id, call_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
-    FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers
+    FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
+    FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders
 );
 CREATE INDEX calls_contact ON customercard.calls (account_id, contact_id, started_at DESC);
+CREATE INDEX calls_order ON customercard.calls (account_id, order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX calls_manager ON customercard.calls (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.calls IS 'Phone calls with a contact: manager, direction, duration, result, recording';
 
@@ -98,10 +104,13 @@ CREATE TABLE customercard.comments (
     body        text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(body)) > 0),
     attachments text[] NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    order_id    bigint,         -- the order the comment is about
     PRIMARY KEY (account_id, comment_id),
-    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
+    FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders
 );
 CREATE INDEX comments_contact ON customercard.comments (account_id, contact_id, created_at DESC);
+CREATE INDEX comments_order ON customercard.comments (account_id, order_id) WHERE order_id IS NOT NULL;
 COMMENT ON TABLE customercard.comments IS
     'Comments on a contact: immutable once written, at most customercard.comment_max_length characters';
 

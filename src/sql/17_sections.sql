@@ -132,7 +132,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('calls', 'Call', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
-        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"}],
+        "card": [{"key": "calls", "from": "card_calls", "order": "v.started_at DESC, v.call_id DESC"},
+                 {"key": "order_calls", "from": "card_order_calls", "order": "v.started_at DESC, v.call_id DESC"}],
         "export": []}$$),
     ('call_campaign_members', 'Call campaign membership', $${
         "writes": ["INSERT", "UPDATE", "DELETE"],

@@ -226,7 +226,7 @@ CREATE VIEW customercard.card_tasks WITH (security_invoker = true) AS
 SELECT t.contact_id, t.task_id, t.title, t.description, t.due_at, t.status,
        t.status = 'open' AS is_current,
        t.status = 'open' AND t.due_at < now() AS is_overdue,
-       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at,
+       t.reschedules, t.manager_id, m.name AS manager, t.created_at, t.done_at, t.order_id,
        t.account_id
   FROM customercard.tasks t
   LEFT JOIN customercard.managers m ON m.account_id = t.account_id AND m.manager_id = t.manager_id
@@ -235,12 +235,25 @@ COMMENT ON VIEW customercard.card_tasks IS 'Tasks of each contact, current (open
 
 CREATE VIEW customercard.card_calls WITH (security_invoker = true) AS
 SELECT cl.contact_id, cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason,
-       cl.manager_id, m.name AS manager, cl.recording_url,
+       cl.manager_id, m.name AS manager, cl.recording_url, cl.order_id,
        cl.account_id
   FROM customercard.calls cl
   LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
  WHERE cl.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_calls IS 'Calls with each contact';
+
+-- JustClick's calls by invoice: each call about an order, with the order.
+CREATE VIEW customercard.card_order_calls WITH (security_invoker = true) AS
+SELECT cl.contact_id, cl.order_id, o.number AS order_number, o.products, o.status AS order_status,
+       cl.call_id, cl.started_at, cl.direction, cl.duration_s, cl.result, cl.reason AS comment,
+       cl.manager_id, m.name AS responsible,
+       cl.account_id
+  FROM customercard.calls cl
+  JOIN customercard.orders o ON o.account_id = cl.account_id AND o.order_id = cl.order_id
+  LEFT JOIN customercard.managers m ON m.account_id = cl.account_id AND m.manager_id = cl.manager_id
+ WHERE cl.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]);
+COMMENT ON VIEW customercard.card_order_calls IS
+    'Calls about an order (JustClick''s calls by invoice): order number, products, status, the call''s result and comment, the responsible manager';
 
 CREATE VIEW customercard.card_webinars WITH (security_invoker = true) AS
 SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
@@ -252,7 +265,7 @@ SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
 COMMENT ON VIEW customercard.card_webinars IS 'Webinar visits of each contact';
 
 CREATE VIEW customercard.card_comments WITH (security_invoker = true) AS
-SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at,
+SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at, cm.order_id,
        cm.account_id
   FROM customercard.comments cm
  WHERE cm.account_id = (SELECT customercard.current_account_id());
@@ -458,13 +471,28 @@ SELECT cm.contact_id, cm.campaign_id, cc.name AS campaign, cm.included_at, cm.ca
 COMMENT ON VIEW customercard.card_call_campaigns IS 'Call campaigns each contact is in: when to call back, status, comment, manager';
 
 CREATE FUNCTION customercard.contact_log(contact_id bigint, events text[] DEFAULT NULL,
-                                         since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL)
+                                         since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL,
+                                         order_id bigint DEFAULT NULL)
 RETURNS SETOF customercard.card_log
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    acct constant bigint := customercard.current_account_id();
     -- resolved first: inside the query Citus would send it to the shards
     cid constant bigint := customercard.resolve_contact(contact_log.contact_id);
+    -- one order's events (GetCourse): the order's own, and those of its
+    -- payments, calls, tasks and comments, by their keys
+    oid_text constant text := contact_log.order_id::text;
+    payment_ids text[];
+    call_ids text[];
+    task_ids text[];
+    comment_ids text[];
 BEGIN
+    IF contact_log.order_id IS NOT NULL THEN
+        payment_ids := ARRAY(SELECT x.payment_id::text FROM customercard.payments x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        call_ids := ARRAY(SELECT x.call_id::text FROM customercard.calls x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        task_ids := ARRAY(SELECT x.task_id::text FROM customercard.tasks x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+        comment_ids := ARRAY(SELECT x.comment_id::text FROM customercard.comments x WHERE x.account_id = acct AND x.order_id = contact_log.order_id);
+    END IF;
     -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
     RETURN QUERY
     SELECT l.* FROM customercard.card_log l
@@ -472,8 +500,16 @@ BEGIN
        AND (contact_log.events IS NULL OR l.event = ANY (contact_log.events))
        AND (contact_log.since IS NULL OR l.at >= contact_log.since)
        AND (contact_log.until IS NULL OR l.at < contact_log.until)
+       -- (a specific event names its row's id at the top; row_* events in "key", and the row in "row")
+       AND (oid_text IS NULL
+            OR l.details ->> 'order_id' = oid_text OR l.details -> 'row' ->> 'order_id' = oid_text
+            OR l.details -> 'key' ->> 'order_id' = oid_text
+            OR coalesce(l.details -> 'key', l.details) ->> 'payment_id' = ANY (payment_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'call_id' = ANY (call_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'task_id' = ANY (task_ids)
+            OR coalesce(l.details -> 'key', l.details) ->> 'comment_id' = ANY (comment_ids))
      ORDER BY l.at DESC, l.log_id DESC;
 END
 $$;
-COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz) IS
-    'The action log of a contact, newest first, optionally only some event kinds and a period [since, until)';
+COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) IS
+    'The action log of a contact, newest first, optionally only some event kinds, a period [since, until), and one order''s events (its own, its payments'', calls'', tasks'' and comments'')';

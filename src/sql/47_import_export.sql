@@ -19,6 +19,7 @@ DECLARE
     bad text;
     out jsonb := '{}';
     funnel bigint;
+    default_lgt bigint;
 BEGIN
     settings := coalesce(settings, '{}');
     IF jsonb_typeof(settings) <> 'object' THEN
@@ -64,6 +65,14 @@ BEGIN
         END IF;
         out := out || jsonb_build_object('tags', settings -> 'tags');
     END IF;
+    IF NOT settings ? 'funnel' THEN
+        -- the account's default traffic source, looked up once for the file
+        SELECT a.default_funnel_id, a.default_lgt_id INTO funnel, default_lgt FROM customercard.accounts a WHERE a.account_id = acct;
+        IF funnel IS NOT NULL THEN
+            out := out || jsonb_build_object('default_funnel', funnel)
+                       || CASE WHEN default_lgt IS NOT NULL THEN jsonb_build_object('default_lgt', default_lgt) ELSE '{}' END;
+        END IF;
+    END IF;
     IF settings ? 'require' THEN
         IF settings ->> 'require' NOT IN ('social_id', 'email') OR jsonb_typeof(settings -> 'require') <> 'string' THEN
             RAISE EXCEPTION '"require" must be "social_id" (messenger subscribers) or "email" (an e-mail list)'
@@ -108,14 +117,14 @@ $$;
 
 -- One imported row (upsert_contact's object) with the file's checked
 -- settings: the row's own values win; a row without a funnel gets the
--- settings' funnel, else the account's default traffic source (recorded as
--- the subscription's source); tags are added to the row's.
+-- settings' funnel, else the account's default traffic source as it was
+-- when the file's settings were checked (recorded as the subscription's
+-- source); tags are added to the row's.
 CREATE FUNCTION customercard.import_upsert(data jsonb, settings jsonb, OUT upserted_id bigint, OUT created boolean)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     acct constant bigint := customercard.require_account_id();
     ch jsonb := data -> 'channel';
-    a customercard.accounts;
 BEGIN
     IF jsonb_typeof(ch) = 'object' THEN
         IF NOT ch ? 'connection' AND settings ? 'connection' THEN
@@ -141,12 +150,9 @@ BEGIN
         IF settings ? 'funnel' THEN
             data := data || jsonb_build_object('funnel', settings -> 'funnel', 'source', 'import')
                          || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END;
-        ELSE
-            SELECT * INTO a FROM customercard.accounts x WHERE x.account_id = acct;
-            IF a.default_funnel_id IS NOT NULL THEN
-                data := data || jsonb_build_object('funnel', a.default_funnel_id, 'source', 'default traffic source')
-                             || CASE WHEN a.default_lgt_id IS NOT NULL THEN jsonb_build_object('lgt', a.default_lgt_id) ELSE '{}' END;
-            END IF;
+        ELSIF settings ? 'default_funnel' THEN
+            data := data || jsonb_build_object('funnel', settings -> 'default_funnel', 'source', 'default traffic source')
+                         || CASE WHEN settings ? 'default_lgt' THEN jsonb_build_object('lgt', settings -> 'default_lgt') ELSE '{}' END;
         END IF;
     ELSIF NOT data ? 'source' THEN
         data := data || '{"source": "import"}';

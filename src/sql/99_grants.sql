@@ -104,7 +104,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.duplicate_groups_of(bigint, integer),
     customercard.name_similarity(text, text),
     customercard.similar_name_contacts(bigint, text, integer),
-    customercard.contact_log(bigint, text[], timestamptz, timestamptz)
+    customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint)
 TO customercard_reader;
 
 -- manager: card work

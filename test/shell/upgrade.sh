@@ -48,7 +48,7 @@ dropdb --if-exists $FRESH; createdb $FRESH
 q $FRESH -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 schema $FRESH > "$WORK/fresh.schema"
 versions=$(echo $OLD_VERSIONS | wc -w)
-echo "1..$((versions * 6 + 2))"
+echo "1..$((versions * 7 + 2))"
 ok "$(q $FRESH -c "SELECT extversion FROM pg_extension WHERE extname = 'customercard'")" "$CURRENT" \
    "a fresh install is at the control file's default_version ($CURRENT)"
 
@@ -60,6 +60,12 @@ for v in $OLD_VERSIONS; do
     dropdb --if-exists "$db"; createdb "$db"
     q "$db" -c "CREATE EXTENSION customercard VERSION '$v' CASCADE" 2>/dev/null
     fill_full_account "$db"
+    # between installing this build and ALTER EXTENSION ... UPDATE, the old
+    # version's SQL calls this library: its imports, exports and triggers work
+    ok "$(q "$db" -c "SELECT (SELECT string_agg(status, ',') FROM customercard.import_csv(E'name,email\nOld api,old.api@example.com\n'))
+                         || ' ' || (customercard.export_csv('{}') LIKE E'\uFEFFcontact_id,%')
+                         || ' ' || (length(customercard.export_xlsx('{}')) > 1000)" 2>&1)" "created true true" \
+       "$v's SQL runs on this build's library until the update (import_csv, export_csv, export_xlsx)"
     # what the old version holds: each table's columns and rows, each card
     q "$db" >/dev/null <<'SQL'
 CREATE TABLE public.up_tables AS
