@@ -2301,7 +2301,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "key": "email_id", "match": "customercard.email_key(s.email) = customercard.email_key(a.email)",
         "primary": {"expr": "customercard.email_key(t.email)", "take": "email"},
         "forget": "delete",
-        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary"],
+        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary", "status"],
                   "order": "v.is_primary DESC, v.email_id"}],
         "export": ["email"]}$$),
     ('addresses', 'Address', $${
@@ -4775,6 +4775,285 @@ COMMENT ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timest
     'The action log of a contact, newest first, optionally only some event kinds, a period [since, until), and one order''s events (its own, its payments'', calls'', tasks'' and comments'')';
 REVOKE ALL ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.contact_log(bigint, text[], timestamptz, timestamptz, bigint) TO customercard_reader;
+-- Written here from the sections' card blocks (card_sections()), as
+-- static SQL: each block is one query of the account's rows of the contact,
+-- a list (jsonb_agg in its order, without the ids, the first limit rows),
+-- an object (one) or a
+-- {key: value} object (object); then the contact's relations, merges and
+-- latest log events.  Its big statement is planned once per session: every
+-- part of it is a lookup by key, so the generic plan is as good as a custom
+-- one, and planning ~25 sub-queries at each call was most of its time.
+DO $generate$
+DECLARE
+    blocks text;
+BEGIN
+    SELECT string_agg(format('%L, %s', b ->> 'key',
+             CASE WHEN (b ->> 'one')::boolean
+                  THEN format('(SELECT to_jsonb(v) - ''account_id'' FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id)', b ->> 'from')
+                  WHEN b ? 'object'
+                  THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
+                              b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
+                              CASE WHEN b ? 'columns'
+                                   THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
+                                                                    FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
+                                   ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
+                              b ->> 'order',
+                              CASE WHEN b ? 'limit'
+                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
+                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
+             E',\n        ' ORDER BY s.ordinality, x.bo)
+      INTO blocks
+      FROM customercard.card_sections() WITH ORDINALITY s,
+           jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
+DECLARE
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(card_json.contact_id);
+    log_limit constant integer := 100;
+    related jsonb;
+BEGIN
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
+        'contact_id', id,
+        'requested_id', card_json.contact_id,
+        %s,
+        'related', related,
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
+        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
+END
+$body$;
+$f$, blocks);
+END
+$generate$;
+
+-- issue 17 (item 7, in part): each e-mail address's sendability (status),
+-- the audience filter email_status, card_json's emails show it
+ALTER TABLE customercard.emails ADD COLUMN status text NOT NULL DEFAULT 'active'
+    CHECK (status IN ('unconfirmed', 'active', 'unsubscribed', 'bounced', 'spam'));
+COMMENT ON TABLE customercard.emails IS 'E-mail addresses of a contact: normalized beside the raw text as typed, and whether letters may go to it (status)';
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.emails}');
+ALTER TYPE customercard.audience_filter ADD ATTRIBUTE email_status text;
+CREATE OR REPLACE FUNCTION customercard.audience_check_filter(filter jsonb, acct bigint)
+RETURNS customercard.audience_filter
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
+        'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to',
+        'has_unread', 'email_status'];
+    f customercard.audience_filter;
+    k text;
+    v jsonb;
+    t text;
+    names text[];
+    words text[];
+    w text;
+BEGIN
+    f.impossible := false;
+    IF filter IS NULL OR jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'the audience filter must be a JSON object, not %', coalesce(jsonb_typeof(filter), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass ''{}'' for everyone, or keys such as {"tag": "vip", "has_phone": true}.';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(filter) LOOP
+        IF NOT k = ANY (allowed) THEN
+            PERFORM customercard.audience_filter_error(k, 'unknown key',
+                'Filter keys: ' || array_to_string(allowed, ', ') || '.');
+        END IF;
+        CONTINUE WHEN jsonb_typeof(v) = 'null';
+        t := jsonb_typeof(v);
+        CASE k
+        WHEN 'search' THEN
+            IF t <> 'string' AND t <> 'number' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'Search by a name, an e-mail or a phone number in any format.');
+            END IF;
+            w := btrim(v #>> '{}');
+            CONTINUE WHEN w = '';
+            IF length(w) > 200 THEN
+                PERFORM customercard.audience_filter_error(k, 'is longer than 200 characters', 'Search by a name, an e-mail or a phone number.');
+            END IF;
+            -- a phone number in any format, or an e-mail address, is looked up as
+            -- such (no name holds one); anything else is searched in the names
+            f.search_phone := customercard.normalize_phone(w)::customercard.phone;
+            IF f.search_phone IS NULL AND strpos(w, '@') > 0 THEN
+                f.search_email := customercard.email_key(coalesce(customercard.normalize_email(w), w));
+            END IF;
+            CONTINUE WHEN f.search_phone IS NOT NULL OR f.search_email IS NOT NULL;
+            -- every word must occur in one of the names; LIKE's own characters are data
+            SELECT array_agg('%' || replace(replace(replace(x, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+              INTO f.name_patterns
+              FROM regexp_split_to_table(lower(w COLLATE "und-x-icu"), '\s+') AS x WHERE x <> '';
+        WHEN 'gender' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('male', 'female', 'unknown') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "male", "female" or "unknown"', 'For example {"gender": "female"}.');
+            END IF;
+            f.gender := v #>> '{}';
+        WHEN 'channel' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
+            END IF;
+            f.channel := v #>> '{}';
+        WHEN 'email_status' THEN
+            IF t <> 'string' OR NOT v #>> '{}' = ANY (ARRAY['unconfirmed', 'active', 'unsubscribed', 'bounced', 'spam']) THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an e-mail status, not ' || v::text,
+                    'One of unconfirmed, active, unsubscribed, bounced, spam: contacts with an address in that status.');
+            END IF;
+            f.email_status := v #>> '{}';
+        WHEN 'has_phone', 'has_email', 'has_unread' THEN
+            IF t <> 'boolean' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
+            END IF;
+            CASE k WHEN 'has_phone' THEN f.has_phone := v::boolean;
+                   WHEN 'has_email' THEN f.has_email := v::boolean;
+                   ELSE f.has_unread := v::boolean; END CASE;
+        WHEN 'tag', 'tags_all', 'tags_any' THEN
+            IF k = 'tag' THEN
+                IF t <> 'string' THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'For example {"tag": "vip"}; several: "tags_all" or "tags_any".');
+                END IF;
+                names := ARRAY[v #>> '{}'];
+            ELSE
+                IF t <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string') THEN
+                    PERFORM customercard.audience_filter_error(k, 'must be an array of tag names', 'For example {"' || k || '": ["vip", "webinar"]}.');
+                END IF;
+                names := ARRAY(SELECT DISTINCT x FROM jsonb_array_elements_text(v) x);
+            END IF;
+            CONTINUE WHEN cardinality(names) = 0;
+            IF k = 'tags_any' THEN
+                f.tags_any := ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                     WHERE tg.account_id = acct AND tg.name = ANY (names));
+                f.impossible := f.impossible OR cardinality(f.tags_any) = 0;
+            ELSE
+                -- every tag named must exist, or nobody can have them all
+                IF (SELECT count(*) FROM customercard.tags tg WHERE tg.account_id = acct AND tg.name = ANY (names))
+                   < cardinality(names) THEN
+                    f.impossible := true;
+                END IF;
+                f.tags_all := ARRAY(SELECT DISTINCT x FROM unnest(f.tags_all ||
+                                    ARRAY(SELECT tg.tag_id FROM customercard.tags tg
+                                           WHERE tg.account_id = acct AND tg.name = ANY (names))) x);
+            END IF;
+        WHEN 'funnel', 'lgt' THEN
+            IF t NOT IN ('number', 'string') THEN
+                PERFORM customercard.audience_filter_error(k,
+                    CASE k WHEN 'funnel' THEN 'must be a funnel name or id, not ' ELSE 'must be an LGT name or id, not ' END || t,
+                    CASE k WHEN 'funnel' THEN 'For example {"funnel": "Free lesson"}.' ELSE 'For example {"lgt": "Site widget"}.' END);
+            END IF;
+            IF k = 'funnel' THEN
+                f.funnels := customercard.ids_named(acct, v, 'funnels');
+                f.impossible := f.impossible OR cardinality(f.funnels) = 0;
+            ELSE
+                f.lgts := customercard.ids_named(acct, v, 'lgts');
+                f.impossible := f.impossible OR cardinality(f.lgts) = 0;
+            END IF;
+        WHEN 'ordered_offer', 'paid_offer' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an offer name, not ' || t, 'For example {"' || k || '": "Course PRO"}.');
+            END IF;
+            IF k = 'ordered_offer' THEN f.ordered_offer := v #>> '{}'; ELSE f.paid_offer := v #>> '{}'; END IF;
+        WHEN 'status' THEN
+            IF t <> 'string' OR NOT (v #>> '{}') IN ('active', 'unsubscribed', 'blacklisted', 'archived') THEN
+                PERFORM customercard.audience_filter_error(k, 'must be "active", "unsubscribed", "blacklisted" or "archived"', 'For example {"status": "active"}.');
+            END IF;
+            f.status := v #>> '{}';
+        WHEN 'manager' THEN
+            IF t = 'number' THEN
+                f.manager := (SELECT m.manager_id FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.manager_id = (v #>> '{}')::numeric);
+            ELSIF t = 'string' THEN
+                f.manager := (SELECT min(m.manager_id) FROM customercard.managers m
+                               WHERE m.account_id = acct AND m.name = v #>> '{}');
+            ELSE
+                PERFORM customercard.audience_filter_error(k, 'must be a manager id or name, not ' || t, 'For example {"manager": 3}.');
+            END IF;
+            f.impossible := f.impossible OR f.manager IS NULL;
+        WHEN 'created_from', 'created_to' THEN
+            IF t <> 'string' THEN
+                PERFORM customercard.audience_filter_error(k, 'must be a date or timestamp string, not ' || t, 'For example {"' || k || '": "2026-01-31"}.');
+            END IF;
+            BEGIN
+                IF (v #>> '{}') ~ '^\d{4}-\d{2}-\d{2}$' THEN
+                    -- a date: from its start; to the end of that day
+                    IF k = 'created_from' THEN f.created_from := (v #>> '{}')::date;
+                    ELSE f.created_to := (v #>> '{}')::date + 1; END IF;
+                ELSIF k = 'created_from' THEN
+                    f.created_from := (v #>> '{}')::timestamptz;
+                ELSE
+                    f.created_to := (v #>> '{}')::timestamptz + interval '1 microsecond';
+                END IF;
+            EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+                PERFORM customercard.audience_filter_error(k, pg_catalog.format('"%s" is not a date or timestamp', v #>> '{}'),
+                    'Use ISO 8601: "2026-01-31" (the whole day) or "2026-01-31T18:00:00+03".');
+            END;
+        END CASE;
+    END LOOP;
+    RETURN f;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.audience_where(f customercard.audience_filter) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat_ws(E'\n   AND ', 'c.account_id = $1 AND c.merged_into IS NULL AND c.deleted_at IS NULL',
+        CASE WHEN f.impossible THEN 'false' END,
+        -- search: by name, a trigram condition per word on the row itself (so
+        -- the planner weighs the GIN index against the newest-first scan:
+        -- a rare name goes through the index, a common one is met early in
+        -- the scan); by e-mail key; by phone
+        CASE WHEN f.name_patterns IS NOT NULL THEN
+            (SELECT string_agg(format('customercard.name_haystack(c.name, c.first_name, c.last_name, c.middle_name, c.nickname) LIKE (($2).name_patterns)[%s]', i), ' AND ')
+               FROM generate_series(1, cardinality(f.name_patterns)) i) END,
+        CASE WHEN f.search_email IS NOT NULL THEN
+            'c.contact_id IN (SELECT e.contact_id FROM customercard.emails e WHERE e.account_id = $1 AND customercard.email_key(e.email) = ($2).search_email)' END,
+        CASE WHEN f.search_phone IS NOT NULL THEN
+            'c.contact_id IN (SELECT p.contact_id FROM customercard.phones p WHERE p.account_id = $1 AND p.phone OPERATOR(customercard.=) ($2).search_phone)' END,
+        CASE WHEN f.gender IS NULL THEN NULL WHEN f.gender = 'unknown' THEN 'c.gender IS NULL' ELSE 'c.gender = ($2).gender' END,
+        CASE WHEN f.channel IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.channels ch WHERE ch.account_id = $1 AND ch.kind = ($2).channel AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL)' END,
+        CASE f.has_phone WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)' END,
+        CASE f.has_email WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)'
+                         WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)' END,
+        CASE WHEN f.email_status IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id AND e.status = ($2).email_status)' END,
+        CASE f.has_unread WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)'
+                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)' END,
+        CASE WHEN cardinality(f.tags_all) = 1 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = (($2).tags_all)[1] AND ct.contact_id = c.contact_id)'
+             WHEN cardinality(f.tags_all) > 1 THEN
+            '(SELECT count(*) FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.contact_id = c.contact_id AND ct.tag_id = ANY (($2).tags_all)) = cardinality(($2).tags_all)' END,
+        CASE WHEN cardinality(f.tags_any) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.contact_tags ct WHERE ct.account_id = $1 AND ct.tag_id = ANY (($2).tags_any) AND ct.contact_id = c.contact_id)' END,
+        CASE WHEN cardinality(f.funnels) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.funnel_id = ANY (($2).funnels) AND s.contact_id = c.contact_id AND s.unsubscribed_at IS NULL)' END,
+        CASE WHEN cardinality(f.lgts) > 0 THEN
+            'EXISTS (SELECT 1 FROM customercard.subscriptions s WHERE s.account_id = $1 AND s.lgt_id = ANY (($2).lgts) AND s.contact_id = c.contact_id)' END,
+        CASE WHEN f.ordered_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).ordered_offer AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.paid_offer IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).paid_offer AND o.status = ''paid'' AND o.contact_id = c.contact_id)' END,
+        CASE WHEN f.status IS NOT NULL THEN 'c.status = ($2).status' END,
+        CASE WHEN f.manager IS NOT NULL THEN 'c.manager_id = ($2).manager' END,
+        CASE WHEN f.created_from IS NOT NULL THEN 'c.created_at >= ($2).created_from' END,
+        CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
+$$;
+
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,
 -- a list (jsonb_agg in its order, without the ids, the first limit rows),

@@ -70,13 +70,17 @@ CREATE TABLE customercard.emails (
     is_primary  boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- whether letters may go to it (JustClick's "activated"/"subscribed"):
+    -- unconfirmed (not activated yet), active, unsubscribed, bounced, spam
+    status      text NOT NULL DEFAULT 'active'
+                CHECK (status IN ('unconfirmed', 'active', 'unsubscribed', 'bounced', 'spam')),
     PRIMARY KEY (account_id, email_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE UNIQUE INDEX emails_once_per_contact ON customercard.emails (account_id, contact_id, customercard.email_key(email));
 CREATE UNIQUE INDEX emails_one_primary ON customercard.emails (account_id, contact_id) WHERE is_primary;
 CREATE INDEX emails_lookup ON customercard.emails (account_id, customercard.email_key(email));
-COMMENT ON TABLE customercard.emails IS 'E-mail addresses of a contact: normalized beside the raw text as typed';
+COMMENT ON TABLE customercard.emails IS 'E-mail addresses of a contact: normalized beside the raw text as typed, and whether letters may go to it (status)';
 
 CREATE TABLE customercard.addresses (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),

@@ -73,7 +73,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "key": "email_id", "match": "customercard.email_key(s.email) = customercard.email_key(a.email)",
         "primary": {"expr": "customercard.email_key(t.email)", "take": "email"},
         "forget": "delete",
-        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary"],
+        "card": [{"key": "emails", "from": "emails", "columns": ["email", "raw", "is_primary", "status"],
                   "order": "v.is_primary DESC, v.email_id"}],
         "export": ["email"]}$$),
     ('addresses', 'Address', $${

@@ -53,7 +53,8 @@ CREATE TYPE customercard.audience_filter AS (
     created_from    timestamptz,
     created_to      timestamptz,   -- exclusive
     impossible      boolean,    -- a name that matches nothing (unknown tag, funnel...)
-    has_unread      boolean     -- incoming messages not read
+    has_unread      boolean,    -- incoming messages not read
+    email_status    text        -- an e-mail address in this status
 );
 
 CREATE FUNCTION customercard.audience_filter_error(key text, message text, hint text) RETURNS void
@@ -98,7 +99,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
         'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to',
-        'has_unread'];
+        'has_unread', 'email_status'];
     f customercard.audience_filter;
     k text;
     v jsonb;
@@ -151,6 +152,12 @@ BEGIN
                 PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
             END IF;
             f.channel := v #>> '{}';
+        WHEN 'email_status' THEN
+            IF t <> 'string' OR NOT v #>> '{}' = ANY (ARRAY['unconfirmed', 'active', 'unsubscribed', 'bounced', 'spam']) THEN
+                PERFORM customercard.audience_filter_error(k, 'must be an e-mail status, not ' || v::text,
+                    'One of unconfirmed, active, unsubscribed, bounced, spam: contacts with an address in that status.');
+            END IF;
+            f.email_status := v #>> '{}';
         WHEN 'has_phone', 'has_email', 'has_unread' THEN
             IF t <> 'boolean' THEN
                 PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
@@ -267,6 +274,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id)' END,
         CASE f.has_email WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)'
                          WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id)' END,
+        CASE WHEN f.email_status IS NOT NULL THEN
+            'EXISTS (SELECT 1 FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id AND e.status = ($2).email_status)' END,
         CASE f.has_unread WHEN true THEN 'EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)'
                           WHEN false THEN 'NOT EXISTS (SELECT 1 FROM customercard.messages ms WHERE ms.account_id = $1 AND ms.contact_id = c.contact_id AND ms.direction = ''in'' AND ms.read_at IS NULL)' END,
         CASE WHEN cardinality(f.tags_all) = 1 THEN
