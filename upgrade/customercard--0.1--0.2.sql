@@ -897,8 +897,6 @@ DECLARE
     -- function inside a distributed UPDATE, and an array element taken
     -- there from a variable crashes Citus 13.2.2)
     started timestamptz := now();
-    progressed timestamptz;
-    last_batch boolean;    -- fewer items than asked for: the job ends with this batch
     last_id bigint;
 BEGIN
     IF NOT customercard.account_may_act(acct) THEN
@@ -946,19 +944,12 @@ BEGIN
     GET DIAGNOSTICS nfailed = ROW_COUNT;
 
     last_id := ids[cardinality(ids)];
-    progressed := clock_timestamp();
     -- fewer items than asked for: they were the last (a job's items are
     -- fixed when it is queued), and the job ends with this batch, not at
     -- a next claim that would find none (a small job would wait a turn of
     -- every other job for its end)
-    last_batch := cardinality(ids) < batch_size;
-    UPDATE customercard.bulk_jobs b
-       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
-           finished_at = CASE WHEN last_batch THEN progressed END,
-           started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_id, batches = b.batches + 1, attempts = 0,
-           done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
-     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_id, cardinality(ids) < batch_size,
+                                         cardinality(ids) - nfailed, nfailed);
     RETURN cardinality(ids);
 END
 $$;
@@ -4026,7 +4017,6 @@ CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs,
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     started timestamptz := now();
-    progressed timestamptz;
     r record;
     cid bigint;
     was_created boolean;
@@ -4034,7 +4024,6 @@ DECLARE
     ok integer := 0;
     bad integer := 0;
     last_line integer := j.position;
-    last_batch boolean;
 BEGIN
     FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
               WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
@@ -4055,15 +4044,7 @@ BEGIN
         n := n + 1;
         last_line := r.line;
     END LOOP;
-    progressed := clock_timestamp();
-    last_batch := n < batch_size;
-    UPDATE customercard.bulk_jobs b
-       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
-           finished_at = CASE WHEN last_batch THEN progressed END,
-           started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_line, batches = b.batches + CASE WHEN n > 0 THEN 1 ELSE 0 END, attempts = 0,
-           done = b.done + ok, failed = b.failed + bad
-     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_line, n < batch_size, ok, bad);
     RETURN n;
 END
 $$;
@@ -4243,10 +4224,7 @@ $generate$;
 CREATE FUNCTION customercard.bulk_check_enqueue(run_at timestamptz) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions and queued imports are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.assert_manager('run bulk actions or queue imports');
     IF run_at IS NULL THEN
         RAISE EXCEPTION 'run_at may not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
@@ -4286,10 +4264,7 @@ DECLARE
     p customercard.payments;
     manager bigint;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not confirm payments', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Payments are confirmed by members of customercard_manager.';
-    END IF;
+    PERFORM customercard.assert_manager('confirm payments');
     SELECT * INTO p FROM customercard.payments x WHERE x.account_id = acct AND x.payment_id = confirm_payment.payment_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'payment % does not exist in account %', coalesce(confirm_payment.payment_id::text, 'NULL'), acct
@@ -5123,3 +5098,37 @@ $f$, blocks);
 END
 $generate$;
 
+-- review: shared helpers of the managers' functions and the runner's batches
+-- The calling role (not a SECURITY DEFINER function's owner) is a manager:
+-- otherwise 42501 saying what it may not do.
+CREATE FUNCTION customercard.assert_manager(what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not %', customercard.calling_role(), what
+            USING ERRCODE = 'insufficient_privilege', HINT = 'That is for members of customercard_manager.';
+    END IF;
+END
+$$;
+
+-- A batch's progress on its job, in the batch's transaction: its last
+-- item (position), what it did and failed, and the job done when the batch
+-- was its last.  (Values, not functions: Citus evaluates no STABLE or
+-- VOLATILE function inside a distributed UPDATE.)
+CREATE FUNCTION customercard.bulk_progressed(acct bigint, job_id bigint, started timestamptz, last_position bigint,
+                                             last_batch boolean, ok integer, bad integer) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    progressed constant timestamptz := clock_timestamp();
+BEGIN
+    UPDATE customercard.bulk_jobs b
+       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN last_batch THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
+           position = last_position, batches = b.batches + CASE WHEN ok + bad > 0 THEN 1 ELSE 0 END, attempts = 0,
+           done = b.done + ok, failed = b.failed + bad
+     WHERE b.account_id = acct AND b.job_id = bulk_progressed.job_id;
+END
+$$;
+REVOKE ALL ON FUNCTION customercard.assert_manager(text),
+    customercard.bulk_progressed(bigint, bigint, timestamptz, bigint, boolean, integer, integer) FROM PUBLIC;

@@ -126,10 +126,7 @@ DECLARE
     p customercard.payments;
     manager bigint;
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not confirm payments', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Payments are confirmed by members of customercard_manager.';
-    END IF;
+    PERFORM customercard.assert_manager('confirm payments');
     SELECT * INTO p FROM customercard.payments x WHERE x.account_id = acct AND x.payment_id = confirm_payment.payment_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'payment % does not exist in account %', coalesce(confirm_payment.payment_id::text, 'NULL'), acct

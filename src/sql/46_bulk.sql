@@ -268,16 +268,25 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                      FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
 $$;
 
+-- The calling role (not a SECURITY DEFINER function's owner) is a manager:
+-- otherwise 42501 saying what it may not do.
+CREATE FUNCTION customercard.assert_manager(what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
+        RAISE EXCEPTION 'role "%" may not %', customercard.calling_role(), what
+            USING ERRCODE = 'insufficient_privilege', HINT = 'That is for members of customercard_manager.';
+    END IF;
+END
+$$;
+
 -- What every job's enqueue checks first: the caller is a manager, and the
 -- job's time is a finite one (-infinity would put it before every other
 -- account's jobs for good).
 CREATE FUNCTION customercard.bulk_check_enqueue(run_at timestamptz) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF NOT pg_has_role(customercard.calling_role()::oid, 'customercard_manager', 'USAGE') THEN
-        RAISE EXCEPTION 'role "%" may not run bulk actions', customercard.calling_role()
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Bulk actions and queued imports are for members of customercard_manager.';
-    END IF;
+    PERFORM customercard.assert_manager('run bulk actions or queue imports');
     IF run_at IS NULL THEN
         RAISE EXCEPTION 'run_at may not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Leave it out to run as soon as a runner comes by.';
@@ -474,6 +483,26 @@ BEGIN
 END
 $$;
 
+-- A batch's progress on its job, in the batch's transaction: its last
+-- item (position), what it did and failed, and the job done when the batch
+-- was its last.  (Values, not functions: Citus evaluates no STABLE or
+-- VOLATILE function inside a distributed UPDATE.)
+CREATE FUNCTION customercard.bulk_progressed(acct bigint, job_id bigint, started timestamptz, last_position bigint,
+                                             last_batch boolean, ok integer, bad integer) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    progressed constant timestamptz := clock_timestamp();
+BEGIN
+    UPDATE customercard.bulk_jobs b
+       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
+           finished_at = CASE WHEN last_batch THEN progressed END,
+           started_at = coalesce(b.started_at, started), progress_at = progressed,
+           position = last_position, batches = b.batches + CASE WHEN ok + bad > 0 THEN 1 ELSE 0 END, attempts = 0,
+           done = b.done + ok, failed = b.failed + bad
+     WHERE b.account_id = acct AND b.job_id = bulk_progressed.job_id;
+END
+$$;
+
 -- One batch of an import job (bulk_run_batch's, in its transaction): the
 -- next rows of the file in line order through import_upsert, each in a
 -- subtransaction (a refused row is rolled back alone and keeps its reason),
@@ -484,7 +513,6 @@ CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs,
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     started timestamptz := now();
-    progressed timestamptz;
     r record;
     cid bigint;
     was_created boolean;
@@ -492,7 +520,6 @@ DECLARE
     ok integer := 0;
     bad integer := 0;
     last_line integer := j.position;
-    last_batch boolean;
 BEGIN
     FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
               WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
@@ -513,15 +540,7 @@ BEGIN
         n := n + 1;
         last_line := r.line;
     END LOOP;
-    progressed := clock_timestamp();
-    last_batch := n < batch_size;
-    UPDATE customercard.bulk_jobs b
-       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
-           finished_at = CASE WHEN last_batch THEN progressed END,
-           started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_line, batches = b.batches + CASE WHEN n > 0 THEN 1 ELSE 0 END, attempts = 0,
-           done = b.done + ok, failed = b.failed + bad
-     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_line, n < batch_size, ok, bad);
     RETURN n;
 END
 $$;
@@ -539,8 +558,6 @@ DECLARE
     -- function inside a distributed UPDATE, and an array element taken
     -- there from a variable crashes Citus 13.2.2)
     started timestamptz := now();
-    progressed timestamptz;
-    last_batch boolean;    -- fewer items than asked for: the job ends with this batch
     last_id bigint;
 BEGIN
     IF NOT customercard.account_may_act(acct) THEN
@@ -588,19 +605,12 @@ BEGIN
     GET DIAGNOSTICS nfailed = ROW_COUNT;
 
     last_id := ids[cardinality(ids)];
-    progressed := clock_timestamp();
     -- fewer items than asked for: they were the last (a job's items are
     -- fixed when it is queued), and the job ends with this batch, not at
     -- a next claim that would find none (a small job would wait a turn of
     -- every other job for its end)
-    last_batch := cardinality(ids) < batch_size;
-    UPDATE customercard.bulk_jobs b
-       SET status = CASE WHEN last_batch THEN 'done' ELSE 'running' END,
-           finished_at = CASE WHEN last_batch THEN progressed END,
-           started_at = coalesce(b.started_at, started), progress_at = progressed,
-           position = last_id, batches = b.batches + 1, attempts = 0,
-           done = b.done + cardinality(ids) - nfailed, failed = b.failed + nfailed
-     WHERE b.account_id = acct AND b.job_id = j.job_id;
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_id, cardinality(ids) < batch_size,
+                                         cardinality(ids) - nfailed, nfailed);
     RETURN cardinality(ids);
 END
 $$;
