@@ -129,11 +129,16 @@ CREATE TABLE customercard.subscriptions (
     FOREIGN KEY (account_id, funnel_id) REFERENCES customercard.funnels,
     FOREIGN KEY (account_id, lgt_id) REFERENCES customercard.lgts,
     FOREIGN KEY (account_id, block_id) REFERENCES customercard.funnel_blocks,
-    UNIQUE NULLS NOT DISTINCT (account_id, contact_id, funnel_id, channel_id),
     CHECK (unsubscribed_at IS NULL OR unsubscribed_at >= subscribed_at)
 );
+-- a row is one period: re-subscribing starts a new one, the ended ones are
+-- the history (card_subscription_history); one open period at a time per
+-- funnel, channel and LGT
+CREATE UNIQUE INDEX subscriptions_open ON customercard.subscriptions (account_id, contact_id, funnel_id, channel_id, lgt_id)
+    NULLS NOT DISTINCT WHERE unsubscribed_at IS NULL;
+CREATE INDEX subscriptions_contact ON customercard.subscriptions (account_id, contact_id);
 CREATE INDEX subscriptions_funnel ON customercard.subscriptions (account_id, funnel_id, contact_id);
 CREATE INDEX subscriptions_lgt ON customercard.subscriptions (account_id, lgt_id, contact_id) WHERE lgt_id IS NOT NULL;
 CREATE INDEX subscriptions_channel ON customercard.subscriptions (account_id, channel_id) WHERE channel_id IS NOT NULL;
 CREATE INDEX subscriptions_block ON customercard.subscriptions (account_id, block_id) WHERE block_id IS NOT NULL;
-COMMENT ON TABLE customercard.subscriptions IS 'A contact''s subscription to a funnel through a channel, with the LGT that brought it';
+COMMENT ON TABLE customercard.subscriptions IS 'One period of a contact''s subscription to a funnel through a channel and LGT: re-subscribing starts a new period, ended ones stay';

@@ -4,6 +4,34 @@
 -- where the source has one.
 -- ===================================================================
 
+-- Webinars (JustClick's and GetCourse's): one row per launch, with when it
+-- took place (unknown for one first met in a visit named as 0.1 named it).
+CREATE TABLE customercard.webinars (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    webinar_id  bigserial NOT NULL,
+    name        text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 500),
+    launch      integer CHECK (launch > 0),
+    starts_at   timestamptz,
+    ends_at     timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (account_id, webinar_id),
+    UNIQUE NULLS NOT DISTINCT (account_id, name, launch),
+    CHECK (ends_at IS NULL OR ends_at >= starts_at)
+);
+COMMENT ON TABLE customercard.webinars IS 'Webinars: name, launch number, when each starts and ends';
+
+-- The trigger functions of visits and registrations (src/webinars.c).
+CREATE FUNCTION customercard.webinar_visit_links() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webinar_visit_links' LANGUAGE C;
+CREATE FUNCTION customercard.webinar_attendance() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webinar_attendance' LANGUAGE C;
+
+-- A visit is one viewing interval (joined, left); several make a person's
+-- attendance of a webinar.  webinar and launch are the webinar's name and
+-- launch (0.1's columns): a visit names its webinar by id, or by them
+-- (the webinar found or made); chat holds the texts the person wrote in
+-- the webinar's chat, [{"at": time, "text": string}], chat_messages how
+-- many they wrote (at least those).
 CREATE TABLE customercard.webinar_visits (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
     visit_id        bigserial NOT NULL,
@@ -15,13 +43,41 @@ CREATE TABLE customercard.webinar_visits (
     watched_s       integer CHECK (watched_s >= 0),
     chat_messages   integer NOT NULL DEFAULT 0 CHECK (chat_messages >= 0),
     visitor_id      text,
+    webinar_id      bigint NOT NULL,
+    chat            jsonb NOT NULL DEFAULT '[]',
     PRIMARY KEY (account_id, visit_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
-    CHECK (left_at IS NULL OR left_at >= joined_at)
+    FOREIGN KEY (account_id, webinar_id) REFERENCES customercard.webinars,
+    CHECK (left_at IS NULL OR left_at >= joined_at),
+    CHECK (chat_messages >= pg_catalog.jsonb_array_length(chat))
 );
 CREATE INDEX webinar_visits_contact ON customercard.webinar_visits (account_id, contact_id, joined_at DESC);
 CREATE INDEX webinar_visits_visitor ON customercard.webinar_visits (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
-COMMENT ON TABLE customercard.webinar_visits IS 'Webinar attendance: which webinar and launch, joined/left, seconds watched, chat messages';
+CREATE INDEX webinar_visits_webinar ON customercard.webinar_visits (account_id, webinar_id, contact_id);
+COMMENT ON TABLE customercard.webinar_visits IS
+    'Webinar viewing intervals: which webinar and launch, joined/left, seconds watched, the chat texts written and how many';
+CREATE TRIGGER webinar_visit_links BEFORE INSERT OR UPDATE ON customercard.webinar_visits
+    FOR EACH ROW EXECUTE FUNCTION customercard.webinar_visit_links();
+
+-- Who registered for a webinar, and whether they came: attended is set by
+-- the writer, and by the first visit of the webinar recorded (before or
+-- after the registration).
+CREATE TABLE customercard.webinar_registrations (
+    account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
+    webinar_id      bigint NOT NULL,
+    contact_id      bigint NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    attended        boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (account_id, webinar_id, contact_id),
+    FOREIGN KEY (account_id, webinar_id) REFERENCES customercard.webinars,
+    FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
+);
+CREATE INDEX webinar_registrations_contact ON customercard.webinar_registrations (account_id, contact_id);
+COMMENT ON TABLE customercard.webinar_registrations IS 'Registrations for webinars: when, and whether the person attended';
+CREATE TRIGGER webinar_registration_attended BEFORE INSERT ON customercard.webinar_registrations
+    FOR EACH ROW EXECUTE FUNCTION customercard.webinar_attendance();
+CREATE TRIGGER webinar_visit_attended AFTER INSERT OR UPDATE OF webinar_id ON customercard.webinar_visits
+    FOR EACH ROW EXECUTE FUNCTION customercard.webinar_attendance();
 
 CREATE TABLE customercard.page_visits (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),

@@ -102,12 +102,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "forget": "delete",
         "card": [{"key": "custom", "from": "card_custom_values", "object": ["field", "value"]}],
         "export": ["custom"]}$$),
+    -- a row is one period: two open periods of the same funnel, channel and
+    -- LGT are one subscription; ended ones are history and just move
     ('subscriptions', 'Subscription', $${
         "writes": ["INSERT", "UPDATE", "DELETE"],
-        "key": "subscription_id", "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id",
-        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), unsubscribed_at = CASE WHEN s.unsubscribed_at IS NOT NULL AND a.unsubscribed_at IS NOT NULL THEN GREATEST(s.unsubscribed_at, a.unsubscribed_at) END, lgt_id = coalesce(s.lgt_id, a.lgt_id), block_id = coalesce(s.block_id, a.block_id)",
+        "key": "subscription_id",
+        "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id AND s.lgt_id IS NOT DISTINCT FROM a.lgt_id AND s.unsubscribed_at IS NULL AND a.unsubscribed_at IS NULL",
+        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), block_id = coalesce(s.block_id, a.block_id), source = coalesce(s.source, a.source)",
         "forget": "keep",
-        "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"}],
+        "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"},
+                 {"key": "subscription_history", "from": "card_subscription_history", "order": "v.subscribed_at DESC, v.subscription_id DESC"}],
         "export": []}$$),
     ('orders', 'Order', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "key": "order_id", "forget": "keep",
@@ -143,8 +147,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "card": [{"key": "call_campaigns", "from": "card_call_campaigns", "order": "v.included_at, v.campaign_id"}],
         "export": []}$$),
     ('webinar_visits', 'Webinar visit', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",
-        "card": [{"key": "webinars", "from": "card_webinars", "order": "v.joined_at DESC, v.visit_id DESC"}],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id", "chat"], "key": "visit_id",
+        "forget": "erase", "forget_set": {"chat": "'[]'"}, "scrub_values": ["t.visitor_id"],
+        "card": [{"key": "webinars", "from": "card_webinars", "order": "coalesce(v.joined_at, v.starts_at, v.registered_at) DESC, v.webinar_id DESC, v.visit_id DESC"}],
+        "export": []}$$),
+    ('webinar_registrations', 'Webinar registration', $${
+        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "key": "webinar_id", "match": "s.webinar_id = a.webinar_id",
+        "assign": "registered_at = LEAST(s.registered_at, a.registered_at), attended = s.attended OR a.attended",
+        "forget": "keep",
+        "card": [{"key": "webinar_registrations", "from": "card_webinar_registrations", "order": "coalesce(v.starts_at, v.registered_at) DESC, v.webinar_id DESC"}],
         "export": []}$$),
     ('page_visits', 'Page visit', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "visit_id", "forget": "erase",

@@ -420,17 +420,22 @@ BEGIN
     END LOOP;
 
     -- a funnel (and the LGT that brought the contact): subscribed through the
-    -- channel sent along, if any; an unsubscribed subscription is renewed
+    -- channel sent along, if any; unless subscribed already (an open period
+    -- of the funnel through that channel: of that LGT, or of any when none
+    -- is sent), a new period starts and the ended ones stay
     IF sub_funnel IS NOT NULL THEN
         sub_channel := (SELECT c.channel_id FROM customercard.channels c
                          WHERE c.account_id = acct AND c.contact_id = cid
                            AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
                          ORDER BY c.channel_id LIMIT 1);
-        INSERT INTO customercard.subscriptions AS s (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
-        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, data ->> 'source')
-        ON CONFLICT (account_id, contact_id, funnel_id, channel_id) DO UPDATE
-            SET unsubscribed_at = NULL, lgt_id = coalesce(s.lgt_id, EXCLUDED.lgt_id)
-            WHERE s.unsubscribed_at IS NOT NULL;
+        IF NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                        WHERE s.account_id = acct AND s.contact_id = cid AND s.funnel_id = sub_funnel
+                          AND s.channel_id IS NOT DISTINCT FROM sub_channel AND s.unsubscribed_at IS NULL
+                          AND (sub_lgt IS NULL OR s.lgt_id = sub_lgt)) THEN
+            INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
+            VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, data ->> 'source')
+            ON CONFLICT (account_id, contact_id, funnel_id, channel_id, lgt_id) WHERE unsubscribed_at IS NULL DO NOTHING;
+        END IF;
     END IF;
 
     FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP

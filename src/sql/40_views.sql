@@ -144,18 +144,42 @@ SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.
  WHERE ch.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channels of each contact';
 
+-- the current state: the latest period of each funnel, channel and LGT
+-- (the open one, if any)
 CREATE VIEW customercard.card_subscriptions WITH (security_invoker = true) AS
 SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
        s.channel_id, ch.kind AS channel_kind, b.name AS block,
+       s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
+       s.account_id
+  FROM (SELECT DISTINCT ON (x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id) x.*
+          FROM customercard.subscriptions x
+         WHERE x.account_id = (SELECT customercard.current_account_id())
+         ORDER BY x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id,
+                  x.unsubscribed_at IS NULL DESC, x.subscribed_at DESC, x.subscription_id DESC) s
+  JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
+  LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
+  LEFT JOIN customercard.channels ch ON ch.account_id = s.account_id AND ch.channel_id = s.channel_id
+  LEFT JOIN customercard.funnel_blocks b ON b.account_id = s.account_id AND b.block_id = s.block_id;
+COMMENT ON VIEW customercard.card_subscriptions IS
+    'Funnel subscriptions of each contact as they are now: the latest period of each funnel, channel and LGT, with its current block';
+
+-- every period (Leeloo's "history of LGT subscriptions in the chosen
+-- funnel"; filter by connection for "choose a connection to view its
+-- history"): period counts the periods of the same funnel, channel and LGT
+CREATE VIEW customercard.card_subscription_history WITH (security_invoker = true) AS
+SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id, l.name AS lgt,
+       s.channel_id, ch.kind AS channel_kind, ch.connection,
+       pg_catalog.row_number() OVER (PARTITION BY s.account_id, s.contact_id, s.funnel_id, s.channel_id, s.lgt_id
+                                     ORDER BY s.subscribed_at, s.subscription_id) AS period,
        s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
        s.account_id
   FROM customercard.subscriptions s
   JOIN customercard.funnels f ON f.account_id = s.account_id AND f.funnel_id = s.funnel_id
   LEFT JOIN customercard.lgts l ON l.account_id = s.account_id AND l.lgt_id = s.lgt_id
   LEFT JOIN customercard.channels ch ON ch.account_id = s.account_id AND ch.channel_id = s.channel_id
-  LEFT JOIN customercard.funnel_blocks b ON b.account_id = s.account_id AND b.block_id = s.block_id
  WHERE s.account_id = (SELECT customercard.current_account_id());
-COMMENT ON VIEW customercard.card_subscriptions IS 'Funnel subscriptions of each contact, with channel, LGT and current block';
+COMMENT ON VIEW customercard.card_subscription_history IS
+    'Every subscription period of each contact, ended ones too: funnel, LGT, channel and its connection, the period''s number';
 
 CREATE VIEW customercard.card_orders WITH (security_invoker = true) AS
 SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.currency, o.status,
@@ -255,14 +279,50 @@ SELECT cl.contact_id, cl.order_id, o.number AS order_number, o.products, o.statu
 COMMENT ON VIEW customercard.card_order_calls IS
     'Calls about an order (JustClick''s calls by invoice): order number, products, status, the call''s result and comment, the responsible manager';
 
+-- Registrations with their visits: a row per viewing interval (0.1's
+-- columns first), with its webinar's times and the person's registration,
+-- and a row per registration without a visit (no interval; attended as the
+-- writer said).  "Registered for but not attended": registered AND NOT
+-- attended.
 CREATE VIEW customercard.card_webinars WITH (security_invoker = true) AS
-SELECT w.contact_id, w.visit_id, w.webinar, w.launch, w.joined_at, w.left_at,
-       coalesce(w.watched_s, extract(epoch FROM w.left_at - w.joined_at)::integer) AS watched_s,
-       w.chat_messages, w.visitor_id,
-       w.account_id
-  FROM customercard.webinar_visits w
- WHERE w.account_id = (SELECT customercard.current_account_id());
-COMMENT ON VIEW customercard.card_webinars IS 'Webinar visits of each contact';
+SELECT v.contact_id, v.visit_id, v.webinar, v.launch, v.joined_at, v.left_at,
+       coalesce(v.watched_s, extract(epoch FROM v.left_at - v.joined_at)::integer) AS watched_s,
+       v.chat_messages, v.visitor_id,
+       v.webinar_id, w.starts_at, w.ends_at, r.registered_at, r.registered_at IS NOT NULL AS registered,
+       true AS attended, v.chat,
+       v.account_id
+  FROM customercard.webinar_visits v
+  JOIN customercard.webinars w ON w.account_id = v.account_id AND w.webinar_id = v.webinar_id
+  LEFT JOIN customercard.webinar_registrations r
+         ON r.account_id = v.account_id AND r.webinar_id = v.webinar_id AND r.contact_id = v.contact_id
+ WHERE v.account_id = (SELECT customercard.current_account_id())
+UNION ALL
+SELECT r.contact_id, NULL, w.name, w.launch, NULL, NULL, NULL, NULL, NULL,
+       r.webinar_id, w.starts_at, w.ends_at, r.registered_at, true, r.attended, NULL,
+       r.account_id
+  FROM customercard.webinar_registrations r
+  JOIN customercard.webinars w ON w.account_id = r.account_id AND w.webinar_id = r.webinar_id
+ WHERE r.account_id = (SELECT customercard.current_account_id())
+   AND NOT EXISTS (SELECT 1 FROM customercard.webinar_visits v
+                    WHERE v.account_id = r.account_id AND v.webinar_id = r.webinar_id AND v.contact_id = r.contact_id);
+COMMENT ON VIEW customercard.card_webinars IS
+    'Webinars of each contact: every viewing interval with its chat texts, the webinar''s times and the registration, and registrations without a visit';
+
+-- the webinars the person registered for: when they take place, whether
+-- the person came, how many viewing intervals
+CREATE VIEW customercard.card_webinar_registrations WITH (security_invoker = true) AS
+SELECT r.contact_id, r.webinar_id, w.name AS webinar, w.launch, w.starts_at, w.ends_at, r.registered_at, r.attended,
+       coalesce(x.visits, 0) AS visits,
+       r.account_id
+  FROM customercard.webinar_registrations r
+  JOIN customercard.webinars w ON w.account_id = r.account_id AND w.webinar_id = r.webinar_id
+  -- joined by account and contact, not correlated: on Citus the card's
+  -- statement stays on the account's shards
+  LEFT JOIN (SELECT v.account_id, v.contact_id, v.webinar_id, count(*) AS visits FROM customercard.webinar_visits v
+              GROUP BY v.account_id, v.contact_id, v.webinar_id) x
+         ON x.account_id = r.account_id AND x.contact_id = r.contact_id AND x.webinar_id = r.webinar_id
+ WHERE r.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_webinar_registrations IS 'Webinar registrations of each contact: the webinar, when it takes place, attended or not';
 
 CREATE VIEW customercard.card_comments WITH (security_invoker = true) AS
 SELECT cm.contact_id, cm.comment_id, cm.author, cm.body, cm.attachments, cm.created_at, cm.order_id,

@@ -67,7 +67,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed text[] := CASE action
         WHEN 'add_tag' THEN '{tag}' WHEN 'remove_tag' THEN '{tag}'
-        WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel}'
+        WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel, lgt}'
         WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
         WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
         WHEN 'export' THEN '{groups}'
@@ -410,19 +410,22 @@ BEGIN
     WHEN 'assign_manager' THEN
         UPDATE customercard.contacts c SET manager_id = (p ->> 'manager_id')::bigint
          WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.manager_id IS DISTINCT FROM (p ->> 'manager_id')::bigint;
+    -- a new period unless subscribed already (an open period of the funnel:
+    -- of that LGT, or of any when none is named); the ended ones stay
     WHEN 'subscribe' THEN
-        UPDATE customercard.subscriptions s SET unsubscribed_at = NULL
-         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
-           AND s.unsubscribed_at IS NOT NULL;
         INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
         SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
          WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x)
+                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x
+                              AND s.unsubscribed_at IS NULL
+                              AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint))
         ON CONFLICT DO NOTHING;
+    -- ends the open periods of the funnel (of that LGT only, when one is named)
     WHEN 'unsubscribe' THEN
         UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
          WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
-           AND s.unsubscribed_at IS NULL;
+           AND s.unsubscribed_at IS NULL
+           AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint);
     WHEN 'add_to_sales_plan' THEN
         INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
         SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x

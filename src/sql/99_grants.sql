@@ -122,11 +122,13 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA customercard TO customercard_manager;
 -- (INSERT and UPDATE on every column but those the extension sets:
 -- grant_writes() and system_set_columns() above)
 -- the card's sections as card_sections() declares them; payouts (an
--- order's, no contact's), new tags and pairs judged different besides
+-- order's, no contact's), new tags, pairs judged different and webinars besides
 SELECT customercard.grant_writes('customercard_manager', s.writes, ARRAY[('customercard.' || s.tbl)::regclass])
   FROM customercard.card_sections() s;
 SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{customercard.payouts}');
 SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.tags, customercard.not_duplicates}');
+-- webinars: managers set them up (a visit named by a webinar not yet known makes it)
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE}', '{customercard.webinars}');
 GRANT EXECUTE ON FUNCTION customercard.not_duplicates(bigint, bigint) TO customercard_manager;
 -- the merge preview reads as the caller (row-level security applies)
 GRANT EXECUTE ON FUNCTION
@@ -160,7 +162,7 @@ GRANT EXECUTE ON PROCEDURE customercard.bulk_run(interval, integer) TO customerc
 SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{
     customercard.managers, customercard.tags, customercard.custom_fields, customercard.funnels,
     customercard.funnel_blocks, customercard.lgts, customercard.sales_plans, customercard.call_campaigns,
-    customercard.groups, customercard.event_kinds}');
+    customercard.groups, customercard.event_kinds, customercard.webinars}');
 GRANT UPDATE (name, default_region, currency) ON customercard.accounts TO customercard_admin;
 GRANT EXECUTE ON FUNCTION
     customercard.bind_role(regrole, bigint),

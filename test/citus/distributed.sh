@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..26"
+echo "1..27"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -154,3 +154,15 @@ ok "$(app $PGPORT 1 "SELECT count(*) FROM customercard.duplicate_candidates($ann
 ok "$(app $PGPORT 1 "INSERT INTO customercard.contacts (account_id, contact_id, name) VALUES (1, 42, 'squatter');" 2>&1 | grep -o 'permission denied for table contacts' | head -1)|$(app $PGPORT 1 "INSERT INTO customercard.comments (account_id, contact_id, body, author) VALUES (1, $anna_id, 'hi', 'system');" 2>&1 | grep -o 'permission denied for table comments' | head -1)|$(app $PGPORT 1 "INSERT INTO customercard.comments (account_id, contact_id, body) VALUES (1, $anna_id, 'hi') RETURNING author;")" \
    "permission denied for table contacts|permission denied for table comments|app:1" \
    "an explicit contact id or comment author is refused on the cluster; a plain comment takes the actor"
+
+# webinars on the cluster: the visit's and registration's triggers run on
+# the shards and reach the account's webinars and registrations there
+app $PGPORT 1 "INSERT INTO customercard.webinar_visits (contact_id, webinar, launch, joined_at, chat)
+               VALUES ($anna_id, 'Cluster webinar', 1, now(), '[{\"at\": \"2026-03-01 16:05+00\", \"text\": \"hello\"}]');
+               INSERT INTO customercard.webinar_registrations (webinar_id, contact_id)
+               SELECT webinar_id, $anna_id FROM customercard.webinars WHERE name = 'Cluster webinar';" >/dev/null
+ok "$(app $PGPORT 1 "SELECT (SELECT count(*) FROM customercard.webinars WHERE name = 'Cluster webinar') || ' '
+                            || (SELECT attended FROM customercard.webinar_registrations r JOIN customercard.webinars w USING (account_id, webinar_id)
+                                 WHERE w.name = 'Cluster webinar' AND r.contact_id = $anna_id) || ' '
+                            || (SELECT chat_messages FROM customercard.webinar_visits WHERE webinar = 'Cluster webinar');")" \
+   "1 true 1" "a visit named by its webinar makes the webinar on the cluster, counts its chat, and the registration after it is attended"

@@ -20,4 +20,4 @@ for f in test/citus/*.sh; do
 done
 [ -n "$files" ] || exit 0
 echo "== Citus suite (coordinator :$PGPORT, workers :${CITUS_WORKER_PORTS// /, :})"
-prove -e bash $files
+prove ${CC_PROVE_FLAGS:-} -e bash $files

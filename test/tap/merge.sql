@@ -144,9 +144,10 @@ SELECT results_eq(format($$SELECT f.name, v.value FROM customercard.custom_value
     $$VALUES ('City', 'Perm'), ('Empty', 'filled'), ('Source', 'ads')$$,
     'custom fields: the survivor''s value, the absorbed''s where it had none or an empty one');
 SELECT results_eq(format($$SELECT f.name, s.subscribed_at, s.unsubscribed_at FROM customercard.subscriptions s JOIN customercard.funnels f USING (account_id, funnel_id)
-                            WHERE s.contact_id = %s ORDER BY f.name$$, :s),
-    $$VALUES ('Both left', '2024-01-01'::timestamptz, '2024-04-01'::timestamptz), ('One left', '2024-01-01', NULL), ('Only absorbed', now(), NULL)$$,
-    'subscriptions: one per funnel, earliest subscribe, unsubscribed (the latest) only if both were');
+                            WHERE s.contact_id = %s ORDER BY f.name, s.subscribed_at$$, :s),
+    $$VALUES ('Both left', '2024-01-01'::timestamptz, '2024-04-01'::timestamptz), ('Both left', '2024-02-01', '2024-03-01'),
+             ('One left', '2024-01-01', '2024-04-01'), ('One left', '2024-02-01', NULL), ('Only absorbed', now(), NULL)$$,
+    'subscriptions: every period of both kept (ended ones are history; two open ones of a funnel become one, tap/subscription_history)');
 SELECT results_eq(format('SELECT status, amount FROM customercard.sales_plan_members WHERE contact_id = %s', :s),
     $$VALUES ('in_progress', 100.00::numeric)$$, 'the same sales plan membership once, combined');
 SELECT results_eq(format('SELECT joined_at, partner FROM customercard.group_members WHERE contact_id = %s', :s),

@@ -15,7 +15,7 @@ SELECT set_eq(
           'channels', 'tags', 'contact_tags', 'custom_fields', 'custom_values', 'funnels', 'funnel_blocks', 'lgts',
           'subscriptions', 'orders', 'payments', 'payouts', 'sales_plans', 'sales_plan_members', 'tasks', 'calls',
           'call_campaigns', 'call_campaign_members', 'comments', 'webinar_visits', 'page_visits', 'clicks',
-          'emails_sent', 'groups', 'group_members', 'action_log', 'action_log_archive', 'merges', 'not_duplicates', 'bulk_jobs', 'bulk_job_items', 'bulk_job_failures', 'bulk_job_output', 'upsert_locks', 'event_kinds', 'messages', 'import_marks', 'bulk_job_rows'],
+          'emails_sent', 'groups', 'group_members', 'action_log', 'action_log_archive', 'merges', 'not_duplicates', 'bulk_jobs', 'bulk_job_items', 'bulk_job_failures', 'bulk_job_output', 'upsert_locks', 'event_kinds', 'messages', 'import_marks', 'bulk_job_rows', 'webinars', 'webinar_registrations'],
     'every table of the card exists');
 
 SELECT is_empty(
@@ -83,8 +83,8 @@ SELECT is_empty(
 
 SELECT set_eq(
     $$SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind = 'v'$$,
-    ARRAY['card', 'card_channels', 'card_subscriptions', 'card_orders', 'card_finance', 'card_sales_plans',
-          'card_tasks', 'card_calls', 'card_webinars', 'card_comments', 'card_log', 'card_related', 'card_merges',
+    ARRAY['card', 'card_channels', 'card_subscriptions', 'card_subscription_history', 'card_orders', 'card_finance', 'card_sales_plans',
+          'card_tasks', 'card_calls', 'card_webinars', 'card_webinar_registrations', 'card_comments', 'card_log', 'card_related', 'card_merges',
           'card_visits', 'card_clicks', 'card_emails', 'card_groups', 'card_balance', 'card_call_campaigns', 'card_tags', 'card_custom_values', 'card_payments', 'card_messages', 'card_order_calls',
           'contact_visitors', 'bulk_progress', 'bulk_failures'],
     'every card view exists, contact_visitors, and the bulk views');

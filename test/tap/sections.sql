@@ -101,6 +101,7 @@ INSERT INTO customercard.funnels (funnel_id, name) VALUES (7, 'Free lesson');
 INSERT INTO customercard.sales_plans (plan_id, name) VALUES (7, 'Q3');
 INSERT INTO customercard.call_campaigns (campaign_id, name) VALUES (7, 'Win back');
 INSERT INTO customercard.groups (group_id, name) VALUES (7, 'Course chat');
+INSERT INTO customercard.webinars (webinar_id, name) VALUES (7, 'Launch day');
 INSERT INTO customercard.orders (order_id, contact_id, number, offer, amount) VALUES (70, :c, 'A-70', 'Course', 100);
 SET customercard.actor = 'manager:7';
 
@@ -151,6 +152,9 @@ INSERT INTO cases VALUES
  ('webinar_visits', 'INSERT', 'INSERT INTO customercard.webinar_visits (visit_id, contact_id, webinar, joined_at) VALUES (70, :c, ''Intro'', now())', 'webinar_viewed'),
  ('webinar_visits', 'UPDATE', 'UPDATE customercard.webinar_visits SET chat_messages = 3 WHERE visit_id = 70', 'row_changed'),
  ('webinar_visits', 'DELETE', 'DELETE FROM customercard.webinar_visits WHERE visit_id = 70', 'row_deleted'),
+ ('webinar_registrations', 'INSERT', 'INSERT INTO customercard.webinar_registrations (webinar_id, contact_id) VALUES (7, :c)', 'row_added'),
+ ('webinar_registrations', 'UPDATE', 'UPDATE customercard.webinar_registrations SET attended = true WHERE webinar_id = 7', 'row_changed'),
+ ('webinar_registrations', 'DELETE', 'DELETE FROM customercard.webinar_registrations WHERE webinar_id = 7', 'row_deleted'),
  ('page_visits', 'INSERT', 'INSERT INTO customercard.page_visits (visit_id, contact_id, url) VALUES (70, :c, ''https://example.com/'')', 'page_visited'),
  ('page_visits', 'UPDATE', 'UPDATE customercard.page_visits SET title = ''Home'' WHERE visit_id = 70', 'row_changed'),
  ('page_visits', 'DELETE', 'DELETE FROM customercard.page_visits WHERE visit_id = 70', 'row_deleted'),

@@ -70,3 +70,15 @@ SELECT customercard.bulk_run_batch(1, j.job_id, 100) FROM customercard.bulk_jobs
 
 SELECT length(customercard.export_xlsx('{}', '{custom}'));
 
+
+-- webinars (src/webinars.c): a visit by name makes its webinar, one by id
+-- takes its name; the chat checked; a registration after the visit is attended
+INSERT INTO customercard.webinar_visits (contact_id, webinar, launch, joined_at, chat)
+SELECT contact_id, 'Valgrind webinar', 2, now(), '[{"at": "2026-03-01 16:05+00", "text": "привет"}]'
+  FROM customercard.contacts WHERE account_id = 1 ORDER BY contact_id LIMIT 2;
+INSERT INTO customercard.webinar_visits (contact_id, webinar_id, joined_at)
+SELECT v.contact_id, v.webinar_id, now() FROM customercard.webinar_visits v WHERE v.webinar = 'Valgrind webinar' LIMIT 1;
+INSERT INTO customercard.webinar_registrations (webinar_id, contact_id)
+SELECT DISTINCT webinar_id, contact_id FROM customercard.webinar_visits WHERE webinar = 'Valgrind webinar';
+INSERT INTO customercard.webinar_visits (contact_id, webinar, joined_at, chat)
+SELECT contact_id, 'Valgrind webinar', now(), '[{"at": "never", "text": 1}]' FROM customercard.contacts WHERE account_id = 1 LIMIT 1;
