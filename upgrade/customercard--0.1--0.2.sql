@@ -1825,9 +1825,9 @@ BEGIN
                 'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
         END IF;
         FOR k IN SELECT jsonb_object_keys(v) LOOP
-            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at', 'avatar_url']) THEN
                 PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
-                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at, avatar_url.');
             END IF;
         END LOOP;
         PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
@@ -1835,6 +1835,7 @@ BEGIN
         PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
         PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'avatar_url', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
         IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
             PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
@@ -1846,7 +1847,8 @@ BEGIN
                 'Give the messenger''s user id as "external_id" (or "social_id").');
         END IF;
         chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
-            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
+            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at',
+            'avatar_url', v ->> 'avatar_url'));
         lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
     END LOOP;
 
@@ -1995,16 +1997,21 @@ BEGIN
     END LOOP;
 
     FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
-                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz, avatar_url text) LOOP
         -- without a connection, any connection of this contact's channel is the same channel
         IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
                 WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
+            -- (a new avatar is the person's picture there now)
+            UPDATE customercard.channels c SET avatar_url = ch.avatar_url
+             WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id
+               AND ch.avatar_url IS NOT NULL AND c.avatar_url IS DISTINCT FROM ch.avatar_url;
             CONTINUE;
         END IF;
-        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
-        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at, avatar_url)
+        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()), ch.avatar_url)
         ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
-            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username),
+                avatar_url = coalesce(EXCLUDED.avatar_url, customercard.channels.avatar_url)
             WHERE customercard.channels.contact_id = cid;
     END LOOP;
 
@@ -2390,7 +2397,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "card": [{"key": "addresses", "from": "addresses", "order": "v.address_id"}],
         "export": []}$$),
     ('channels', 'Channel', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username", "avatar_url"],
         "key": "channel_id",
         "forget": "erase",
         "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
@@ -2440,7 +2447,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('tasks', 'Task', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "key": "task_id", "forget": "keep",
-        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"}],
+        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"},
+                 {"key": "upcoming", "from": "card_upcoming", "order": "v.at, v.kind, v.ref_id"}],
         "export": []}$$),
     ('calls', 'Call', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
@@ -2501,7 +2509,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('balance_transactions', 'Balance transaction', $${
         "writes": ["INSERT"], "system_set": ["actor", "at"], "key": "transaction_id", "forget": "keep",
-        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
+        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"},
+                 {"key": "balance_ledger", "from": "card_balance_ledger", "order": "v.at DESC, v.transaction_id DESC", "limit": 100}],
         "export": []}$$)
     ) v (tbl, label, decl)
 $declarations$;
@@ -4500,7 +4509,10 @@ SELECT c.contact_id,
        greatest(c.updated_at, f.last_at) AS last_activity,
        c.created_at,
        c.updated_at,
-       coalesce(f.unread_messages, 0) AS unread_messages
+       coalesce(f.unread_messages, 0) AS unread_messages,
+       -- the person's local time and UTC offset (GetCourse, JustClick), from their time zone
+       pg_catalog.timezone(c.timezone, pg_catalog.now()) AS local_time,
+       pg_catalog.timezone(c.timezone, pg_catalog.now()) - pg_catalog.timezone('UTC', pg_catalog.now()) AS utc_offset
   FROM customercard.contacts c
   LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
   -- one row of figures per contact, from one UNION ALL of its rows in each
@@ -5238,6 +5250,106 @@ COMMENT ON VIEW customercard.card_webinar_registrations IS 'Webinar registration
 
 REVOKE ALL ON customercard.card_webinars, customercard.card_webinar_registrations FROM PUBLIC;
 GRANT SELECT ON customercard.card_webinars, customercard.card_webinar_registrations TO customercard_reader;
+
+-- issue 17 (item 8): the card's small facts.  The person's local time and
+-- UTC offset in card (above); an avatar per channel; the balance ledger
+-- names the order that earned or spent the points (card_balance_ledger);
+-- related contacts with their name, e-mail, phone and city; card_upcoming.
+ALTER TABLE customercard.balance_transactions ADD COLUMN order_id bigint;
+ALTER TABLE customercard.balance_transactions ADD FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders;
+CREATE INDEX balance_transactions_order ON customercard.balance_transactions (account_id, order_id) WHERE order_id IS NOT NULL;
+ALTER TABLE customercard.channels ADD COLUMN avatar_url text CHECK (pg_catalog.length(avatar_url) BETWEEN 1 AND 2000);
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}', '{customercard.channels}');
+SELECT customercard.grant_writes('customercard_manager', '{INSERT}', '{customercard.balance_transactions}');
+DROP VIEW customercard.card_channels;
+CREATE VIEW customercard.card_channels WITH (security_invoker = true) AS
+SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
+       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at, ch.avatar_url,
+       ch.account_id
+  FROM customercard.channels ch
+ WHERE ch.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_channels IS 'Messenger, e-mail and SMS channels of each contact';
+DROP VIEW customercard.card_related;
+DROP FUNCTION customercard.related_contacts(bigint);
+CREATE FUNCTION customercard.related_contacts(contact_id bigint)
+RETURNS TABLE (related_id bigint, shared text[], shared_values text[], name text, email text, phone customercard.phone, city text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.current_account_id();
+    id constant bigint := customercard.resolve_contact(related_contacts.contact_id);
+    h record;
+BEGIN
+    -- who they are, one lookup each by key (the account a variable: on Citus
+    -- each is a query of the account's shards, none nested in another)
+    FOR h IN SELECT x.related_id, array_agg(DISTINCT x.kind ORDER BY x.kind) AS shared,
+                    array_agg(DISTINCT x.value ORDER BY x.value) AS shared_values
+               FROM customercard.contact_key_hits(acct, id) x
+              GROUP BY x.related_id ORDER BY x.related_id LOOP
+        related_id := h.related_id;
+        shared := h.shared;
+        shared_values := h.shared_values;
+        SELECT coalesce(k.name, nullif(concat_ws(' ', k.first_name, k.last_name), ''), k.nickname), k.city INTO name, city
+          FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = h.related_id;
+        SELECT x.email INTO email FROM customercard.emails x WHERE x.account_id = acct AND x.contact_id = h.related_id
+         ORDER BY x.is_primary DESC, x.email_id LIMIT 1;
+        SELECT x.phone INTO phone FROM customercard.phones x WHERE x.account_id = acct AND x.contact_id = h.related_id
+         ORDER BY x.is_primary DESC, x.phone_id LIMIT 1;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION customercard.related_contacts(bigint) IS
+    'Other live contacts of the current account sharing a phone, an e-mail, a channel external id or a visitor id with the contact (a merged id resolves to its survivor), with what they share and who they are: name, primary e-mail and phone, city';
+
+CREATE VIEW customercard.card_related WITH (security_invoker = true) AS
+SELECT c.contact_id, r.related_id, r.shared, r.shared_values, r.name, r.email, r.phone, r.city
+  FROM customercard.contacts c
+ CROSS JOIN LATERAL customercard.related_contacts(c.contact_id) r
+ WHERE c.account_id = (SELECT customercard.current_account_id())
+   AND c.merged_into IS NULL AND c.deleted_at IS NULL;
+COMMENT ON VIEW customercard.card_related IS
+    'Other live contacts of the account that share a phone, an e-mail, a channel external id or a visitor id with each contact, with their name, e-mail, phone and city';
+
+-- What is ahead for the person (Leeloo's log shows when an action will be
+-- done): open tasks by due time, call-backs of call campaigns, the next
+-- charges of recurring orders, and bulk jobs queued or running that have
+-- the contact still to do.
+CREATE VIEW customercard.card_upcoming WITH (security_invoker = true) AS
+SELECT t.contact_id, 'task' AS kind, t.due_at AS at, t.title AS what, t.task_id AS ref_id, t.manager_id, t.account_id
+  FROM customercard.tasks t
+ WHERE t.account_id = (SELECT customercard.current_account_id()) AND t.status = 'open' AND t.due_at IS NOT NULL
+UNION ALL
+SELECT m.contact_id, 'call_back', m.call_back_at, cc.name, m.campaign_id, m.manager_id, m.account_id
+  FROM customercard.call_campaign_members m
+  JOIN customercard.call_campaigns cc ON cc.account_id = m.account_id AND cc.campaign_id = m.campaign_id
+ WHERE m.account_id = (SELECT customercard.current_account_id()) AND m.call_back_at IS NOT NULL
+   AND m.status IN ('pending', 'call_back')
+UNION ALL
+SELECT o.contact_id, 'recurring_charge', o.next_charge_at, concat_ws(' ', o.number, o.offer), o.order_id, o.manager_id, o.account_id
+  FROM customercard.orders o
+ WHERE o.account_id = (SELECT customercard.current_account_id()) AND o.next_charge_at IS NOT NULL
+   AND o.recurring_stopped_at IS NULL AND NOT o.is_false
+UNION ALL
+SELECT i.contact_id, 'bulk_job', greatest(j.run_at, j.created_at), j.action, j.job_id, NULL::bigint, i.account_id
+  FROM customercard.bulk_jobs j
+  JOIN customercard.bulk_job_items i ON i.account_id = j.account_id AND i.job_id = j.job_id
+ WHERE j.account_id = (SELECT customercard.current_account_id()) AND j.status IN ('queued', 'running');
+COMMENT ON VIEW customercard.card_upcoming IS
+    'What is ahead for each contact: open tasks by due time, call-backs, next recurring charges, bulk jobs queued or running that include the contact';
+
+-- the balance ledger row by row, with the order that earned or spent them
+CREATE VIEW customercard.card_balance_ledger WITH (security_invoker = true) AS
+SELECT b.contact_id, b.transaction_id, b.currency, b.amount, b.reason, b.actor, b.at, b.order_id, o.number AS order_number,
+       b.account_id
+  FROM customercard.balance_transactions b
+  LEFT JOIN customercard.orders o ON o.account_id = b.account_id AND o.order_id = b.order_id
+ WHERE b.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_balance_ledger IS 'The balance ledger of each contact, each row with the order that earned or spent it';
+
+REVOKE ALL ON FUNCTION customercard.related_contacts(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.related_contacts(bigint) TO customercard_reader;
+REVOKE ALL ON customercard.card_channels, customercard.card_related, customercard.card_upcoming, customercard.card_balance_ledger FROM PUBLIC;
+GRANT SELECT ON customercard.card_channels, customercard.card_related, customercard.card_upcoming, customercard.card_balance_ledger TO customercard_reader;
 
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,

@@ -338,5 +338,60 @@ BEGIN
            t0 + d.i * interval '1 minute' + interval '5 hours'
       FROM demo_ids d WHERE customercard_demo.r(d.i, 220) < 0.1;
     GET DIAGNOSTICS rows = ROW_COUNT; section := 'comments'; RETURN NEXT;
+
+    -- 0.2's sections, where the installed version has them (the upgrade
+    -- test fills 0.1 with this generator too)
+    IF to_regclass('customercard.messages') IS NOT NULL THEN
+        INSERT INTO customercard.messages (account_id, contact_id, thread, direction, body, author, sent_at, read_at)
+        SELECT acct, d.contact_id, CASE WHEN k = 3 THEN 'payment' ELSE 'main' END,
+               CASE WHEN k % 2 = 1 THEN 'in' ELSE 'out' END,
+               CASE k WHEN 1 THEN customercard_demo.pick('{Здравствуйте! Когда старт курса?,Hello, is the course still open?,Можно оплатить частями?}', customercard_demo.r(d.i, 231))
+                      WHEN 2 THEN 'Добрый день! Старт 1 марта, ссылку пришлём накануне.'
+                      ELSE 'Оплатил, жду доступ' END,
+               CASE WHEN k % 2 = 1 THEN 'contact' ELSE 'manager:' || mgr[1 + d.i % managers_n] END,
+               t0 + d.i * interval '1 minute' + k * interval '10 minutes',
+               CASE WHEN k < 3 OR d.i % 2 = 0 THEN t0 + d.i * interval '1 minute' + k * interval '10 minutes' + interval '5 minutes' END
+          FROM demo_ids d CROSS JOIN generate_series(1, 3) k
+         WHERE customercard_demo.r(d.i, 230) < 0.2 AND k <= 1 + d.i % 3;
+        GET DIAGNOSTICS rows = ROW_COUNT; section := 'messages'; RETURN NEXT;
+    END IF;
+    IF to_regclass('customercard.webinar_registrations') IS NOT NULL THEN
+        -- the webinars the visits made: when they took place
+        UPDATE customercard.webinars w SET starts_at = x.first_joined, ends_at = x.last_left
+          FROM (SELECT v.webinar_id, min(v.joined_at) AS first_joined, max(v.left_at) AS last_left
+                  FROM customercard.webinar_visits v WHERE v.account_id = acct GROUP BY v.webinar_id) x
+         WHERE w.account_id = acct AND w.webinar_id = x.webinar_id AND w.starts_at IS NULL;
+        -- most who came registered before; some registered and did not come
+        INSERT INTO customercard.webinar_registrations (account_id, webinar_id, contact_id, registered_at)
+        SELECT DISTINCT ON (v.webinar_id, v.contact_id) acct, v.webinar_id, v.contact_id, v.joined_at - interval '2 days'
+          FROM customercard.webinar_visits v JOIN demo_ids d ON d.contact_id = v.contact_id
+         WHERE v.account_id = acct AND customercard_demo.r(d.i, 240) < 0.8
+        ON CONFLICT DO NOTHING;
+        INSERT INTO customercard.webinar_registrations (account_id, webinar_id, contact_id, registered_at)
+        SELECT acct, w.webinar_id, d.contact_id, t0 + d.i * interval '1 minute'
+          FROM demo_ids d
+          JOIN LATERAL (SELECT x.webinar_id FROM customercard.webinars x WHERE x.account_id = acct
+                         ORDER BY x.webinar_id OFFSET (d.i % 3) LIMIT 1) w ON true
+         WHERE customercard_demo.r(d.i, 241) < 0.1
+        ON CONFLICT DO NOTHING;
+        SELECT count(*) INTO rows FROM customercard.webinar_registrations r WHERE r.account_id = acct;
+        section := 'webinar_registrations'; RETURN NEXT;
+        -- calls about an order (JustClick's calls by invoice)
+        INSERT INTO customercard.calls (account_id, contact_id, manager_id, direction, started_at, duration_s, result, reason, order_id)
+        SELECT acct, o.contact_id, mgr[1 + d.i % managers_n], 'out', o.created_at + interval '1 hour', 120, 'answered',
+               'confirmed the invoice', o.order_id
+          FROM demo_ids d JOIN customercard.orders o ON o.account_id = acct AND o.contact_id = d.contact_id
+         WHERE customercard_demo.r(d.i, 250) < 0.3 AND o.status IN ('new', 'pending', 'paid');
+        GET DIAGNOSTICS rows = ROW_COUNT; section := 'order calls'; RETURN NEXT;
+        -- recurring orders charge again next month; open tasks fall due ahead
+        UPDATE customercard.orders o SET next_charge_at = now() + (1 + d.i % 28) * interval '1 day'
+          FROM demo_ids d
+         WHERE o.account_id = acct AND o.contact_id = d.contact_id AND o.is_recurring AND o.status = 'paid';
+        UPDATE customercard.tasks t SET due_at = now() + (1 + d.i % 14) * interval '1 day'
+          FROM demo_ids d
+         WHERE t.account_id = acct AND t.contact_id = d.contact_id AND t.status = 'open' AND d.i % 2 = 0;
+        SELECT count(*) INTO rows FROM customercard.card_upcoming u JOIN demo_ids d ON d.contact_id = u.contact_id;
+        section := 'upcoming actions'; RETURN NEXT;
+    END IF;
 END
 $gen$;

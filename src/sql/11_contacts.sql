@@ -109,6 +109,7 @@ CREATE TABLE customercard.balance_transactions (
     reason          text NOT NULL CHECK (pg_catalog.length(reason) BETWEEN 1 AND 500),
     actor           text NOT NULL DEFAULT customercard.current_actor(),
     at              timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    order_id        bigint,         -- the order that earned or spent them (its foreign key: 13_commerce.sql)
     PRIMARY KEY (account_id, transaction_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     CHECK (currency <> 'points' OR amount OPERATOR(pg_catalog.=) pg_catalog.trunc(amount))

@@ -16,6 +16,7 @@ CREATE TABLE customercard.channels (
     archived_at     timestamptz,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    avatar_url      text CHECK (pg_catalog.length(avatar_url) BETWEEN 1 AND 2000),    -- the person's picture in that messenger
     PRIMARY KEY (account_id, channel_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     UNIQUE NULLS NOT DISTINCT (account_id, kind, connection, external_id)

@@ -41,6 +41,10 @@ CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status, con
 CREATE INDEX orders_manager ON customercard.orders (account_id, manager_id) WHERE manager_id IS NOT NULL;
 COMMENT ON TABLE customercard.orders IS 'Orders (deals): offer, amount, status, UTM marks';
 
+-- the balance ledger's rows name the order that earned or spent them
+ALTER TABLE customercard.balance_transactions ADD FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders;
+CREATE INDEX balance_transactions_order ON customercard.balance_transactions (account_id, order_id) WHERE order_id IS NOT NULL;
+
 CREATE TABLE customercard.payments (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
     payment_id      bigserial NOT NULL,

@@ -82,7 +82,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "card": [{"key": "addresses", "from": "addresses", "order": "v.address_id"}],
         "export": []}$$),
     ('channels', 'Channel', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["external_id", "username", "avatar_url"],
         "key": "channel_id",
         "forget": "erase",
         "forget_set": {"external_id": "'forgotten-' || t.channel_id::text", "updated_at": "erased_at"},
@@ -132,7 +132,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('tasks', 'Task', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "key": "task_id", "forget": "keep",
-        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"}],
+        "card": [{"key": "tasks", "from": "card_tasks", "order": "v.is_current DESC, v.due_at, v.task_id"},
+                 {"key": "upcoming", "from": "card_upcoming", "order": "v.at, v.kind, v.ref_id"}],
         "export": []}$$),
     ('calls', 'Call', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["recording_url"], "key": "call_id", "forget": "erase",
@@ -193,7 +194,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "export": []}$$),
     ('balance_transactions', 'Balance transaction', $${
         "writes": ["INSERT"], "system_set": ["actor", "at"], "key": "transaction_id", "forget": "keep",
-        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"}],
+        "card": [{"key": "balance", "from": "card_balance", "order": "v.currency"},
+                 {"key": "balance_ledger", "from": "card_balance_ledger", "order": "v.at DESC, v.transaction_id DESC", "limit": 100}],
         "export": []}$$)
     ) v (tbl, label, decl)
 $declarations$;

@@ -236,9 +236,9 @@ BEGIN
                 'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
         END IF;
         FOR k IN SELECT jsonb_object_keys(v) LOOP
-            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at']) THEN
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at', 'avatar_url']) THEN
                 PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
-                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at.');
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at, avatar_url.');
             END IF;
         END LOOP;
         PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
@@ -246,6 +246,7 @@ BEGIN
         PERFORM customercard.expect_json_type(v, 'social_id', ARRAY['string', 'number']);
         PERFORM customercard.expect_json_type(v, 'connection', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'avatar_url', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
         IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
             PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
@@ -257,7 +258,8 @@ BEGIN
                 'Give the messenger''s user id as "external_id" (or "social_id").');
         END IF;
         chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
-            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at'));
+            'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at',
+            'avatar_url', v ->> 'avatar_url'));
         lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
     END LOOP;
 
@@ -406,16 +408,21 @@ BEGIN
     END LOOP;
 
     FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
-                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz) LOOP
+                  AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz, avatar_url text) LOOP
         -- without a connection, any connection of this contact's channel is the same channel
         IF ch.connection IS NULL AND EXISTS (SELECT 1 FROM customercard.channels c
                 WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id) THEN
+            -- (a new avatar is the person's picture there now)
+            UPDATE customercard.channels c SET avatar_url = ch.avatar_url
+             WHERE c.account_id = acct AND c.contact_id = cid AND c.kind = ch.kind AND c.external_id = ch.external_id
+               AND ch.avatar_url IS NOT NULL AND c.avatar_url IS DISTINCT FROM ch.avatar_url;
             CONTINUE;
         END IF;
-        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at)
-        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()))
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at, avatar_url)
+        VALUES (acct, cid, ch.kind, ch.connection, ch.external_id, ch.username, coalesce(ch.subscribed_at, now()), ch.avatar_url)
         ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
-            SET username = coalesce(EXCLUDED.username, customercard.channels.username)
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username),
+                avatar_url = coalesce(EXCLUDED.avatar_url, customercard.channels.avatar_url)
             WHERE customercard.channels.contact_id = cid;
     END LOOP;
 

@@ -77,7 +77,10 @@ SELECT c.contact_id,
        greatest(c.updated_at, f.last_at) AS last_activity,
        c.created_at,
        c.updated_at,
-       coalesce(f.unread_messages, 0) AS unread_messages
+       coalesce(f.unread_messages, 0) AS unread_messages,
+       -- the person's local time and UTC offset (GetCourse, JustClick), from their time zone
+       pg_catalog.timezone(c.timezone, pg_catalog.now()) AS local_time,
+       pg_catalog.timezone(c.timezone, pg_catalog.now()) - pg_catalog.timezone('UTC', pg_catalog.now()) AS utc_offset
   FROM customercard.contacts c
   LEFT JOIN customercard.managers m ON m.account_id = c.account_id AND m.manager_id = c.manager_id
   -- one row of figures per contact, from one UNION ALL of its rows in each
@@ -138,7 +141,7 @@ COMMENT ON VIEW customercard.card IS
 
 CREATE VIEW customercard.card_channels WITH (security_invoker = true) AS
 SELECT ch.contact_id, ch.channel_id, ch.kind, ch.connection, ch.external_id, ch.username,
-       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at,
+       ch.subscribed_at, ch.archived_at, ch.archived_at IS NULL AS is_active, ch.created_at, ch.avatar_url,
        ch.account_id
   FROM customercard.channels ch
  WHERE ch.account_id = (SELECT customercard.current_account_id());
@@ -406,25 +409,79 @@ END
 $$;
 
 CREATE FUNCTION customercard.related_contacts(contact_id bigint)
-RETURNS TABLE (related_id bigint, shared text[], shared_values text[])
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT h.related_id, array_agg(DISTINCT h.kind ORDER BY h.kind), array_agg(DISTINCT h.value ORDER BY h.value)
-      FROM customercard.contact_key_hits(customercard.current_account_id(),
-                                         customercard.resolve_contact(related_contacts.contact_id)) h
-     GROUP BY h.related_id
-     ORDER BY h.related_id
+RETURNS TABLE (related_id bigint, shared text[], shared_values text[], name text, email text, phone customercard.phone, city text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.current_account_id();
+    id constant bigint := customercard.resolve_contact(related_contacts.contact_id);
+    h record;
+BEGIN
+    -- who they are, one lookup each by key (the account a variable: on Citus
+    -- each is a query of the account's shards, none nested in another)
+    FOR h IN SELECT x.related_id, array_agg(DISTINCT x.kind ORDER BY x.kind) AS shared,
+                    array_agg(DISTINCT x.value ORDER BY x.value) AS shared_values
+               FROM customercard.contact_key_hits(acct, id) x
+              GROUP BY x.related_id ORDER BY x.related_id LOOP
+        related_id := h.related_id;
+        shared := h.shared;
+        shared_values := h.shared_values;
+        SELECT coalesce(k.name, nullif(concat_ws(' ', k.first_name, k.last_name), ''), k.nickname), k.city INTO name, city
+          FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = h.related_id;
+        SELECT x.email INTO email FROM customercard.emails x WHERE x.account_id = acct AND x.contact_id = h.related_id
+         ORDER BY x.is_primary DESC, x.email_id LIMIT 1;
+        SELECT x.phone INTO phone FROM customercard.phones x WHERE x.account_id = acct AND x.contact_id = h.related_id
+         ORDER BY x.is_primary DESC, x.phone_id LIMIT 1;
+        RETURN NEXT;
+    END LOOP;
+END
 $$;
 COMMENT ON FUNCTION customercard.related_contacts(bigint) IS
-    'Other live contacts of the current account sharing a phone, an e-mail, a channel external id or a visitor id with the contact (a merged id resolves to its survivor), with what they share';
+    'Other live contacts of the current account sharing a phone, an e-mail, a channel external id or a visitor id with the contact (a merged id resolves to its survivor), with what they share and who they are: name, primary e-mail and phone, city';
 
 CREATE VIEW customercard.card_related WITH (security_invoker = true) AS
-SELECT c.contact_id, r.related_id, r.shared, r.shared_values
+SELECT c.contact_id, r.related_id, r.shared, r.shared_values, r.name, r.email, r.phone, r.city
   FROM customercard.contacts c
  CROSS JOIN LATERAL customercard.related_contacts(c.contact_id) r
  WHERE c.account_id = (SELECT customercard.current_account_id())
    AND c.merged_into IS NULL AND c.deleted_at IS NULL;
 COMMENT ON VIEW customercard.card_related IS
-    'Other live contacts of the account that share a phone, an e-mail, a channel external id or a visitor id with each contact';
+    'Other live contacts of the account that share a phone, an e-mail, a channel external id or a visitor id with each contact, with their name, e-mail, phone and city';
+
+-- What is ahead for the person (Leeloo's log shows when an action will be
+-- done): open tasks by due time, call-backs of call campaigns, the next
+-- charges of recurring orders, and bulk jobs queued or running that have
+-- the contact still to do.
+CREATE VIEW customercard.card_upcoming WITH (security_invoker = true) AS
+SELECT t.contact_id, 'task' AS kind, t.due_at AS at, t.title AS what, t.task_id AS ref_id, t.manager_id, t.account_id
+  FROM customercard.tasks t
+ WHERE t.account_id = (SELECT customercard.current_account_id()) AND t.status = 'open' AND t.due_at IS NOT NULL
+UNION ALL
+SELECT m.contact_id, 'call_back', m.call_back_at, cc.name, m.campaign_id, m.manager_id, m.account_id
+  FROM customercard.call_campaign_members m
+  JOIN customercard.call_campaigns cc ON cc.account_id = m.account_id AND cc.campaign_id = m.campaign_id
+ WHERE m.account_id = (SELECT customercard.current_account_id()) AND m.call_back_at IS NOT NULL
+   AND m.status IN ('pending', 'call_back')
+UNION ALL
+SELECT o.contact_id, 'recurring_charge', o.next_charge_at, concat_ws(' ', o.number, o.offer), o.order_id, o.manager_id, o.account_id
+  FROM customercard.orders o
+ WHERE o.account_id = (SELECT customercard.current_account_id()) AND o.next_charge_at IS NOT NULL
+   AND o.recurring_stopped_at IS NULL AND NOT o.is_false
+UNION ALL
+SELECT i.contact_id, 'bulk_job', greatest(j.run_at, j.created_at), j.action, j.job_id, NULL::bigint, i.account_id
+  FROM customercard.bulk_jobs j
+  JOIN customercard.bulk_job_items i ON i.account_id = j.account_id AND i.job_id = j.job_id
+ WHERE j.account_id = (SELECT customercard.current_account_id()) AND j.status IN ('queued', 'running');
+COMMENT ON VIEW customercard.card_upcoming IS
+    'What is ahead for each contact: open tasks by due time, call-backs, next recurring charges, bulk jobs queued or running that include the contact';
+
+-- the balance ledger row by row, with the order that earned or spent them
+CREATE VIEW customercard.card_balance_ledger WITH (security_invoker = true) AS
+SELECT b.contact_id, b.transaction_id, b.currency, b.amount, b.reason, b.actor, b.at, b.order_id, o.number AS order_number,
+       b.account_id
+  FROM customercard.balance_transactions b
+  LEFT JOIN customercard.orders o ON o.account_id = b.account_id AND o.order_id = b.order_id
+ WHERE b.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_balance_ledger IS 'The balance ledger of each contact, each row with the order that earned or spent it';
 
 CREATE VIEW customercard.card_merges WITH (security_invoker = true) AS
 SELECT mg.survivor_id AS contact_id, mg.merge_id, 'survivor' AS role, mg.absorbed_id AS other_contact_id,

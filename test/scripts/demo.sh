@@ -21,11 +21,22 @@ echo "== loading $N demo contacts"
 q -c "\timing on" -c "SELECT * FROM customercard_demo.generate($N)"
 
 # the richest card of the demo
+# (a dialog, a webinar registration, an order's calls and actions ahead first)
 ID=$(q -At -c "SELECT c.contact_id FROM customercard.card c
-               ORDER BY c.phone IS NOT NULL DESC, c.email IS NOT NULL DESC, c.orders_count DESC, c.open_tasks DESC, array_length(c.tags, 1) DESC NULLS LAST, c.contact_id LIMIT 1")
+               ORDER BY EXISTS (SELECT 1 FROM customercard.card_messages m WHERE m.contact_id = c.contact_id)
+                        AND EXISTS (SELECT 1 FROM customercard.card_webinar_registrations r WHERE r.contact_id = c.contact_id)
+                        AND EXISTS (SELECT 1 FROM customercard.card_order_calls o WHERE o.contact_id = c.contact_id)
+                        AND EXISTS (SELECT 1 FROM customercard.card_upcoming u WHERE u.contact_id = c.contact_id) DESC,
+                        c.phone IS NOT NULL DESC, c.email IS NOT NULL DESC, c.orders_count DESC, c.open_tasks DESC, array_length(c.tags, 1) DESC NULLS LAST, c.contact_id LIMIT 1")
 
 echo "== the card row of contact $ID (customercard.card)"
 q -x -c "SELECT * FROM customercard.card WHERE contact_id = $ID"
+
+echo "== contact $ID's dialog, webinars, calls about orders and what is ahead"
+q -c "SELECT thread, direction, author, left(body, 50) AS body, sent_at::timestamp(0) AS sent_at FROM customercard.card_messages WHERE contact_id = $ID ORDER BY sent_at"
+q -c "SELECT webinar, launch, starts_at::timestamp(0) AS starts_at, registered_at::timestamp(0) AS registered_at, attended, visits FROM customercard.card_webinar_registrations WHERE contact_id = $ID"
+q -c "SELECT order_number, order_status, result, comment, responsible, started_at::timestamp(0) AS started_at FROM customercard.card_order_calls WHERE contact_id = $ID"
+q -c "SELECT kind, at::timestamp(0) AS at, what FROM customercard.card_upcoming WHERE contact_id = $ID ORDER BY at"
 
 echo "== money of contact $ID (customercard.card_finance)"
 q -c "SELECT currency, invoiced, expected, confirmed, paid, refunds, expenses, income, profit FROM customercard.card_finance WHERE contact_id = $ID"

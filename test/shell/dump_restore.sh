@@ -31,7 +31,9 @@ ok "$(q $DST -c "SELECT name || '/' || default_region FROM customercard.accounts
    "the default account keeps its changed name and region"
 
 id=$(q $SRC -c "SELECT min(contact_id) FROM customercard.contacts WHERE account_id = 1")
-ok "$(q $DST -c "SELECT customercard.card_json($id)::text")" "$(q $SRC -c "SELECT customercard.card_json($id)::text")" \
+# (but the person's local time, which is now's)
+card_now="SELECT jsonb_set(customercard.card_json($id), '{card,local_time}', 'null')::text"
+ok "$(q $DST -c "$card_now")" "$(q $SRC -c "$card_now")" \
    "card_json of a contact is the same after restore"
 
 max=$(q $DST -c "SELECT max(contact_id) FROM customercard.contacts")
