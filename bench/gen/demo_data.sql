@@ -345,7 +345,7 @@ BEGIN
         INSERT INTO customercard.messages (account_id, contact_id, thread, direction, body, author, sent_at, read_at)
         SELECT acct, d.contact_id, CASE WHEN k = 3 THEN 'payment' ELSE 'main' END,
                CASE WHEN k % 2 = 1 THEN 'in' ELSE 'out' END,
-               CASE k WHEN 1 THEN customercard_demo.pick('{Здравствуйте! Когда старт курса?,Hello, is the course still open?,Можно оплатить частями?}', customercard_demo.r(d.i, 231))
+               CASE k WHEN 1 THEN customercard_demo.pick(ARRAY['Здравствуйте! Когда старт курса?', 'Hello, is the course still open?', 'Можно оплатить частями?'], customercard_demo.r(d.i, 231))
                       WHEN 2 THEN 'Добрый день! Старт 1 марта, ссылку пришлём накануне.'
                       ELSE 'Оплатил, жду доступ' END,
                CASE WHEN k % 2 = 1 THEN 'contact' ELSE 'manager:' || mgr[1 + d.i % managers_n] END,
