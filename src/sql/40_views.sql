@@ -4,6 +4,16 @@
 -- account itself, so a superuser (who bypasses RLS) sees one account too.
 -- ===================================================================
 
+-- A row_changed event's fields, "field "old" → "new", ...".  Its own
+-- function: with no sub-query left in describe_event, the planner inlines
+-- describe_event into card_log (a function call per log row was ~25 µs).
+CREATE FUNCTION customercard.describe_fields(fields jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT pg_catalog.string_agg(f.key || coalesce(' "' || (f.value ->> 'old') || '"', ' (none)') || ' → '
+                                 || coalesce('"' || (f.value ->> 'new') || '"', '(none)'), ', ' ORDER BY f.key)
+      FROM pg_catalog.jsonb_each(fields) f
+$$;
+
 CREATE FUNCTION customercard.describe_event(event text, details jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE event
@@ -49,9 +59,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'row_added' THEN customercard.section_label(details ->> 'section') || ' added'
         WHEN 'row_deleted' THEN customercard.section_label(details ->> 'section') || ' deleted'
         WHEN 'row_changed' THEN customercard.section_label(details ->> 'section') || ' changed: '
-             || (SELECT pg_catalog.string_agg(f.key || coalesce(' "' || (f.value ->> 'old') || '"', ' (none)') || ' → '
-                                              || coalesce('"' || (f.value ->> 'new') || '"', '(none)'), ', ' ORDER BY f.key)
-                   FROM pg_catalog.jsonb_each(details -> 'fields') f)
+             || customercard.describe_fields(details -> 'fields')
         ELSE event END
 $$;
 COMMENT ON FUNCTION customercard.describe_event(text, jsonb) IS 'A human description of an action log event';

@@ -88,7 +88,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.phone_gt(customercard.phone, customercard.phone), customercard.phone_ge(customercard.phone, customercard.phone),
     customercard.phone_cmp(customercard.phone, customercard.phone), customercard.phone_hash(customercard.phone),
     customercard.phone_hash_extended(customercard.phone, bigint), customercard.phone_sortsupport(internal),
-    customercard.describe_event(text, jsonb),
+    customercard.describe_event(text, jsonb), customercard.describe_fields(jsonb),
     customercard.section_declarations(), customercard.card_sections(), customercard.card_not_sections(), customercard.section_label(text),
     customercard.resolve_contact(bigint),
     customercard.card_json(bigint),

@@ -2,7 +2,7 @@
 -- actor and the statement's time; bulk statements log every row; app roles
 -- log without being able to write the log themselves; log_event checks.
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 
 SET customercard.actor = 'manager:42';
 CREATE TEMP TABLE seen AS SELECT 0::bigint AS last;
@@ -153,6 +153,19 @@ SAVEPOINT after_copy;
 UPDATE customercard.contacts SET note = 'rolled back' WHERE contact_id = 777000001;
 ROLLBACK TO after_copy;
 SELECT is(pg_temp.new_events(), 'comment_added', 'the COPY''s log row survives a later rollback to a savepoint');
+
+-- card_log describes each row inline (describe_event is inlined, no function
+-- call a row), and a row_* description names its section by its label
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text; t text := '';
+BEGIN
+    FOR r IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP t := t || r || E'\n'; END LOOP;
+    RETURN t;
+END $$;
+SELECT unalike(pg_temp.plan_of('SELECT description FROM customercard.card_log WHERE contact_id = 1'), '%describe_event%',
+    'card_log''s descriptions are computed inline: describe_event is inlined');
+SELECT is(customercard.describe_event('row_changed', '{"section": "webinar_registrations", "fields": {"attended": {"old": false, "new": true}}}'),
+    'Webinar registration changed: attended "false" → "true"', 'a row_changed description: the section''s label and the fields');
 
 SELECT * FROM finish();
 ROLLBACK;
