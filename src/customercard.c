@@ -54,6 +54,26 @@ CustomercardChangeTime(void)
 }
 
 /*
+ * A trigger's tuple's column by name (an error if the table has none):
+ * the C triggers read their rows' columns through this.
+ */
+int
+CustomercardAttnum(Relation rel, const char *name)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (attnum <= 0)
+		elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(rel), name);
+	return attnum;
+}
+
+Datum
+CustomercardColumn(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
+{
+	return heap_getattr(tuple, CustomercardAttnum(rel, name), RelationGetDescr(rel), isnull);
+}
+
+/*
  * Is this row of rel arriving from a restore?  pg_dump's scripts (plain and
  * through pg_restore) SET row_security = off and load rows with COPY ...
  * FROM, as a role that owns the tables or a superuser.  Triggers with side

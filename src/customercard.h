@@ -24,6 +24,10 @@ extern bool customercard_points_syncing;
 /* customercard.c: rows of a relation arriving from pg_restore / a pg_dump script */
 extern bool CustomercardRestoring(Relation rel);
 
+/* customercard.c: a trigger tuple's column by name (an error if there is none) */
+extern int	CustomercardAttnum(Relation rel, const char *name);
+extern Datum CustomercardColumn(Relation rel, HeapTuple tuple, const char *name, bool *isnull);
+
 /* settings.c: the customercard.* GUCs */
 extern char *customercard_account_id_setting;
 extern char *customercard_actor_setting;

@@ -28,17 +28,6 @@ bool		customercard_points_syncing = false;
 
 #define syncing customercard_points_syncing
 
-static Datum
-GetColumn(TriggerData *trigdata, HeapTuple tuple, const char *name, bool *isnull)
-{
-	TupleDesc	tupdesc = RelationGetDescr(trigdata->tg_relation);
-	int			attnum = SPI_fnumber(tupdesc, name);
-
-	if (attnum <= 0)
-		elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(trigdata->tg_relation), name);
-	return heap_getattr(tuple, attnum, tupdesc, isnull);
-}
-
 /* run sql with args while the flag is set; the flag is cleared on any exit */
 /* (sql names table's rows of the account in args[0] with its one %s) */
 static void
@@ -80,8 +69,8 @@ points_edit_to_ledger(PG_FUNCTION_ARGS)
 	if (syncing || customercard_scrub_in_progress)
 		return PointerGetDatum(trigdata->tg_newtuple);
 
-	old_points = GetColumn(trigdata, trigdata->tg_trigtuple, "points", &old_null);
-	new_points = GetColumn(trigdata, trigdata->tg_newtuple, "points", &new_null);
+	old_points = CustomercardColumn(trigdata->tg_relation, trigdata->tg_trigtuple, "points", &old_null);
+	new_points = CustomercardColumn(trigdata->tg_relation, trigdata->tg_newtuple, "points", &new_null);
 	if (old_null || new_null)
 		return PointerGetDatum(trigdata->tg_newtuple);
 	delta = DatumGetInt64(new_points) - DatumGetInt64(old_points);
@@ -91,8 +80,8 @@ points_edit_to_ledger(PG_FUNCTION_ARGS)
 		Datum		args[3];
 		bool		isnull;
 
-		args[0] = GetColumn(trigdata, trigdata->tg_newtuple, "account_id", &isnull);
-		args[1] = GetColumn(trigdata, trigdata->tg_newtuple, "contact_id", &isnull);
+		args[0] = CustomercardColumn(trigdata->tg_relation, trigdata->tg_newtuple, "account_id", &isnull);
+		args[1] = CustomercardColumn(trigdata->tg_relation, trigdata->tg_newtuple, "contact_id", &isnull);
 		args[2] = Int64GetDatum(delta);
 		/* every column given: a Citus shard has no column defaults */
 		RunSyncing("INSERT INTO %s (transaction_id, account_id, contact_id, currency, amount, reason, actor, at) "
@@ -121,13 +110,13 @@ ledger_to_points(PG_FUNCTION_ARGS)
 	tuple = trigdata->tg_trigtuple;
 	if (syncing || CustomercardRestoring(trigdata->tg_relation) || customercard_scrub_in_progress)
 		return PointerGetDatum(tuple);
-	currency = GetColumn(trigdata, tuple, "currency", &isnull);
+	currency = CustomercardColumn(trigdata->tg_relation, tuple, "currency", &isnull);
 	if (isnull || strcmp(TextDatumGetCString(currency), "points") != 0)
 		return PointerGetDatum(tuple);
 
-	args[0] = GetColumn(trigdata, tuple, "account_id", &isnull);
-	args[1] = GetColumn(trigdata, tuple, "contact_id", &isnull);
-	args[2] = GetColumn(trigdata, tuple, "amount", &isnull);
+	args[0] = CustomercardColumn(trigdata->tg_relation, tuple, "account_id", &isnull);
+	args[1] = CustomercardColumn(trigdata->tg_relation, tuple, "contact_id", &isnull);
+	args[2] = CustomercardColumn(trigdata->tg_relation, tuple, "amount", &isnull);
 	RunSyncing("UPDATE %s SET points = points + $3::bigint "
 			   "WHERE account_id = $1 AND contact_id = $2",
 			   "contacts", types, args, SPI_OK_UPDATE);

@@ -38,26 +38,10 @@
 #define CHAT_HINT "Send \"chat\" as [{\"at\": \"2026-03-01 16:05+03\", \"text\": \"Hello!\"}, ...]: " \
 	"each message the time it was written and its text (at most 10000 characters)."
 
-static int
-Attnum(Relation rel, const char *name)
-{
-	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
-
-	if (attnum <= 0)
-		elog(ERROR, "table \"%s\" has no column \"%s\"", RelationGetRelationName(rel), name);
-	return attnum;
-}
-
-static Datum
-Column(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
-{
-	return heap_getattr(tuple, Attnum(rel, name), RelationGetDescr(rel), isnull);
-}
-
 static bool
 ColumnChanged(Relation rel, HeapTuple old, HeapTuple new, const char *name)
 {
-	int			attnum = Attnum(rel, name);
+	int			attnum = CustomercardAttnum(rel, name);
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
 	bool		oldnull,
 				newnull;
@@ -207,8 +191,8 @@ webinar_visit_links(PG_FUNCTION_ARGS)
 	if (CustomercardRestoring(rel) || customercard_scrub_in_progress)
 		return PointerGetDatum(tuple);
 
-	account = DatumGetInt64(Column(rel, tuple, "account_id", &isnull));
-	webinar_id = Column(rel, tuple, "webinar_id", &isnull);
+	account = DatumGetInt64(CustomercardColumn(rel, tuple, "account_id", &isnull));
+	webinar_id = CustomercardColumn(rel, tuple, "webinar_id", &isnull);
 	resolve = old == NULL || ColumnChanged(rel, old, tuple, "webinar_id") ||
 		ColumnChanged(rel, old, tuple, "webinar") || ColumnChanged(rel, old, tuple, "launch");
 
@@ -224,12 +208,12 @@ webinar_visit_links(PG_FUNCTION_ARGS)
 		if (QueryRow("SELECT name, launch FROM %s WHERE account_id = $1 AND webinar_id = $2",
 					 "webinars", account, 2, types, args, NULL))
 		{
-			cols[ncols] = Attnum(rel, "webinar");
+			cols[ncols] = CustomercardAttnum(rel, "webinar");
 			values[ncols] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[ncols]);
 			if (!nulls[ncols])
 				values[ncols] = SPI_datumTransfer(values[ncols], false, -1);
 			ncols++;
-			cols[ncols] = Attnum(rel, "launch");
+			cols[ncols] = CustomercardAttnum(rel, "launch");
 			values[ncols] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &nulls[ncols]);
 			ncols++;
 		}
@@ -237,8 +221,8 @@ webinar_visit_links(PG_FUNCTION_ARGS)
 	else if (resolve)
 	{
 		/* by name and launch: that webinar, made if there is none */
-		Datum		name = Column(rel, tuple, "webinar", &name_null);
-		Datum		launch = Column(rel, tuple, "launch", &launch_null);
+		Datum		name = CustomercardColumn(rel, tuple, "webinar", &name_null);
+		Datum		launch = CustomercardColumn(rel, tuple, "launch", &launch_null);
 		Oid			types[3] = {INT8OID, TEXTOID, INT4OID};
 		Datum		args[3] = {Int64GetDatum(account), name, launch};
 		char		argnulls[3] = {' ', ' ', launch_null ? 'n' : ' '};
@@ -256,7 +240,7 @@ webinar_visit_links(PG_FUNCTION_ARGS)
 						  "AND launch IS NOT DISTINCT FROM $3",
 						  "webinars", account, 3, types, args, argnulls))
 				elog(ERROR, "the webinar of a visit could not be found or made");
-			cols[ncols] = Attnum(rel, "webinar_id");
+			cols[ncols] = CustomercardAttnum(rel, "webinar_id");
 			values[ncols] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[ncols]);
 			ncols++;
 		}
@@ -266,16 +250,16 @@ webinar_visit_links(PG_FUNCTION_ARGS)
 	/* the chat: its form, and at least as many messages counted */
 	if (old == NULL || ColumnChanged(rel, old, tuple, "chat"))
 	{
-		Datum		chat = Column(rel, tuple, "chat", &isnull);
+		Datum		chat = CustomercardColumn(rel, tuple, "chat", &isnull);
 
 		if (!isnull)
 		{
 			int			n = CheckChat(DatumGetJsonbP(chat));
-			Datum		counted = Column(rel, tuple, "chat_messages", &isnull);
+			Datum		counted = CustomercardColumn(rel, tuple, "chat_messages", &isnull);
 
 			if (isnull || DatumGetInt32(counted) < n)
 			{
-				cols[ncols] = Attnum(rel, "chat_messages");
+				cols[ncols] = CustomercardAttnum(rel, "chat_messages");
 				values[ncols] = Int32GetDatum(n);
 				nulls[ncols] = false;
 				ncols++;
@@ -320,15 +304,15 @@ webinar_attendance(PG_FUNCTION_ARGS)
 	registration = TRIGGER_FIRED_BEFORE(trigdata->tg_event);
 	if (CustomercardRestoring(rel) || customercard_scrub_in_progress)
 		return PointerGetDatum(tuple);
-	if (registration && DatumGetBool(Column(rel, tuple, "attended", &isnull)))
+	if (registration && DatumGetBool(CustomercardColumn(rel, tuple, "attended", &isnull)))
 		return PointerGetDatum(tuple);
 
-	account = DatumGetInt64(Column(rel, tuple, "account_id", &isnull));
+	account = DatumGetInt64(CustomercardColumn(rel, tuple, "account_id", &isnull));
 	args[0] = Int64GetDatum(account);
-	args[1] = Column(rel, tuple, "webinar_id", &isnull);
+	args[1] = CustomercardColumn(rel, tuple, "webinar_id", &isnull);
 	if (isnull)
 		return PointerGetDatum(tuple);
-	args[2] = Column(rel, tuple, "contact_id", &isnull);
+	args[2] = CustomercardColumn(rel, tuple, "contact_id", &isnull);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -339,7 +323,7 @@ webinar_attendance(PG_FUNCTION_ARGS)
 		SPI_finish();
 		if (visited)
 		{
-			int			col = Attnum(rel, "attended");
+			int			col = CustomercardAttnum(rel, "attended");
 			Datum		val = BoolGetDatum(true);
 			bool		valnull = false;
 
