@@ -44,6 +44,7 @@ extern int64 CustomercardCurrentAccount(bool for_write);
 extern Oid	ExtensionOwner(void);
 extern Oid	CustomercardExtensionOwner(void);
 extern const char *CustomercardAccountRegion(int64 account);
+extern bool CustomercardActingAsAdmin(void);
 
 /* citus.c: the relation SPI statements name for a table's rows of an account */
 extern bool CustomercardDistributed(void);

@@ -457,3 +457,18 @@ CustomercardAccountRegion(int64 account)
 	}
 	return region;
 }
+
+/*
+ * Does the acting role administer its accounts' rules: a member of
+ * customercard_admin or customercard_app, the extension owner or a superuser
+ * (the automatic groups' rules are theirs to apply, group_rules.c).
+ */
+bool
+CustomercardActingAsAdmin(void)
+{
+	Oid			role = ActingRole();
+	Oid			admin = get_role_oid("customercard_admin", true);
+
+	return RoleIsPrivileged(role, CustomercardExtensionOwner()) ||
+		(OidIsValid(admin) && has_privs_of_role(role, admin));
+}

@@ -2486,11 +2486,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "email_sent_id", "forget": "erase",
         "card": [{"key": "emails_sent", "from": "card_emails", "order": "v.sent_at DESC, v.email_sent_id DESC"}],
         "export": []}$$),
-    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
+    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor);
+    -- a member of either is a member (active over unconfirmed over unsubscribed)
     ('group_members', 'Group membership', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
         "key": "group_id", "match": "s.group_id = a.group_id",
-        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END",
+        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END, utm_ad = CASE WHEN a.joined_at < s.joined_at THEN a.utm_ad ELSE s.utm_ad END, utm_keys = CASE WHEN a.joined_at < s.joined_at THEN a.utm_keys ELSE s.utm_keys END, status = CASE WHEN 'active' IN (s.status, a.status) THEN 'active' WHEN 'unconfirmed' IN (s.status, a.status) THEN 'unconfirmed' ELSE s.status END, left_at = CASE WHEN 'active' IN (s.status, a.status) OR 'unconfirmed' IN (s.status, a.status) THEN NULL ELSE GREATEST(s.left_at, a.left_at) END",
         "forget": "erase",
         "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
         "export": []}$$),
@@ -5362,6 +5363,73 @@ REVOKE ALL ON FUNCTION customercard.related_contacts(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.related_contacts(bigint) TO customercard_reader;
 REVOKE ALL ON customercard.card_channels, customercard.card_related, customercard.card_upcoming, customercard.card_balance_ledger FROM PUBLIC;
 GRANT SELECT ON customercard.card_channels, customercard.card_related, customercard.card_upcoming, customercard.card_balance_ledger TO customercard_reader;
+
+-- issue 17 (item 7, the rest): e-mails sent name their sending group, letter
+-- number and name, instant letter number and the automatic chain's
+-- actions; memberships have a status (the time the person left) and the ad
+-- / keys UTM marks; automatic groups are out of a manager's hands (the C
+-- trigger group_member_rules); clicks keep the partner's mark.
+ALTER TABLE customercard.clicks ADD COLUMN partner text CHECK (pg_catalog.length(partner) BETWEEN 1 AND 200);
+COMMENT ON TABLE customercard.clicks IS 'Tracked link clicks with UTM source, campaign, ad and keys, and the partner''s mark';
+ALTER TABLE customercard.emails_sent
+    ADD COLUMN group_id bigint,
+    ADD COLUMN letter_number integer CHECK (letter_number > 0),
+    ADD COLUMN letter_name text CHECK (pg_catalog.length(letter_name) BETWEEN 1 AND 500),
+    ADD COLUMN instant_number integer CHECK (instant_number > 0),
+    ADD COLUMN chain_actions text[] NOT NULL DEFAULT '{}';
+COMMENT ON TABLE customercard.emails_sent IS 'E-mails sent to a contact: kind, subject, opened/clicked/unsubscribed/spam times; the sending group, letter number and name, instant letter number, the automatic chain''s actions';
+ALTER TABLE customercard.groups ADD COLUMN is_automatic boolean NOT NULL DEFAULT false;
+COMMENT ON TABLE customercard.groups IS 'Groups (lists) contacts join, e.g. through a sign-up form; automatic ones are kept by their rules';
+ALTER TABLE customercard.emails_sent ADD FOREIGN KEY (account_id, group_id) REFERENCES customercard.groups;
+CREATE INDEX emails_sent_group ON customercard.emails_sent (account_id, group_id) WHERE group_id IS NOT NULL;
+ALTER TABLE customercard.group_members
+    ADD COLUMN status text NOT NULL DEFAULT 'active' CHECK (status IN ('unconfirmed', 'active', 'unsubscribed')),
+    ADD COLUMN left_at timestamptz,
+    ADD COLUMN utm_ad text,
+    ADD COLUMN utm_keys text;
+COMMENT ON TABLE customercard.group_members IS 'Contacts in groups: status (unconfirmed, active, unsubscribed), when they left, the partner, tag and UTM marks of joining';
+CREATE FUNCTION customercard.group_member_rules() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'group_member_rules' LANGUAGE C;
+REVOKE ALL ON FUNCTION customercard.group_member_rules() FROM PUBLIC;
+CREATE TRIGGER group_member_rules BEFORE UPDATE OR DELETE ON customercard.group_members
+    FOR EACH ROW EXECUTE FUNCTION customercard.group_member_rules();
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}',
+    '{customercard.clicks, customercard.emails_sent, customercard.group_members}');
+SELECT customercard.grant_writes('customercard_admin', '{INSERT,UPDATE,DELETE}', '{customercard.groups}');
+DROP VIEW customercard.card_clicks, customercard.card_emails, customercard.card_groups;
+CREATE VIEW customercard.card_clicks WITH (security_invoker = true) AS
+SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at,
+       k.partner,
+       k.account_id
+  FROM customercard.clicks k
+ WHERE k.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks and the partner''s mark';
+CREATE VIEW customercard.card_emails WITH (security_invoker = true) AS
+SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.opened_at, es.clicked_at,
+       es.unsubscribed_at, es.spam_at,
+       CASE WHEN es.spam_at IS NOT NULL THEN 'spam'
+            WHEN es.unsubscribed_at IS NOT NULL THEN 'unsubscribed'
+            WHEN es.clicked_at IS NOT NULL THEN 'clicked'
+            WHEN es.opened_at IS NOT NULL THEN 'opened'
+            ELSE 'sent' END AS outcome,
+       es.visitor_id,
+       es.group_id, g.name AS "group", es.letter_number, es.letter_name, es.instant_number, es.chain_actions,
+       es.account_id
+  FROM customercard.emails_sent es
+  LEFT JOIN customercard.groups g ON g.account_id = es.account_id AND g.group_id = es.group_id
+ WHERE es.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_emails IS 'E-mails sent to each contact and what they did with them';
+CREATE VIEW customercard.card_groups WITH (security_invoker = true) AS
+SELECT gm.contact_id, gm.group_id, g.name AS "group", gm.joined_at, gm.partner, gm.tag,
+       gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id,
+       gm.status, gm.left_at, gm.utm_ad, gm.utm_keys, g.is_automatic,
+       gm.account_id
+  FROM customercard.group_members gm
+  JOIN customercard.groups g ON g.account_id = gm.account_id AND g.group_id = gm.group_id
+ WHERE gm.account_id = (SELECT customercard.current_account_id());
+COMMENT ON VIEW customercard.card_groups IS 'Groups each contact joined, with partner, tag and UTM of joining';
+REVOKE ALL ON customercard.card_clicks, customercard.card_emails, customercard.card_groups FROM PUBLIC;
+GRANT SELECT ON customercard.card_clicks, customercard.card_emails, customercard.card_groups TO customercard_reader;
 
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,

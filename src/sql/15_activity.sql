@@ -111,12 +111,13 @@ CREATE TABLE customercard.clicks (
     utm_ad          text,
     utm_keys        text,
     clicked_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    partner         text CHECK (pg_catalog.length(partner) BETWEEN 1 AND 200),   -- the partner's mark on the link
     PRIMARY KEY (account_id, click_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE INDEX clicks_contact ON customercard.clicks (account_id, contact_id, clicked_at DESC);
 CREATE INDEX clicks_visitor ON customercard.clicks (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
-COMMENT ON TABLE customercard.clicks IS 'Tracked link clicks with UTM source, campaign, ad and keys';
+COMMENT ON TABLE customercard.clicks IS 'Tracked link clicks with UTM source, campaign, ad and keys, and the partner''s mark';
 
 CREATE TABLE customercard.emails_sent (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
@@ -130,22 +131,34 @@ CREATE TABLE customercard.emails_sent (
     clicked_at      timestamptz,
     unsubscribed_at timestamptz,
     spam_at         timestamptz,
+    -- JustClick's detail: the group the letter went to, the letter's number
+    -- and name in its series, an instant letter's number, and what the
+    -- automatic chain did on it
+    group_id        bigint,
+    letter_number   integer CHECK (letter_number > 0),
+    letter_name     text CHECK (pg_catalog.length(letter_name) BETWEEN 1 AND 500),
+    instant_number  integer CHECK (instant_number > 0),
+    chain_actions   text[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (account_id, email_sent_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE INDEX emails_sent_contact ON customercard.emails_sent (account_id, contact_id, sent_at DESC);
 CREATE INDEX emails_sent_visitor ON customercard.emails_sent (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
-COMMENT ON TABLE customercard.emails_sent IS 'E-mails sent to a contact: kind, subject, opened/clicked/unsubscribed/spam times';
+COMMENT ON TABLE customercard.emails_sent IS 'E-mails sent to a contact: kind, subject, opened/clicked/unsubscribed/spam times; the sending group, letter number and name, instant letter number, the automatic chain''s actions';
 
 CREATE TABLE customercard.groups (
     account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
     group_id    bigserial NOT NULL,
     name        text NOT NULL CHECK (pg_catalog.length(pg_catalog.btrim(name)) BETWEEN 1 AND 200),
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    is_automatic boolean NOT NULL DEFAULT false,   -- its rules add and remove members: no manager takes one out by hand
     PRIMARY KEY (account_id, group_id),
     UNIQUE (account_id, name)
 );
-COMMENT ON TABLE customercard.groups IS 'Groups (lists) contacts join, e.g. through a sign-up form';
+COMMENT ON TABLE customercard.groups IS 'Groups (lists) contacts join, e.g. through a sign-up form; automatic ones are kept by their rules';
+-- (the e-mails' sending group, now that groups exist)
+ALTER TABLE customercard.emails_sent ADD FOREIGN KEY (account_id, group_id) REFERENCES customercard.groups;
+CREATE INDEX emails_sent_group ON customercard.emails_sent (account_id, group_id) WHERE group_id IS NOT NULL;
 
 CREATE TABLE customercard.group_members (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
@@ -158,13 +171,25 @@ CREATE TABLE customercard.group_members (
     utm_medium      text,
     utm_campaign    text,
     visitor_id      text,
+    -- JustClick's membership statuses (unconfirmed until the address is
+    -- confirmed), when the person left, and the ad / keys UTM marks
+    status          text NOT NULL DEFAULT 'active' CHECK (status IN ('unconfirmed', 'active', 'unsubscribed')),
+    left_at         timestamptz,
+    utm_ad          text,
+    utm_keys        text,
     PRIMARY KEY (account_id, group_id, contact_id),
     FOREIGN KEY (account_id, group_id) REFERENCES customercard.groups,
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts
 );
 CREATE INDEX group_members_contact ON customercard.group_members (account_id, contact_id);
 CREATE INDEX group_members_visitor ON customercard.group_members (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
-COMMENT ON TABLE customercard.group_members IS 'Contacts in groups, with the partner, tag and UTM of joining';
+COMMENT ON TABLE customercard.group_members IS 'Contacts in groups: status (unconfirmed, active, unsubscribed), when they left, the partner, tag and UTM marks of joining';
+-- the status's time, and an automatic group's members out of a manager's
+-- hands (src/group_rules.c)
+CREATE FUNCTION customercard.group_member_rules() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'group_member_rules' LANGUAGE C;
+CREATE TRIGGER group_member_rules BEFORE UPDATE OR DELETE ON customercard.group_members
+    FOR EACH ROW EXECUTE FUNCTION customercard.group_member_rules();
 
 -- Dialogs (GetCourse's "requests", Leeloo's chats): every message between
 -- the person and the account, in threads; incoming ones are the person's,

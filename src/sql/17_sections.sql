@@ -171,11 +171,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "email_sent_id", "forget": "erase",
         "card": [{"key": "emails_sent", "from": "card_emails", "order": "v.sent_at DESC, v.email_sent_id DESC"}],
         "export": []}$$),
-    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor)
+    -- the earlier joining keeps its attribution (partner, tag, UTM, visitor);
+    -- a member of either is a member (active over unconfirmed over unsubscribed)
     ('group_members', 'Group membership', $${
         "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
         "key": "group_id", "match": "s.group_id = a.group_id",
-        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END",
+        "assign": "joined_at = LEAST(s.joined_at, a.joined_at), partner = CASE WHEN a.joined_at < s.joined_at THEN a.partner ELSE s.partner END, tag = CASE WHEN a.joined_at < s.joined_at THEN a.tag ELSE s.tag END, utm_source = CASE WHEN a.joined_at < s.joined_at THEN a.utm_source ELSE s.utm_source END, utm_medium = CASE WHEN a.joined_at < s.joined_at THEN a.utm_medium ELSE s.utm_medium END, utm_campaign = CASE WHEN a.joined_at < s.joined_at THEN a.utm_campaign ELSE s.utm_campaign END, visitor_id = CASE WHEN a.joined_at < s.joined_at THEN a.visitor_id ELSE s.visitor_id END, utm_ad = CASE WHEN a.joined_at < s.joined_at THEN a.utm_ad ELSE s.utm_ad END, utm_keys = CASE WHEN a.joined_at < s.joined_at THEN a.utm_keys ELSE s.utm_keys END, status = CASE WHEN 'active' IN (s.status, a.status) THEN 'active' WHEN 'unconfirmed' IN (s.status, a.status) THEN 'unconfirmed' ELSE s.status END, left_at = CASE WHEN 'active' IN (s.status, a.status) OR 'unconfirmed' IN (s.status, a.status) THEN NULL ELSE GREATEST(s.left_at, a.left_at) END",
         "forget": "erase",
         "card": [{"key": "groups", "from": "card_groups", "order": "v.joined_at, v.group_id"}],
         "export": []}$$),

@@ -510,10 +510,11 @@ COMMENT ON VIEW customercard.card_visits IS 'Page visits of each contact';
 
 CREATE VIEW customercard.card_clicks WITH (security_invoker = true) AS
 SELECT k.contact_id, k.click_id, k.visitor_id, k.url, k.utm_source, k.utm_campaign, k.utm_ad, k.utm_keys, k.clicked_at,
+       k.partner,
        k.account_id
   FROM customercard.clicks k
  WHERE k.account_id = (SELECT customercard.current_account_id());
-COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks';
+COMMENT ON VIEW customercard.card_clicks IS 'Link clicks of each contact with their UTM marks and the partner''s mark';
 
 CREATE VIEW customercard.card_emails WITH (security_invoker = true) AS
 SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.opened_at, es.clicked_at,
@@ -524,14 +525,17 @@ SELECT es.contact_id, es.email_sent_id, es.kind, es.subject, es.sent_at, es.open
             WHEN es.opened_at IS NOT NULL THEN 'opened'
             ELSE 'sent' END AS outcome,
        es.visitor_id,
+       es.group_id, g.name AS "group", es.letter_number, es.letter_name, es.instant_number, es.chain_actions,
        es.account_id
   FROM customercard.emails_sent es
+  LEFT JOIN customercard.groups g ON g.account_id = es.account_id AND g.group_id = es.group_id
  WHERE es.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_emails IS 'E-mails sent to each contact and what they did with them';
 
 CREATE VIEW customercard.card_groups WITH (security_invoker = true) AS
 SELECT gm.contact_id, gm.group_id, g.name AS "group", gm.joined_at, gm.partner, gm.tag,
        gm.utm_source, gm.utm_medium, gm.utm_campaign, gm.visitor_id,
+       gm.status, gm.left_at, gm.utm_ad, gm.utm_keys, g.is_automatic,
        gm.account_id
   FROM customercard.group_members gm
   JOIN customercard.groups g ON g.account_id = gm.account_id AND g.group_id = gm.group_id

@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..27"
+echo "1..28"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -166,3 +166,15 @@ ok "$(app $PGPORT 1 "SELECT (SELECT count(*) FROM customercard.webinars WHERE na
                                  WHERE w.name = 'Cluster webinar' AND r.contact_id = $anna_id) || ' '
                             || (SELECT chat_messages FROM customercard.webinar_visits WHERE webinar = 'Cluster webinar');")" \
    "1 true 1" "a visit named by its webinar makes the webinar on the cluster, counts its chat, and the registration after it is attended"
+
+# group rules on the cluster: the membership trigger runs on the shard, reads
+# the group there, stamps when the person left; the app may take a member
+# out of an automatic group
+app $PGPORT 1 "INSERT INTO customercard.groups (name, is_automatic) VALUES ('Cluster buyers', true);
+               INSERT INTO customercard.group_members (group_id, contact_id)
+               SELECT group_id, $anna_id FROM customercard.groups WHERE name = 'Cluster buyers';
+               UPDATE customercard.group_members SET status = 'unsubscribed' WHERE contact_id = $anna_id
+                  AND group_id = (SELECT group_id FROM customercard.groups WHERE name = 'Cluster buyers');" >/dev/null
+ok "$(app $PGPORT 1 "SELECT status || ' ' || (left_at IS NOT NULL) FROM customercard.group_members m JOIN customercard.groups g USING (account_id, group_id)
+                     WHERE g.name = 'Cluster buyers' AND m.contact_id = $anna_id;")" \
+   "unsubscribed true" "an automatic group's member unsubscribed by the app on the cluster, with the time they left"
