@@ -2420,22 +2420,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
     -- a row is one period: two open periods of the same funnel, channel and
     -- LGT are one subscription; ended ones are history and just move
     ('subscriptions', 'Subscription', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
         "key": "subscription_id",
         "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id AND s.lgt_id IS NOT DISTINCT FROM a.lgt_id AND s.unsubscribed_at IS NULL AND a.unsubscribed_at IS NULL",
-        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), block_id = coalesce(s.block_id, a.block_id), source = coalesce(s.source, a.source)",
-        "forget": "keep",
+        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), block_id = coalesce(s.block_id, a.block_id), source = coalesce(s.source, a.source), visitor_id = coalesce(s.visitor_id, a.visitor_id)",
+        "forget": "erase",
         "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"},
                  {"key": "subscription_history", "from": "card_subscription_history", "order": "v.subscribed_at DESC, v.subscription_id DESC"}],
         "export": []}$$),
     ('orders', 'Order', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "order_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "order_id", "forget": "erase",
         "card": [{"key": "orders", "from": "card_orders", "order": "v.created_at DESC, v.order_id DESC"},
                  {"key": "finance", "from": "card_finance", "order": "v.currency"}],
         "export": []}$$),
     ('payments', 'Payment', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"],
-        "key": "payment_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"], "personal": ["visitor_id"],
+        "key": "payment_id", "forget": "erase",
         "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
         "export": []}$$),
     ('sales_plan_members', 'Sales plan membership', $${
@@ -5180,7 +5180,9 @@ SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id,
        s.channel_id, ch.kind AS channel_kind, b.name AS block,
        s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
        s.account_id
-  FROM (SELECT DISTINCT ON (x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id) x.*
+  FROM (SELECT DISTINCT ON (x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id)
+               x.account_id, x.contact_id, x.subscription_id, x.funnel_id, x.lgt_id, x.channel_id, x.block_id,
+               x.subscribed_at, x.unsubscribed_at, x.source
           FROM customercard.subscriptions x
          WHERE x.account_id = (SELECT customercard.current_account_id())
          ORDER BY x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id,
@@ -5431,6 +5433,18 @@ COMMENT ON VIEW customercard.card_groups IS 'Groups each contact joined, with pa
 REVOKE ALL ON customercard.card_clicks, customercard.card_emails, customercard.card_groups FROM PUBLIC;
 GRANT SELECT ON customercard.card_clicks, customercard.card_emails, customercard.card_groups TO customercard_reader;
 
+-- issue 17 (item 8): related contacts from the same browser through the
+-- visitor ids orders, payments and subscriptions carry (contact_visitors,
+-- contact_key_hits); forget_contact erases them
+ALTER TABLE customercard.orders ADD COLUMN visitor_id text;
+ALTER TABLE customercard.payments ADD COLUMN visitor_id text;
+ALTER TABLE customercard.subscriptions ADD COLUMN visitor_id text;
+CREATE INDEX orders_visitor ON customercard.orders (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
+CREATE INDEX payments_visitor ON customercard.payments (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
+CREATE INDEX subscriptions_visitor ON customercard.subscriptions (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
+SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}',
+    '{customercard.orders, customercard.payments, customercard.subscriptions}');
+
 -- Written here from the sections' card blocks (card_sections()), as
 -- static SQL: each block is one query of the account's rows of the contact,
 -- a list (jsonb_agg in its order, without the ids, the first limit rows),
@@ -5534,3 +5548,73 @@ END
 $$;
 REVOKE ALL ON FUNCTION customercard.assert_manager(text),
     customercard.bulk_progressed(bigint, bigint, timestamptz, bigint, boolean, integer, integer) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION customercard.contact_key_hits(acct bigint, id bigint)
+RETURNS TABLE (related_id bigint, kind text, value text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    -- Join conditions are plain column equalities (or the leakproof
+    -- email_key), so that under row-level security they stay index conditions.
+    -- (phones keep their type, so that the probe is an index condition)
+    WITH keys AS MATERIALIZED (
+        SELECT 'phone' AS kind, p.phone::text AS value, NULL::text AS channel_kind, p.phone FROM customercard.phones p
+         WHERE p.account_id = acct AND p.contact_id = id
+        UNION SELECT 'email', customercard.email_key(e.email), NULL, NULL FROM customercard.emails e
+         WHERE e.account_id = acct AND e.contact_id = id
+        UNION SELECT 'external_id', c.external_id, c.kind, NULL FROM customercard.channels c
+         WHERE c.account_id = acct AND c.contact_id = id
+        UNION SELECT 'visitor_id', v.visitor_id, NULL, NULL FROM customercard.contact_visitors v
+         WHERE v.account_id = acct AND v.contact_id = id
+    ), hits AS (
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.phones b
+            ON b.account_id = acct AND b.phone OPERATOR(customercard.=) k.phone WHERE k.kind = 'phone'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails b
+            ON b.account_id = acct AND customercard.email_key(b.email) = k.value WHERE k.kind = 'email'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.channel_kind || ':' || k.value FROM keys k JOIN customercard.channels b
+            ON b.account_id = acct AND b.external_id = k.value AND b.kind = k.channel_kind
+         WHERE k.kind = 'external_id'
+        -- each visitor table probed by its own index (a join cannot reach into a UNION ALL view's branches)
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.page_visits b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.clicks b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.webinar_visits b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails_sent b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.group_members b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.orders b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.payments b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.subscriptions b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+    )
+    SELECT DISTINCT h.contact_id, h.kind, h.value
+      FROM hits h
+      JOIN customercard.contacts r ON r.account_id = acct AND r.contact_id = h.contact_id
+     WHERE h.contact_id <> id AND r.merged_into IS NULL AND r.deleted_at IS NULL;
+END
+$$;
+
+CREATE OR REPLACE VIEW customercard.contact_visitors WITH (security_invoker = true) AS
+SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.orders WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.payments WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.subscriptions WHERE visitor_id IS NOT NULL;

@@ -124,6 +124,7 @@ CREATE TABLE customercard.subscriptions (
     unsubscribed_at timestamptz,
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     source          text CHECK (pg_catalog.length(source) BETWEEN 1 AND 200),  -- where it came from: "import", the account's default traffic source
+    visitor_id      text,           -- the browser the person subscribed from
     PRIMARY KEY (account_id, subscription_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, channel_id) REFERENCES customercard.channels,
@@ -138,6 +139,7 @@ CREATE TABLE customercard.subscriptions (
 CREATE UNIQUE INDEX subscriptions_open ON customercard.subscriptions (account_id, contact_id, funnel_id, channel_id, lgt_id)
     NULLS NOT DISTINCT WHERE unsubscribed_at IS NULL;
 CREATE INDEX subscriptions_contact ON customercard.subscriptions (account_id, contact_id);
+CREATE INDEX subscriptions_visitor ON customercard.subscriptions (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 CREATE INDEX subscriptions_funnel ON customercard.subscriptions (account_id, funnel_id, contact_id);
 CREATE INDEX subscriptions_lgt ON customercard.subscriptions (account_id, lgt_id, contact_id) WHERE lgt_id IS NOT NULL;
 CREATE INDEX subscriptions_channel ON customercard.subscriptions (account_id, channel_id) WHERE channel_id IS NOT NULL;

@@ -30,6 +30,7 @@ CREATE TABLE customercard.orders (
     next_charge_at      timestamptz,    -- a recurring order's next charge
     recurring_stopped_at timestamptz,   -- stop_recurring()
     is_false            boolean NOT NULL DEFAULT false,     -- GetCourse's "false order": kept, out of the card and its figures
+    visitor_id          text,           -- the browser the order was placed from
     PRIMARY KEY (account_id, order_id),
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
     FOREIGN KEY (account_id, manager_id) REFERENCES customercard.managers,
@@ -39,6 +40,7 @@ CREATE TABLE customercard.orders (
 CREATE INDEX orders_contact ON customercard.orders (account_id, contact_id, created_at DESC);
 CREATE INDEX orders_offer ON customercard.orders (account_id, offer, status, contact_id);
 CREATE INDEX orders_manager ON customercard.orders (account_id, manager_id) WHERE manager_id IS NOT NULL;
+CREATE INDEX orders_visitor ON customercard.orders (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.orders IS 'Orders (deals): offer, amount, status, UTM marks';
 
 -- the balance ledger's rows name the order that earned or spent them
@@ -59,6 +61,7 @@ CREATE TABLE customercard.payments (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     confirmed_at    timestamptz,    -- when confirmed_by confirmed it (confirm_payment)
     manager_id      bigint,         -- the manager pinned to the payment
+    visitor_id      text,           -- the browser the payment was made from
     PRIMARY KEY (account_id, payment_id),
     FOREIGN KEY (account_id, order_id) REFERENCES customercard.orders,
     FOREIGN KEY (account_id, contact_id) REFERENCES customercard.contacts,
@@ -72,6 +75,7 @@ CREATE INDEX payments_order ON customercard.payments (account_id, order_id);
 CREATE INDEX payments_contact ON customercard.payments (account_id, contact_id);
 CREATE INDEX payments_confirmed_by ON customercard.payments (account_id, confirmed_by) WHERE confirmed_by IS NOT NULL;
 CREATE INDEX payments_manager ON customercard.payments (account_id, manager_id) WHERE manager_id IS NOT NULL;
+CREATE INDEX payments_visitor ON customercard.payments (account_id, visitor_id) WHERE visitor_id IS NOT NULL;
 COMMENT ON TABLE customercard.payments IS 'Payment attempts of orders: succeeded or failed with an error code; manual ones confirmed by a manager';
 
 CREATE TABLE customercard.payouts (

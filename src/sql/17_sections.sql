@@ -105,22 +105,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $declarations$
     -- a row is one period: two open periods of the same funnel, channel and
     -- LGT are one subscription; ended ones are history and just move
     ('subscriptions', 'Subscription', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"],
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"],
         "key": "subscription_id",
         "match": "s.funnel_id = a.funnel_id AND s.channel_id IS NOT DISTINCT FROM a.channel_id AND s.lgt_id IS NOT DISTINCT FROM a.lgt_id AND s.unsubscribed_at IS NULL AND a.unsubscribed_at IS NULL",
-        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), block_id = coalesce(s.block_id, a.block_id), source = coalesce(s.source, a.source)",
-        "forget": "keep",
+        "assign": "subscribed_at = LEAST(s.subscribed_at, a.subscribed_at), block_id = coalesce(s.block_id, a.block_id), source = coalesce(s.source, a.source), visitor_id = coalesce(s.visitor_id, a.visitor_id)",
+        "forget": "erase",
         "card": [{"key": "subscriptions", "from": "card_subscriptions", "order": "v.subscribed_at, v.subscription_id"},
                  {"key": "subscription_history", "from": "card_subscription_history", "order": "v.subscribed_at DESC, v.subscription_id DESC"}],
         "export": []}$$),
     ('orders', 'Order', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "key": "order_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "personal": ["visitor_id"], "key": "order_id", "forget": "erase",
         "card": [{"key": "orders", "from": "card_orders", "order": "v.created_at DESC, v.order_id DESC"},
                  {"key": "finance", "from": "card_finance", "order": "v.currency"}],
         "export": []}$$),
     ('payments', 'Payment', $${
-        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"],
-        "key": "payment_id", "forget": "keep",
+        "writes": ["INSERT", "UPDATE", "DELETE"], "system_set": ["confirmed_by", "confirmed_at"], "personal": ["visitor_id"],
+        "key": "payment_id", "forget": "erase",
         "card": [{"key": "payments", "from": "card_payments", "order": "v.created_at DESC, v.payment_id DESC"}],
         "export": []}$$),
     ('sales_plan_members', 'Sales plan membership', $${

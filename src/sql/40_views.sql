@@ -162,7 +162,9 @@ SELECT s.contact_id, s.subscription_id, s.funnel_id, f.name AS funnel, s.lgt_id,
        s.channel_id, ch.kind AS channel_kind, b.name AS block,
        s.subscribed_at, s.unsubscribed_at, s.unsubscribed_at IS NULL AS is_active, s.source,
        s.account_id
-  FROM (SELECT DISTINCT ON (x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id) x.*
+  FROM (SELECT DISTINCT ON (x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id)
+               x.account_id, x.contact_id, x.subscription_id, x.funnel_id, x.lgt_id, x.channel_id, x.block_id,
+               x.subscribed_at, x.unsubscribed_at, x.source
           FROM customercard.subscriptions x
          WHERE x.account_id = (SELECT customercard.current_account_id())
          ORDER BY x.account_id, x.contact_id, x.funnel_id, x.channel_id, x.lgt_id,
@@ -358,7 +360,10 @@ SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE vi
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL;
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.orders WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.payments WHERE visitor_id IS NOT NULL
+UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.subscriptions WHERE visitor_id IS NOT NULL;
 COMMENT ON VIEW customercard.contact_visitors IS 'Browser visitor ids (cookies) seen with each contact, from every source that has one';
 
 -- The contact's own keys first (a few rows), then one index probe per key,
@@ -407,6 +412,15 @@ BEGIN
             ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
         UNION ALL
         SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.group_members b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.orders b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.payments b
+            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        UNION ALL
+        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.subscriptions b
             ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
     )
     SELECT DISTINCT h.contact_id, h.kind, h.value

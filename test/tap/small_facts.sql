@@ -3,7 +3,7 @@
 -- the points ledger linked to the order that earned or spent them; the
 -- upcoming actions (Leeloo's "when the action will be done").
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT customercard.create_account('Small facts', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -64,6 +64,26 @@ SELECT results_eq(format('SELECT kind FROM customercard.card_upcoming WHERE cont
 UPDATE customercard.tasks SET status = 'done' WHERE contact_id = :ada;
 UPDATE customercard.call_campaign_members SET status = 'reached', call_back_at = NULL WHERE contact_id = :ada;
 SELECT is((SELECT count(*) FROM customercard.card_upcoming WHERE contact_id = :ada), 0::bigint, 'done work is not upcoming');
+-- 17..19: related through a browser: visitor ids carried by orders, payments and subscriptions
+SELECT customercard.upsert_contact('{"name": "Buyer"}') AS buyer \gset
+SELECT customercard.upsert_contact('{"name": "Subscriber"}') AS subscriber \gset
+INSERT INTO customercard.orders (contact_id, number, offer, amount, status, visitor_id) VALUES (:buyer, 'V-1', 'Course', 10, 'new', 'cookie-77')
+RETURNING order_id AS vo \gset
+INSERT INTO customercard.funnels (name) VALUES ('Browser funnel') RETURNING funnel_id AS bf \gset
+INSERT INTO customercard.subscriptions (contact_id, funnel_id, visitor_id) VALUES (:subscriber, :bf, 'cookie-77');
+SELECT results_eq(format('SELECT related_id, name, shared, shared_values FROM customercard.card_related WHERE contact_id = %s', :buyer),
+    format($$VALUES (%s::bigint, 'Subscriber'::text, '{visitor_id}'::text[], '{cookie-77}'::text[])$$, :subscriber),
+    'related contacts from the same browser: an order''s and a subscription''s visitor id');
+INSERT INTO customercard.payments (order_id, contact_id, amount, status, visitor_id) VALUES (:vo, :buyer, 10, 'failed', 'cookie-88');
+INSERT INTO customercard.page_visits (contact_id, url, visitor_id) VALUES (:nobody, 'https://school.example/', 'cookie-88');
+SELECT is((SELECT array_agg(related_id ORDER BY related_id) FROM customercard.card_related WHERE contact_id = :buyer),
+    ARRAY[:nobody::bigint, :subscriber::bigint], '... and a payment''s');
+SELECT customercard.forget_contact(:buyer);
+SELECT results_eq(format($$SELECT (SELECT count(*) FROM customercard.orders WHERE contact_id = %1$s AND visitor_id IS NOT NULL)
+                                + (SELECT count(*) FROM customercard.payments WHERE contact_id = %1$s AND visitor_id IS NOT NULL),
+                                (SELECT count(*) FROM customercard.orders WHERE contact_id = %1$s)$$, :buyer),
+    $$VALUES (0::bigint, 1::bigint)$$, 'forget_contact erases those visitor ids and keeps the orders');
+
 SELECT customercard.create_account('Other', 'RU', 'RUB') AS acct2 \gset
 SET customercard.account_id = :acct2;
 SELECT is((SELECT count(*) FROM customercard.card_upcoming), 0::bigint, 'another account sees none of it');
