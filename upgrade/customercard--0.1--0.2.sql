@@ -803,7 +803,7 @@ END
 $$;
 COMMENT ON FUNCTION customercard.distribute_on_citus() IS
     'On a Citus coordinator: make accounts and role_bindings reference tables and distribute every other table by account_id, colocated with contacts; again, it changes nothing';
-CREATE FUNCTION customercard.citus_node_forms() RETURNS integer
+CREATE OR REPLACE FUNCTION customercard.citus_node_forms() RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record;
@@ -825,14 +825,17 @@ BEGIN
         n := n + 1;
     END LOOP;
     -- card_json plans at each call on a cluster: Citus cannot plan the
-    -- generic plan of its statement (parameters in its sub-queries)
-    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode;
+    -- generic plan of its statement (parameters in its sub-queries); and it
+    -- reads as the caller, under the policies: its shard queries run on the
+    -- workers as the role that sent them, where the owner would act in no
+    -- account
+    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode SECURITY INVOKER;
     PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION customercard.citus_node_forms() IS
-    'Rewrite the account_isolation policies without a sub-select and card_json''s plan mode, as Citus requires; run on every node by distribute_on_citus()';
+    'Rewrite the account_isolation policies without a sub-select, and card_json''s plan mode and security, as Citus requires; run on every node by distribute_on_citus()';
 REVOKE ALL ON FUNCTION customercard.citus_sequence_ranges(), customercard.citus_on_workers(text), customercard.citus_drop_account_fks(),
     customercard.citus_account_fk_tables(), customercard.distribute_on_citus(), customercard.citus_node_forms() FROM PUBLIC;
 
@@ -5445,75 +5448,6 @@ CREATE INDEX subscriptions_visitor ON customercard.subscriptions (account_id, vi
 SELECT customercard.grant_writes('customercard_manager', '{INSERT,UPDATE,DELETE}',
     '{customercard.orders, customercard.payments, customercard.subscriptions}');
 
--- Written here from the sections' card blocks (card_sections()), as
--- static SQL: each block is one query of the account's rows of the contact,
--- a list (jsonb_agg in its order, without the ids, the first limit rows),
--- an object (one) or a
--- {key: value} object (object); then the contact's relations, merges and
--- latest log events.  Its big statement is planned once per session: every
--- part of it is a lookup by key, so the generic plan is as good as a custom
--- one, and planning ~25 sub-queries at each call was most of its time.
-DO $generate$
-DECLARE
-    blocks text;
-BEGIN
-    SELECT string_agg(format('%L, %s', b ->> 'key',
-             CASE WHEN (b ->> 'one')::boolean
-                  THEN format('(SELECT to_jsonb(v) - ''account_id'' FROM customercard.%I v '
-                              'WHERE v.account_id = acct AND v.contact_id = id)', b ->> 'from')
-                  WHEN b ? 'object'
-                  THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
-                              'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
-                              b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
-                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
-                              CASE WHEN b ? 'columns'
-                                   THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
-                                                                    FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
-                                   ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
-                              b ->> 'order',
-                              CASE WHEN b ? 'limit'
-                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
-                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
-                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
-             E',\n        ' ORDER BY s.ordinality, x.bo)
-      INTO blocks
-      FROM customercard.card_sections() WITH ORDINALITY s,
-           jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
-    EXECUTE format($f$
-CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
-DECLARE
-    acct bigint := customercard.current_account_id();
-    id bigint := customercard.resolve_contact(card_json.contact_id);
-    log_limit constant integer := 100;
-    related jsonb;
-BEGIN
-    -- its own statement: the rest is one query in one account, which Citus
-    -- sends whole to the node holding the account, where a function that
-    -- queries distributed tables may not run inside it
-    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
-                           FROM customercard.related_contacts(id) r), '[]');
-    -- every query names the account, also those of the views (none
-    -- correlates a sub-query to an outer row): on Citus the statement then
-    -- reads only the account's shards
-    RETURN (SELECT jsonb_build_object(
-        'contact_id', id,
-        'requested_id', card_json.contact_id,
-        %s,
-        'related', related,
-        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
-                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
-        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
-        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
-                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
-                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
-      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
-END
-$body$;
-$f$, blocks);
-END
-$generate$;
-
 -- review: shared helpers of the managers' functions and the runner's batches
 -- The calling role (not a SECURITY DEFINER function's owner) is a manager:
 -- otherwise 42501 saying what it may not do.
@@ -5618,3 +5552,126 @@ UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_memb
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.orders WHERE visitor_id IS NOT NULL
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.payments WHERE visitor_id IS NOT NULL
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.subscriptions WHERE visitor_id IS NOT NULL;
+
+-- card_json faster (#17): SECURITY DEFINER on one node, every query naming the
+-- caller's account (no per-table policy sub-plans), each row built from its
+-- columns; section_label one inlined CASE.  Written last, from every section.
+-- What a row of a section is called, for the log's descriptions (card_log
+-- describes every row it shows).  Written here from the declarations as
+-- one CASE, so that it is inlined into describe_event and costs nothing per
+-- row (as SQL over section_declarations() it set up the declarations' rows
+-- at each call: 0.66 ms a row_* description; PL/pgSQL still ran a query a
+-- row).  Written again whenever a section is declared (the upgrade
+-- scripts), which tap/action_log checks.
+DO $generate$
+BEGIN
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.section_label(tbl text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
+    SELECT CASE tbl %s ELSE tbl END
+$body$
+$f$, (SELECT string_agg(format('WHEN %L THEN %L', d.tbl, d.label), ' ' ORDER BY d.tbl)
+        FROM customercard.section_declarations() d));
+END
+$generate$;
+
+-- Written here from the sections' card blocks (card_sections()), as
+-- static SQL: each block is one query of the account's rows of the contact,
+-- a list (jsonb_agg in its order, without the ids, the first limit rows),
+-- an object (one) or a
+-- {key: value} object (object); then the contact's relations, merges and
+-- latest log events.  Its big statement is planned once per session: every
+-- part of it is a lookup by key, so the generic plan is as good as a custom
+-- one, and planning ~25 sub-queries at each call was most of its time.
+DO $generate$
+DECLARE
+    blocks text[] := '{}';
+    b jsonb;
+    -- a row of a block as jsonb_build_object of its columns (the declared
+    -- ones, or the relation's but the ids), not to_jsonb(v) minus the ids:
+    -- that formed and re-read the row, then rebuilt the object per id
+    obj text;
+    own jsonb := '{}';
+BEGIN
+    FOR b IN SELECT y.b FROM (
+             SELECT x.b || jsonb_build_object('ids', CASE WHEN (x.b ->> 'one')::boolean THEN '["account_id"]'::jsonb
+                                                          ELSE '["contact_id", "account_id"]' END)
+                    AS b, s.ordinality AS so, x.bo
+               FROM customercard.card_sections() WITH ORDINALITY s,
+                    jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo)
+              UNION ALL  -- merges and the log are the function's own (below), shaped alike
+             SELECT jsonb_build_object('from', f, 'own', true, 'ids', '["contact_id", "account_id"]'::jsonb)
+                    , NULL, NULL
+               FROM unnest(ARRAY['card_merges', 'card_log']) f) y ORDER BY y.so, y.bo
+    LOOP
+        -- jsonb_build_object takes at most 50 pairs: a wider row is several, joined by ||
+        SELECT string_agg('jsonb_build_object(' || c.pairs || ')', ' || ' ORDER BY c.chunk)
+          INTO obj
+          FROM (SELECT (n.o - 1) / 50 AS chunk, string_agg(format('%L, v.%I', n.col, n.col), ', ' ORDER BY n.o) AS pairs
+                  FROM (SELECT e.col, e.o FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY e (col, o)
+                         WHERE b ? 'columns'
+                        UNION ALL
+                        SELECT a.attname::text, row_number() OVER (ORDER BY a.attnum)
+                          FROM pg_catalog.pg_attribute a
+                         WHERE NOT b ? 'columns'
+                           AND a.attrelid = ('customercard.' || quote_ident(b ->> 'from'))::regclass
+                           AND a.attnum > 0 AND NOT a.attisdropped
+                           AND NOT a.attname::text IN (SELECT jsonb_array_elements_text(b -> 'ids'))) n
+                 GROUP BY 1) c;
+        IF b ? 'own' THEN
+            own := own || jsonb_build_object(b ->> 'from', obj);
+            CONTINUE;
+        END IF;
+        blocks := blocks || format('%L, %s', b ->> 'key',
+             CASE WHEN (b ->> 'one')::boolean
+                  THEN format('(SELECT %s FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id)',
+                              obj, b ->> 'from')
+                  WHEN b ? 'object'
+                  THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
+                              'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
+                              b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
+                  ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
+                              obj, b ->> 'order',
+                              CASE WHEN b ? 'limit'
+                                   THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
+                                               'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END);
+    END LOOP;
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
+DECLARE
+    -- the caller's account (current_account_id() judges the caller, not
+    -- this function's owner): every query below names it
+    acct bigint := customercard.current_account_id();
+    id bigint := customercard.resolve_contact(card_json.contact_id);
+    log_limit constant integer := 100;
+    related jsonb;
+BEGIN
+    -- its own statement: the rest is one query in one account, which Citus
+    -- sends whole to the node holding the account, where a function that
+    -- queries distributed tables may not run inside it
+    related := coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.related_id)
+                           FROM customercard.related_contacts(id) r), '[]');
+    -- every query names the account, also those of the views (none
+    -- correlates a sub-query to an outer row): on Citus the statement then
+    -- reads only the account's shards
+    RETURN (SELECT jsonb_build_object(
+        'contact_id', id,
+        'requested_id', card_json.contact_id,
+        %s,
+        'related', related,
+        'merges', coalesce((SELECT jsonb_agg(%s ORDER BY v.merged_at, v.merge_id)
+                              FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
+        'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
+        'log', coalesce((SELECT jsonb_agg(%s ORDER BY v.at DESC, v.log_id DESC)
+                           FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
+                                  ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
+      FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
+END
+$body$;
+$f$, array_to_string(blocks, E',\n        '), own ->> 'card_merges', own ->> 'card_log');
+END
+$generate$;
+COMMENT ON FUNCTION customercard.card_json(bigint) IS
+    'The whole card of a contact (a merged contact''s id gives its survivor''s card): every section, the latest 100 log events and the log''s total';

@@ -12,34 +12,64 @@
 -- one, and planning ~25 sub-queries at each call was most of its time.
 DO $generate$
 DECLARE
-    blocks text;
+    blocks text[] := '{}';
+    b jsonb;
+    -- a row of a block as jsonb_build_object of its columns (the declared
+    -- ones, or the relation's but the ids), not to_jsonb(v) minus the ids:
+    -- that formed and re-read the row, then rebuilt the object per id
+    obj text;
+    own jsonb := '{}';
 BEGIN
-    SELECT string_agg(format('%L, %s', b ->> 'key',
+    FOR b IN SELECT y.b FROM (
+             SELECT x.b || jsonb_build_object('ids', CASE WHEN (x.b ->> 'one')::boolean THEN '["account_id"]'::jsonb
+                                                          ELSE '["contact_id", "account_id"]' END)
+                    AS b, s.ordinality AS so, x.bo
+               FROM customercard.card_sections() WITH ORDINALITY s,
+                    jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo)
+              UNION ALL  -- merges and the log are the function's own (below), shaped alike
+             SELECT jsonb_build_object('from', f, 'own', true, 'ids', '["contact_id", "account_id"]'::jsonb)
+                    , NULL, NULL
+               FROM unnest(ARRAY['card_merges', 'card_log']) f) y ORDER BY y.so, y.bo
+    LOOP
+        -- jsonb_build_object takes at most 50 pairs: a wider row is several, joined by ||
+        SELECT string_agg('jsonb_build_object(' || c.pairs || ')', ' || ' ORDER BY c.chunk)
+          INTO obj
+          FROM (SELECT (n.o - 1) / 50 AS chunk, string_agg(format('%L, v.%I', n.col, n.col), ', ' ORDER BY n.o) AS pairs
+                  FROM (SELECT e.col, e.o FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY e (col, o)
+                         WHERE b ? 'columns'
+                        UNION ALL
+                        SELECT a.attname::text, row_number() OVER (ORDER BY a.attnum)
+                          FROM pg_catalog.pg_attribute a
+                         WHERE NOT b ? 'columns'
+                           AND a.attrelid = ('customercard.' || quote_ident(b ->> 'from'))::regclass
+                           AND a.attnum > 0 AND NOT a.attisdropped
+                           AND NOT a.attname::text IN (SELECT jsonb_array_elements_text(b -> 'ids'))) n
+                 GROUP BY 1) c;
+        IF b ? 'own' THEN
+            own := own || jsonb_build_object(b ->> 'from', obj);
+            CONTINUE;
+        END IF;
+        blocks := blocks || format('%L, %s', b ->> 'key',
              CASE WHEN (b ->> 'one')::boolean
-                  THEN format('(SELECT to_jsonb(v) - ''account_id'' FROM customercard.%I v '
-                              'WHERE v.account_id = acct AND v.contact_id = id)', b ->> 'from')
+                  THEN format('(SELECT %s FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id)',
+                              obj, b ->> 'from')
                   WHEN b ? 'object'
                   THEN format('coalesce((SELECT jsonb_object_agg(v.%I, v.%I) FROM customercard.%I v '
                               'WHERE v.account_id = acct AND v.contact_id = id), ''{}'')',
                               b -> 'object' ->> 0, b -> 'object' ->> 1, b ->> 'from')
                   ELSE format('coalesce((SELECT jsonb_agg(%s ORDER BY %s) FROM %s), ''[]'')',
-                              CASE WHEN b ? 'columns'
-                                   THEN 'jsonb_build_object(' || (SELECT string_agg(format('%L, v.%I', c, c), ', ' ORDER BY o)
-                                                                    FROM jsonb_array_elements_text(b -> 'columns') WITH ORDINALITY x (c, o)) || ')'
-                                   ELSE 'to_jsonb(v) - ''contact_id'' - ''account_id''' END,
-                              b ->> 'order',
+                              obj, b ->> 'order',
                               CASE WHEN b ? 'limit'
                                    THEN format('(SELECT * FROM customercard.%I v WHERE v.account_id = acct AND v.contact_id = id '
                                                'ORDER BY %s LIMIT %s) v', b ->> 'from', b ->> 'order', (b ->> 'limit')::integer)
-                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END),
-             E',\n        ' ORDER BY s.ordinality, x.bo)
-      INTO blocks
-      FROM customercard.card_sections() WITH ORDINALITY s,
-           jsonb_array_elements(s.card) WITH ORDINALITY x (b, bo);
+                                   ELSE format('customercard.%I v WHERE v.account_id = acct AND v.contact_id = id', b ->> 'from') END) END);
+    END LOOP;
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION customercard.card_json(contact_id bigint) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_generic_plan AS $body$
 DECLARE
+    -- the caller's account (current_account_id() judges the caller, not
+    -- this function's owner): every query below names it
     acct bigint := customercard.current_account_id();
     id bigint := customercard.resolve_contact(card_json.contact_id);
     log_limit constant integer := 100;
@@ -58,16 +88,16 @@ BEGIN
         'requested_id', card_json.contact_id,
         %s,
         'related', related,
-        'merges', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.merged_at, v.merge_id)
+        'merges', coalesce((SELECT jsonb_agg(%s ORDER BY v.merged_at, v.merge_id)
                               FROM customercard.card_merges v WHERE v.contact_id = id AND v.account_id = acct), '[]'),
         'log_total', (SELECT count(*) FROM customercard.action_log l WHERE l.account_id = acct AND l.contact_id = id),
-        'log', coalesce((SELECT jsonb_agg(to_jsonb(v) - 'contact_id' - 'account_id' ORDER BY v.at DESC, v.log_id DESC)
+        'log', coalesce((SELECT jsonb_agg(%s ORDER BY v.at DESC, v.log_id DESC)
                            FROM (SELECT * FROM customercard.card_log v WHERE v.contact_id = id AND v.account_id = acct
                                   ORDER BY v.at DESC, v.log_id DESC LIMIT log_limit) v), '[]'))
       FROM customercard.contacts k WHERE k.account_id = acct AND k.contact_id = id);
 END
 $body$;
-$f$, blocks);
+$f$, array_to_string(blocks, E',\n        '), own ->> 'card_merges', own ->> 'card_log');
 END
 $generate$;
 COMMENT ON FUNCTION customercard.card_json(bigint) IS

@@ -319,11 +319,14 @@ BEGIN
         n := n + 1;
     END LOOP;
     -- card_json plans at each call on a cluster: Citus cannot plan the
-    -- generic plan of its statement (parameters in its sub-queries)
-    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode;
+    -- generic plan of its statement (parameters in its sub-queries); and it
+    -- reads as the caller, under the policies: its shard queries run on the
+    -- workers as the role that sent them, where the owner would act in no
+    -- account
+    ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode SECURITY INVOKER;
     PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION customercard.citus_node_forms() IS
-    'Rewrite the account_isolation policies without a sub-select and card_json''s plan mode, as Citus requires; run on every node by distribute_on_citus()';
+    'Rewrite the account_isolation policies without a sub-select, and card_json''s plan mode and security, as Citus requires; run on every node by distribute_on_citus()';

@@ -2,7 +2,7 @@
 -- actor and the statement's time; bulk statements log every row; app roles
 -- log without being able to write the log themselves; log_event checks.
 BEGIN;
-SELECT plan(47);
+SELECT plan(50);
 
 SET customercard.actor = 'manager:42';
 CREATE TEMP TABLE seen AS SELECT 0::bigint AS last;
@@ -166,6 +166,12 @@ SELECT unalike(pg_temp.plan_of('SELECT description FROM customercard.card_log WH
     'card_log''s descriptions are computed inline: describe_event is inlined');
 SELECT is(customercard.describe_event('row_changed', '{"section": "webinar_registrations", "fields": {"attended": {"old": false, "new": true}}}'),
     'Webinar registration changed: attended "false" → "true"', 'a row_changed description: the section''s label and the fields');
+SELECT unalike(pg_temp.plan_of('SELECT description FROM customercard.card_log WHERE contact_id = 1'), '%section_label%',
+    'card_log''s descriptions name sections inline: section_label is inlined too');
+SELECT is((SELECT count(*) FROM customercard.section_declarations() d
+            WHERE customercard.section_label(d.tbl) IS DISTINCT FROM d.label), 0::bigint,
+    'section_label gives every declared section its declared label (written from the declarations)');
+SELECT is(customercard.section_label('no_such_table'), 'no_such_table', 'a table that is no section keeps its name');
 
 SELECT * FROM finish();
 ROLLBACK;
