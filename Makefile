@@ -6,7 +6,7 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 DATA_built  = customercard--$(EXTVERSION).sql
 DATA        = $(wildcard upgrade/customercard--*.sql)
-SHLIB_LINK += -lcjson -lxlsxwriter -lzip -lexpat
+SHLIB_LINK += -lcjson -lxlsxwriter -lzip -lexpat -licuuc
 PG_CPPFLAGS = -Isrc
 # appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them
 PG_CFLAGS   = -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -7,7 +7,8 @@
 #     call for each contact, no warm-up) and warm (the same contacts again)
 #   - audience_search, a page (1-5) with 2-3 filters        target p95 < 50 ms
 #   - audience_search by a phone typed in another format   target p95 < 50 ms
-#   - audience_search by a name
+#   - audience_search by a name: common, rare, a prefix, first and last   target p95 < 50 ms
+#   - audience_count of a common name (exact: every match is counted)
 #   - audience_count of common filters
 # then the plans of the inner queries (auto_explain) to show index use.
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
@@ -57,9 +58,28 @@ SELECT 'phone', jsonb_build_object('search',
                    || '-' || substr(p.phone::text, 9, 2) || '-' || substr(p.phone::text, 11)
               ELSE customercard.format_phone(p.phone, 'international') END)::text
   FROM customercard.phones p ORDER BY hashint8(p.phone_id) LIMIT $N;
+-- names as a manager types them, pages 1-5: a common last name (each some
+-- 4% of the contacts), a rare one (a few people), the first letters of a
+-- common one in lower case, a first and last name (two words, ~0.3%)
+CREATE TEMP TABLE last_names AS
+SELECT c.last_name, count(*) AS n FROM customercard.contacts c
+ WHERE c.merged_into IS NULL AND c.deleted_at IS NULL AND c.last_name IS NOT NULL GROUP BY 1;
 INSERT INTO public.bench_inputs
-SELECT 'name', jsonb_build_object('search', split_part(c.name, ' ', 2))::text
-  FROM customercard.contacts c WHERE c.name LIKE '% %' ORDER BY hashint8(c.contact_id) LIMIT $N;
+SELECT k.kind, jsonb_build_object('search', k.search, 'page', 1 + g % 5)::text
+  FROM generate_series(1, $N) g
+ CROSS JOIN LATERAL (SELECT l.last_name FROM last_names l WHERE l.n >= 1000 ORDER BY hashint8(g + length(l.last_name) * 7919 + ascii(l.last_name)) LIMIT 1) com
+ LEFT JOIN LATERAL (SELECT l.last_name FROM last_names l WHERE l.n <= 10 ORDER BY hashint8(g + length(l.last_name) * 7919 + ascii(l.last_name)), l.last_name LIMIT 1) rare ON true
+ CROSS JOIN LATERAL (SELECT c.first_name || ' ' || c.last_name AS full_name FROM customercard.contacts c
+                      WHERE c.contact_id >= (SELECT min(contact_id) FROM customercard.contacts) + (hashint8(g) & 262143)
+                        AND c.first_name IS NOT NULL AND c.last_name IS NOT NULL
+                      ORDER BY c.contact_id LIMIT 1) fn
+ CROSS JOIN LATERAL (VALUES ('name', com.last_name), ('name_rare', rare.last_name),
+                            ('name_prefix', lower(left(com.last_name, 4))), ('name_full', fn.full_name)) k (kind, search)
+ WHERE k.search IS NOT NULL;
+INSERT INTO public.bench_inputs
+SELECT 'name_count', jsonb_build_object('search', l.last_name)::text
+  FROM generate_series(1, greatest($N / 10, 10)) g
+ CROSS JOIN LATERAL (SELECT l.last_name FROM last_names l WHERE l.n >= 1000 ORDER BY hashint8(g + ascii(l.last_name)), l.last_name LIMIT 1) l;
 INSERT INTO public.bench_inputs
 SELECT 'count', x FROM generate_series(1, greatest($N / 10, 10)) g,
        LATERAL (SELECT (ARRAY['{}', '{"has_phone": true}', '{"status": "active"}', '{"channel": "telegram"}',
@@ -73,6 +93,7 @@ measure() {  # label kind sql [warmup]
     r=$(psql -X -q -At -U cc_bench_manager -d bench -c \
         "SELECT round(p50::numeric, 2) || ' ' || round(p95::numeric, 2) || ' ' || calls
            FROM public.bench_latency(\$q\$$3\$q\$, ARRAY(SELECT input FROM public.bench_inputs WHERE kind = '$2'), ${4:-true})")
+    [ -n "$r" ] || { printf '   %-46s (no inputs of kind %s)\n' "$1" "$2"; return; }
     set -- "$1" $r
     printf '   %-46s p50 %8s ms   p95 %8s ms   (%s calls)\n' "$1" "$2" "$3" "$4"
 }
@@ -96,7 +117,12 @@ psql -X -q -At -U cc_bench_manager -d bench \
 measure "audience_search, 2-3 filters, page 1-5" filters \
     'SELECT count(*) FROM customercard.audience_search(($1::jsonb) - $$page$$, (($1::jsonb) ->> $$page$$)::int, 30)'
 measure "audience_search by phone (another format)" phone 'SELECT count(*) FROM customercard.audience_search($1::jsonb)'
-measure "audience_search by a last name" name 'SELECT count(*) FROM customercard.audience_search($1::jsonb)'
+PAGED='SELECT count(*) FROM customercard.audience_search(($1::jsonb) - $$page$$, (($1::jsonb) ->> $$page$$)::int, 30)'
+measure "audience_search by a common last name, page 1-5" name "$PAGED"
+measure "... by a rare last name, page 1-5" name_rare "$PAGED"
+measure "... by a prefix as typed (смир), page 1-5" name_prefix "$PAGED"
+measure "... by first and last name, page 1-5" name_full "$PAGED"
+measure "audience_count of a common last name (exact)" name_count 'SELECT customercard.audience_count($1::jsonb)'
 measure "audience_count, common filters" count 'SELECT customercard.audience_count($1::jsonb)'
 
 echo "== plans of the inner queries (auto_explain)"

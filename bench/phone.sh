@@ -8,7 +8,8 @@
 #   - the same with the region from customercard.default_region
 # and libphonenumber (C++, Debian's) parsing + IsValidNumber + E.164 format of
 # the same inputs in one process.  Prints normalize/lower (target <= 2) and
-# our throughput in SQL over libphonenumber's (target >= 30).
+# our throughput in SQL over libphonenumber's (target >= 30).  Then the same
+# over a corpus of every region, each row parsed in its own region (below).
 #   PHONE_INPUTS=1000000 BENCH_ROUNDS=5 bash bench/phone.sh
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000}
 source "$(dirname "$0")/lib.sh"
@@ -52,14 +53,24 @@ SELECT public.time_ms('SELECT count(lower(raw)) FROM public.phone_inputs');
 SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw, ''RU'')) FROM public.phone_inputs');
 SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw)) FROM public.phone_inputs');
 SQL
-lower=(); norm=(); guc=()
-for r in $(seq "$ROUNDS"); do
-    t=($(q -f /tmp/customercard_phone_round.sql))
-    lower+=("${t[0]}"); norm+=("${t[1]}"); guc+=("${t[2]}")
-    echo "   round $r: lower ${t[0]} ms, normalize_phone(raw, 'RU') ${t[1]} ms, normalize_phone(raw) ${t[2]} ms"
-done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ml=$(median "${lower[@]}"); mn=$(median "${norm[@]}"); mg=$(median "${guc[@]}")
+# rounds FILE LABEL...: ROUNDS runs of FILE (one time per line, in LABEL's
+# order), each round printed; MEDIANS: the median of each
+rounds() {
+    local file=$1 r k line
+    shift
+    local -a labels=("$@") acc=() t
+    for r in $(seq "$ROUNDS"); do
+        t=($(q -f "$file"))
+        line="   round $r:"
+        for k in "${!labels[@]}"; do acc[$k]+=" ${t[$k]}"; line+=" ${labels[$k]} ${t[$k]} ms,"; done
+        echo "${line%,}"
+    done
+    MEDIANS=()
+    for k in "${!labels[@]}"; do MEDIANS+=("$(median ${acc[$k]})"); done
+}
+rounds /tmp/customercard_phone_round.sql lower "normalize_phone(raw, 'RU')" "normalize_phone(raw)"
+ml=${MEDIANS[0]}; mn=${MEDIANS[1]}; mg=${MEDIANS[2]}
 
 g++ -O2 -o /tmp/customercard_phone_lpn "$ROOT/bench/phone_libphonenumber.cc" -lphonenumber
 q -c "COPY (SELECT raw FROM public.phone_inputs ORDER BY i) TO STDOUT" > /tmp/customercard_phone_inputs.txt
@@ -74,3 +85,45 @@ echo "   libphonenumber parse+E.164     $lpn numbers/s (valid $lpn_valid)"
 echo "normalize_phone / lower():            $(ratio "$mn" "$ml")x   (target <= 2)"
 echo "normalize_phone (setting) / lower():  $(ratio "$mg" "$ml")x"
 echo "our throughput / libphonenumber's:    $(ratio "$ours" "$lpn")x   (target >= 30)"
+
+# The per-row corpus: what a multi-country account holds, each row read in
+# its own region (an import with a country column).  Numbers of every region
+# from libphonenumber's examples, in every national and international
+# format, IDD prefixes of other regions, tel: URIs, extensions, separators,
+# mutated, some garbage; the region mostly the number's, sometimes another
+# or none (test/phone_ref/phone_ref.cc corpus, as the differential test).
+echo "== the per-row-region corpus: $N inputs over every region"
+g++ -O2 -o /tmp/customercard_phone_ref "$ROOT/test/phone_ref/phone_ref.cc" -lphonenumber -lprotobuf
+/tmp/customercard_phone_ref corpus 20 "$N" > /tmp/customercard_phone_corpus.tsv
+/tmp/customercard_phone_ref check < /tmp/customercard_phone_corpus.tsv | cut -f1 |
+    awk '{ k = ($1 == "-" || $1 == "possible" || $1 == "impossible") ? $1 : "valid"; c[k]++; n++ }
+         END { printf "   libphonenumber says: valid %.1f%%, possible only %.1f%%, impossible %.1f%%, no number %.1f%%\n",
+               100*c["valid"]/n, 100*c["possible"]/n, 100*c["impossible"]/n, 100*c["-"]/n }'
+q <<'SQL'
+DROP TABLE IF EXISTS public.phone_corpus;
+CREATE TABLE public.phone_corpus (i serial, region text, raw text);
+SQL
+q -c "COPY public.phone_corpus (region, raw) FROM STDIN WITH (FORMAT text)" < <(sed 's/\\/\\\\/g' /tmp/customercard_phone_corpus.tsv)
+q -c "VACUUM ANALYZE public.phone_corpus"
+q -c "SELECT count(DISTINCT region) || ' regions, ' || count(*) || ' rows' FROM public.phone_corpus" | sed 's/^/   /'
+
+cat > /tmp/customercard_phone_round2.sql <<'SQL'
+SET max_parallel_workers_per_gather = 0;
+SELECT public.time_ms('SELECT count(lower(raw)) FROM public.phone_corpus');
+SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw, region)) FROM public.phone_corpus');
+SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw, ''RU'')) FROM public.phone_corpus');
+SQL
+rounds /tmp/customercard_phone_round2.sql lower "normalize_phone(raw, region)" "normalize_phone(raw, 'RU')"
+ml2=${MEDIANS[0]}; mr2=${MEDIANS[1]}; mc2=${MEDIANS[2]}
+cut -f2- /tmp/customercard_phone_corpus.tsv > /tmp/customercard_phone_corpus_text.txt
+read -r lpn_row lpn_row_valid < <(/tmp/customercard_phone_lpn - 3 < /tmp/customercard_phone_corpus.tsv)
+read -r lpn_const lpn_const_valid < <(/tmp/customercard_phone_lpn RU 3 < /tmp/customercard_phone_corpus_text.txt)
+ours_row=$(echo "$N * 1000 / $mr2" | bc); ours_const=$(echo "$N * 1000 / $mc2" | bc)
+echo "== medians of $ROUNDS rounds, the per-row corpus"
+echo "   lower()                            $ml2 ms"
+echo "   normalize_phone(raw, region)       $mr2 ms   ($ours_row numbers/s; libphonenumber $lpn_row/s, valid $lpn_row_valid)"
+echo "   normalize_phone(raw, 'RU')         $mc2 ms   ($ours_const numbers/s; libphonenumber $lpn_const/s, valid $lpn_const_valid)"
+echo "per-row region / lower():             $(ratio "$mr2" "$ml2")x   (target <= 2)"
+echo "constant region / lower():            $(ratio "$mc2" "$ml2")x"
+echo "per-row: ours / libphonenumber's:     $(ratio "$ours_row" "$lpn_row")x   (target >= 30)"
+echo "constant: ours / libphonenumber's:    $(ratio "$ours_const" "$lpn_const")x"

@@ -1,8 +1,9 @@
 // bench/phone_libphonenumber.cc: libphonenumber's own speed on the benchmark
 // inputs, the comparison point of bench/phone.sh.  Reads one input per line,
 // parses it in REGION and formats E.164, as normalize_phone does; prints the
-// best of ROUNDS runs as numbers per second.  Benchmark-only (never linked
-// into the extension).
+// best of ROUNDS runs as numbers per second.  REGION "-": each line is
+// "REGION<TAB>TEXT", parsed in its own region (the per-row corpus).
+// Benchmark-only (never linked into the extension).
 #include <phonenumbers/phonenumberutil.h>
 
 #include <chrono>
@@ -18,7 +19,8 @@ int main(int argc, char **argv)
 {
 	std::string region = argc > 1 ? argv[1] : "RU";
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
-	std::vector<std::string> in;
+	bool per_row = region == "-";
+	std::vector<std::string> in, regions;
 	std::string line;
 	PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
 	double best = 0;
@@ -26,16 +28,28 @@ int main(int argc, char **argv)
 
 	std::ios::sync_with_stdio(false);
 	while (std::getline(std::cin, line))
-		in.push_back(line);
+	{
+		size_t tab = per_row ? line.find('\t') : std::string::npos;
+		if (tab != std::string::npos)
+		{
+			regions.push_back(line.substr(0, tab));
+			in.push_back(line.substr(tab + 1));
+		}
+		else
+		{
+			regions.push_back(region);
+			in.push_back(line);
+		}
+	}
 	for (int r = 0; r < rounds; r++)
 	{
 		auto t0 = std::chrono::steady_clock::now();
 		valid = 0;
-		for (const std::string &s : in)
+		for (size_t i = 0; i < in.size(); i++)
 		{
 			PhoneNumber n;
 			std::string out;
-			if (u->Parse(s, region, &n) == PhoneNumberUtil::NO_PARSING_ERROR && u->IsValidNumber(n))
+			if (u->Parse(in[i], regions[i], &n) == PhoneNumberUtil::NO_PARSING_ERROR && u->IsValidNumber(n))
 			{
 				u->Format(n, PhoneNumberUtil::E164, &out);
 				valid++;

@@ -19,6 +19,15 @@ SELECT raw, region, customercard.normalize_phone(raw, region) AS e164
                ('8 912 345 67 89', 'KZ'), ('8 701 234 5678', 'KZ'), ('9123456789', 'ZZ'),
                ('+7 912 345 67 89', 'XX'), ('1-800-FLOWERS', 'US'), ('00 49 30 123456', 'DE'),
                ('00 49 30 123456', 'RU')) AS t(raw, region);
+-- a region per row, alternating (an account of many countries), and codes
+-- that name no region: only international numbers then
+SELECT i, raw, region, customercard.normalize_phone(raw, region) AS e164
+  FROM (VALUES (1, '8 912 345 67 89', 'RU'), (2, '(201) 555-0123', 'US'), (3, '8 912 345 67 89', 'US'),
+               (4, '030 123456', 'de'), (5, '030 123456', 'dE'), (6, '8 912 345 67 89', 'ru'),
+               (7, '030 123456', 'R'), (8, '030 123456', 'RUS'), (9, '030 123456', '@['),
+               (10, '030 123456', ''), (11, '+49 30 123456', '{}'), (12, '030 123456', 'DE'),
+               (13, '(201) 555-0123', 'ZZ'), (14, '(201) 555-0123', 'us')) AS t(i, raw, region)
+ ORDER BY i;
 
 -- not numbers, impossible or invalid numbers: NULL, never an error
 SELECT left(raw, 40) AS raw, customercard.normalize_phone(raw) IS NULL AS is_null

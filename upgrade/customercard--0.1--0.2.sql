@@ -5553,6 +5553,28 @@ UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.orders WHE
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.payments WHERE visitor_id IS NOT NULL
 UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.subscriptions WHERE visitor_id IS NOT NULL;
 
+-- issue 20: name search that answers at once.  The haystack in C (the same
+-- string: ICU's root lower case), statistics of it for the planner, and the
+-- page query in one place.
+CREATE OR REPLACE FUNCTION customercard.name_haystack(name text, first_name text, last_name text,
+                                           middle_name text, nickname text) RETURNS text
+    AS 'MODULE_PATHNAME', 'name_haystack' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- What the planner knows of the names: a common name walks the newest
+-- contacts, a rare one takes the trigram index
+CREATE STATISTICS customercard.contacts_name_haystack
+    ON (customercard.name_haystack(name, first_name, last_name, middle_name, nickname)) FROM customercard.contacts;
+ANALYZE customercard.contacts;
+CREATE FUNCTION customercard.audience_page_query(f customercard.audience_filter, keyset boolean) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'SELECT c.contact_id, c.created_at FROM customercard.contacts c WHERE '
+           || customercard.audience_where(f)
+           || CASE WHEN keyset THEN ' AND (c.created_at, c.contact_id) < ($5, $6)' ELSE '' END
+           || ' ORDER BY c.created_at DESC, c.contact_id DESC LIMIT $3 OFFSET $4'
+$$;
+COMMENT ON FUNCTION customercard.audience_page_query(customercard.audience_filter, boolean) IS
+    'The query of one page of the CRM table for a checked filter (fixed SQL over parameters, never the filter''s text)';
+REVOKE ALL ON FUNCTION customercard.audience_page_query(customercard.audience_filter, boolean) FROM PUBLIC;
+
 -- card_json faster (#17): SECURITY DEFINER on one node, every query naming the
 -- caller's account (no per-table policy sub-plans), each row built from its
 -- columns; section_label one inlined CASE.  Written last, from every section.
@@ -5675,3 +5697,63 @@ END
 $generate$;
 COMMENT ON FUNCTION customercard.card_json(bigint) IS
     'The whole card of a contact (a merged contact''s id gives its survivor''s card): every section, the latest 100 log events and the log''s total';
+
+CREATE OR REPLACE FUNCTION customercard.audience_search(filter jsonb DEFAULT '{}', page integer DEFAULT 1,
+                                             page_size integer DEFAULT 30, after_contact_id bigint DEFAULT NULL)
+RETURNS TABLE (contact_id bigint, name text, created_at timestamptz, phone text, email text,
+               tags text[], sales_plans text[], sales_count bigint, channels text[], channels_count bigint,
+               status text, manager_name text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- a page of 30 is interactive: starting parallel workers costs more than it saves
+SET max_parallel_workers_per_gather = 0 AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    f customercard.audience_filter;
+    after_created timestamptz;
+BEGIN
+    IF after_contact_id IS NOT NULL THEN
+        -- keyset paging: the rows after this contact in the table's order
+        SELECT c.created_at INTO after_created FROM customercard.contacts c
+         WHERE c.account_id = acct AND c.contact_id = after_contact_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'contact % does not exist in account %', after_contact_id, acct
+                USING ERRCODE = 'undefined_object', HINT = 'Pass the last contact_id of the previous page.';
+        END IF;
+        page := 1;
+    END IF;
+    IF page IS NULL OR page < 1 OR page_size IS NULL OR page_size NOT BETWEEN 1 AND 500 THEN
+        RAISE EXCEPTION 'page must be 1 or more and page_size between 1 and 500 (got %, %)', page, page_size
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The CRM table shows 30 per page: audience_search(filter, 1, 30).';
+    END IF;
+    f := customercard.audience_check_filter(filter, acct);
+    RETURN QUERY EXECUTE format($q$
+        WITH page AS MATERIALIZED (%s)
+        SELECT c.contact_id,
+               coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+               c.created_at,
+               (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id
+                 ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
+               (SELECT e.email FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = c.contact_id
+                 ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
+               coalesce((SELECT array_agg(t.name ORDER BY t.name) FROM customercard.contact_tags ct
+                           JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+                          WHERE ct.account_id = $1 AND ct.contact_id = c.contact_id), '{}'),
+               coalesce((SELECT array_agg(sp.name ORDER BY sp.name) FROM customercard.sales_plan_members spm
+                           JOIN customercard.sales_plans sp ON sp.account_id = spm.account_id AND sp.plan_id = spm.plan_id
+                          WHERE spm.account_id = $1 AND spm.contact_id = c.contact_id), '{}'),
+               (SELECT count(*) FROM customercard.orders o
+                 WHERE o.account_id = $1 AND o.contact_id = c.contact_id AND o.status = 'paid'),
+               coalesce((SELECT array_agg(DISTINCT ch.kind ORDER BY ch.kind) FROM customercard.channels ch
+                          WHERE ch.account_id = $1 AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL), '{}'),
+               (SELECT count(*) FROM customercard.channels ch
+                 WHERE ch.account_id = $1 AND ch.contact_id = c.contact_id AND ch.archived_at IS NULL),
+               c.status,
+               m.name
+          FROM page pg
+          JOIN customercard.contacts c ON c.account_id = $1 AND c.contact_id = pg.contact_id
+          LEFT JOIN customercard.managers m ON m.account_id = $1 AND m.manager_id = c.manager_id
+         ORDER BY pg.created_at DESC, pg.contact_id DESC
+        $q$, customercard.audience_page_query(f, after_contact_id IS NOT NULL))
+        USING acct, f, page_size, (page - 1)::bigint * page_size, after_created, after_contact_id;
+END
+$$;

@@ -114,7 +114,12 @@ BEGIN
                  WHEN g.ru THEN customercard_demo.pick(ru_m, customercard_demo.r(d.i, 10))
                  WHEN g.female THEN customercard_demo.pick(en_f, customercard_demo.r(d.i, 10))
                  ELSE customercard_demo.pick(en_m, customercard_demo.r(d.i, 10)) END AS first,
-            CASE WHEN g.ru THEN customercard_demo.pick(ru_last, customercard_demo.r(d.i, 11)) || CASE WHEN g.female THEN 'а' ELSE '' END
+            -- one in 500 has a rare last name (some 800 of them, a few people each)
+            CASE WHEN customercard_demo.r(d.i, 12) < 0.002
+                 THEN customercard_demo.pick('{Бел,Зар,Кир,Лом,Мур,Тих,Шел,Яр,Дуб,Гор,Рыж,Сав,Ток,Фил,Хар,Чер,Щук,Юр,Ель,Ост}', customercard_demo.r(d.i, 13))
+                      || customercard_demo.pick('{ан,ел,ив,ог,ур,ет,ям,од}', customercard_demo.r(d.i, 14))
+                      || customercard_demo.pick('{ин,ов,ский,ук,енко}', customercard_demo.r(d.i, 15))
+                 WHEN g.ru THEN customercard_demo.pick(ru_last, customercard_demo.r(d.i, 11)) || CASE WHEN g.female THEN 'а' ELSE '' END
                  ELSE customercard_demo.pick(en_last, customercard_demo.r(d.i, 11)) END AS last,
             g.ru, g.female) p;
     section := 'contacts'; rows := n; RETURN NEXT;

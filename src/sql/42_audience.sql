@@ -8,13 +8,14 @@
 -- SQL fragments: no text of the filter is ever part of the SQL.
 -- ===================================================================
 
--- What name search looks in: every name of a contact, lower-cased.
+-- What name search looks in: every name of a contact, joined by spaces and
+-- lower-cased by ICU's root locale (whatever the database's locale, so that
+-- Cyrillic and other scripts fold): the same as
+-- lower(concat_ws(' ', ...) COLLATE "und-x-icu"), in C (name_search.c), as it
+-- runs on every row a common name's search walks.
 CREATE FUNCTION customercard.name_haystack(name text, first_name text, last_name text,
                                            middle_name text, nickname text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- ICU's case mapping, so that Cyrillic and other scripts fold whatever the database's locale
-    SELECT pg_catalog.lower(pg_catalog.concat_ws(' ', name, first_name, last_name, middle_name, nickname) COLLATE "und-x-icu")
-$$;
+    AS 'MODULE_PATHNAME', 'name_haystack' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION customercard.name_haystack(text, text, text, text, text) IS
     'The lower-cased names of a contact, as the audience''s name search sees them (trigram-indexed)';
 
@@ -32,6 +33,12 @@ BEGIN
         'WHERE merged_into IS NULL AND deleted_at IS NULL', trgm_schema);
 END
 $$;
+-- What the planner knows of the names (ANALYZE samples the expression): how
+-- many contacts a search word matches, so that a common name walks the
+-- newest contacts and stops after the page, a rare one takes the trigram
+-- index (a partial index's own statistics are not used for estimates)
+CREATE STATISTICS customercard.contacts_name_haystack
+    ON (customercard.name_haystack(name, first_name, last_name, middle_name, nickname)) FROM customercard.contacts;
 
 -- A checked filter: every key of SPEC §7 as a typed value (NULL when absent).
 CREATE TYPE customercard.audience_filter AS (
@@ -298,6 +305,21 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
 $$;
 
+-- The page of the CRM table: the ids of one page of the filter's contacts,
+-- newest first, over $1 (account), $2 (the filter), $3 (page size), $4
+-- (offset) and, with keyset, $5, $6 (the created_at and id to start
+-- after).  The plan of a name search is the planner's, from the names'
+-- statistics: tap/name_search pins its shapes.
+CREATE FUNCTION customercard.audience_page_query(f customercard.audience_filter, keyset boolean) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'SELECT c.contact_id, c.created_at FROM customercard.contacts c WHERE '
+           || customercard.audience_where(f)
+           || CASE WHEN keyset THEN ' AND (c.created_at, c.contact_id) < ($5, $6)' ELSE '' END
+           || ' ORDER BY c.created_at DESC, c.contact_id DESC LIMIT $3 OFFSET $4'
+$$;
+COMMENT ON FUNCTION customercard.audience_page_query(customercard.audience_filter, boolean) IS
+    'The query of one page of the CRM table for a checked filter (fixed SQL over parameters, never the filter''s text)';
+
 -- The CRM table, newest first.  SECURITY DEFINER so that the planner may use
 -- every index (LIKE and EXISTS are not leakproof, so under row-level security
 -- they would be evaluated after it, row by row); the account is the caller's,
@@ -314,7 +336,6 @@ DECLARE
     acct bigint := customercard.require_account_id();
     f customercard.audience_filter;
     after_created timestamptz;
-    keyset text := '';
 BEGIN
     IF after_contact_id IS NOT NULL THEN
         -- keyset paging: the rows after this contact in the table's order
@@ -324,7 +345,6 @@ BEGIN
             RAISE EXCEPTION 'contact % does not exist in account %', after_contact_id, acct
                 USING ERRCODE = 'undefined_object', HINT = 'Pass the last contact_id of the previous page.';
         END IF;
-        keyset := ' AND (c.created_at, c.contact_id) < ($5, $6)';
         page := 1;
     END IF;
     IF page IS NULL OR page < 1 OR page_size IS NULL OR page_size NOT BETWEEN 1 AND 500 THEN
@@ -333,11 +353,7 @@ BEGIN
     END IF;
     f := customercard.audience_check_filter(filter, acct);
     RETURN QUERY EXECUTE format($q$
-        WITH page AS MATERIALIZED (
-            SELECT c.contact_id, c.created_at FROM customercard.contacts c
-             WHERE %s%s
-             ORDER BY c.created_at DESC, c.contact_id DESC
-             LIMIT $3 OFFSET $4)
+        WITH page AS MATERIALIZED (%s)
         SELECT c.contact_id,
                coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
                c.created_at,
@@ -363,7 +379,7 @@ BEGIN
           JOIN customercard.contacts c ON c.account_id = $1 AND c.contact_id = pg.contact_id
           LEFT JOIN customercard.managers m ON m.account_id = $1 AND m.manager_id = c.manager_id
          ORDER BY pg.created_at DESC, pg.contact_id DESC
-        $q$, customercard.audience_where(f), keyset)
+        $q$, customercard.audience_page_query(f, after_contact_id IS NOT NULL))
         USING acct, f, page_size, (page - 1)::bigint * page_size, after_created, after_contact_id;
 END
 $$;

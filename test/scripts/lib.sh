@@ -8,7 +8,7 @@ set -euo pipefail
 PGBIN=/usr/lib/postgresql/15/bin
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl libcjson-dev libxlsxwriter-dev libzip-dev libexpat1-dev python3-openpyxl make gcc g++ clang libclang-rt-14-dev
+          libtap-parser-sourcehandler-pgtap-perl libcjson-dev libxlsxwriter-dev libzip-dev libexpat1-dev libicu-dev python3-openpyxl make gcc g++ clang libclang-rt-14-dev
           libphonenumber-dev libprotobuf-dev python3 bc"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
