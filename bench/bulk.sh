@@ -10,11 +10,18 @@
 # queues add_tag for its 100 contacts; printed: how long it waited until
 # done, and how many of the big job's batches committed meanwhile, beside
 # the big job's mean batch time.         target: <= 1 batch of the big job
+# First, bulk_preview of the same add_tag beside audience_count('{}') (the
+# count over the selection it may cost).
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
 source "$(dirname "$0")/lib.sh"
 bench_cluster
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d bench "$@"; }
 now() { date +%s.%N; }
+q >/dev/null <<'SQL'
+CREATE OR REPLACE FUNCTION public.bench_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp(); r text;
+BEGIN EXECUTE sql INTO r; RETURN round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 1); END $$;
+SQL
 
 baseline() {  # tag name
     q -c "INSERT INTO customercard.tags (name) VALUES ('$1')" >/dev/null
@@ -81,6 +88,17 @@ small() {
     b1=$(q -c "SELECT batches FROM customercard.bulk_jobs WHERE job_id = $big")
     echo "$(echo "$(now) - $t0" | bc) $((b1 - b0))"
 }
+
+echo "== bulk_preview of add_tag over every live contact at $BENCH_CONTACTS contacts, beside audience_count('{}')"
+# (the tag 'vip' is on some: the preview counts who has it; three rounds, medians)
+pv=(); cnt=()
+for r in 1 2 3; do
+    pv+=("$(q -c "SELECT public.bench_ms(\$\$SELECT customercard.bulk_preview('add_tag', '{\"tag\": \"vip\"}', filter => '{}')::text\$\$)")")
+    cnt+=("$(q -c "SELECT public.bench_ms(\$\$SELECT customercard.audience_count('{}')::text\$\$)")")
+done
+mpv=$(printf '%s\n' "${pv[@]}" | sort -g | sed -n 2p); mcnt=$(printf '%s\n' "${cnt[@]}" | sort -g | sed -n 2p)
+q -c "SELECT '   ' || (customercard.bulk_preview('add_tag', '{\"tag\": \"vip\"}', filter => '{}') - 'sample')::text"
+echo "   bulk_preview $mpv ms, audience_count $mcnt ms: $(ratio "$mpv" "$mcnt")x a count over the selection"
 
 echo "== add_tag to every live contact at $BENCH_CONTACTS contacts"
 stamp=$(date +%s)

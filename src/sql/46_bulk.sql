@@ -62,7 +62,7 @@ END
 $$;
 
 -- The parameters of an action, checked, with names resolved to ids.
-CREATE FUNCTION customercard.bulk_check_params(acct bigint, action text, params jsonb) RETURNS jsonb
+CREATE FUNCTION customercard.bulk_check_params(acct bigint, action text, params jsonb, dry boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed text[] := CASE action
@@ -103,11 +103,14 @@ BEGIN
             RAISE EXCEPTION '% needs a tag name', action
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass ''{"tag": "vip"}''.';
         END IF;
-        IF action = 'add_tag' THEN
+        -- add_tag makes the tag (a preview, dry, does not: a tag nobody has)
+        IF action = 'add_tag' AND NOT dry THEN
             INSERT INTO customercard.tags (account_id, name) VALUES (acct, tag) ON CONFLICT DO NOTHING;
         END IF;
         out := jsonb_build_object('tag', tag,
-                                  'tag_id', customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags'));
+                                  'tag_id', CASE WHEN action = 'add_tag' AND dry
+                                                 THEN (SELECT t.tag_id FROM customercard.tags t WHERE t.account_id = acct AND t.name = tag)
+                                                 ELSE customercard.bulk_lookup(acct, jsonb_build_object('tag', tag), 'tag', 'tags') END);
     WHEN 'subscribe', 'unsubscribe' THEN
         funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels');
         out := jsonb_build_object('funnel_id', funnel,
@@ -298,6 +301,22 @@ BEGIN
 END
 $$;
 
+-- The ids of a selection are contacts of the account: else 42704 naming one.
+CREATE FUNCTION customercard.bulk_check_ids(acct bigint, contact_ids bigint[]) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    unknown bigint;
+BEGIN
+    SELECT x INTO unknown FROM unnest(contact_ids) x
+     WHERE x IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = x)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'contact % does not exist in account %', coalesce(unknown::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'Pass ids of contacts of the current account.';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION customercard.bulk_enqueue(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
                                           filter jsonb DEFAULT NULL, run_at timestamptz DEFAULT now())
 RETURNS bigint
@@ -307,7 +326,6 @@ DECLARE
     checked jsonb;
     job bigint;
     n integer;
-    unknown bigint;
 BEGIN
     PERFORM customercard.bulk_check_enqueue(run_at);
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
@@ -321,13 +339,7 @@ BEGIN
     VALUES (acct, action, checked, filter, bulk_enqueue.run_at)
     RETURNING job_id INTO job;
     IF contact_ids IS NOT NULL THEN
-        SELECT x INTO unknown FROM unnest(contact_ids) x
-         WHERE x IS NULL OR NOT EXISTS (SELECT 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = x)
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'contact % does not exist in account %', coalesce(unknown::text, 'NULL'), acct
-                USING ERRCODE = 'undefined_object', HINT = 'Pass ids of contacts of the current account.';
-        END IF;
+        PERFORM customercard.bulk_check_ids(acct, contact_ids);
         INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
         SELECT DISTINCT acct, job, x FROM unnest(contact_ids) x;
     ELSE
@@ -350,6 +362,146 @@ END
 $$;
 COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz) IS
     'Queue a bulk action over the given contacts or an audience filter (frozen now); returns the job id; CALL customercard.bulk_run() works it off';
+
+-- What a job would do to each contact of a selection, before it is queued:
+-- the field it touches, the value before and after, whether it changes, or
+-- why it cannot act (the same rules as bulk_apply, read-only).
+CREATE FUNCTION customercard.bulk_preview_rows(acct bigint, action text, p jsonb, ids bigint[])
+RETURNS TABLE (contact_id bigint, field text, before text, after text, changes boolean, cannot text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    CASE action
+    WHEN 'add_tag', 'remove_tag' THEN
+        RETURN QUERY
+        SELECT x, 'tags', CASE WHEN h.has THEN p ->> 'tag' END,
+               CASE WHEN action = 'add_tag' THEN p ->> 'tag' END,
+               h.has = (action = 'remove_tag'), NULL::text
+          FROM unnest(ids) x
+         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.contact_tags t
+                                             WHERE t.account_id = acct AND t.contact_id = x
+                                               AND t.tag_id = (p ->> 'tag_id')::bigint) AS has) h;
+    WHEN 'archive', 'unarchive', 'blacklist', 'delete', 'assign_manager' THEN
+        RETURN QUERY
+        SELECT c.contact_id, v.field, v.before, v.after, v.before IS DISTINCT FROM v.after, NULL::text
+          FROM customercard.contacts c
+         CROSS JOIN LATERAL (SELECT CASE action WHEN 'delete' THEN 'deleted_at' WHEN 'assign_manager' THEN 'manager_id'
+                                                ELSE 'status' END AS field,
+                                    CASE action WHEN 'delete' THEN c.deleted_at::text WHEN 'assign_manager' THEN c.manager_id::text
+                                                ELSE c.status END AS before,
+                                    CASE action WHEN 'archive' THEN 'archived' WHEN 'blacklist' THEN 'blacklisted'
+                                                WHEN 'unarchive' THEN CASE WHEN c.status = 'archived' THEN 'active' ELSE c.status END
+                                                WHEN 'delete' THEN coalesce(c.deleted_at::text, 'now')
+                                                ELSE p ->> 'manager_id' END AS after) v
+         WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+    WHEN 'subscribe', 'unsubscribe' THEN
+        RETURN QUERY
+        SELECT x, 'subscription', CASE WHEN o.open THEN 'subscribed' END,
+               CASE WHEN action = 'subscribe' THEN 'subscribed' END,
+               o.open = (action = 'unsubscribe'), NULL::text
+          FROM unnest(ids) x
+         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                                             WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint
+                                               AND s.contact_id = x AND s.unsubscribed_at IS NULL
+                                               AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)) AS open) o;
+    WHEN 'add_to_sales_plan' THEN
+        RETURN QUERY
+        SELECT x, 'sales_plan', CASE WHEN m.member THEN p ->> 'plan_id' END, p ->> 'plan_id', NOT m.member, NULL::text
+          FROM unnest(ids) x
+         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.sales_plan_members spm
+                                             WHERE spm.account_id = acct AND spm.plan_id = (p ->> 'plan_id')::bigint
+                                               AND spm.contact_id = x) AS member) m;
+    WHEN 'create_channel' THEN
+        RETURN QUERY
+        SELECT src.cid, 'channel', own.external_id, src.ext, src.ext IS NOT NULL AND own.external_id IS NULL AND other.contact_id IS NULL,
+               CASE WHEN src.ext IS NULL THEN CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+                                                               ELSE 'the contact has no phone number' END
+                    WHEN own.external_id IS NULL AND other.contact_id IS NOT NULL
+                    THEN 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || other.contact_id END
+          FROM (SELECT x AS cid,
+                       CASE p ->> 'kind'
+                           WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
+                                               ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
+                           ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
+                                  ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
+                  FROM unnest(ids) x) src
+          LEFT JOIN LATERAL (SELECT h.external_id FROM customercard.channels h
+                              WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                                AND h.external_id = src.ext AND h.contact_id = src.cid LIMIT 1) own ON true
+          LEFT JOIN LATERAL (SELECT h.contact_id FROM customercard.channels h
+                              WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                                AND h.external_id = src.ext AND h.contact_id <> src.cid ORDER BY h.contact_id LIMIT 1) other ON true;
+    WHEN 'set_field' THEN
+        IF p ? 'field_id' THEN
+            RETURN QUERY
+            SELECT x, p ->> 'field', cv.value, p ->> 'value', cv.value IS DISTINCT FROM p ->> 'value', NULL::text
+              FROM unnest(ids) x
+              LEFT JOIN customercard.custom_values cv
+                ON cv.account_id = acct AND cv.contact_id = x AND cv.field_id = (p ->> 'field_id')::bigint;
+        ELSE
+            -- the column is one of bulk_settable_fields(), checked before
+            RETURN QUERY
+            SELECT c.contact_id, p ->> 'field', v.before, p ->> 'value', v.before IS DISTINCT FROM p ->> 'value', NULL::text
+              FROM customercard.contacts c
+             CROSS JOIN LATERAL (SELECT CASE p ->> 'field' WHEN 'city' THEN c.city WHEN 'country' THEN c.country
+                                                           WHEN 'timezone' THEN c.timezone WHEN 'gender' THEN c.gender
+                                                           WHEN 'note' THEN c.note END AS before) v
+             WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+        END IF;
+    WHEN 'export' THEN
+        RETURN QUERY SELECT x, 'export', NULL::text, NULL::text, false, NULL::text FROM unnest(ids) x;
+    END CASE;
+END
+$$;
+
+CREATE FUNCTION customercard.bulk_preview(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
+                                          filter jsonb DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    checked jsonb;
+    ids bigint[];
+    gone bigint[];
+    selected integer;
+    out jsonb;
+BEGIN
+    PERFORM customercard.assert_manager('preview bulk actions');
+    IF (contact_ids IS NULL) = (filter IS NULL) THEN
+        RAISE EXCEPTION 'bulk_preview needs exactly one of contact_ids and filter'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
+    END IF;
+    checked := customercard.bulk_check_params(acct, action, params, true);
+    IF contact_ids IS NOT NULL THEN
+        PERFORM customercard.bulk_check_ids(acct, contact_ids);
+        ids := ARRAY(SELECT DISTINCT x FROM unnest(contact_ids) x ORDER BY 1);
+        selected := cardinality(ids);
+        -- as the job will: merged ids act on their survivor, deleted cards not at all
+        SELECT t.live, t.gone INTO ids, gone FROM customercard.bulk_targets(acct, ids) t;
+    ELSE
+        ids := ARRAY(SELECT customercard.audience_ids(filter));
+        selected := cardinality(ids);
+    END IF;
+    SELECT jsonb_build_object(
+               'action', action,
+               'selected', selected,
+               'would_change', count(*) FILTER (WHERE r.changes),
+               'already', count(*) FILTER (WHERE NOT r.changes AND r.cannot IS NULL AND action <> 'export'),
+               'cannot', count(*) FILTER (WHERE r.cannot IS NOT NULL) + coalesce(cardinality(gone), 0),
+               -- the first 20 changes in the job's order (contact id), from the same one pass
+               'sample', coalesce(jsonb_agg(jsonb_build_object('contact_id', r.contact_id, 'field', r.field,
+                                                               'before', r.before, 'after', r.after) ORDER BY r.contact_id)
+                                    FILTER (WHERE r.changes AND r.n <= 20), '[]'))
+           || CASE WHEN action = 'export' THEN jsonb_build_object('exported', count(*)) ELSE '{}' END
+      INTO out
+      FROM (SELECT s.*, row_number() OVER (PARTITION BY s.changes ORDER BY s.contact_id) AS n
+              FROM customercard.bulk_preview_rows(acct, action, checked, ids) s) r;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_preview(text, jsonb, bigint[], jsonb) IS
+    'What a bulk job would do, before it is queued: how many contacts it selects, how many it would change, how many are already so, how many it cannot act on, and a sample of up to 20 changes (contact, field, before, after); it changes nothing';
 
 -- The live contacts behind some ids (tombstones resolve to their survivor);
 -- ids of deleted contacts come back in gone.  Only the few tombstones and

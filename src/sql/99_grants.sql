@@ -143,6 +143,7 @@ TO customercard_manager;
 -- its batch function acts only in accounts the caller may act in), cancel
 GRANT EXECUTE ON FUNCTION
     customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
+    customercard.bulk_preview(text, jsonb, bigint[], jsonb),
     customercard.bulk_cancel(bigint),
     customercard.bulk_run_batch(bigint, bigint, integer),
     customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
