@@ -5592,93 +5592,87 @@ $$;
 
 -- What a job would do to each contact of a selection, before it is queued:
 -- the field it touches, the value before and after, whether it changes, or
--- why it cannot act (the same rules as bulk_apply, read-only).
+-- why it cannot act (the same rules as bulk_apply, read-only).  One query,
+-- one branch per action: SQL that the planner inlines into the preview's
+-- count, so a million contacts stream through it (nothing is kept).
 CREATE FUNCTION customercard.bulk_preview_rows(acct bigint, action text, p jsonb, ids bigint[])
 RETURNS TABLE (contact_id bigint, field text, before text, after text, changes boolean, cannot text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-BEGIN
-    CASE action
-    WHEN 'add_tag', 'remove_tag' THEN
-        RETURN QUERY
-        SELECT x, 'tags', CASE WHEN h.has THEN p ->> 'tag' END,
-               CASE WHEN action = 'add_tag' THEN p ->> 'tag' END,
-               h.has = (action = 'remove_tag'), NULL::text
-          FROM unnest(ids) x
-         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.contact_tags t
-                                             WHERE t.account_id = acct AND t.contact_id = x
-                                               AND t.tag_id = (p ->> 'tag_id')::bigint) AS has) h;
-    WHEN 'archive', 'unarchive', 'blacklist', 'delete', 'assign_manager' THEN
-        RETURN QUERY
-        SELECT c.contact_id, v.field, v.before, v.after, v.before IS DISTINCT FROM v.after, NULL::text
-          FROM customercard.contacts c
-         CROSS JOIN LATERAL (SELECT CASE action WHEN 'delete' THEN 'deleted_at' WHEN 'assign_manager' THEN 'manager_id'
-                                                ELSE 'status' END AS field,
-                                    CASE action WHEN 'delete' THEN c.deleted_at::text WHEN 'assign_manager' THEN c.manager_id::text
-                                                ELSE c.status END AS before,
-                                    CASE action WHEN 'archive' THEN 'archived' WHEN 'blacklist' THEN 'blacklisted'
-                                                WHEN 'unarchive' THEN CASE WHEN c.status = 'archived' THEN 'active' ELSE c.status END
-                                                WHEN 'delete' THEN coalesce(c.deleted_at::text, 'now')
-                                                ELSE p ->> 'manager_id' END AS after) v
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids);
-    WHEN 'subscribe', 'unsubscribe' THEN
-        RETURN QUERY
-        SELECT x, 'subscription', CASE WHEN o.open THEN 'subscribed' END,
-               CASE WHEN action = 'subscribe' THEN 'subscribed' END,
-               o.open = (action = 'unsubscribe'), NULL::text
-          FROM unnest(ids) x
-         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                                             WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint
-                                               AND s.contact_id = x AND s.unsubscribed_at IS NULL
-                                               AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)) AS open) o;
-    WHEN 'add_to_sales_plan' THEN
-        RETURN QUERY
-        SELECT x, 'sales_plan', CASE WHEN m.member THEN p ->> 'plan_id' END, p ->> 'plan_id', NOT m.member, NULL::text
-          FROM unnest(ids) x
-         CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.sales_plan_members spm
-                                             WHERE spm.account_id = acct AND spm.plan_id = (p ->> 'plan_id')::bigint
-                                               AND spm.contact_id = x) AS member) m;
-    WHEN 'create_channel' THEN
-        RETURN QUERY
-        SELECT src.cid, 'channel', own.external_id, src.ext, src.ext IS NOT NULL AND own.external_id IS NULL AND other.contact_id IS NULL,
-               CASE WHEN src.ext IS NULL THEN CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
-                                                               ELSE 'the contact has no phone number' END
-                    WHEN own.external_id IS NULL AND other.contact_id IS NOT NULL
-                    THEN 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || other.contact_id END
-          FROM (SELECT x AS cid,
-                       CASE p ->> 'kind'
-                           WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
-                                               ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
-                           ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
-                                  ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
-                  FROM unnest(ids) x) src
-          LEFT JOIN LATERAL (SELECT h.external_id FROM customercard.channels h
-                              WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
-                                AND h.external_id = src.ext AND h.contact_id = src.cid LIMIT 1) own ON true
-          LEFT JOIN LATERAL (SELECT h.contact_id FROM customercard.channels h
-                              WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
-                                AND h.external_id = src.ext AND h.contact_id <> src.cid ORDER BY h.contact_id LIMIT 1) other ON true;
-    WHEN 'set_field' THEN
-        IF p ? 'field_id' THEN
-            RETURN QUERY
-            SELECT x, p ->> 'field', cv.value, p ->> 'value', cv.value IS DISTINCT FROM p ->> 'value', NULL::text
+LANGUAGE sql STABLE AS $$
+    SELECT x, 'tags', CASE WHEN h.has THEN p ->> 'tag' END,
+           CASE WHEN action = 'add_tag' THEN p ->> 'tag' END,
+           h.has = (action = 'remove_tag'), NULL::text
+      FROM unnest(ids) x
+     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.contact_tags t
+                                         WHERE t.account_id = acct AND t.contact_id = x
+                                           AND t.tag_id = (p ->> 'tag_id')::bigint) AS has) h
+     WHERE action IN ('add_tag', 'remove_tag')
+    UNION ALL
+    SELECT c.contact_id, v.field, v.before, v.after, v.before IS DISTINCT FROM v.after, NULL::text
+      FROM customercard.contacts c
+     CROSS JOIN LATERAL (SELECT CASE action WHEN 'delete' THEN 'deleted_at' WHEN 'assign_manager' THEN 'manager_id'
+                                            ELSE 'status' END AS field,
+                                CASE action WHEN 'delete' THEN c.deleted_at::text WHEN 'assign_manager' THEN c.manager_id::text
+                                            ELSE c.status END AS before,
+                                CASE action WHEN 'archive' THEN 'archived' WHEN 'blacklist' THEN 'blacklisted'
+                                            WHEN 'unarchive' THEN CASE WHEN c.status = 'archived' THEN 'active' ELSE c.status END
+                                            WHEN 'delete' THEN coalesce(c.deleted_at::text, 'now')
+                                            ELSE p ->> 'manager_id' END AS after) v
+     WHERE action IN ('archive', 'unarchive', 'blacklist', 'delete', 'assign_manager')
+       AND c.account_id = acct AND c.contact_id = ANY (ids)
+    UNION ALL
+    SELECT x, 'subscription', CASE WHEN o.open THEN 'subscribed' END,
+           CASE WHEN action = 'subscribe' THEN 'subscribed' END,
+           o.open = (action = 'unsubscribe'), NULL::text
+      FROM unnest(ids) x
+     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                                         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint
+                                           AND s.contact_id = x AND s.unsubscribed_at IS NULL
+                                           AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)) AS open) o
+     WHERE action IN ('subscribe', 'unsubscribe')
+    UNION ALL
+    SELECT x, 'sales_plan', CASE WHEN m.member THEN p ->> 'plan_id' END, p ->> 'plan_id', NOT m.member, NULL::text
+      FROM unnest(ids) x
+     CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.sales_plan_members spm
+                                         WHERE spm.account_id = acct AND spm.plan_id = (p ->> 'plan_id')::bigint
+                                           AND spm.contact_id = x) AS member) m
+     WHERE action = 'add_to_sales_plan'
+    UNION ALL
+    SELECT src.cid, 'channel', own.external_id, src.ext, src.ext IS NOT NULL AND own.external_id IS NULL AND other.contact_id IS NULL,
+           CASE WHEN src.ext IS NULL THEN CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+                                                           ELSE 'the contact has no phone number' END
+                WHEN own.external_id IS NULL AND other.contact_id IS NOT NULL
+                THEN 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || other.contact_id END
+      FROM (SELECT x AS cid,
+                   CASE p ->> 'kind'
+                       WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
+                                           ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
+                       ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
+                              ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
               FROM unnest(ids) x
-              LEFT JOIN customercard.custom_values cv
-                ON cv.account_id = acct AND cv.contact_id = x AND cv.field_id = (p ->> 'field_id')::bigint;
-        ELSE
-            -- the column is one of bulk_settable_fields(), checked before
-            RETURN QUERY
-            SELECT c.contact_id, p ->> 'field', v.before, p ->> 'value', v.before IS DISTINCT FROM p ->> 'value', NULL::text
-              FROM customercard.contacts c
-             CROSS JOIN LATERAL (SELECT CASE p ->> 'field' WHEN 'city' THEN c.city WHEN 'country' THEN c.country
-                                                           WHEN 'timezone' THEN c.timezone WHEN 'gender' THEN c.gender
-                                                           WHEN 'note' THEN c.note END AS before) v
-             WHERE c.account_id = acct AND c.contact_id = ANY (ids);
-        END IF;
-    WHEN 'export' THEN
-        RETURN QUERY SELECT x, 'export', NULL::text, NULL::text, false, NULL::text FROM unnest(ids) x;
-    END CASE;
-END
+             WHERE action = 'create_channel') src
+      LEFT JOIN LATERAL (SELECT h.external_id FROM customercard.channels h
+                          WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                            AND h.external_id = src.ext AND h.contact_id = src.cid LIMIT 1) own ON true
+      LEFT JOIN LATERAL (SELECT h.contact_id FROM customercard.channels h
+                          WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                            AND h.external_id = src.ext AND h.contact_id <> src.cid ORDER BY h.contact_id LIMIT 1) other ON true
+    UNION ALL
+    SELECT x, p ->> 'field', cv.value, p ->> 'value', cv.value IS DISTINCT FROM p ->> 'value', NULL::text
+      FROM unnest(ids) x
+      LEFT JOIN customercard.custom_values cv
+        ON cv.account_id = acct AND cv.contact_id = x AND cv.field_id = (p ->> 'field_id')::bigint
+     WHERE action = 'set_field' AND p ? 'field_id'
+    UNION ALL
+    -- the column is one of bulk_settable_fields(), checked before
+    SELECT c.contact_id, p ->> 'field', v.before, p ->> 'value', v.before IS DISTINCT FROM p ->> 'value', NULL::text
+      FROM customercard.contacts c
+     CROSS JOIN LATERAL (SELECT CASE p ->> 'field' WHEN 'city' THEN c.city WHEN 'country' THEN c.country
+                                                   WHEN 'timezone' THEN c.timezone WHEN 'gender' THEN c.gender
+                                                   WHEN 'note' THEN c.note END AS before) v
+     WHERE action = 'set_field' AND NOT p ? 'field_id'
+       AND c.account_id = acct AND c.contact_id = ANY (ids)
+    UNION ALL
+    SELECT x, 'export', NULL::text, NULL::text, false, NULL::text FROM unnest(ids) x WHERE action = 'export'
 $$;
 
 CREATE FUNCTION customercard.bulk_preview(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
@@ -5692,6 +5686,9 @@ DECLARE
     gone bigint[];
     selected integer;
     out jsonb;
+    sample jsonb;
+    slice_from integer := 1;
+    slice integer := 100;
 BEGIN
     PERFORM customercard.assert_manager('preview bulk actions');
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
@@ -5710,21 +5707,29 @@ BEGIN
         ids := ARRAY(SELECT customercard.audience_ids(filter));
         selected := cardinality(ids);
     END IF;
+    -- the figures: one pass over the selection, nothing kept of it
     SELECT jsonb_build_object(
                'action', action,
                'selected', selected,
                'would_change', count(*) FILTER (WHERE r.changes),
                'already', count(*) FILTER (WHERE NOT r.changes AND r.cannot IS NULL AND action <> 'export'),
-               'cannot', count(*) FILTER (WHERE r.cannot IS NOT NULL) + coalesce(cardinality(gone), 0),
-               -- the first 20 changes in the job's order (contact id), from the same one pass
-               'sample', coalesce(jsonb_agg(jsonb_build_object('contact_id', r.contact_id, 'field', r.field,
-                                                               'before', r.before, 'after', r.after) ORDER BY r.contact_id)
-                                    FILTER (WHERE r.changes AND r.n <= 20), '[]'))
+               'cannot', count(*) FILTER (WHERE r.cannot IS NOT NULL) + coalesce(cardinality(gone), 0))
            || CASE WHEN action = 'export' THEN jsonb_build_object('exported', count(*)) ELSE '{}' END
       INTO out
-      FROM (SELECT s.*, row_number() OVER (PARTITION BY s.changes ORDER BY s.contact_id) AS n
-              FROM customercard.bulk_preview_rows(acct, action, checked, ids) s) r;
-    RETURN out;
+      FROM customercard.bulk_preview_rows(acct, action, checked, ids) r;
+    -- the sample: the first 20 changes in the job's order (contact id),
+    -- read a slice of the selection at a time until there are 20 (the ids
+    -- are in id order: audience_ids and bulk_targets keep it)
+    WHILE coalesce(jsonb_array_length(sample), 0) < 20 AND slice_from <= cardinality(ids) LOOP
+        sample := coalesce(sample, '[]') || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('contact_id', r.contact_id, 'field', r.field, 'before', r.before, 'after', r.after)
+                             ORDER BY r.contact_id)
+              FROM (SELECT * FROM customercard.bulk_preview_rows(acct, action, checked, ids[slice_from:slice_from + slice - 1]) r
+                     WHERE r.changes ORDER BY r.contact_id LIMIT 20 - coalesce(jsonb_array_length(sample), 0)) r), '[]');
+        slice_from := slice_from + slice;
+        slice := least(slice * 4, 100000);
+    END LOOP;
+    RETURN out || jsonb_build_object('sample', coalesce(sample, '[]'));
 END
 $$;
 COMMENT ON FUNCTION customercard.bulk_preview(text, jsonb, bigint[], jsonb) IS
