@@ -366,87 +366,90 @@ COMMENT ON FUNCTION customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, time
 -- What a job would do to each contact of a selection, before it is queued:
 -- the field it touches, the value before and after, whether it changes, or
 -- why it cannot act (the same rules as bulk_apply, read-only).  One query,
--- one branch per action: SQL that the planner inlines into the preview's
--- count, so a million contacts stream through it (nothing is kept).
-CREATE FUNCTION customercard.bulk_preview_rows(acct bigint, action text, p jsonb, ids bigint[])
-RETURNS TABLE (contact_id bigint, field text, before text, after text, changes boolean, cannot text)
-LANGUAGE sql STABLE AS $$
-    SELECT x, 'tags', CASE WHEN h.has THEN p ->> 'tag' END,
-           CASE WHEN action = 'add_tag' THEN p ->> 'tag' END,
-           h.has = (action = 'remove_tag'), NULL::text
-      FROM unnest(ids) x
+-- one branch per action, over $1 (account), $2 (action), $3 (the checked
+-- parameters) and $4 (the ids): bulk_preview runs it as dynamic SQL with
+-- parameters (which Citus plans; a SQL function over distributed tables it
+-- does not), streamed into its count, nothing kept.  Fixed text, no caller's.
+CREATE FUNCTION customercard.bulk_preview_query() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $q$
+    SELECT $sql$
+    SELECT x, 'tags', CASE WHEN h.has THEN $3 ->> 'tag' END,
+           CASE WHEN $2 = 'add_tag' THEN $3 ->> 'tag' END,
+           h.has = ($2 = 'remove_tag'), NULL::text
+      FROM unnest($4) x
      CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.contact_tags t
-                                         WHERE t.account_id = acct AND t.contact_id = x
-                                           AND t.tag_id = (p ->> 'tag_id')::bigint) AS has) h
-     WHERE action IN ('add_tag', 'remove_tag')
+                                         WHERE t.account_id = $1 AND t.contact_id = x
+                                           AND t.tag_id = ($3 ->> 'tag_id')::bigint) AS has) h
+     WHERE $2 IN ('add_tag', 'remove_tag')
     UNION ALL
     SELECT c.contact_id, v.field, v.before, v.after, v.before IS DISTINCT FROM v.after, NULL::text
       FROM customercard.contacts c
-     CROSS JOIN LATERAL (SELECT CASE action WHEN 'delete' THEN 'deleted_at' WHEN 'assign_manager' THEN 'manager_id'
+     CROSS JOIN LATERAL (SELECT CASE $2 WHEN 'delete' THEN 'deleted_at' WHEN 'assign_manager' THEN 'manager_id'
                                             ELSE 'status' END AS field,
-                                CASE action WHEN 'delete' THEN c.deleted_at::text WHEN 'assign_manager' THEN c.manager_id::text
+                                CASE $2 WHEN 'delete' THEN c.deleted_at::text WHEN 'assign_manager' THEN c.manager_id::text
                                             ELSE c.status END AS before,
-                                CASE action WHEN 'archive' THEN 'archived' WHEN 'blacklist' THEN 'blacklisted'
+                                CASE $2 WHEN 'archive' THEN 'archived' WHEN 'blacklist' THEN 'blacklisted'
                                             WHEN 'unarchive' THEN CASE WHEN c.status = 'archived' THEN 'active' ELSE c.status END
                                             WHEN 'delete' THEN coalesce(c.deleted_at::text, 'now')
-                                            ELSE p ->> 'manager_id' END AS after) v
-     WHERE action IN ('archive', 'unarchive', 'blacklist', 'delete', 'assign_manager')
-       AND c.account_id = acct AND c.contact_id = ANY (ids)
+                                            ELSE $3 ->> 'manager_id' END AS after) v
+     WHERE $2 IN ('archive', 'unarchive', 'blacklist', 'delete', 'assign_manager')
+       AND c.account_id = $1 AND c.contact_id = ANY ($4)
     UNION ALL
     SELECT x, 'subscription', CASE WHEN o.open THEN 'subscribed' END,
-           CASE WHEN action = 'subscribe' THEN 'subscribed' END,
-           o.open = (action = 'unsubscribe'), NULL::text
-      FROM unnest(ids) x
+           CASE WHEN $2 = 'subscribe' THEN 'subscribed' END,
+           o.open = ($2 = 'unsubscribe'), NULL::text
+      FROM unnest($4) x
      CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                                         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint
+                                         WHERE s.account_id = $1 AND s.funnel_id = ($3 ->> 'funnel_id')::bigint
                                            AND s.contact_id = x AND s.unsubscribed_at IS NULL
-                                           AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)) AS open) o
-     WHERE action IN ('subscribe', 'unsubscribe')
+                                           AND ($3 ->> 'lgt_id' IS NULL OR s.lgt_id = ($3 ->> 'lgt_id')::bigint)) AS open) o
+     WHERE $2 IN ('subscribe', 'unsubscribe')
     UNION ALL
-    SELECT x, 'sales_plan', CASE WHEN m.member THEN p ->> 'plan_id' END, p ->> 'plan_id', NOT m.member, NULL::text
-      FROM unnest(ids) x
+    SELECT x, 'sales_plan', CASE WHEN m.member THEN $3 ->> 'plan_id' END, $3 ->> 'plan_id', NOT m.member, NULL::text
+      FROM unnest($4) x
      CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM customercard.sales_plan_members spm
-                                         WHERE spm.account_id = acct AND spm.plan_id = (p ->> 'plan_id')::bigint
+                                         WHERE spm.account_id = $1 AND spm.plan_id = ($3 ->> 'plan_id')::bigint
                                            AND spm.contact_id = x) AS member) m
-     WHERE action = 'add_to_sales_plan'
+     WHERE $2 = 'add_to_sales_plan'
     UNION ALL
     SELECT src.cid, 'channel', own.external_id, src.ext, src.ext IS NOT NULL AND own.external_id IS NULL AND other.contact_id IS NULL,
-           CASE WHEN src.ext IS NULL THEN CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+           CASE WHEN src.ext IS NULL THEN CASE $3 ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
                                                            ELSE 'the contact has no phone number' END
                 WHEN own.external_id IS NULL AND other.contact_id IS NOT NULL
-                THEN 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || other.contact_id END
+                THEN 'the ' || ($3 ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || other.contact_id END
       FROM (SELECT x AS cid,
-                   CASE p ->> 'kind'
-                       WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = acct AND e.contact_id = x
+                   CASE $3 ->> 'kind'
+                       WHEN 'email' THEN (SELECT e.email FROM customercard.emails e WHERE e.account_id = $1 AND e.contact_id = x
                                            ORDER BY e.is_primary DESC, e.email_id LIMIT 1)
-                       ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = acct AND ph.contact_id = x
+                       ELSE (SELECT ph.phone::text FROM customercard.phones ph WHERE ph.account_id = $1 AND ph.contact_id = x
                               ORDER BY ph.is_primary DESC, ph.phone_id LIMIT 1) END AS ext
-              FROM unnest(ids) x
-             WHERE action = 'create_channel') src
+              FROM unnest($4) x
+             WHERE $2 = 'create_channel') src
       LEFT JOIN LATERAL (SELECT h.external_id FROM customercard.channels h
-                          WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                          WHERE h.account_id = $1 AND h.kind = $3 ->> 'kind' AND h.connection IS NOT DISTINCT FROM $3 ->> 'connection'
                             AND h.external_id = src.ext AND h.contact_id = src.cid LIMIT 1) own ON true
       LEFT JOIN LATERAL (SELECT h.contact_id FROM customercard.channels h
-                          WHERE h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+                          WHERE h.account_id = $1 AND h.kind = $3 ->> 'kind' AND h.connection IS NOT DISTINCT FROM $3 ->> 'connection'
                             AND h.external_id = src.ext AND h.contact_id <> src.cid ORDER BY h.contact_id LIMIT 1) other ON true
     UNION ALL
-    SELECT x, p ->> 'field', cv.value, p ->> 'value', cv.value IS DISTINCT FROM p ->> 'value', NULL::text
-      FROM unnest(ids) x
+    SELECT x, $3 ->> 'field', cv.value, $3 ->> 'value', cv.value IS DISTINCT FROM $3 ->> 'value', NULL::text
+      FROM unnest($4) x
       LEFT JOIN customercard.custom_values cv
-        ON cv.account_id = acct AND cv.contact_id = x AND cv.field_id = (p ->> 'field_id')::bigint
-     WHERE action = 'set_field' AND p ? 'field_id'
+        ON cv.account_id = $1 AND cv.contact_id = x AND cv.field_id = ($3 ->> 'field_id')::bigint
+     WHERE $2 = 'set_field' AND $3 ? 'field_id'
     UNION ALL
     -- the column is one of bulk_settable_fields(), checked before
-    SELECT c.contact_id, p ->> 'field', v.before, p ->> 'value', v.before IS DISTINCT FROM p ->> 'value', NULL::text
+    SELECT c.contact_id, $3 ->> 'field', v.before, $3 ->> 'value', v.before IS DISTINCT FROM $3 ->> 'value', NULL::text
       FROM customercard.contacts c
-     CROSS JOIN LATERAL (SELECT CASE p ->> 'field' WHEN 'city' THEN c.city WHEN 'country' THEN c.country
+     CROSS JOIN LATERAL (SELECT CASE $3 ->> 'field' WHEN 'city' THEN c.city WHEN 'country' THEN c.country
                                                    WHEN 'timezone' THEN c.timezone WHEN 'gender' THEN c.gender
                                                    WHEN 'note' THEN c.note END AS before) v
-     WHERE action = 'set_field' AND NOT p ? 'field_id'
-       AND c.account_id = acct AND c.contact_id = ANY (ids)
+     WHERE $2 = 'set_field' AND NOT $3 ? 'field_id'
+       AND c.account_id = $1 AND c.contact_id = ANY ($4)
     UNION ALL
-    SELECT x, 'export', NULL::text, NULL::text, false, NULL::text FROM unnest(ids) x WHERE action = 'export'
-$$;
+    SELECT x, 'export', NULL::text, NULL::text, false, NULL::text FROM unnest($4) x WHERE $2 = 'export'
+$sql$::text
+$q$;
 
 CREATE FUNCTION customercard.bulk_preview(action text, params jsonb DEFAULT '{}', contact_ids bigint[] DEFAULT NULL,
                                           filter jsonb DEFAULT NULL)
@@ -460,6 +463,7 @@ DECLARE
     selected integer;
     out jsonb;
     sample jsonb;
+    part jsonb;
     slice_from integer := 1;
     slice integer := 100;
 BEGIN
@@ -481,24 +485,28 @@ BEGIN
         selected := cardinality(ids);
     END IF;
     -- the figures: one pass over the selection, nothing kept of it
-    SELECT jsonb_build_object(
-               'action', action,
-               'selected', selected,
-               'would_change', count(*) FILTER (WHERE r.changes),
-               'already', count(*) FILTER (WHERE NOT r.changes AND r.cannot IS NULL AND action <> 'export'),
-               'cannot', count(*) FILTER (WHERE r.cannot IS NOT NULL) + coalesce(cardinality(gone), 0))
-           || CASE WHEN action = 'export' THEN jsonb_build_object('exported', count(*)) ELSE '{}' END
-      INTO out
-      FROM customercard.bulk_preview_rows(acct, action, checked, ids) r;
+    EXECUTE format($f$
+        SELECT jsonb_build_object('would_change', count(*) FILTER (WHERE r.changes),
+                                  'already', count(*) FILTER (WHERE NOT r.changes AND r.cannot IS NULL AND $2 <> 'export'),
+                                  'cannot', count(*) FILTER (WHERE r.cannot IS NOT NULL),
+                                  'rows', count(*))
+          FROM (%s) r (contact_id, field, before, after, changes, cannot)$f$, customercard.bulk_preview_query())
+       INTO out USING acct, action, checked, ids;
+    out := jsonb_build_object('action', action, 'selected', selected, 'would_change', out -> 'would_change',
+                              'already', out -> 'already',
+                              'cannot', (out ->> 'cannot')::bigint + coalesce(cardinality(gone), 0))
+           || CASE WHEN action = 'export' THEN jsonb_build_object('exported', out -> 'rows') ELSE '{}' END;
     -- the sample: the first 20 changes in the job's order (contact id),
     -- read a slice of the selection at a time until there are 20 (the ids
     -- are in id order: audience_ids and bulk_targets keep it)
     WHILE coalesce(jsonb_array_length(sample), 0) < 20 AND slice_from <= cardinality(ids) LOOP
-        sample := coalesce(sample, '[]') || coalesce((
+        EXECUTE format($f$
             SELECT jsonb_agg(jsonb_build_object('contact_id', r.contact_id, 'field', r.field, 'before', r.before, 'after', r.after)
                              ORDER BY r.contact_id)
-              FROM (SELECT * FROM customercard.bulk_preview_rows(acct, action, checked, ids[slice_from:slice_from + slice - 1]) r
-                     WHERE r.changes ORDER BY r.contact_id LIMIT 20 - coalesce(jsonb_array_length(sample), 0)) r), '[]');
+              FROM (SELECT * FROM (%s) r (contact_id, field, before, after, changes, cannot)
+                     WHERE r.changes ORDER BY r.contact_id LIMIT $5) r$f$, customercard.bulk_preview_query())
+           INTO part USING acct, action, checked, ids[slice_from:slice_from + slice - 1], 20 - coalesce(jsonb_array_length(sample), 0);
+        sample := coalesce(sample, '[]') || coalesce(part, '[]');
         slice_from := slice_from + slice;
         slice := least(slice * 4, 100000);
     END LOOP;

@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..28"
+echo "1..30"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -125,7 +125,12 @@ ok "$(q $DB -c "SELECT (SELECT count(*) || '/' || count(DISTINCT contact_id) FRO
    "80/80 $(q $DB -c "SELECT count(*) || '/' || count(*) FROM customercard.action_log") 0" \
    "80 contacts written at once in two accounts: contact and log ids unique cluster-wide, every log row with its actor"
 
-# a bulk job queued by the application, run by pg_cron on the coordinator
+# a bulk job previewed and queued by the application, run by pg_cron on the coordinator
+ok "$(app $PGPORT 1 "SELECT (customercard.bulk_preview('add_tag', '{\"tag\": \"autumn\"}', filter => '{}') - 'sample')::text;")|$(q $DB -c "SELECT count(*) FROM customercard.tags WHERE name = 'autumn'")" \
+   '{"action": "add_tag", "cannot": 0, "already": 0, "selected": 41, "would_change": 41}|0' \
+   "bulk_preview on the cluster: the account's contacts, and the tag not made"
+ok "$(app $PGPORT 1 "SELECT string_agg(name, ',') FROM customercard.audience_search('{\"search\": \"PETROV\"}');")" "Anna Petrova" \
+   "a name search on the cluster, in any case"
 job=$(app $PGPORT 1 "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"autumn\"}', filter => '{}');")
 q $DB -c "SELECT customercard.schedule_bulk_runner()" >/dev/null
 ok "$(q $DB -c "SELECT command FROM cron.job WHERE jobname = 'customercard-bulk-runner-$DB'")" "CALL customercard.bulk_run()" \
