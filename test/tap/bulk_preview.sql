@@ -3,7 +3,7 @@
 -- acted on; a sample of changes), changing nothing; for every action the
 -- preview agrees with what the job then does.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 SELECT customercard.create_account('Bulk preview', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -94,6 +94,9 @@ SELECT is(customercard.bulk_preview('create_channel', '{"kind": "sms"}', filter 
 SELECT is(customercard.bulk_preview('delete', contact_ids => ARRAY(SELECT contact_id FROM people WHERE i <= 2)) ->> 'would_change', '2', 'delete');
 SELECT is(customercard.bulk_preview('export', '{}', filter => '{}') - 'sample',
           '{"action": "export", "selected": 30, "would_change": 0, "already": 0, "cannot": 0, "exported": 30}', 'export changes nothing, exports them all');
+SELECT is(customercard.bulk_preview('set_field', jsonb_build_object('field', 'note', 'value', $h$'); DROP TABLE customercard.tags; --$h$),
+                                     filter => '{}') -> 'sample' -> 0 ->> 'after',
+          $h$'); DROP TABLE customercard.tags; --$h$, 'a hostile value is data: it reaches the preview''s query as a parameter');
 SELECT is(pg_temp.state(), :'before_previews', 'previews change nothing: no log row, tag, job or value');
 
 -- ------------------------------------------------------------ errors

@@ -82,3 +82,14 @@ INSERT INTO customercard.webinar_registrations (webinar_id, contact_id)
 SELECT DISTINCT webinar_id, contact_id FROM customercard.webinar_visits WHERE webinar = 'Valgrind webinar';
 INSERT INTO customercard.webinar_visits (contact_id, webinar, joined_at, chat)
 SELECT contact_id, 'Valgrind webinar', now(), '[{"at": "never", "text": 1}]' FROM customercard.contacts WHERE account_id = 1 LIMIT 1;
+
+-- name search (src/name_search.c): the haystack of every script, long and empty names
+SELECT count(*) FROM customercard.audience_search('{"search": "p 1"}');
+
+SELECT md5(string_agg(customercard.name_haystack(a, b, c, NULL, e), '|')) FROM (VALUES ('ΟΔΥΣΣΕΥΣ', 'İSTANBUL', 'STRAẞE', 'ǅemal'), (NULL, NULL, NULL, NULL), ('', repeat('İ', 3000), '😀', 'A' || chr(776))) v (a, b, c, e);
+
+-- phones with a region per row (src/phone_parse.c's region table): either case, no region, bad codes
+SELECT count(customercard.normalize_phone(raw, region)) FROM (VALUES ('8 912 345 67 89', 'ru'), ('(201) 555-0123', 'US'), ('030 123456', 'De'), ('030 123456', 'D'), ('030 123456', '[['), ('030 123456', 'zz'), ('+49 30 123456', NULL)) v (raw, region);
+
+-- bulk_preview: every branch of its query once
+SELECT customercard.bulk_preview(a, p, filter => '{}') ->> 'would_change' FROM (VALUES ('add_tag', '{"tag": "x"}'::jsonb), ('archive', '{}'), ('create_channel', '{"kind": "sms"}'), ('set_field', '{"field": "city", "value": "K"}'), ('export', '{}')) v (a, p);
