@@ -207,12 +207,16 @@ utf8_decode(const char *s, int len, uint32_t *out)
 		int			extra,
 					k;
 
+		/* ASCII, most of what is typed: no sequence to check */
 		if (c < 0x80)
 		{
-			cp = c;
-			extra = 0;
+			if (c == 0)
+				return -1;
+			out[n++] = c;
+			i++;
+			continue;
 		}
-		else if ((c & 0xE0) == 0xC0)
+		if ((c & 0xE0) == 0xC0)
 		{
 			cp = c & 0x1F;
 			extra = 1;
@@ -456,9 +460,10 @@ is_viable(const uint32_t *cps, int n)
 	}
 	if (digits < 3)
 		return false;
+	/* (digits first: most of what follows is digits) */
 	for (t = i; t < n; t++)
-		if (!(is_punct(cps[t]) || cps[t] == '*' || is_ascii_alpha(cps[t]) ||
-			  nd_value(cps[t]) >= 0))
+		if (!(nd_value(cps[t]) >= 0 || is_punct(cps[t]) || cps[t] == '*' ||
+			  is_ascii_alpha(cps[t])))
 			break;
 	if (t == n)
 		return true;
@@ -537,6 +542,37 @@ static const char keypad[26] = {
 	'6', '6', '7', '7', '7', '7', '8', '8', '8', '9', '9', '9', '9'
 };
 
+/* how many ASCII letters */
+static int
+count_letters(const uint32_t *cps, int n)
+{
+	int			letters = 0;
+
+	for (int i = 0; i < n; i++)
+		if (is_ascii_alpha(cps[i]))
+			letters++;
+	return letters;
+}
+
+/* a vanity number read on the keypad: ASCII digits and letters as digits */
+static bool
+keypad_digits(const uint32_t *cps, int n, Digits *out)
+{
+	out->len = 0;
+	for (int i = 0; i < n; i++)
+	{
+		uint32_t	c = cps[i];
+
+		if (!(c >= '0' && c <= '9') && !is_ascii_alpha(c))
+			continue;
+		if (out->len == PH_MAX_DIGITS)
+			return false;
+		out->d[out->len++] = (c >= '0' && c <= '9') ? (char) c : keypad[fold(c) - 'a'];
+	}
+	out->d[out->len] = '\0';
+	return true;
+}
+
 /* PhoneNumberUtil::Normalize; false when too many digits to be a number */
 static bool
 normalize_digits(const uint32_t *cps, int n, Digits *out)
@@ -544,31 +580,32 @@ normalize_digits(const uint32_t *cps, int n, Digits *out)
 	int			i,
 				letters = 0;
 
-	for (i = 0; i < n; i++)
-		if (is_ascii_alpha(cps[i]))
-			letters++;
+	/*
+	 * One pass as digits, counting the letters on the way; with three
+	 * letters or more (a vanity number) the keypad reading is the one, which
+	 * is rare, so only then a second pass
+	 */
 	out->len = 0;
 	for (i = 0; i < n; i++)
 	{
 		uint32_t	c = cps[i];
+		int			v;
 
-		if (out->len == PH_MAX_DIGITS)
-			return false;
-		if (letters >= 3)
+		if (is_ascii_alpha(c))
 		{
-			if (c >= '0' && c <= '9')
-				out->d[out->len++] = (char) c;
-			else if (is_ascii_alpha(c))
-				out->d[out->len++] = keypad[fold(c) - 'a'];
+			letters++;
+			continue;
 		}
-		else
+		v = nd_value(c);
+		if (v >= 0)
 		{
-			int			v = nd_value(c);
-
-			if (v >= 0)
-				out->d[out->len++] = (char) ('0' + v);
+			if (out->len == PH_MAX_DIGITS)
+				return letters + count_letters(cps + i + 1, n - i - 1) >= 3 ? keypad_digits(cps, n, out) : false;
+			out->d[out->len++] = (char) ('0' + v);
 		}
 	}
+	if (letters >= 3)
+		return keypad_digits(cps, n, out);
 	out->d[out->len] = '\0';
 	return true;
 }
