@@ -325,6 +325,11 @@ static const Label ambiguous_labels[] = {
 	{3, L('i', 'n', 't')}, {3, L(0xFF49, 0xFF4E, 0xFF54)}
 };
 
+/* the ASCII characters an extension's marker can begin with (folded) */
+static const bool ext_start[128] = {
+	['e'] = true, ['x'] = true, ['a'] = true, ['i'] = true, ['#'] = true, ['~'] = true, [';'] = true, [','] = true
+};
+
 static bool
 labelled_prefix(const uint32_t *cps, int i, int end, const Label *labels, int nlabels)
 {
@@ -372,6 +377,20 @@ extension_at(const uint32_t *cps, int i, int n, int *dstart, int *dend)
 	{
 		hash = true;
 		end--;
+	}
+	/*
+	 * Without a closing '#', every alternative has, after spaces, a label's
+	 * first letter (e, x, a, i, #, ~ in ASCII, or another script's), ',' or
+	 * ';': anything else in ASCII (a dash, a bracket, a digit) is none
+	 */
+	if (!hash)
+	{
+		int			k = i;
+
+		while (k < end && is_sep_no_comma(cps[k]))
+			k++;
+		if (k < end && cps[k] < 128 && !ext_start[fold(cps[k])])
+			return false;
 	}
 	/* labels and separators hold no digits: the first digit starts the run */
 	for (ds = i; ds < end && nd_value(cps[ds]) < 0; ds++)
