@@ -222,14 +222,6 @@ phone_send(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-typedef struct RegionCacheEntry
-{
-	bool		valid;
-	int			len;
-	char		code[8];
-	const PhRegion *region;
-} RegionCacheEntry;
-
 /* normalize_phone(input text, region text DEFAULT NULL): E.164 or NULL, never an error */
 Datum
 normalize_phone(PG_FUNCTION_ARGS)
@@ -250,23 +242,10 @@ normalize_phone(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 	{
 		text	   *r = PG_GETARG_TEXT_PP(1);
-		RegionCacheEntry *c = (RegionCacheEntry *) fcinfo->flinfo->fn_extra;
-		int			rlen = VARSIZE_ANY_EXHDR(r);
 
-		/* the region argument is usually the same for every row */
-		if (c == NULL)
-			c = fcinfo->flinfo->fn_extra =
-				MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RegionCacheEntry));
-		if (!(c->valid && c->len == rlen && memcmp(c->code, VARDATA_ANY(r), rlen) == 0))
-		{
-			c->region = ph_region_by_code(VARDATA_ANY(r), rlen);
-			c->valid = rlen <= (int) sizeof(c->code);
-			c->len = rlen;
-			if (c->valid)
-				memcpy(c->code, VARDATA_ANY(r), rlen);
-		}
+		/* a table lookup: as cheap when the region changes row by row */
+		region = ph_region_by_code(VARDATA_ANY(r), VARSIZE_ANY_EXHDR(r));
 		region_given = true;
-		region = c->region;
 	}
 	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
 	{
