@@ -11,7 +11,9 @@
 # done, and how many of the big job's batches committed meanwhile, beside
 # the big job's mean batch time.         target: <= 1 batch of the big job
 # First, bulk_preview of the same add_tag beside audience_count('{}') (the
-# count over the selection it may cost).
+# count over the selection it may cost).  Last, bulk_undo of round 1's job
+# beside that job's time, and the journal's bytes per changed contact.
+#                                                  target: undo <= 1.2x
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
 source "$(dirname "$0")/lib.sh"
 bench_cluster
@@ -53,7 +55,7 @@ queue() {  # tag name; prints seconds, then the longest gap between progress com
     q -c "CALL customercard.bulk_run('1 hour')"
     local secs=$(echo "$(now) - $t0" | bc)
     wait $poller
-    echo "$secs $(cat /tmp/cc_bulk_gap.$$) $(q -c "SELECT batches || ' ' || total FROM customercard.bulk_jobs WHERE job_id = $job")"
+    echo "$secs $(cat /tmp/cc_bulk_gap.$$) $(q -c "SELECT batches || ' ' || total FROM customercard.bulk_jobs WHERE job_id = $job") $job"
     rm -f /tmp/cc_bulk_gap.$$
 }
 
@@ -111,9 +113,9 @@ echo "   bulk_preview / that count: $(ratio "$mpv" "$mhas")x   / audience_count:
 echo "== add_tag to every live contact at $BENCH_CONTACTS contacts"
 stamp=$(date +%s)
 b1=$(baseline "bench insert $stamp a")
-read -r q1 g1 n1 t1 <<<"$(queue "bench queue $stamp a")"
+read -r q1 g1 n1 t1 j1 <<<"$(queue "bench queue $stamp a")"
 small "bench small $stamp" > /tmp/cc_bulk_small.$$ &
-read -r q2 g2 n2 t2 <<<"$(queue "bench queue $stamp b")"
+read -r q2 g2 n2 t2 j2 <<<"$(queue "bench queue $stamp b")"
 wait
 read -r sw sb < /tmp/cc_bulk_small.$$; rm -f /tmp/cc_bulk_small.$$
 b2=$(baseline "bench insert $stamp b")
@@ -122,10 +124,30 @@ printf '   round 2: queue %6.1f s (%s batches, longest wait for progress %.2f s)
 echo "   ratio queue / INSERT ... SELECT: $(ratio "$(echo "$q1 + $q2" | bc)" "$(echo "$b1 + $b2" | bc)")x   (target <= 1.5x; progress every <= 2 s)"
 printf '   fairness: account %s queued add_tag for 100 contacts in round 2: done after %.2f s, %s batches of the big job committed meanwhile (its mean batch %.2f s; target <= 1 batch)\n' \
        "$small_acct" "$sw" "$sb" "$(echo "$q2 / $n2" | bc -l)"
+
+echo "== bulk_undo of round 1's add_tag (every live contact), beside that job's own time"
+t0=$(now)
+u1=$(q -c "SELECT customercard.bulk_undo($j1)")
+q -c "CALL customercard.bulk_run('1 hour')"
+un=$(echo "$(now) - $t0" | bc)
+read -r ust ud uf <<<"$(q -F ' ' -c "SELECT status, done, failed FROM customercard.bulk_jobs WHERE job_id = $u1")"
+left=$(q -c "SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id)
+              WHERE ct.account_id = 1 AND t.name = 'bench queue $stamp a'")
+read -r jrows jheap <<<"$(q -F ' ' -c "SELECT count(*), sum(pg_column_size(j.*)) FROM customercard.bulk_job_journal j WHERE j.account_id = 1 AND j.job_id = $j1")"
+jall=$(q -c "SELECT count(*) FROM customercard.bulk_job_journal")
+jidx=$(q -c "SELECT pg_relation_size('customercard.bulk_job_journal_pkey')")
+printf '   undo %6.1f s (%s, %s done, %s failed; tags of the job left: %s)   the job %6.1f s\n' "$un" "$ust" "$ud" "$uf" "$left" "$q1"
+echo "   ratio undo / job: $(ratio "$un" "$q1")x   (target <= 1.2x)"
+printf '   journal per changed contact: %.0f bytes of rows + %.0f bytes of index (%s rows of the job)\n' \
+       "$(echo "$jheap / $jrows" | bc -l)" "$(echo "$jidx / $jall" | bc -l)" "$jrows"
+
 # leave the tags as they were for the other benchmarks (their removal is logged too)
 q -c "DELETE FROM customercard.contact_tags ct USING customercard.tags t
        WHERE ct.account_id = t.account_id AND ct.tag_id = t.tag_id AND t.name LIKE 'bench % $stamp %'" \
   -c "DELETE FROM customercard.tags t WHERE t.name LIKE 'bench % $stamp %'" >/dev/null
+# and no journal of the benchmark's jobs
+q -c "DELETE FROM customercard.bulk_job_journal j USING customercard.bulk_jobs b
+       WHERE j.account_id = b.account_id AND j.job_id = b.job_id AND (b.params ->> 'tag' LIKE 'bench % $stamp%' OR b.action = 'undo')" >/dev/null
 q -c "SET customercard.account_id = $small_acct" \
   -c "DELETE FROM customercard.contact_tags ct USING customercard.tags t
        WHERE ct.account_id = t.account_id AND ct.tag_id = t.tag_id AND t.name LIKE 'bench % $stamp%'" \

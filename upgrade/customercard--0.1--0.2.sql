@@ -899,7 +899,6 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     j customercard.bulk_jobs;
     ids bigint[];
-    t record;
     nfailed integer;
     -- times and the last id as values (Citus evaluates no STABLE or VOLATILE
     -- function inside a distributed UPDATE, and an array element taken
@@ -942,14 +941,16 @@ BEGIN
         RETURN 0;
     END IF;
 
-    t := customercard.bulk_targets(acct, ids);
-    INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
-    SELECT acct, j.job_id, f.contact_id, f.reason
-      FROM (SELECT g AS contact_id, 'the contact was deleted' AS reason FROM unnest(t.gone) g WHERE j.action <> 'delete'
-            UNION ALL
-            SELECT a.contact_id, a.reason FROM customercard.bulk_apply(acct, j, t.live) a) f
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS nfailed = ROW_COUNT;
+    IF j.action = 'export' THEN
+        -- an export writes only its output, read through functions, which
+        -- Citus runs in no statement of a delegated call: an assignment
+        -- (PL/pgSQL evaluates it without the planner, so Citus delegates
+        -- nothing) runs it here
+        nfailed := customercard.bulk_batch_apply(acct, j.job_id, ids);
+    ELSE
+        -- a query: on Citus the call goes to the account's node
+        SELECT f INTO nfailed FROM customercard.bulk_batch_apply(acct, j.job_id, ids) f;
+    END IF;
 
     last_id := ids[cardinality(ids)];
     -- fewer items than asked for: they were the last (a job's items are
@@ -1312,6 +1313,7 @@ DECLARE
     checked jsonb;
     job bigint;
     n integer;
+    header text;
 BEGIN
     PERFORM customercard.bulk_check_enqueue(run_at);
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
@@ -1339,9 +1341,9 @@ BEGIN
     END IF;
     UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
     IF action = 'export' THEN
-        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields',
-                                                         ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups'))));
+        -- (the header first: Citus takes no sub-query in an INSERT's VALUES)
+        header := customercard.export_header(checked -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups')));
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data) VALUES (acct, job, 0, header);
     END IF;
     RETURN job;
 END
@@ -2088,14 +2090,15 @@ COMMENT ON FUNCTION customercard.archive_action_log_of(bigint, timestamptz) IS
 REVOKE ALL ON FUNCTION customercard.archive_action_log_of(bigint, timestamptz) FROM PUBLIC;
 
 
-CREATE FUNCTION customercard.citus_delegated() RETURNS regprocedure[]
+CREATE OR REPLACE FUNCTION customercard.citus_delegated() RETURNS regprocedure[]
 LANGUAGE sql IMMUTABLE AS $$
     SELECT ARRAY['customercard.merge_apply(bigint, bigint, bigint, text[])',
                  'customercard.unmerge_apply(bigint, bigint)',
                  'customercard.forget_apply(bigint, bigint)',
                  'customercard.archive_action_log_of(bigint, timestamptz)',
                  'customercard.upsert_contact_in(bigint, jsonb)',
-                 'customercard.log_event_in(bigint, bigint, text, jsonb)']::regprocedure[]
+                 'customercard.log_event_in(bigint, bigint, text, jsonb)',
+                 'customercard.bulk_batch_apply(bigint, bigint, bigint[])']::regprocedure[]
 $$;
 
 CREATE FUNCTION customercard.citus_delegate() RETURNS void
@@ -2552,7 +2555,7 @@ $$;
 
 -- Tables with a contact's rows that are not card sections, and why; a
 -- merge moves the log's rows too (by merge_key).
-CREATE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text, OUT merge_key text)
+CREATE OR REPLACE FUNCTION customercard.card_not_sections(OUT tbl text, OUT why text, OUT merge_key text)
 RETURNS SETOF record
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT * FROM (VALUES
@@ -2560,7 +2563,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ('action_log_archive', 'the log''s archive', 'log_id'),
         ('bulk_job_items', 'a bulk job''s selection', NULL),
         ('bulk_job_failures', 'a bulk job''s failures', NULL),
-        ('bulk_job_rows', 'an import job''s rows and their outcome (the report says which contact a row became)', NULL)) v (tbl, why, merge_key)
+        ('bulk_job_rows', 'an import job''s rows and their outcome (the report says which contact a row became)', NULL),
+        ('bulk_job_journal', 'what a bulk job changed, for bulk_undo (kept under the contact changed: the undo follows its merges; forget scrubs the images)', NULL)) v (tbl, why, merge_key)
 $$;
 
 -- A section's row (or its changed fields) in a log event without the
@@ -4689,47 +4693,74 @@ DECLARE
 BEGIN
     CASE job.action
     WHEN 'add_tag' THEN
-        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
-        SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
-        ON CONFLICT DO NOTHING;
+        WITH made AS (
+            INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+            SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'contact_tags', m.tag_id, NULL, customercard.journal_image(to_jsonb(m), 'tag_id')
+          FROM made m;
     WHEN 'remove_tag' THEN
-        DELETE FROM customercard.contact_tags t
-         WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids);
+        WITH gone AS (
+            DELETE FROM customercard.contact_tags t
+             WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids)
+            RETURNING t.*)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, g.contact_id, 'contact_tags', g.tag_id, customercard.journal_image(to_jsonb(g), 'tag_id'), NULL
+          FROM gone g;
     WHEN 'archive' THEN
-        UPDATE customercard.contacts c SET status = 'archived'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'archived';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "archived"}', 'status');
     WHEN 'unarchive' THEN
-        UPDATE customercard.contacts c SET status = 'active'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status = 'archived';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "active"}', 'status', '{"status": "archived"}');
     WHEN 'blacklist' THEN
-        UPDATE customercard.contacts c SET status = 'blacklisted'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'blacklisted';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "blacklisted"}', 'status');
     WHEN 'delete' THEN
-        UPDATE customercard.contacts c SET deleted_at = now()
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.deleted_at IS NULL;
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object('deleted_at', now()), 'deleted_at',
+                                               '{"deleted_at": null}');
     WHEN 'assign_manager' THEN
-        UPDATE customercard.contacts c SET manager_id = (p ->> 'manager_id')::bigint
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.manager_id IS DISTINCT FROM (p ->> 'manager_id')::bigint;
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object('manager_id', p -> 'manager_id'), 'manager_id');
     -- a new period unless subscribed already (an open period of the funnel:
     -- of that LGT, or of any when none is named); the ended ones stay
     WHEN 'subscribe' THEN
-        INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
-        SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
-         WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x
-                              AND s.unsubscribed_at IS NULL
-                              AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint))
-        ON CONFLICT DO NOTHING;
+        -- (the subscribed ones as a set apart: Citus plans no sub-query
+        -- correlated to unnest())
+        ids := ARRAY(SELECT unnest(ids)
+                     EXCEPT
+                     SELECT s.contact_id FROM customercard.subscriptions s
+                      WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+                        AND s.unsubscribed_at IS NULL
+                        AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint));
+        WITH made AS (
+            INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
+            SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'subscriptions', m.subscription_id, NULL,
+               customercard.journal_image(to_jsonb(m), 'subscription_id')
+          FROM made m;
     -- ends the open periods of the funnel (of that LGT only, when one is named)
     WHEN 'unsubscribe' THEN
-        UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
-         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
-           AND s.unsubscribed_at IS NULL
-           AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint);
+        WITH ended AS (
+            UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
+             WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+               AND s.unsubscribed_at IS NULL
+               AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)
+            RETURNING s.contact_id, s.subscription_id, s.unsubscribed_at)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, e.contact_id, 'subscriptions', e.subscription_id, '{"unsubscribed_at": null}',
+               jsonb_build_object('unsubscribed_at', e.unsubscribed_at)
+          FROM ended e;
     WHEN 'add_to_sales_plan' THEN
-        INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
-        SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
-        ON CONFLICT DO NOTHING;
+        WITH made AS (
+            INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
+            SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'sales_plan_members', m.plan_id, NULL, customercard.journal_image(to_jsonb(m), 'plan_id')
+          FROM made m;
     WHEN 'create_channel' THEN
         RETURN QUERY
         WITH src AS (
@@ -4744,7 +4775,11 @@ BEGIN
             INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id)
             SELECT acct, src.cid, p ->> 'kind', p ->> 'connection', src.ext FROM src WHERE src.ext IS NOT NULL
             ON CONFLICT DO NOTHING
-            RETURNING channels.contact_id)
+            RETURNING *),
+        journaled AS (
+            INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+            SELECT acct, job.job_id, ins.contact_id, 'channels', ins.channel_id, NULL, customercard.journal_image(to_jsonb(ins), 'channel_id')
+              FROM ins)
         SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
                                           ELSE 'the contact has no phone number' END
           FROM src WHERE src.ext IS NULL
@@ -4759,23 +4794,44 @@ BEGIN
         v := p ->> 'value';
         IF p ? 'field_id' THEN
             IF v IS NULL THEN
-                DELETE FROM customercard.custom_values cv
-                 WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids);
+                WITH gone AS (
+                    DELETE FROM customercard.custom_values cv
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids)
+                    RETURNING cv.*)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, g.contact_id, 'custom_values', g.field_id, customercard.journal_image(to_jsonb(g), 'field_id'), NULL
+                  FROM gone g;
             ELSE
-                INSERT INTO customercard.custom_values AS cv (account_id, contact_id, field_id, value)
-                SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
-                ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = excluded.value
-                 WHERE cv.value IS DISTINCT FROM excluded.value;
+                -- values there: changed (the old one read under the row's lock); then the missing ones made
+                -- (one made meanwhile by someone else is theirs: left alone)
+                WITH o AS (
+                    SELECT cv.contact_id, cv.value FROM customercard.custom_values cv
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids)
+                       AND cv.value <> v
+                       FOR NO KEY UPDATE),
+                changed AS (
+                    UPDATE customercard.custom_values cv SET value = v FROM o
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = o.contact_id
+                    RETURNING cv.contact_id, o.value AS was)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, c.contact_id, 'custom_values', (p ->> 'field_id')::bigint,
+                       jsonb_build_object('value', c.was), jsonb_build_object('value', v)
+                  FROM changed c;
+                WITH made AS (
+                    INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+                    SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
+                    ON CONFLICT DO NOTHING
+                    RETURNING *)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, m.contact_id, 'custom_values', m.field_id, NULL, customercard.journal_image(to_jsonb(m), 'field_id')
+                  FROM made m;
             END IF;
         ELSIF p ->> 'field' = 'gender' THEN
-            UPDATE customercard.contacts c SET gender = v, gender_source = CASE WHEN v IS NULL THEN NULL ELSE 'manual' END
-             WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.gender IS DISTINCT FROM v;
+            PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids,
+                jsonb_build_object('gender', v, 'gender_source', CASE WHEN v IS NULL THEN NULL ELSE 'manual' END), 'gender');
         ELSE
             -- the column is one of bulk_settable_fields(), checked at enqueue
-            EXECUTE format('UPDATE customercard.contacts c SET %1$I = $3 '
-                           ' WHERE c.account_id = $1 AND c.contact_id = ANY ($2) AND c.%1$I IS DISTINCT FROM $3',
-                           (SELECT f FROM unnest(customercard.bulk_settable_fields()) f WHERE f = p ->> 'field'))
-            USING acct, ids, v;
+            PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object(p ->> 'field', v), p ->> 'field');
         END IF;
     WHEN 'export' THEN
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
@@ -5748,6 +5804,408 @@ REVOKE ALL ON FUNCTION customercard.bulk_check_ids(bigint, bigint[]),
     customercard.bulk_preview(text, jsonb, bigint[], jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customercard.bulk_preview(text, jsonb, bigint[], jsonb) TO customercard_manager;
 
+-- issue 18: bulk_undo.  Every bulk job journals what it changes
+-- (bulk_job_journal, new); bulk_undo queues a job that puts it back;
+-- bulk_prune drops a job's journal with it; forget_contact scrubs it.
+-- What a bulk job changed, for bulk_undo: a row per row of a card table
+-- that a batch made, removed or changed, written in the batch's
+-- transaction (only committed batches are here).  The row is the table's
+-- row of contact_id with the section key row_key (for contacts, the
+-- contact's own id); before is its image before the job (NULL: the job
+-- made it; for a change, the columns it changed), after its image after
+-- (NULL: the job removed it).  Images leave out account_id, contact_id and
+-- the key.  No foreign key, as for bulk_job_items: a check per row would
+-- slow every job; bulk_prune deletes a job's journal with it.
+CREATE TABLE customercard.bulk_job_journal (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    contact_id  bigint NOT NULL,
+    tbl         text NOT NULL CHECK (tbl IN ('contacts', 'contact_tags', 'subscriptions', 'sales_plan_members',
+                                            'channels', 'custom_values')),
+    row_key     bigint NOT NULL,
+    before      jsonb,
+    after       jsonb,
+    PRIMARY KEY (account_id, job_id, contact_id, tbl, row_key),
+    CHECK (before IS NOT NULL OR after IS NOT NULL)
+);
+COMMENT ON TABLE customercard.bulk_job_journal IS
+    'What each batch of a bulk job changed, row by row (image before and after), so that bulk_undo can put it back';
+ALTER TABLE customercard.bulk_job_journal ENABLE ROW LEVEL SECURITY;
+CREATE POLICY account_isolation ON customercard.bulk_job_journal
+    USING (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()))
+    WITH CHECK (account_id OPERATOR(pg_catalog.=) (SELECT customercard.current_account_id()));
+SELECT pg_catalog.pg_extension_config_dump('customercard.bulk_job_journal', '');
+REVOKE ALL ON customercard.bulk_job_journal FROM PUBLIC;
+GRANT SELECT ON customercard.bulk_job_journal TO customercard_reader;
+
+CREATE OR REPLACE FUNCTION customercard.journal_image(img jsonb, key text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT img - ARRAY['account_id', 'contact_id', key]
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_set_contacts(acct bigint, job_id bigint, ids bigint[], patch jsonb, compared name,
+                                               only_from jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sets text;
+    befores text;
+BEGIN
+    -- (the typed values and the images are made in the locking SELECT:
+    -- Citus takes no function of a row in an UPDATE, nor in RETURNING)
+    SELECT string_agg(format('%I = (o.r).%I', a.attname, a.attname), ', '),
+           string_agg(format('%L, c.%I', a.attname, a.attname), ', ')
+      INTO sets, befores
+      FROM pg_attribute a
+     WHERE a.attrelid = 'customercard.contacts'::regclass AND a.attnum > 0 AND NOT a.attisdropped AND patch ? a.attname;
+    EXECUTE format($q$
+        WITH o AS (SELECT c.contact_id, jsonb_build_object(%1$s) AS before, jsonb_populate_record(c, $4) AS r
+                     FROM customercard.contacts c
+                    WHERE c.account_id = $1 AND c.contact_id = ANY ($2)
+                      AND c.%2$I IS DISTINCT FROM (jsonb_populate_record(c, $4)).%2$I AND jsonb_populate_record(c, $5) = c
+                      FOR NO KEY UPDATE),
+             u AS (UPDATE customercard.contacts c SET %3$s FROM o
+                    WHERE c.account_id = $1 AND c.contact_id = o.contact_id
+                   RETURNING c.contact_id, o.before)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT $1, $3, u.contact_id, 'contacts', u.contact_id, u.before, $4 FROM u$q$,
+        befores, compared, sets)
+    USING acct, ids, job_id, patch, only_from;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_changed_since(acct bigint, contact bigint, tbl text, key text, row_key bigint, cols jsonb)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat(CASE WHEN tbl = 'contacts' THEN (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(cols) k)
+                       ELSE lower(d.label) || ' ' || row_key END,
+                  ' changed since',
+                  (SELECT format(' by %s at %s', l.actor, l.at)
+                     FROM customercard.action_log l
+                    WHERE l.account_id = acct AND l.contact_id = contact
+                      AND CASE WHEN tbl = 'contacts'
+                               THEN (l.event IN ('archived', 'unarchived') AND cols ? 'status')
+                                    OR (l.event = 'contact_deleted' AND cols ? 'deleted_at')
+                                    OR (l.event = 'field_changed'
+                                        AND (cols ? (l.details ->> 'field') OR (l.details ->> 'field' = 'manager' AND cols ? 'manager_id')))
+                               ELSE l.details @> jsonb_build_object(key, row_key) END
+                    ORDER BY l.at DESC, l.log_id DESC LIMIT 1))
+      FROM customercard.section_declarations() d
+     WHERE d.tbl = bulk_changed_since.tbl
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_undo_table(acct bigint, src bigint, undo_job bigint, tbl text, origs bigint[], dests bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key constant text := CASE WHEN tbl = 'contacts' THEN 'contact_id'
+                              ELSE (SELECT s.key FROM customercard.card_sections() s WHERE s.tbl = bulk_undo_table.tbl) END;
+    -- the entries of the batch: each journal row with the contact it is on now
+    entries constant text := format(
+        'SELECT m.orig, m.dest, j.row_key, j.before, j.after FROM unnest($3::bigint[], $4::bigint[]) m (orig, dest) '
+        '  JOIN customercard.bulk_job_journal j ON j.account_id = $1 AND j.job_id = $2 AND j.contact_id = m.orig AND j.tbl = %L', tbl);
+    -- the row an entry e is about: on the contact now, by the key
+    row_of constant text := format('t.account_id = $1 AND t.contact_id = e.dest AND t.%I = %s',
+                                   key, CASE WHEN tbl = 'contacts' THEN 'e.dest' ELSE 'e.row_key' END);
+    journal constant text := 'INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after) ';
+    cols text[];
+    sets text;
+    n_made bigint;
+    n_removed bigint;
+    n_changed bigint;
+    n_done bigint := 0;
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FILTER (WHERE e.before IS NULL), count(*) FILTER (WHERE e.after IS NULL), '
+                   '       count(*) FILTER (WHERE e.before IS NOT NULL AND e.after IS NOT NULL), '
+                   '       array_agg(DISTINCT k.k) FILTER (WHERE k.k IS NOT NULL) '
+                   '  FROM (%s) e LEFT JOIN LATERAL jsonb_object_keys(CASE WHEN e.after IS NOT NULL THEN e.before END) k (k) ON true', entries)
+       INTO n_made, n_removed, n_changed, cols USING acct, src, origs, dests;
+    -- (changed columns come back typed from the locking SELECT: Citus takes
+    -- no function of a row in an UPDATE or DELETE, nor in RETURNING)
+    SELECT string_agg(format('%I = (e.r).%I', a.attname, a.attname), ', ' ORDER BY a.attnum) INTO sets
+      FROM pg_attribute a
+     WHERE a.attrelid = format('customercard.%I', tbl)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname = ANY (cols);
+    -- made rows that are as the job made them: deleted
+    IF n_made > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (SELECT e.dest, t.%5$I AS k FROM (%1$s WHERE j.before IS NULL) e
+                         JOIN customercard.%2$I t ON %3$s
+                        WHERE jsonb_populate_record(t, e.after) = t
+                          FOR UPDATE OF t),
+            d AS (DELETE FROM customercard.%2$I t USING e WHERE t.account_id = $1 AND t.contact_id = e.dest AND t.%5$I = e.k RETURNING t.*)
+            %4$s SELECT $1, $5, d.contact_id, %2$L, d.%5$I, customercard.journal_image(to_jsonb(d), %5$L), NULL FROM d
+            ON CONFLICT DO NOTHING$q$, entries, tbl, row_of, journal, key)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n_done = ROW_COUNT;
+    END IF;
+    -- removed rows: back as they were (unless the key is taken again)
+    IF n_removed > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (%1$s WHERE j.after IS NULL),
+            i AS (INSERT INTO customercard.%2$I
+                  SELECT (jsonb_populate_record(NULL::customercard.%2$I,
+                              e.before || jsonb_build_object('account_id', $1, 'contact_id', e.dest, %3$L, e.row_key))).*
+                    FROM e
+                  ON CONFLICT DO NOTHING
+                  RETURNING *)
+            %4$s SELECT $1, $5, i.contact_id, %2$L, i.%3$I, NULL, customercard.journal_image(to_jsonb(i), %3$L) FROM i
+            ON CONFLICT DO NOTHING$q$, entries, tbl, key, journal)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        n_done := n_done + n;
+    END IF;
+    -- changed columns that still hold the job's values: the old ones
+    IF n_changed > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (SELECT e.dest, t.%6$I AS k, e.before, e.after, jsonb_populate_record(t, e.before) AS r
+                         FROM (%1$s WHERE j.before IS NOT NULL AND j.after IS NOT NULL) e
+                         JOIN customercard.%2$I t ON %3$s
+                        WHERE jsonb_populate_record(t, e.after) = t
+                          FOR UPDATE OF t),
+            u AS (UPDATE customercard.%2$I t SET %5$s FROM e
+                   WHERE t.account_id = $1 AND t.contact_id = e.dest AND t.%6$I = e.k
+                  RETURNING t.contact_id, e.k, e.before, e.after)
+            %4$s SELECT $1, $5, u.contact_id, %2$L, u.k, u.after, u.before FROM u
+            ON CONFLICT DO NOTHING$q$, entries, tbl, row_of, journal, sets, key)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        n_done := n_done + n;
+    END IF;
+    IF n_done = n_made + n_removed + n_changed THEN
+        RETURN;
+    END IF;
+    -- the rest: reported, unless already as before the job (a made row
+    -- gone, a removed one back as it was, the old values there)
+    RETURN QUERY EXECUTE format($q$
+        SELECT e.orig, string_agg(customercard.bulk_changed_since($1, e.dest, %2$L, %5$L, e.row_key, coalesce(e.after, e.before)), '; ')
+          FROM (%1$s) e
+          LEFT JOIN customercard.%2$I t ON %3$s
+         WHERE NOT EXISTS (SELECT 1 FROM customercard.bulk_job_journal u
+                            WHERE u.account_id = $1 AND u.job_id = $5 AND u.contact_id = e.dest AND u.tbl = %2$L
+                              AND u.row_key = %4$s)
+           AND NOT coalesce(CASE WHEN e.before IS NULL THEN t.%5$I IS NULL
+                                 ELSE t.%5$I IS NOT NULL AND jsonb_populate_record(t, e.before) = t END, false)
+         GROUP BY e.orig$q$,
+        entries, tbl, row_of, CASE WHEN tbl = 'contacts' THEN 'e.dest' ELSE 'e.row_key' END, key)
+    USING acct, src, origs, dests, undo_job;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_undo_apply(acct bigint, job customercard.bulk_jobs, ids bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src constant bigint := (job.params ->> 'job_id')::bigint;
+    origs bigint[];
+    dests bigint[];
+    forgotten bigint[];
+    t text;
+BEGIN
+    SELECT array_agg(c.contact_id ORDER BY c.contact_id) FILTER (WHERE c.forgotten_at IS NULL),
+           array_agg(c.dest ORDER BY c.contact_id) FILTER (WHERE c.forgotten_at IS NULL),
+           array_agg(c.contact_id) FILTER (WHERE c.forgotten_at IS NOT NULL)
+      INTO origs, dests, forgotten
+      FROM (SELECT c.contact_id, r.dest,
+                   CASE WHEN r.dest = c.contact_id THEN c.forgotten_at
+                        ELSE (SELECT s.forgotten_at FROM customercard.contacts s WHERE s.account_id = acct AND s.contact_id = r.dest) END
+                       AS forgotten_at
+              FROM customercard.contacts c
+             CROSS JOIN LATERAL (SELECT CASE WHEN c.merged_into IS NULL THEN c.contact_id
+                                             ELSE customercard.resolve_contact(c.contact_id) END AS dest) r
+             WHERE c.account_id = acct AND c.contact_id = ANY (ids)) c;
+    RETURN QUERY SELECT f, 'the contact was forgotten' FROM unnest(forgotten) f;
+    FOR t IN SELECT DISTINCT j.tbl FROM customercard.bulk_job_journal j
+              WHERE j.account_id = acct AND j.job_id = src AND j.contact_id = ANY (origs) LOOP
+        BEGIN
+            RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs, dests);
+        EXCEPTION WHEN integrity_constraint_violation THEN
+            FOR i IN 1 .. cardinality(origs) LOOP
+                BEGIN
+                    RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs[i:i], dests[i:i]);
+                EXCEPTION WHEN integrity_constraint_violation THEN
+                    RETURN QUERY SELECT origs[i], 'cannot be put back: ' || SQLERRM;
+                END;
+            END LOOP;
+        END;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_undo(job_id bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    j customercard.bulk_jobs;
+    undo bigint;
+    n integer;
+BEGIN
+    PERFORM customercard.assert_manager('undo bulk jobs');
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_undo.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'bulk job % does not exist in account %', coalesce(job_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.bulk_progress.';
+    END IF;
+    IF j.action = 'export' THEN
+        RAISE EXCEPTION 'export job % changed nothing: there is nothing to undo', j.job_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'bulk_prune deletes its file with the job.';
+    END IF;
+    IF j.action = 'import' THEN
+        RAISE EXCEPTION 'import job % cannot be undone', j.job_id
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'customercard.import_report lists the contacts it created and updated; bulk_enqueue(''delete'', ...) takes created ones away.';
+    END IF;
+    IF j.status IN ('queued', 'running') THEN
+        UPDATE customercard.bulk_jobs b SET status = 'cancelled', finished_at = now()
+         WHERE b.account_id = acct AND b.job_id = j.job_id;
+    END IF;
+    INSERT INTO customercard.bulk_jobs (account_id, action, params)
+    VALUES (acct, 'undo', jsonb_build_object('job_id', j.job_id, 'action', j.action))
+    RETURNING bulk_jobs.job_id INTO undo;
+    INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+    SELECT DISTINCT acct, undo, r.contact_id FROM customercard.bulk_job_journal r
+     WHERE r.account_id = acct AND r.job_id = j.job_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE customercard.bulk_jobs b SET total = n WHERE b.account_id = acct AND b.job_id = undo;
+    RETURN undo;
+END
+$$;
+
+DO $generate$
+DECLARE
+    harvest text;
+    erase text;
+BEGIN
+    SELECT string_agg(format('SELECT unnest(ARRAY[%s]) FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids)',
+                             array_to_string(s.scrub_values, ', '), s.tbl), E'\n        UNION ALL ' ORDER BY s.ordinality)
+      INTO harvest
+      FROM customercard.card_sections() WITH ORDINALITY s
+     WHERE cardinality(s.scrub_values) > 0;
+    SELECT string_agg(
+             CASE s.forget
+             WHEN 'delete' THEN format('DELETE FROM customercard.%I t WHERE t.account_id = acct AND t.contact_id = ANY (ids);', s.tbl)
+             ELSE format('UPDATE customercard.%I t SET %s WHERE t.account_id = acct AND t.contact_id = ANY (ids) AND (%s);',
+                         s.tbl, a.sets, coalesce(s.forget_where, a.differs)) END,
+             E'\n    ' ORDER BY s.ordinality)
+      INTO erase
+      FROM customercard.card_sections() WITH ORDINALITY s
+      -- each erased column's new value: its forget_set expression, or NULL
+      LEFT JOIN LATERAL (
+            SELECT string_agg(format('%I = %s', c.col, c.val), ', ' ORDER BY c.o) AS sets,
+                   string_agg(format('t.%I IS DISTINCT FROM %s', c.col, c.val), ' OR ' ORDER BY c.o)
+                     FILTER (WHERE c.col = ANY (s.personal)) AS differs
+              FROM (SELECT p.col, coalesce(s.forget_set ->> p.col, 'NULL') AS val, p.o
+                      FROM unnest(s.personal) WITH ORDINALITY p (col, o)
+                    UNION ALL
+                    SELECT f.key, f.value #>> '{}', 1000 + row_number() OVER ()
+                      FROM jsonb_each(s.forget_set) f WHERE NOT f.key = ANY (coalesce(s.personal, '{}'))) c
+           ) a ON s.forget = 'erase'
+     WHERE s.forget IN ('delete', 'erase');
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.forget_apply(acct bigint, live bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $body$
+DECLARE
+    ids bigint[];
+    personal text[];
+    tbl text;
+    erased_at constant timestamptz := now();
+BEGIN
+    PERFORM customercard.assert_account_here(acct, 'forget_contact');
+    -- the person: the live card and every tombstone merged into it, locked in id order
+    WITH RECURSIVE chain (id) AS (
+        SELECT live
+        UNION
+        SELECT c.contact_id FROM customercard.contacts c JOIN chain ON c.account_id = acct AND c.merged_into = chain.id)
+    SELECT array_agg(id ORDER BY id) INTO ids FROM chain;
+    PERFORM 1 FROM customercard.contacts c WHERE c.account_id = acct AND c.contact_id = ANY (ids)
+      ORDER BY c.contact_id FOR NO KEY UPDATE;
+
+    -- what to look for in the log's details
+    SELECT array_agg(DISTINCT lower(v)) INTO personal FROM (
+        %s
+    ) x (v) WHERE length(v) >= 3;
+
+    PERFORM customercard.card_rewrite(true);
+    %s
+
+    -- the log and its archive: details scrubbed once per row, changed rows written
+    FOREACH tbl IN ARRAY ARRAY['action_log', 'action_log_archive'] LOOP
+        EXECUTE format('UPDATE customercard.%%1$I l SET details = x.scrubbed '
+                       '  FROM (SELECT g.log_id, customercard.scrub_details(g.event, g.details, $3) AS scrubbed '
+                       '          FROM customercard.%%1$I g WHERE g.account_id = $1 AND g.contact_id = ANY ($2)) x '
+                       ' WHERE l.account_id = $1 AND l.log_id = x.log_id AND l.details IS DISTINCT FROM x.scrubbed', tbl)
+        USING acct, ids, coalesce(personal, '{}');
+    END LOOP;
+    UPDATE customercard.merges m SET journal = customercard.scrub_journal(m.journal, ids)
+     WHERE m.account_id = acct AND (m.survivor_id = ANY (ids) OR m.absorbed_id = ANY (ids));
+    -- bulk jobs: the person's failure reasons, their rows of imported files,
+    -- and their records in export output (a record is "<contact_id>,...CRLF"; quoted line breaks are bare LF)
+    UPDATE customercard.bulk_job_failures f SET reason = '(erased on request)'
+     WHERE f.account_id = acct AND f.contact_id = ANY (ids);
+    -- import jobs: the person's rows of the file
+    UPDATE customercard.bulk_job_rows r SET data = '{}'
+     WHERE r.account_id = acct AND r.contact_id = ANY (ids) AND r.data <> '{}';
+    UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
+     WHERE o.account_id = acct AND o.chunk > 0
+       AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
+    -- undo journals: the person's row images emptied (an undo skips a
+    -- forgotten contact and reports it; which rows a job touched stays)
+    UPDATE customercard.bulk_job_journal r
+       SET before = CASE WHEN r.before IS NOT NULL THEN '{}'::jsonb END, after = CASE WHEN r.after IS NOT NULL THEN '{}'::jsonb END
+     WHERE r.account_id = acct AND r.contact_id = ANY (ids) AND (r.before <> '{}' OR r.after <> '{}');
+
+    INSERT INTO customercard.action_log (account_id, contact_id, event, details)
+    VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));
+    PERFORM customercard.card_rewrite(false);
+END
+$body$;
+$f$, harvest, erase);
+END
+$generate$;
+
+
+CREATE OR REPLACE FUNCTION customercard.bulk_batch_apply(acct bigint, job_id bigint, ids bigint[]) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    job customercard.bulk_jobs;
+    t record;
+    n integer;
+BEGIN
+    SELECT * INTO job FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_batch_apply.job_id;
+    IF job.action <> 'export' THEN
+        PERFORM customercard.assert_account_here(acct, 'a bulk batch');
+    END IF;
+    IF job.action = 'undo' THEN
+        -- (every journaled contact: a deleted card's changes are undone too)
+        INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
+        SELECT acct, job.job_id, f.contact_id, f.reason FROM customercard.bulk_undo_apply(acct, job, ids) f
+        ON CONFLICT DO NOTHING;
+    ELSE
+        t := customercard.bulk_targets(acct, ids);
+        INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
+        SELECT acct, job.job_id, f.contact_id, f.reason
+          FROM (SELECT g AS contact_id, 'the contact was deleted' AS reason FROM unnest(t.gone) g WHERE job.action <> 'delete'
+                UNION ALL
+                SELECT a.contact_id, a.reason FROM customercard.bulk_apply(acct, job, t.live) a) f
+        ON CONFLICT DO NOTHING;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION customercard.bulk_undo(bigint) IS
+    'Queue the undo of a bulk job (cancelling it if it still runs): a job that puts back, contact by contact, what its committed batches changed, where nothing changed it since (else reported in bulk_failures); returns the undo''s job id, which bulk_undo undoes in turn';
+REVOKE ALL ON FUNCTION customercard.journal_image(jsonb, text),
+    customercard.bulk_set_contacts(bigint, bigint, bigint[], jsonb, name, jsonb),
+    customercard.bulk_batch_apply(bigint, bigint, bigint[]),
+    customercard.bulk_changed_since(bigint, bigint, text, text, bigint, jsonb),
+    customercard.bulk_undo_table(bigint, bigint, bigint, text, bigint[], bigint[]),
+    customercard.bulk_undo_apply(bigint, customercard.bulk_jobs, bigint[]),
+    customercard.bulk_undo(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION customercard.bulk_undo(bigint) TO customercard_manager;
+
 -- card_json faster (#17): SECURITY DEFINER on one node, every query naming the
 -- caller's account (no per-table policy sub-plans), each row built from its
 -- columns; section_label one inlined CASE.  Written last, from every section.
@@ -5928,5 +6386,33 @@ BEGIN
          ORDER BY pg.created_at DESC, pg.contact_id DESC
         $q$, customercard.audience_page_query(f, after_contact_id IS NOT NULL))
         USING acct, f, page_size, (page - 1)::bigint * page_size, after_created, after_contact_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION customercard.bulk_prune(older_than interval DEFAULT '30 days') RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    DELETE FROM customercard.bulk_job_items i
+     USING customercard.bulk_jobs b
+     WHERE i.account_id = b.account_id AND i.job_id = b.job_id
+       AND b.status IN ('done', 'cancelled', 'failed') AND customercard.account_may_act(b.account_id);
+    -- (and their journals; a job an undo still works on stays)
+    DELETE FROM customercard.bulk_job_journal r USING customercard.bulk_jobs b
+     WHERE r.account_id = b.account_id AND r.job_id = b.job_id
+       AND b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
+       AND customercard.account_may_act(b.account_id)
+       AND NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs u
+                        WHERE u.account_id = b.account_id AND u.action = 'undo' AND u.status IN ('queued', 'running')
+                          AND u.params ->> 'job_id' = b.job_id::text);
+    DELETE FROM customercard.bulk_jobs b
+     WHERE b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
+       AND customercard.account_may_act(b.account_id)
+       AND NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs u
+                        WHERE u.account_id = b.account_id AND u.action = 'undo' AND u.status IN ('queued', 'running')
+                          AND u.params ->> 'job_id' = b.job_id::text);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END
 $$;

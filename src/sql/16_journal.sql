@@ -220,6 +220,30 @@ CREATE TABLE customercard.bulk_job_output (
 );
 COMMENT ON TABLE customercard.bulk_job_output IS 'The CSV an export job wrote, chunk by chunk (customercard.bulk_export_csv reads it whole)';
 
+-- What a bulk job changed, for bulk_undo: a row per row of a card table
+-- that a batch made, removed or changed, written in the batch's
+-- transaction (only committed batches are here).  The row is the table's
+-- row of contact_id with the section key row_key (for contacts, the
+-- contact's own id); before is its image before the job (NULL: the job
+-- made it; for a change, the columns it changed), after its image after
+-- (NULL: the job removed it).  Images leave out account_id, contact_id and
+-- the key.  No foreign key, as for bulk_job_items: a check per row would
+-- slow every job; bulk_prune deletes a job's journal with it.
+CREATE TABLE customercard.bulk_job_journal (
+    account_id  bigint NOT NULL DEFAULT customercard.require_account_id(),
+    job_id      bigint NOT NULL,
+    contact_id  bigint NOT NULL,
+    tbl         text NOT NULL CHECK (tbl IN ('contacts', 'contact_tags', 'subscriptions', 'sales_plan_members',
+                                            'channels', 'custom_values')),
+    row_key     bigint NOT NULL,
+    before      jsonb,
+    after       jsonb,
+    PRIMARY KEY (account_id, job_id, contact_id, tbl, row_key),
+    CHECK (before IS NOT NULL OR after IS NOT NULL)
+);
+COMMENT ON TABLE customercard.bulk_job_journal IS
+    'What each batch of a bulk job changed, row by row (image before and after), so that bulk_undo can put it back';
+
 -- Leeloo's Viber rule: a Viber subscriber is imported at most twice in 12
 -- hours (Viber blocks bots that write to many new people at once).  A mark
 -- per imported row, written and read only by import_viber_mark().

@@ -244,7 +244,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ('action_log_archive', 'the log''s archive', 'log_id'),
         ('bulk_job_items', 'a bulk job''s selection', NULL),
         ('bulk_job_failures', 'a bulk job''s failures', NULL),
-        ('bulk_job_rows', 'an import job''s rows and their outcome (the report says which contact a row became)', NULL)) v (tbl, why, merge_key)
+        ('bulk_job_rows', 'an import job''s rows and their outcome (the report says which contact a row became)', NULL),
+        ('bulk_job_journal', 'what a bulk job changed, for bulk_undo (kept under the contact changed: the undo follows its merges; forget scrubs the images)', NULL)) v (tbl, why, merge_key)
 $$;
 
 -- A section's row (or its changed fields) in a log event without the

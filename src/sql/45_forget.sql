@@ -9,8 +9,9 @@
 -- comment texts and attachments; browser visitor ids; call recordings; in
 -- the action log (and its archive), the old/new values of personal fields
 -- and any value equal to one of the person's data; the same data inside the
--- merge journal, and in bulk jobs' failure reasons and export output.  The
--- person is the live card and every tombstone merged into it.  One `forgotten` event is logged, naming no personal data.
+-- merge journal, and in bulk jobs' failure reasons, export output and
+-- undo journals.  The person is the live card and every tombstone merged
+-- into it.  One `forgotten` event is logged, naming no personal data.
 -- ===================================================================
 
 
@@ -177,6 +178,11 @@ BEGIN
     UPDATE customercard.bulk_job_output o SET data = customercard.csv_drop_records(o.data, ids)
      WHERE o.account_id = acct AND o.chunk > 0
        AND o.data ~ ('(^|\r\n)(' || array_to_string(ids, '|') || '),');
+    -- undo journals: the person's row images emptied (an undo skips a
+    -- forgotten contact and reports it; which rows a job touched stays)
+    UPDATE customercard.bulk_job_journal r
+       SET before = CASE WHEN r.before IS NOT NULL THEN '{}'::jsonb END, after = CASE WHEN r.after IS NOT NULL THEN '{}'::jsonb END
+     WHERE r.account_id = acct AND r.contact_id = ANY (ids) AND (r.before <> '{}' OR r.after <> '{}');
 
     INSERT INTO customercard.action_log (account_id, contact_id, event, details)
     VALUES (acct, live, 'forgotten', jsonb_build_object('contacts', cardinality(ids)));

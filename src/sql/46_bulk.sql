@@ -326,6 +326,7 @@ DECLARE
     checked jsonb;
     job bigint;
     n integer;
+    header text;
 BEGIN
     PERFORM customercard.bulk_check_enqueue(run_at);
     IF (contact_ids IS NULL) = (filter IS NULL) THEN
@@ -353,9 +354,9 @@ BEGIN
     END IF;
     UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
     IF action = 'export' THEN
-        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        VALUES (acct, job, 0, customercard.export_header(checked -> 'custom_fields',
-                                                         ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups'))));
+        -- (the header first: Citus takes no sub-query in an INSERT's VALUES)
+        header := customercard.export_header(checked -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups')));
+        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data) VALUES (acct, job, 0, header);
     END IF;
     RETURN job;
 END
@@ -543,7 +544,56 @@ BEGIN
 END
 $$;
 
+-- A row image for the undo journal: a RETURNING row as jsonb without what
+-- locates it (account, contact, the section key).
+CREATE FUNCTION customercard.journal_image(img jsonb, key text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT img - ARRAY['account_id', 'contact_id', key]
+$$;
+
+-- A job's change of contacts' own columns: the columns of patch set to its
+-- values on the contacts of ids whose column compared differs from the
+-- patch's and whose columns hold the values of only_from, the old values
+-- read under the rows' lock in the same statement, and each change
+-- journaled (bulk_job_journal) as the columns' values before and after
+-- (the patch).
+-- Column names are quoted identifiers of the contacts table, values
+-- parameters: no text of the patch is SQL.
+CREATE FUNCTION customercard.bulk_set_contacts(acct bigint, job_id bigint, ids bigint[], patch jsonb, compared name,
+                                               only_from jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sets text;
+    befores text;
+BEGIN
+    -- (the typed values and the images are made in the locking SELECT:
+    -- Citus takes no function of a row in an UPDATE, nor in RETURNING)
+    SELECT string_agg(format('%I = (o.r).%I', a.attname, a.attname), ', '),
+           string_agg(format('%L, c.%I', a.attname, a.attname), ', ')
+      INTO sets, befores
+      FROM pg_attribute a
+     WHERE a.attrelid = 'customercard.contacts'::regclass AND a.attnum > 0 AND NOT a.attisdropped AND patch ? a.attname;
+    EXECUTE format($q$
+        WITH o AS (SELECT c.contact_id, jsonb_build_object(%1$s) AS before, jsonb_populate_record(c, $4) AS r
+                     FROM customercard.contacts c
+                    WHERE c.account_id = $1 AND c.contact_id = ANY ($2)
+                      AND c.%2$I IS DISTINCT FROM (jsonb_populate_record(c, $4)).%2$I AND jsonb_populate_record(c, $5) = c
+                      FOR NO KEY UPDATE),
+             u AS (UPDATE customercard.contacts c SET %3$s FROM o
+                    WHERE c.account_id = $1 AND c.contact_id = o.contact_id
+                   RETURNING c.contact_id, o.before)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT $1, $3, u.contact_id, 'contacts', u.contact_id, u.before, $4 FROM u$q$,
+        befores, compared, sets)
+    USING acct, ids, job_id, patch, only_from;
+END
+$$;
+
 -- What one batch does; returns the failures as (contact_id, reason).
+-- Every row it makes, removes or changes is journaled in the same
+-- statement (bulk_job_journal, for bulk_undo): made and removed rows from
+-- RETURNING, changed ones with their old values read under the rows' lock.
 CREATE FUNCTION customercard.bulk_apply(acct bigint, job customercard.bulk_jobs, ids bigint[])
 RETURNS TABLE (contact_id bigint, reason text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -554,47 +604,74 @@ DECLARE
 BEGIN
     CASE job.action
     WHEN 'add_tag' THEN
-        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
-        SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
-        ON CONFLICT DO NOTHING;
+        WITH made AS (
+            INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+            SELECT acct, x, (p ->> 'tag_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'contact_tags', m.tag_id, NULL, customercard.journal_image(to_jsonb(m), 'tag_id')
+          FROM made m;
     WHEN 'remove_tag' THEN
-        DELETE FROM customercard.contact_tags t
-         WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids);
+        WITH gone AS (
+            DELETE FROM customercard.contact_tags t
+             WHERE t.account_id = acct AND t.tag_id = (p ->> 'tag_id')::bigint AND t.contact_id = ANY (ids)
+            RETURNING t.*)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, g.contact_id, 'contact_tags', g.tag_id, customercard.journal_image(to_jsonb(g), 'tag_id'), NULL
+          FROM gone g;
     WHEN 'archive' THEN
-        UPDATE customercard.contacts c SET status = 'archived'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'archived';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "archived"}', 'status');
     WHEN 'unarchive' THEN
-        UPDATE customercard.contacts c SET status = 'active'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status = 'archived';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "active"}', 'status', '{"status": "archived"}');
     WHEN 'blacklist' THEN
-        UPDATE customercard.contacts c SET status = 'blacklisted'
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.status <> 'blacklisted';
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, '{"status": "blacklisted"}', 'status');
     WHEN 'delete' THEN
-        UPDATE customercard.contacts c SET deleted_at = now()
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.deleted_at IS NULL;
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object('deleted_at', now()), 'deleted_at',
+                                               '{"deleted_at": null}');
     WHEN 'assign_manager' THEN
-        UPDATE customercard.contacts c SET manager_id = (p ->> 'manager_id')::bigint
-         WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.manager_id IS DISTINCT FROM (p ->> 'manager_id')::bigint;
+        PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object('manager_id', p -> 'manager_id'), 'manager_id');
     -- a new period unless subscribed already (an open period of the funnel:
     -- of that LGT, or of any when none is named); the ended ones stay
     WHEN 'subscribe' THEN
-        INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
-        SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
-         WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                            WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = x
-                              AND s.unsubscribed_at IS NULL
-                              AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint))
-        ON CONFLICT DO NOTHING;
+        -- (the subscribed ones as a set apart: Citus plans no sub-query
+        -- correlated to unnest())
+        ids := ARRAY(SELECT unnest(ids)
+                     EXCEPT
+                     SELECT s.contact_id FROM customercard.subscriptions s
+                      WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+                        AND s.unsubscribed_at IS NULL
+                        AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint));
+        WITH made AS (
+            INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
+            SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'subscriptions', m.subscription_id, NULL,
+               customercard.journal_image(to_jsonb(m), 'subscription_id')
+          FROM made m;
     -- ends the open periods of the funnel (of that LGT only, when one is named)
     WHEN 'unsubscribe' THEN
-        UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
-         WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
-           AND s.unsubscribed_at IS NULL
-           AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint);
+        WITH ended AS (
+            UPDATE customercard.subscriptions s SET unsubscribed_at = greatest(now(), s.subscribed_at)
+             WHERE s.account_id = acct AND s.funnel_id = (p ->> 'funnel_id')::bigint AND s.contact_id = ANY (ids)
+               AND s.unsubscribed_at IS NULL
+               AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint)
+            RETURNING s.contact_id, s.subscription_id, s.unsubscribed_at)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, e.contact_id, 'subscriptions', e.subscription_id, '{"unsubscribed_at": null}',
+               jsonb_build_object('unsubscribed_at', e.unsubscribed_at)
+          FROM ended e;
     WHEN 'add_to_sales_plan' THEN
-        INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
-        SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
-        ON CONFLICT DO NOTHING;
+        WITH made AS (
+            INSERT INTO customercard.sales_plan_members (account_id, plan_id, contact_id, manager_id)
+            SELECT acct, (p ->> 'plan_id')::bigint, x, (p ->> 'manager_id')::bigint FROM unnest(ids) x
+            ON CONFLICT DO NOTHING
+            RETURNING *)
+        INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+        SELECT acct, job.job_id, m.contact_id, 'sales_plan_members', m.plan_id, NULL, customercard.journal_image(to_jsonb(m), 'plan_id')
+          FROM made m;
     WHEN 'create_channel' THEN
         RETURN QUERY
         WITH src AS (
@@ -609,7 +686,11 @@ BEGIN
             INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id)
             SELECT acct, src.cid, p ->> 'kind', p ->> 'connection', src.ext FROM src WHERE src.ext IS NOT NULL
             ON CONFLICT DO NOTHING
-            RETURNING channels.contact_id)
+            RETURNING *),
+        journaled AS (
+            INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+            SELECT acct, job.job_id, ins.contact_id, 'channels', ins.channel_id, NULL, customercard.journal_image(to_jsonb(ins), 'channel_id')
+              FROM ins)
         SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
                                           ELSE 'the contact has no phone number' END
           FROM src WHERE src.ext IS NULL
@@ -624,23 +705,44 @@ BEGIN
         v := p ->> 'value';
         IF p ? 'field_id' THEN
             IF v IS NULL THEN
-                DELETE FROM customercard.custom_values cv
-                 WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids);
+                WITH gone AS (
+                    DELETE FROM customercard.custom_values cv
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids)
+                    RETURNING cv.*)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, g.contact_id, 'custom_values', g.field_id, customercard.journal_image(to_jsonb(g), 'field_id'), NULL
+                  FROM gone g;
             ELSE
-                INSERT INTO customercard.custom_values AS cv (account_id, contact_id, field_id, value)
-                SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
-                ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = excluded.value
-                 WHERE cv.value IS DISTINCT FROM excluded.value;
+                -- values there: changed (the old one read under the row's lock); then the missing ones made
+                -- (one made meanwhile by someone else is theirs: left alone)
+                WITH o AS (
+                    SELECT cv.contact_id, cv.value FROM customercard.custom_values cv
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = ANY (ids)
+                       AND cv.value <> v
+                       FOR NO KEY UPDATE),
+                changed AS (
+                    UPDATE customercard.custom_values cv SET value = v FROM o
+                     WHERE cv.account_id = acct AND cv.field_id = (p ->> 'field_id')::bigint AND cv.contact_id = o.contact_id
+                    RETURNING cv.contact_id, o.value AS was)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, c.contact_id, 'custom_values', (p ->> 'field_id')::bigint,
+                       jsonb_build_object('value', c.was), jsonb_build_object('value', v)
+                  FROM changed c;
+                WITH made AS (
+                    INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+                    SELECT acct, x, (p ->> 'field_id')::bigint, v FROM unnest(ids) x
+                    ON CONFLICT DO NOTHING
+                    RETURNING *)
+                INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+                SELECT acct, job.job_id, m.contact_id, 'custom_values', m.field_id, NULL, customercard.journal_image(to_jsonb(m), 'field_id')
+                  FROM made m;
             END IF;
         ELSIF p ->> 'field' = 'gender' THEN
-            UPDATE customercard.contacts c SET gender = v, gender_source = CASE WHEN v IS NULL THEN NULL ELSE 'manual' END
-             WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.gender IS DISTINCT FROM v;
+            PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids,
+                jsonb_build_object('gender', v, 'gender_source', CASE WHEN v IS NULL THEN NULL ELSE 'manual' END), 'gender');
         ELSE
             -- the column is one of bulk_settable_fields(), checked at enqueue
-            EXECUTE format('UPDATE customercard.contacts c SET %1$I = $3 '
-                           ' WHERE c.account_id = $1 AND c.contact_id = ANY ($2) AND c.%1$I IS DISTINCT FROM $3',
-                           (SELECT f FROM unnest(customercard.bulk_settable_fields()) f WHERE f = p ->> 'field'))
-            USING acct, ids, v;
+            PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object(p ->> 'field', v), p ->> 'field');
         END IF;
     WHEN 'export' THEN
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
@@ -648,6 +750,220 @@ BEGIN
           FROM customercard.export_lines(acct, ids, p -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(p -> 'groups'))) l
          WHERE l IS NOT NULL;
     END CASE;
+END
+$$;
+
+-- Why a journaled row could not be put back: what it is, and the log's
+-- latest event about it (who changed it since, and when), if the log has it.
+CREATE FUNCTION customercard.bulk_changed_since(acct bigint, contact bigint, tbl text, key text, row_key bigint, cols jsonb)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT concat(CASE WHEN tbl = 'contacts' THEN (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(cols) k)
+                       ELSE lower(d.label) || ' ' || row_key END,
+                  ' changed since',
+                  (SELECT format(' by %s at %s', l.actor, l.at)
+                     FROM customercard.action_log l
+                    WHERE l.account_id = acct AND l.contact_id = contact
+                      AND CASE WHEN tbl = 'contacts'
+                               THEN (l.event IN ('archived', 'unarchived') AND cols ? 'status')
+                                    OR (l.event = 'contact_deleted' AND cols ? 'deleted_at')
+                                    OR (l.event = 'field_changed'
+                                        AND (cols ? (l.details ->> 'field') OR (l.details ->> 'field' = 'manager' AND cols ? 'manager_id')))
+                               ELSE l.details @> jsonb_build_object(key, row_key) END
+                    ORDER BY l.at DESC, l.log_id DESC LIMIT 1))
+      FROM customercard.section_declarations() d
+     WHERE d.tbl = bulk_changed_since.tbl
+$$;
+
+-- One table of an undo batch: the journal of job src on the contacts
+-- origs (each now dests[i]: itself or its survivor) put back where each
+-- row still holds what the job left (compared as typed rows: the row with
+-- the journal's after image laid over it is the row itself): rows it made
+-- are deleted, rows it removed come back as they were (their dates and
+-- authors), columns it changed get their old values.  Each change is
+-- journaled under the undo job (undo_job), so that undoing the undo
+-- redoes.  Returns (contact, reason) for rows neither put back nor already
+-- as before the job.  The table and its key come from the declarations;
+-- nothing here is input.
+CREATE FUNCTION customercard.bulk_undo_table(acct bigint, src bigint, undo_job bigint, tbl text, origs bigint[], dests bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key constant text := CASE WHEN tbl = 'contacts' THEN 'contact_id'
+                              ELSE (SELECT s.key FROM customercard.card_sections() s WHERE s.tbl = bulk_undo_table.tbl) END;
+    -- the entries of the batch: each journal row with the contact it is on now
+    entries constant text := format(
+        'SELECT m.orig, m.dest, j.row_key, j.before, j.after FROM unnest($3::bigint[], $4::bigint[]) m (orig, dest) '
+        '  JOIN customercard.bulk_job_journal j ON j.account_id = $1 AND j.job_id = $2 AND j.contact_id = m.orig AND j.tbl = %L', tbl);
+    -- the row an entry e is about: on the contact now, by the key
+    row_of constant text := format('t.account_id = $1 AND t.contact_id = e.dest AND t.%I = %s',
+                                   key, CASE WHEN tbl = 'contacts' THEN 'e.dest' ELSE 'e.row_key' END);
+    journal constant text := 'INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after) ';
+    cols text[];
+    sets text;
+    n_made bigint;
+    n_removed bigint;
+    n_changed bigint;
+    n_done bigint := 0;
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FILTER (WHERE e.before IS NULL), count(*) FILTER (WHERE e.after IS NULL), '
+                   '       count(*) FILTER (WHERE e.before IS NOT NULL AND e.after IS NOT NULL), '
+                   '       array_agg(DISTINCT k.k) FILTER (WHERE k.k IS NOT NULL) '
+                   '  FROM (%s) e LEFT JOIN LATERAL jsonb_object_keys(CASE WHEN e.after IS NOT NULL THEN e.before END) k (k) ON true', entries)
+       INTO n_made, n_removed, n_changed, cols USING acct, src, origs, dests;
+    -- (changed columns come back typed from the locking SELECT: Citus takes
+    -- no function of a row in an UPDATE or DELETE, nor in RETURNING)
+    SELECT string_agg(format('%I = (e.r).%I', a.attname, a.attname), ', ' ORDER BY a.attnum) INTO sets
+      FROM pg_attribute a
+     WHERE a.attrelid = format('customercard.%I', tbl)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname = ANY (cols);
+    -- made rows that are as the job made them: deleted
+    IF n_made > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (SELECT e.dest, t.%5$I AS k FROM (%1$s WHERE j.before IS NULL) e
+                         JOIN customercard.%2$I t ON %3$s
+                        WHERE jsonb_populate_record(t, e.after) = t
+                          FOR UPDATE OF t),
+            d AS (DELETE FROM customercard.%2$I t USING e WHERE t.account_id = $1 AND t.contact_id = e.dest AND t.%5$I = e.k RETURNING t.*)
+            %4$s SELECT $1, $5, d.contact_id, %2$L, d.%5$I, customercard.journal_image(to_jsonb(d), %5$L), NULL FROM d
+            ON CONFLICT DO NOTHING$q$, entries, tbl, row_of, journal, key)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n_done = ROW_COUNT;
+    END IF;
+    -- removed rows: back as they were (unless the key is taken again)
+    IF n_removed > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (%1$s WHERE j.after IS NULL),
+            i AS (INSERT INTO customercard.%2$I
+                  SELECT (jsonb_populate_record(NULL::customercard.%2$I,
+                              e.before || jsonb_build_object('account_id', $1, 'contact_id', e.dest, %3$L, e.row_key))).*
+                    FROM e
+                  ON CONFLICT DO NOTHING
+                  RETURNING *)
+            %4$s SELECT $1, $5, i.contact_id, %2$L, i.%3$I, NULL, customercard.journal_image(to_jsonb(i), %3$L) FROM i
+            ON CONFLICT DO NOTHING$q$, entries, tbl, key, journal)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        n_done := n_done + n;
+    END IF;
+    -- changed columns that still hold the job's values: the old ones
+    IF n_changed > 0 THEN
+        EXECUTE format($q$
+            WITH e AS (SELECT e.dest, t.%6$I AS k, e.before, e.after, jsonb_populate_record(t, e.before) AS r
+                         FROM (%1$s WHERE j.before IS NOT NULL AND j.after IS NOT NULL) e
+                         JOIN customercard.%2$I t ON %3$s
+                        WHERE jsonb_populate_record(t, e.after) = t
+                          FOR UPDATE OF t),
+            u AS (UPDATE customercard.%2$I t SET %5$s FROM e
+                   WHERE t.account_id = $1 AND t.contact_id = e.dest AND t.%6$I = e.k
+                  RETURNING t.contact_id, e.k, e.before, e.after)
+            %4$s SELECT $1, $5, u.contact_id, %2$L, u.k, u.after, u.before FROM u
+            ON CONFLICT DO NOTHING$q$, entries, tbl, row_of, journal, sets, key)
+        USING acct, src, origs, dests, undo_job;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        n_done := n_done + n;
+    END IF;
+    IF n_done = n_made + n_removed + n_changed THEN
+        RETURN;
+    END IF;
+    -- the rest: reported, unless already as before the job (a made row
+    -- gone, a removed one back as it was, the old values there)
+    RETURN QUERY EXECUTE format($q$
+        SELECT e.orig, string_agg(customercard.bulk_changed_since($1, e.dest, %2$L, %5$L, e.row_key, coalesce(e.after, e.before)), '; ')
+          FROM (%1$s) e
+          LEFT JOIN customercard.%2$I t ON %3$s
+         WHERE NOT EXISTS (SELECT 1 FROM customercard.bulk_job_journal u
+                            WHERE u.account_id = $1 AND u.job_id = $5 AND u.contact_id = e.dest AND u.tbl = %2$L
+                              AND u.row_key = %4$s)
+           AND NOT coalesce(CASE WHEN e.before IS NULL THEN t.%5$I IS NULL
+                                 ELSE t.%5$I IS NOT NULL AND jsonb_populate_record(t, e.before) = t END, false)
+         GROUP BY e.orig$q$,
+        entries, tbl, row_of, CASE WHEN tbl = 'contacts' THEN 'e.dest' ELSE 'e.row_key' END, key)
+    USING acct, src, origs, dests, undo_job;
+END
+$$;
+
+-- One batch of an undo job (bulk_undo): the undone job's journal of these
+-- contacts put back, table by table.  A contact merged since is undone on
+-- its survivor; a forgotten one is skipped and reported.  Should a row not
+-- come back at all (its tag, plan or field deleted since: a foreign key),
+-- the table is done again contact by contact, each failing alone with the
+-- reason.  Returns the failures as (contact_id, reason).
+CREATE FUNCTION customercard.bulk_undo_apply(acct bigint, job customercard.bulk_jobs, ids bigint[])
+RETURNS TABLE (contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src constant bigint := (job.params ->> 'job_id')::bigint;
+    origs bigint[];
+    dests bigint[];
+    forgotten bigint[];
+    t text;
+BEGIN
+    SELECT array_agg(c.contact_id ORDER BY c.contact_id) FILTER (WHERE c.forgotten_at IS NULL),
+           array_agg(c.dest ORDER BY c.contact_id) FILTER (WHERE c.forgotten_at IS NULL),
+           array_agg(c.contact_id) FILTER (WHERE c.forgotten_at IS NOT NULL)
+      INTO origs, dests, forgotten
+      FROM (SELECT c.contact_id, r.dest,
+                   CASE WHEN r.dest = c.contact_id THEN c.forgotten_at
+                        ELSE (SELECT s.forgotten_at FROM customercard.contacts s WHERE s.account_id = acct AND s.contact_id = r.dest) END
+                       AS forgotten_at
+              FROM customercard.contacts c
+             CROSS JOIN LATERAL (SELECT CASE WHEN c.merged_into IS NULL THEN c.contact_id
+                                             ELSE customercard.resolve_contact(c.contact_id) END AS dest) r
+             WHERE c.account_id = acct AND c.contact_id = ANY (ids)) c;
+    RETURN QUERY SELECT f, 'the contact was forgotten' FROM unnest(forgotten) f;
+    FOR t IN SELECT DISTINCT j.tbl FROM customercard.bulk_job_journal j
+              WHERE j.account_id = acct AND j.job_id = src AND j.contact_id = ANY (origs) LOOP
+        BEGIN
+            RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs, dests);
+        EXCEPTION WHEN integrity_constraint_violation THEN
+            FOR i IN 1 .. cardinality(origs) LOOP
+                BEGIN
+                    RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs[i:i], dests[i:i]);
+                EXCEPTION WHEN integrity_constraint_violation THEN
+                    RETURN QUERY SELECT origs[i], 'cannot be put back: ' || SQLERRM;
+                END;
+            END LOOP;
+        END;
+    END LOOP;
+END
+$$;
+
+-- What a batch of a job does to its contacts (ids, in id order; the job's
+-- row locked by bulk_run_batch), with the
+-- failures written: an undo's through bulk_undo_apply; any other action's
+-- through bulk_apply on the live contacts behind the ids, deleted cards
+-- failing.  Returns how many failed.  On Citus it runs on the node holding
+-- the account (citus_delegated()), so that every statement is local there
+-- (an export's batch but on the coordinator, see bulk_run_batch).
+CREATE FUNCTION customercard.bulk_batch_apply(acct bigint, job_id bigint, ids bigint[]) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    job customercard.bulk_jobs;
+    t record;
+    n integer;
+BEGIN
+    SELECT * INTO job FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_batch_apply.job_id;
+    IF job.action <> 'export' THEN
+        PERFORM customercard.assert_account_here(acct, 'a bulk batch');
+    END IF;
+    IF job.action = 'undo' THEN
+        -- (every journaled contact: a deleted card's changes are undone too)
+        INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
+        SELECT acct, job.job_id, f.contact_id, f.reason FROM customercard.bulk_undo_apply(acct, job, ids) f
+        ON CONFLICT DO NOTHING;
+    ELSE
+        t := customercard.bulk_targets(acct, ids);
+        INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
+        SELECT acct, job.job_id, f.contact_id, f.reason
+          FROM (SELECT g AS contact_id, 'the contact was deleted' AS reason FROM unnest(t.gone) g WHERE job.action <> 'delete'
+                UNION ALL
+                SELECT a.contact_id, a.reason FROM customercard.bulk_apply(acct, job, t.live) a) f
+        ON CONFLICT DO NOTHING;
+    END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END
 $$;
 
@@ -720,7 +1036,6 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 DECLARE
     j customercard.bulk_jobs;
     ids bigint[];
-    t record;
     nfailed integer;
     -- times and the last id as values (Citus evaluates no STABLE or VOLATILE
     -- function inside a distributed UPDATE, and an array element taken
@@ -763,14 +1078,16 @@ BEGIN
         RETURN 0;
     END IF;
 
-    t := customercard.bulk_targets(acct, ids);
-    INSERT INTO customercard.bulk_job_failures (account_id, job_id, contact_id, reason)
-    SELECT acct, j.job_id, f.contact_id, f.reason
-      FROM (SELECT g AS contact_id, 'the contact was deleted' AS reason FROM unnest(t.gone) g WHERE j.action <> 'delete'
-            UNION ALL
-            SELECT a.contact_id, a.reason FROM customercard.bulk_apply(acct, j, t.live) a) f
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS nfailed = ROW_COUNT;
+    IF j.action = 'export' THEN
+        -- an export writes only its output, read through functions, which
+        -- Citus runs in no statement of a delegated call: an assignment
+        -- (PL/pgSQL evaluates it without the planner, so Citus delegates
+        -- nothing) runs it here
+        nfailed := customercard.bulk_batch_apply(acct, j.job_id, ids);
+    ELSE
+        -- a query: on Citus the call goes to the account's node
+        SELECT f INTO nfailed FROM customercard.bulk_batch_apply(acct, j.job_id, ids) f;
+    END IF;
 
     last_id := ids[cardinality(ids)];
     -- fewer items than asked for: they were the last (a job's items are
@@ -894,6 +1211,52 @@ $$;
 COMMENT ON PROCEDURE customercard.bulk_run(interval, integer) IS
     'Work through due bulk jobs in batches, committing each with its progress, until none is left or max_runtime has passed; pg_cron calls it every minute';
 
+-- Undo a job: a new job (action undo, params {"job_id", "action"}) over
+-- the contacts the job's journal names, which bulk_run works off as any
+-- other.  A job still queued or running is cancelled first (its row lock
+-- waits for the batch being worked, and no batch starts after); what its
+-- committed batches did is undone.
+CREATE FUNCTION customercard.bulk_undo(job_id bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    j customercard.bulk_jobs;
+    undo bigint;
+    n integer;
+BEGIN
+    PERFORM customercard.assert_manager('undo bulk jobs');
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_undo.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'bulk job % does not exist in account %', coalesce(job_id::text, 'NULL'), acct
+            USING ERRCODE = 'undefined_object', HINT = 'See customercard.bulk_progress.';
+    END IF;
+    IF j.action = 'export' THEN
+        RAISE EXCEPTION 'export job % changed nothing: there is nothing to undo', j.job_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'bulk_prune deletes its file with the job.';
+    END IF;
+    IF j.action = 'import' THEN
+        RAISE EXCEPTION 'import job % cannot be undone', j.job_id
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'customercard.import_report lists the contacts it created and updated; bulk_enqueue(''delete'', ...) takes created ones away.';
+    END IF;
+    IF j.status IN ('queued', 'running') THEN
+        UPDATE customercard.bulk_jobs b SET status = 'cancelled', finished_at = now()
+         WHERE b.account_id = acct AND b.job_id = j.job_id;
+    END IF;
+    INSERT INTO customercard.bulk_jobs (account_id, action, params)
+    VALUES (acct, 'undo', jsonb_build_object('job_id', j.job_id, 'action', j.action))
+    RETURNING bulk_jobs.job_id INTO undo;
+    INSERT INTO customercard.bulk_job_items (account_id, job_id, contact_id)
+    SELECT DISTINCT acct, undo, r.contact_id FROM customercard.bulk_job_journal r
+     WHERE r.account_id = acct AND r.job_id = j.job_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE customercard.bulk_jobs b SET total = n WHERE b.account_id = acct AND b.job_id = undo;
+    RETURN undo;
+END
+$$;
+COMMENT ON FUNCTION customercard.bulk_undo(bigint) IS
+    'Queue the undo of a bulk job (cancelling it if it still runs): a job that puts back, contact by contact, what its committed batches changed, where nothing changed it since (else reported in bulk_failures); returns the undo''s job id, which bulk_undo undoes in turn';
+
 CREATE FUNCTION customercard.bulk_cancel(job_id bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -973,9 +1336,20 @@ BEGIN
      USING customercard.bulk_jobs b
      WHERE i.account_id = b.account_id AND i.job_id = b.job_id
        AND b.status IN ('done', 'cancelled', 'failed') AND customercard.account_may_act(b.account_id);
+    -- (and their journals; a job an undo still works on stays)
+    DELETE FROM customercard.bulk_job_journal r USING customercard.bulk_jobs b
+     WHERE r.account_id = b.account_id AND r.job_id = b.job_id
+       AND b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
+       AND customercard.account_may_act(b.account_id)
+       AND NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs u
+                        WHERE u.account_id = b.account_id AND u.action = 'undo' AND u.status IN ('queued', 'running')
+                          AND u.params ->> 'job_id' = b.job_id::text);
     DELETE FROM customercard.bulk_jobs b
      WHERE b.status IN ('done', 'cancelled', 'failed') AND b.finished_at < now() - older_than
-       AND customercard.account_may_act(b.account_id);
+       AND customercard.account_may_act(b.account_id)
+       AND NOT EXISTS (SELECT 1 FROM customercard.bulk_jobs u
+                        WHERE u.account_id = b.account_id AND u.action = 'undo' AND u.status IN ('queued', 'running')
+                          AND u.params ->> 'job_id' = b.job_id::text);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -140,7 +140,8 @@ CREATE FUNCTION customercard.citus_account_fk_tables() RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['managers', 'role_bindings', 'contacts'] $$;
 
 -- The functions that do the work of one call in one account, over many
--- tables (merge, unmerge, forget, archiving the log, upsert, log_event):
+-- tables (merge, unmerge, forget, archiving the log, upsert, log_event, a
+-- bulk job's batch, whose statements journal their changes):
 -- on a cluster each call runs on the node
 -- holding the account's shards, as one local piece of the transaction
 -- (Citus's delegated distributed functions, forced so that it holds inside
@@ -154,7 +155,8 @@ LANGUAGE sql IMMUTABLE AS $$
                  'customercard.forget_apply(bigint, bigint)',
                  'customercard.archive_action_log_of(bigint, timestamptz)',
                  'customercard.upsert_contact_in(bigint, jsonb)',
-                 'customercard.log_event_in(bigint, bigint, text, jsonb)']::regprocedure[]
+                 'customercard.log_event_in(bigint, bigint, text, jsonb)',
+                 'customercard.bulk_batch_apply(bigint, bigint, bigint[])']::regprocedure[]
 $$;
 
 CREATE FUNCTION customercard.account_is_here(account_id bigint) RETURNS boolean

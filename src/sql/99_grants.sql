@@ -145,6 +145,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_enqueue(text, jsonb, bigint[], jsonb, timestamptz),
     customercard.bulk_preview(text, jsonb, bigint[], jsonb),
     customercard.bulk_cancel(bigint),
+    customercard.bulk_undo(bigint),
     customercard.bulk_run_batch(bigint, bigint, integer),
     customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),

@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..30"
+echo "1..37"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -144,6 +144,63 @@ ok "$(q $DB -c "SELECT b.status || ' ' || b.done || ' ' || (SELECT count(*) FROM
                     || (SELECT string_agg(DISTINCT l.actor, ',') FROM customercard.action_log l WHERE l.event = 'tag_added' AND l.details ->> 'tag' = 'autumn')
                  FROM customercard.bulk_jobs b WHERE b.job_id = $job")" \
    "done 41 41 app:1" "pg_cron ran the bulk job on the cluster: every contact of account 1 tagged, logged with the job's actor"
+
+# the job undone on the cluster, and the undo undone (a redo); an archive
+# undone (the journal's three kinds of rows: made, removed, changed)
+undo_state() {   # job: status done failed, the autumn tags, archived cards, and the job's log events by the app
+    q $DB -c "SELECT b.status || ' ' || b.done || ' ' || b.failed || ' '
+                     || (SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id) WHERE t.name = 'autumn') || ' '
+                     || (SELECT count(*) FROM customercard.contacts c WHERE c.account_id = 1 AND c.status = 'archived')
+                FROM customercard.bulk_jobs b WHERE b.job_id = $1"
+}
+undo=$(app $PGPORT 1 "SELECT customercard.bulk_undo($job);")
+q $DB -c "CALL customercard.bulk_run('30 seconds')"
+ok "$(undo_state $undo)|$(q $DB -c "SELECT count(*) FROM customercard.action_log WHERE event = 'tag_removed' AND details ->> 'tag' = 'autumn' AND actor = 'app:1'")" \
+   "done 41 0 0 0|41" "bulk_undo on the cluster: every tag of the job taken off again, each logged with the undo's actor"
+redo=$(app $PGPORT 1 "SELECT customercard.bulk_undo($undo);")
+q $DB -c "CALL customercard.bulk_run('30 seconds')"
+ok "$(undo_state $redo)" "done 41 0 41 0" "... and its undo puts them back"
+arch=$(app $PGPORT 1 "SELECT customercard.bulk_enqueue('archive', filter => '{}');")
+q $DB -c "CALL customercard.bulk_run('30 seconds')"
+ok "$(undo_state $arch)" "done 41 0 41 41" "an archive job on the cluster ..."
+undo=$(app $PGPORT 1 "SELECT customercard.bulk_undo($arch);")
+q $DB -c "CALL customercard.bulk_run('30 seconds')"
+ok "$(undo_state $undo)" "done 41 0 41 0" "... undone: each card's status back"
+
+# every other action on the cluster, each undone: every job and undo done,
+# and account 1's card rows as before; an export queued and written there
+q $DB -c "INSERT INTO customercard.funnels (account_id, name) VALUES (1, 'Cluster funnel');
+          INSERT INTO customercard.sales_plans (account_id, name) VALUES (1, 'Cluster plan');
+          INSERT INTO customercard.custom_fields (account_id, name) VALUES (1, 'Cluster field');" >/dev/null
+cluster_manager=$(q $DB -c "INSERT INTO customercard.managers (account_id, name) VALUES (1, 'Cluster manager') RETURNING manager_id")
+card_rows() {   # account 1's rows of the tables bulk jobs change, without their updated_at stamps
+    q $DB -c "SELECT md5(string_agg(r, '|' ORDER BY r)) FROM (
+                SELECT 'c' || (to_jsonb(x) - 'updated_at')::text AS r FROM customercard.contacts x WHERE x.account_id = 1
+                UNION ALL SELECT 't' || to_jsonb(x)::text FROM customercard.contact_tags x WHERE x.account_id = 1
+                UNION ALL SELECT 's' || (to_jsonb(x) - 'updated_at')::text FROM customercard.subscriptions x WHERE x.account_id = 1
+                UNION ALL SELECT 'p' || (to_jsonb(x) - 'updated_at')::text FROM customercard.sales_plan_members x WHERE x.account_id = 1
+                UNION ALL SELECT 'h' || (to_jsonb(x) - 'updated_at')::text FROM customercard.channels x WHERE x.account_id = 1
+                UNION ALL SELECT 'v' || (to_jsonb(x) - 'updated_at')::text FROM customercard.custom_values x WHERE x.account_id = 1) rows"
+}
+rows_before=$(card_rows)
+states=""
+for job in "remove_tag|{\"tag\": \"vip\"}" "subscribe|{\"funnel\": \"Cluster funnel\"}" "add_to_sales_plan|{\"plan\": \"Cluster plan\"}" \
+           "create_channel|{\"kind\": \"email\"}" "assign_manager|{\"manager_id\": $cluster_manager}" \
+           "set_field|{\"field\": \"Cluster field\", \"value\": \"x\"}" "set_field|{\"field\": \"gender\", \"value\": \"female\"}" \
+           "delete|{}" "blacklist|{}"; do
+    j=$(app $PGPORT 1 "SELECT customercard.bulk_enqueue('${job%%|*}', '${job#*|}', filter => '{}');")
+    q $DB -c "CALL customercard.bulk_run('30 seconds')"
+    u=$(app $PGPORT 1 "SELECT customercard.bulk_undo($j);")
+    q $DB -c "CALL customercard.bulk_run('30 seconds')"
+    states="$states $(q $DB -c "SELECT string_agg(status, '/' ORDER BY job_id) FROM customercard.bulk_jobs WHERE job_id IN ($j, $u) AND error IS NULL")"
+done
+ok "$states" " done/done done/done done/done done/done done/done done/done done/done done/done done/done" \
+   "remove_tag, subscribe, add_to_sales_plan, create_channel, assign_manager, set_field, delete, blacklist on the cluster, each undone there"
+ok "$(card_rows)" "$rows_before" "... and account 1's cards are row for row as before"
+j=$(app $PGPORT 1 "SELECT customercard.bulk_enqueue('export', filter => '{}');")
+q $DB -c "CALL customercard.bulk_run('30 seconds')"
+ok "$(app $PGPORT 1 "SELECT (SELECT status FROM customercard.bulk_progress WHERE job = $j) || ' ' || (length(customercard.bulk_export_csv($j)) - length(replace(customercard.bulk_export_csv($j), chr(10), '')));")" \
+   "done 42" "an export job on the cluster: the header and a line per contact of account 1"
 
 # duplicates on the cluster: the same phone typed another way in a second card
 dup=$(app $PGPORT 1 "INSERT INTO customercard.contacts (account_id, name) VALUES (1, 'Anna Petrowa') RETURNING contact_id;")

@@ -15,7 +15,7 @@ SELECT set_eq(
           'channels', 'tags', 'contact_tags', 'custom_fields', 'custom_values', 'funnels', 'funnel_blocks', 'lgts',
           'subscriptions', 'orders', 'payments', 'payouts', 'sales_plans', 'sales_plan_members', 'tasks', 'calls',
           'call_campaigns', 'call_campaign_members', 'comments', 'webinar_visits', 'page_visits', 'clicks',
-          'emails_sent', 'groups', 'group_members', 'action_log', 'action_log_archive', 'merges', 'not_duplicates', 'bulk_jobs', 'bulk_job_items', 'bulk_job_failures', 'bulk_job_output', 'upsert_locks', 'event_kinds', 'messages', 'import_marks', 'bulk_job_rows', 'webinars', 'webinar_registrations'],
+          'emails_sent', 'groups', 'group_members', 'action_log', 'action_log_archive', 'merges', 'not_duplicates', 'bulk_jobs', 'bulk_job_items', 'bulk_job_failures', 'bulk_job_output', 'upsert_locks', 'event_kinds', 'messages', 'import_marks', 'bulk_job_rows', 'bulk_job_journal', 'webinars', 'webinar_registrations'],
     'every table of the card exists');
 
 SELECT is_empty(
