@@ -38,8 +38,10 @@ CREATE INDEX contacts_live_created ON customercard.contacts (account_id, created
     WHERE merged_into IS NULL AND deleted_at IS NULL;
 CREATE INDEX contacts_manager ON customercard.contacts (account_id, manager_id) WHERE manager_id IS NOT NULL;
 CREATE INDEX contacts_merged_into ON customercard.contacts (account_id, merged_into) WHERE merged_into IS NOT NULL;
--- tombstones and deleted cards by id: bulk jobs look up only these
-CREATE INDEX contacts_gone ON customercard.contacts (account_id, contact_id) WHERE merged_into IS NOT NULL OR deleted_at IS NOT NULL;
+-- tombstones, deleted and forgotten cards by id: bulk jobs and their undo
+-- look up only these
+CREATE INDEX contacts_gone ON customercard.contacts (account_id, contact_id)
+    WHERE merged_into IS NOT NULL OR deleted_at IS NOT NULL OR forgotten_at IS NOT NULL;
 COMMENT ON TABLE customercard.contacts IS
     'One person as a business knows them; deleted_at marks a deleted card, merged_into a tombstone of a merge';
 
