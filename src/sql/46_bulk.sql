@@ -893,7 +893,8 @@ $$;
 
 -- One batch of an undo job (bulk_undo): the undone job's journal of these
 -- contacts put back, table by table.  A contact merged since is undone on
--- its survivor; a forgotten one is skipped and reported.  Should a row not
+-- its survivor, where its rows went (its own columns on its tombstone); a
+-- forgotten one is skipped and reported.  Should a row not
 -- come back at all (its tag, plan or field deleted since: a foreign key),
 -- the table is done again contact by contact, each failing alone with the
 -- reason.  Returns the failures as (contact_id, reason).
@@ -927,11 +928,15 @@ BEGIN
     FOR t IN SELECT DISTINCT j.tbl FROM customercard.bulk_job_journal j
               WHERE j.account_id = acct AND j.job_id = src AND j.contact_id BETWEEN origs[1] AND origs[cardinality(origs)] LOOP
         BEGIN
-            RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs, dests);
+            -- (a card's own columns go back on the card itself, a tombstone
+            -- too: the survivor's are the survivor's)
+            RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs,
+                                                                    CASE WHEN t = 'contacts' THEN origs ELSE dests END);
         EXCEPTION WHEN integrity_constraint_violation THEN
             FOR i IN 1 .. cardinality(origs) LOOP
                 BEGIN
-                    RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs[i:i], dests[i:i]);
+                    RETURN QUERY SELECT * FROM customercard.bulk_undo_table(acct, src, job.job_id, t, origs[i:i],
+                                                                            CASE WHEN t = 'contacts' THEN origs[i:i] ELSE dests[i:i] END);
                 EXCEPTION WHEN integrity_constraint_violation THEN
                     RETURN QUERY SELECT origs[i], 'cannot be put back: ' || SQLERRM;
                 END;

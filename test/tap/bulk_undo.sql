@@ -6,7 +6,7 @@
 -- the journal's life (prune, forget); the errors.  Concurrent editing
 -- while an undo runs: test/shell/bulk_undo.sh.
 BEGIN;
-SELECT plan(52);
+SELECT plan(55);
 
 SELECT customercard.create_account('Bulk undo', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -212,6 +212,17 @@ SELECT is((SELECT reason FROM customercard.bulk_failures WHERE job = :u_vip AND 
 SELECT is((SELECT count(*) FROM customercard.contact_tags ct JOIN customercard.tags t USING (account_id, tag_id)
             WHERE ct.account_id = :acct AND t.name = 'vip' AND ct.contact_id = :p6), 1::bigint, '... its tag left as it is');
 
+-- a card's own columns go back on the card, merged or not: the survivor keeps its own
+INSERT INTO customercard.contacts (name, status) VALUES ('Undo merge absorbed', 'active') RETURNING contact_id AS q1 \gset
+INSERT INTO customercard.contacts (name, status) VALUES ('Undo merge survivor', 'blacklisted') RETURNING contact_id AS q2 \gset
+SELECT customercard.bulk_enqueue('archive', contact_ids => ARRAY[:q1, :q2]) AS j_qa \gset
+SELECT tap.run_job(:acct, :j_qa);
+SELECT customercard.merge(:q2, :q1);
+SELECT customercard.bulk_undo(:j_qa) AS u_qa \gset
+SELECT tap.run_job(:acct, :u_qa);
+SELECT results_eq(format('SELECT status FROM customercard.contacts WHERE contact_id IN (%s, %s) ORDER BY contact_id = %s', :q1, :q2, :q1),
+    $$VALUES ('blacklisted'), ('active')$$, 'after a merge the survivor gets its own status back, the tombstone its own');
+
 -- ------------------------------------------------------------ a row that cannot come back
 INSERT INTO customercard.tags (name) VALUES ('short-lived') RETURNING tag_id AS short \gset
 INSERT INTO customercard.contact_tags (contact_id, tag_id) VALUES (:p1, :short), (:p2, :short);
@@ -239,6 +250,17 @@ CREATE ROLE cc_undo_reader IN ROLE customercard_reader;
 SELECT customercard.bind_role('cc_undo_reader', :acct);
 SET ROLE cc_undo_reader;
 SELECT throws_ok(format('SELECT customercard.bulk_undo(%s)', :j_tag), '42501', NULL, 'a reader may not undo jobs');
+RESET ROLE;
+-- the journal is the extension's word: what an undo puts back (dates,
+-- authors, values) comes from rows no role of an account writes
+CREATE ROLE cc_undo_manager IN ROLE customercard_manager;
+SELECT customercard.bind_role('cc_undo_manager', :acct);
+SET ROLE cc_undo_manager;
+SELECT throws_ok(format($$INSERT INTO customercard.bulk_job_journal (job_id, contact_id, tbl, row_key, before)
+                          VALUES (%s, %s, 'contact_tags', %s, '{"added_by": "manager:ghost"}')$$, :j_tag, :p1, :promo),
+    '42501', NULL, 'a manager cannot write an undo journal row ...');
+SELECT throws_ok(format($$UPDATE customercard.bulk_job_journal SET before = '{"added_by": "manager:ghost"}' WHERE job_id = %s$$, :j_tag),
+    '42501', NULL, '... nor change one');
 RESET ROLE;
 
 -- ------------------------------------------------------------ the journal goes with its job
