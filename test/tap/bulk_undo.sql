@@ -6,7 +6,7 @@
 -- the journal's life (prune, forget); the errors.  Concurrent editing
 -- while an undo runs: test/shell/bulk_undo.sh.
 BEGIN;
-SELECT plan(55);
+SELECT plan(58);
 
 SELECT customercard.create_account('Bulk undo', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -194,6 +194,23 @@ SELECT tap.run_job(:acct, :u_half);
 SELECT results_eq(format('SELECT total, done FROM customercard.bulk_progress WHERE job = %s', :u_half), $$VALUES (14, 14)$$,
     'the undo puts back the committed batches');
 SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct AND note IS NOT NULL), 0::bigint, '... and nothing is left of the job');
+
+-- an undo is cancellable like any job: only its committed batches stand,
+-- and undoing the cancelled undo redoes just those
+SELECT customercard.bulk_enqueue('set_field', '{"field": "note", "value": "again"}', filter => '{"search": "Undo person"}') AS j_again \gset
+SELECT tap.run_job(:acct, :j_again);
+SELECT count(*) AS n_again FROM customercard.contacts WHERE account_id = :acct AND note = 'again' \gset
+SELECT customercard.bulk_undo(:j_again) AS u_again \gset
+SELECT customercard.bulk_run_batch(:acct, :u_again, 5);
+SELECT customercard.bulk_cancel(:u_again);
+SELECT is(customercard.bulk_run_batch(:acct, :u_again, 5), 0, 'a cancelled undo runs no further batch ...');
+SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct AND note = 'again'), :n_again - 5::bigint,
+    '... and the 5 cards of its one batch stay put back');
+SELECT customercard.bulk_undo(:u_again) AS r_again \gset
+SELECT tap.run_job(:acct, :r_again);
+SELECT results_eq(format('SELECT total, done, failed FROM customercard.bulk_progress WHERE job = %s', :r_again), $$VALUES (5, 5, 0)$$,
+    'undoing the cancelled undo redoes those 5 only, and every card holds the job''s value again');
+UPDATE customercard.contacts SET note = NULL WHERE account_id = :acct AND note = 'again';
 
 -- ------------------------------------------------------------ merged and forgotten contacts
 SELECT customercard.bulk_enqueue('add_tag', '{"tag": "vip"}', contact_ids => ARRAY[:p2, :p4, :p6]) AS j_vip \gset
