@@ -6,7 +6,7 @@
 -- the journal's life (prune, forget); the errors.  Concurrent editing
 -- while an undo runs: test/shell/bulk_undo.sh.
 BEGIN;
-SELECT plan(58);
+SELECT plan(59);
 
 SELECT customercard.create_account('Bulk undo', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -209,7 +209,9 @@ SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct A
 SELECT customercard.bulk_undo(:u_again) AS r_again \gset
 SELECT tap.run_job(:acct, :r_again);
 SELECT results_eq(format('SELECT total, done, failed FROM customercard.bulk_progress WHERE job = %s', :r_again), $$VALUES (5, 5, 0)$$,
-    'undoing the cancelled undo redoes those 5 only, and every card holds the job''s value again');
+    'undoing the cancelled undo redoes those 5 only ...');
+SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct AND note = 'again'), :n_again::bigint,
+    '... and every card holds the job''s value again');
 UPDATE customercard.contacts SET note = NULL WHERE account_id = :acct AND note = 'again';
 
 -- ------------------------------------------------------------ merged and forgotten contacts
