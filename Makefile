@@ -4,7 +4,10 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" customercard.c
 MODULE_big  = customercard
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
-DATA_built  = customercard--$(EXTVERSION).sql
+# released scripts are frozen in upgrade/*.sql; the upgrade into the version
+# in the making is built from its upgrade/*.in by tools/sqlobject --expand
+UPGRADE_IN  = $(wildcard upgrade/customercard--*--*.in)
+DATA_built  = customercard--$(EXTVERSION).sql $(patsubst upgrade/%.in,%.sql,$(UPGRADE_IN))
 DATA        = $(wildcard upgrade/customercard--*.sql)
 SHLIB_LINK += -lcjson -lxlsxwriter -lzip -lexpat -licuuc
 PG_CPPFLAGS = -Isrc
@@ -27,6 +30,9 @@ endif
 
 customercard--$(EXTVERSION).sql: $(SQL_SOURCES) customercard.control
 	cat $(SQL_SOURCES) > $@
+
+customercard--%.sql: upgrade/customercard--%.in $(SQL_SOURCES) tools/sqlobject
+	python3 tools/sqlobject --expand $< > $@.tmp && mv $@.tmp $@
 
 # libFuzzer + ASan/UBSan on the pure C parsers (clang, libclang-rt-14-dev)
 FUZZ_SECONDS ?= 60

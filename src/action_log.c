@@ -410,6 +410,7 @@ FlushActionLog(void)
 				part.n = 0;
 				for (int i = 0; i < rows.n; i++)
 				{
+					/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): rows.n > 0, so the arrays are there */
 					if (rows.account[i] == (Datum) 0)
 						continue;	/* taken */
 					if (first)
@@ -491,15 +492,15 @@ LogExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 static void
-LogExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+LogExecutorRun(EXECUTOR_RUN_ARGS)
 {
 	exec_nesting++;
 	PG_TRY();
 	{
 		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+			EXECUTOR_RUN_CALL(prev_ExecutorRun);
 		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+			EXECUTOR_RUN_CALL(standard_ExecutorRun);
 	}
 	PG_FINALLY();
 	{

@@ -105,5 +105,5 @@ CustomercardRestoring(Relation rel)
 	target = RangeVarGetRelid(copy->relation, NoLock, true);
 	if (!OidIsValid(target) || target != RelationGetRelid(rel))
 		return false;
-	return superuser() || pg_class_ownercheck(target, GetUserId());
+	return superuser() || RelationOwnedBy(target, GetUserId());
 }

@@ -15,6 +15,8 @@
 #include "datatype/timestamp.h"
 #include "utils/rel.h"
 
+#include "pg_compat.h"
+
 /* customercard.c: when a change happens (the log's at, updated_at) */
 extern TimestampTz CustomercardChangeTime(void);
 

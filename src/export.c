@@ -73,7 +73,6 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 								   "  FROM customercard.export_groups($1) g",
 								   1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the column groups");
-	else
 	{
 		bool		isnull;
 

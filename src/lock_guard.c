@@ -76,7 +76,7 @@ GuardRelation(Oid relid, GuardWalk *walk)
 
 	if (OidIsValid(walk->found))
 		return;
-	if (get_rel_namespace(relid) == walk->nsp && !pg_class_ownercheck(relid, walk->user))
+	if (get_rel_namespace(relid) == walk->nsp && !RelationOwnedBy(relid, walk->user))
 	{
 		walk->found = relid;
 		return;

@@ -363,7 +363,7 @@ LookupName(NameKind kind, int64 account, int64 id)
 	NameEntry  *e;
 	bool		found;
 
-	if (names == NULL || names_lxid != MyProc->lxid)
+	if (names == NULL || names_lxid != MyLocalTransactionId())
 	{
 		HASHCTL		ctl;
 
@@ -372,7 +372,7 @@ LookupName(NameKind kind, int64 account, int64 id)
 		ctl.entrysize = sizeof(NameEntry);
 		ctl.hcxt = TopTransactionContext;
 		names = hash_create("customercard names", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		names_lxid = MyProc->lxid;
+		names_lxid = MyLocalTransactionId();
 	}
 	memset(&key, 0, sizeof(key));
 	key.kind = kind;
@@ -451,7 +451,7 @@ DetailsRow(Details *d, Change *c, HeapTuple t)
 static void
 DetailsKeyCols(Details *d, Change *c, HeapTuple t)
 {
-	Oid			pk = RelationGetPrimaryKeyIndex(c->rel);
+	Oid			pk = RelationPrimaryKey(c->rel);
 	bool	   *nulls = t == c->new ? c->newnulls : c->oldnulls;
 	Datum	   *values = t == c->new ? c->newvalues : c->oldvalues;
 	HeapTuple	indtup;

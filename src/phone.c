@@ -301,6 +301,7 @@ format_phone(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown phone format style \"%s\"", style),
 				 errhint("Use one of e164, international, national, rfc3966.")));
+	/* cppcheck-suppress legacyUninitvar ; every path without st ends in ereport(ERROR) */
 	len = ph_format(&num, st, buf);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf, len));
 }

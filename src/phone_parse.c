@@ -632,23 +632,23 @@ normalize_digits(const uint32_t *cps, int n, Digits *out)
 /* ------------------------------------------------------------ metadata */
 
 /* calling code -> index + 1 into ph_calling_codes (0: none), built on first use */
-static uint8_t cc_index[1000];
-static bool cc_index_ready = false;
+static uint8_t country_code_index[1000];
+static bool country_code_index_ready = false;
 
 static const PhCallingCode *
 calling_code(int cc)
 {
 	if (cc <= 0 || cc >= 1000)
 		return NULL;
-	if (!cc_index_ready)
+	if (!country_code_index_ready)
 	{
 		int			i;
 
 		for (i = 0; i < ph_ncalling_codes; i++)
-			cc_index[ph_calling_codes[i].cc] = (uint8_t) (i + 1);
-		cc_index_ready = true;
+			country_code_index[ph_calling_codes[i].cc] = (uint8_t) (i + 1);
+		country_code_index_ready = true;
 	}
-	return cc_index[cc] ? &ph_calling_codes[cc_index[cc] - 1] : NULL;
+	return country_code_index[cc] ? &ph_calling_codes[country_code_index[cc] - 1] : NULL;
 }
 
 /* GetRegionCodeForCountryCode + metadata: the main region of a code */
@@ -903,6 +903,7 @@ extract_cc(const PhRegion *region, const uint32_t *cps, int n, Digits *num, int 
 		} while (v);
 		while (k)
 			ccs[cclen++] = rev[--k];
+		/* cppcheck-suppress uninitvar ; the do-while above wrote at least one digit */
 		if (num->len >= cclen && memcmp(num->d, ccs, cclen) == 0)
 		{
 			Digits		pot;

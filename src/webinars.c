@@ -68,7 +68,7 @@ IsTime(const char *s)
 	if (strlen(s) > MAXDATELEN)
 		return false;
 	return ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) == 0 &&
-		DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, &tz) == 0 &&
+		DecodeDateTimeFields(field, ftype, nf, &dtype, &tm, &fsec, &tz) == 0 &&
 		(dtype == DTK_DATE || dtype == DTK_NOW || dtype == DTK_TODAY ||
 		 dtype == DTK_YESTERDAY || dtype == DTK_TOMORROW);
 }
@@ -93,14 +93,13 @@ CheckChat(Jsonb *chat)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
-	JsonbIteratorToken tok;
 	int			n = 0;
 
 	if (!JB_ROOT_IS_ARRAY(chat) || JB_ROOT_IS_SCALAR(chat))
 		ChatError("must be a JSON array of messages", 0);
 	it = JsonbIteratorInit(&chat->root);
-	tok = JsonbIteratorNext(&it, &v, true);	/* WJB_BEGIN_ARRAY */
-	while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_ELEM)
+	(void) JsonbIteratorNext(&it, &v, true);	/* WJB_BEGIN_ARRAY */
+	while (JsonbIteratorNext(&it, &v, true) == WJB_ELEM)
 	{
 		bool		has_at = false,
 					has_text = false;

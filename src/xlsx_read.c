@@ -111,6 +111,7 @@ Fail(Reader *r, XlsxError err, const char *fmt,...)
 		return;
 	r->err = err;
 	va_start(ap, fmt);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start is right above (the analyzer loses it) */
 	vsnprintf(r->detail, r->detail_len, fmt, ap);
 	va_end(ap);
 	if (r->parser)

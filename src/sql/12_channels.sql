@@ -3,12 +3,19 @@
 -- funnels with their blocks and lead-generation tools, subscriptions.
 -- ===================================================================
 
+-- The messenger and list kinds a channel can be: the one list, which the
+-- CHECK below, upsert_contact, the imports' settings and audience filters read.
+CREATE FUNCTION customercard.channel_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram', 'max', 'avito', 'web', 'email', 'sms', 'other']
+$$;
+COMMENT ON FUNCTION customercard.channel_kinds() IS 'The kinds a channel can be (messengers, web, email, sms, other)';
+
 CREATE TABLE customercard.channels (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),
     channel_id      bigserial NOT NULL,
     contact_id      bigint NOT NULL,
-    kind            text NOT NULL CHECK (kind IN ('telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook',
-                                                  'instagram', 'max', 'avito', 'web', 'email', 'sms', 'other')),
+    kind            text NOT NULL CONSTRAINT channels_kind_check CHECK (kind OPERATOR(pg_catalog.=) ANY (customercard.channel_kinds())),
     connection      text,           -- the bot / connection the contact came through
     external_id     text NOT NULL CHECK (pg_catalog.length(external_id) BETWEEN 1 AND 200),   -- social_id
     username        text,

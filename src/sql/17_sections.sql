@@ -272,7 +272,8 @@ $$;
 -- at each call: 0.66 ms a row_* description; PL/pgSQL still ran a query a
 -- row).  Written again whenever a section is declared (the upgrade
 -- scripts), which tap/action_log checks.
-DO $generate$
+CREATE FUNCTION customercard.generate_section_label() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $generate$
 BEGIN
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION customercard.section_label(tbl text) RETURNS text
@@ -283,3 +284,23 @@ $f$, (SELECT string_agg(format('WHEN %L THEN %L', d.tbl, d.label), ' ' ORDER BY 
         FROM customercard.section_declarations() d));
 END
 $generate$;
+COMMENT ON FUNCTION customercard.generate_section_label() IS
+    'Write section_label(), the sections'' labels as one CASE; called by the install script and by regenerate()';
+SELECT customercard.generate_section_label();
+
+-- Every function written from the declarations, written anew: the install
+-- script calls each generator where its inputs are defined; an upgrade
+-- script calls this once at its end (tools/sqlobject --expand appends it),
+-- so a changed declaration or generator reaches every generated function.
+CREATE FUNCTION customercard.regenerate() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM customercard.generate_section_label();
+    PERFORM customercard.generate_visitor_lookups();
+    PERFORM customercard.generate_card_json();
+    PERFORM customercard.generate_merge_statements();
+    PERFORM customercard.generate_forget_apply();
+END
+$$;
+COMMENT ON FUNCTION customercard.regenerate() IS
+    'Write every function generated from the section declarations anew (section_label, contact_visitors and contact_key_hits, card_json, the merge statements, forget_apply); run by upgrade scripts';

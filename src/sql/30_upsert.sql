@@ -106,53 +106,40 @@ $$;
 COMMENT ON FUNCTION customercard.upsert_lock(bigint, text[]) IS
     'Lock, until the transaction ends, the slots of upsert_locks that the identifiers hash to in the caller''s account';
 
--- The work of upsert_contact in account acct, which must be the caller's.
--- On Citus it runs on the node holding the account (a delegated function,
--- distribute_on_citus()): one round trip, every statement local there.
-CREATE FUNCTION customercard.upsert_contact_in(acct bigint, data jsonb, OUT upserted_id bigint, OUT created boolean)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+-- upsert_contact's steps, in the order upsert_contact_in takes them.  Each
+-- acts in account acct, which upsert_contact_in has checked is the caller's.
+
+-- The keys of a contact's data, and the plain text fields among them.
+CREATE FUNCTION customercard.upsert_keys(OUT known text[], OUT scalar_text text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
+                 'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
+                 'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
+                 'funnel', 'lgt', 'source'],
+           ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
+                 'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at']
+$$;
+
+-- The shape of the data: an object of known keys, each of its JSON type;
+-- the funnel and LGT to subscribe to looked up (an unknown one is an error
+-- before anything is written).
+CREATE FUNCTION customercard.upsert_check_shape(acct bigint, data jsonb, OUT sub_funnel bigint, OUT sub_lgt bigint)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    known constant text[] := ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
-        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
-        'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
-        'funnel', 'lgt', 'source'];
-    scalar_text constant text[] := ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
-        'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at'];
-    channel_kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
-        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    keys constant record := customercard.upsert_keys();
     k text;
-    v jsonb;
-    cid bigint;
-    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
-    sub_channel bigint;
-    phones jsonb := '[]';
-    emails jsonb := '[]';
-    chans jsonb := '[]';
-    ph record;
-    em record;
-    ch record;
-    lock_keys text[] := '{}';
-    norm text;
-    is_new boolean := false;
-    sub_funnel bigint;
-    sub_lgt bigint;
-    fid bigint;
-    fkind text;
-    tid bigint;
 BEGIN
-    PERFORM customercard.assert_upsert_account(acct);
-    PERFORM customercard.assert_account_here(acct, 'upsert_contact');
     IF data IS NULL OR jsonb_typeof(data) <> 'object' THEN
         PERFORM customercard.upsert_error('contact data must be a JSON object',
             'Pass something like ''{"name": "Anna", "phones": ["+7 912 345-67-89"]}''.');
     END IF;
     FOR k IN SELECT jsonb_object_keys(data) LOOP
-        IF NOT k = ANY (known) THEN
+        IF NOT k = ANY (keys.known) THEN
             PERFORM customercard.upsert_error(format('unknown key "%s" in contact data', k),
-                'Known keys: ' || array_to_string(known, ', ') || '.');
+                'Known keys: ' || array_to_string(keys.known, ', ') || '.');
         END IF;
     END LOOP;
-    FOREACH k IN ARRAY scalar_text LOOP
+    FOREACH k IN ARRAY keys.scalar_text LOOP
         PERFORM customercard.expect_json_type(data, k, ARRAY['string']);
     END LOOP;
     PERFORM customercard.expect_json_type(data, 'contact_id', ARRAY['number']);
@@ -174,14 +161,25 @@ BEGIN
                                           'Send {"funnel": "...", "source": "import"}.');
     END IF;
     IF data ? 'funnel' THEN
-        -- checked before anything is written: an unknown funnel or LGT is an error
         sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
         sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
     END IF;
     PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
+END
+$$;
 
-    -- phones: strings, numbers or {"phone", "kind", "primary"}
+-- The data's phones (strings, numbers or {"phone", "kind", "primary"}),
+-- normalized: [{"phone", "raw", "kind", "primary"}]; a number that is not
+-- one is an error that says how national numbers are read.
+CREATE FUNCTION customercard.upsert_read_phones(acct bigint, data jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    phones jsonb := '[]';
+    v jsonb;
+    k text;
+    norm text;
+BEGIN
     FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'phones', '[]')) x
              UNION ALL SELECT data -> 'phone' WHERE jsonb_typeof(data -> 'phone') IN ('string', 'number') LOOP
         IF jsonb_typeof(v) = 'object' THEN
@@ -204,10 +202,21 @@ BEGIN
         END IF;
         phones := phones || jsonb_build_array(jsonb_build_object('phone', norm, 'raw', k,
             'kind', coalesce(v ->> 'kind', 'mobile'), 'primary', coalesce((v ->> 'primary')::boolean, false)));
-        lock_keys := lock_keys || ('phone:' || norm);
     END LOOP;
+    RETURN phones;
+END
+$$;
 
-    -- e-mails: strings or {"email", "primary"}
+-- The data's e-mails (strings or {"email", "primary"}), normalized:
+-- [{"email", "raw", "primary"}].
+CREATE FUNCTION customercard.upsert_read_emails(data jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    emails jsonb := '[]';
+    v jsonb;
+    k text;
+    norm text;
+BEGIN
     FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'emails', '[]')) x
              UNION ALL SELECT data -> 'email' WHERE jsonb_typeof(data -> 'email') = 'string' LOOP
         IF jsonb_typeof(v) = 'object' THEN
@@ -225,10 +234,22 @@ BEGIN
         END IF;
         emails := emails || jsonb_build_array(jsonb_build_object('email', norm, 'raw', k,
             'primary', coalesce((v ->> 'primary')::boolean, false)));
-        lock_keys := lock_keys || ('email:' || customercard.email_key(norm));
     END LOOP;
+    RETURN emails;
+END
+$$;
 
-    -- channels: {"kind", "external_id" (or "social_id"), "connection", "username", "subscribed_at"}
+-- The data's channels ({"kind", "external_id" (or "social_id"),
+-- "connection", "username", "subscribed_at", "avatar_url"}), checked:
+-- [{"kind", "external_id", "connection", "username", "subscribed_at", "avatar_url"}].
+CREATE FUNCTION customercard.upsert_read_channels(data jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    kinds constant text[] := customercard.channel_kinds();
+    chans jsonb := '[]';
+    v jsonb;
+    k text;
+BEGIN
     FOR v IN SELECT x FROM jsonb_array_elements(coalesce(data -> 'channels', '[]')) x
              UNION ALL SELECT data -> 'channel' WHERE jsonb_typeof(data -> 'channel') = 'object' LOOP
         IF jsonb_typeof(v) <> 'object' THEN
@@ -248,9 +269,9 @@ BEGIN
         PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'avatar_url', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
-        IF NOT coalesce(v ->> 'kind' = ANY (channel_kinds), false) THEN
+        IF NOT coalesce(v ->> 'kind' = ANY (kinds), false) THEN
             PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
-                'Channel kinds: ' || array_to_string(channel_kinds, ', ') || '.');
+                'Channel kinds: ' || array_to_string(kinds, ', ') || '.');
         END IF;
         k := coalesce(v #>> '{external_id}', v #>> '{social_id}');
         IF k IS NULL OR btrim(k) = '' THEN
@@ -260,9 +281,16 @@ BEGIN
         chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
             'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at',
             'avatar_url', v ->> 'avatar_url'));
-        lock_keys := lock_keys || ('channel:' || (v ->> 'kind') || ':' || k);
     END LOOP;
+    RETURN chans;
+END
+$$;
 
+-- The values of the contact row's fields that have a fixed set of values,
+-- the manager and the tags, checked before anything is written.
+CREATE FUNCTION customercard.upsert_check_values(acct bigint, data jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
     IF data ? 'gender' AND NOT coalesce(lower(data ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
         PERFORM customercard.upsert_error(format('unknown gender "%s"', data ->> 'gender'),
             'Use "male", "female", or "unknown" (or null).');
@@ -279,30 +307,32 @@ BEGIN
         PERFORM customercard.upsert_error(format('unknown time zone "%s"', data ->> 'timezone'),
             'Use a zone name such as Europe/Moscow or Asia/Yekaterinburg (see pg_timezone_names).');
     END IF;
-
     IF jsonb_typeof(data -> 'manager_id') = 'number' AND NOT EXISTS (SELECT 1 FROM customercard.managers m
             WHERE m.account_id = acct AND m.manager_id = (data ->> 'manager_id')::numeric) THEN
         RAISE EXCEPTION 'manager % does not exist in account %', data ->> 'manager_id', acct
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'Add the manager to customercard.managers first, or leave manager_id out.';
     END IF;
-
     IF data ? 'tags' AND EXISTS (SELECT 1 FROM jsonb_array_elements(data -> 'tags') t
                                  WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '') THEN
         PERFORM customercard.upsert_error('tags must be non-empty strings', 'Use "tags": ["vip", "webinar-2026"].');
     END IF;
+END
+$$;
 
-    -- Serialize upserts that share an identifier, so two sessions cannot both
-    -- create the same person (row locks in the account: upsert_lock()).
-    PERFORM customercard.upsert_lock(acct, lock_keys);
-
-    -- Match: explicit id, then channel external id, then e-mail, then phone.
+-- The contact the data is about: its explicit id, then a channel's external
+-- id, then an e-mail, then a phone (a merged one followed to its survivor);
+-- NULL when none matches.  Each key probes its lookup index on its own
+-- (OFFSET 0 keeps the sub-query apart): joined plainly, under ORDER BY ...
+-- LIMIT 1 the planner could walk the whole account in key order instead.
+CREATE FUNCTION customercard.upsert_match(acct bigint, data jsonb, phones jsonb, emails jsonb, chans jsonb) RETURNS bigint
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cid bigint;
+BEGIN
     IF data ? 'contact_id' AND jsonb_typeof(data -> 'contact_id') = 'number' THEN
         cid := customercard.resolve_contact((data ->> 'contact_id')::bigint);
     END IF;
-    -- each key of the call probes its lookup index on its own (OFFSET 0
-    -- keeps the sub-query apart): joined plainly, under ORDER BY ... LIMIT 1
-    -- the planner could walk the whole account in key order instead
     IF cid IS NULL THEN
         SELECT x.contact_id INTO cid
           FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text),
@@ -333,48 +363,66 @@ BEGIN
     IF cid IS NOT NULL THEN
         cid := customercard.resolve_contact(cid);
     END IF;
+    RETURN cid;
+END
+$$;
 
-    BEGIN
-        IF cid IS NULL THEN
-            INSERT INTO customercard.contacts (account_id, created_at)
-            VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
-            RETURNING contact_id INTO cid;
-            is_new := true;
-        END IF;
+-- The contact row: made when cid is NULL, then the data's fields set on it
+-- (a key present with null clears its field).
+CREATE FUNCTION customercard.upsert_contact_row(acct bigint, cid bigint, data jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    upserted_id := cid;
+    created := cid IS NULL;
+    IF created THEN
+        INSERT INTO customercard.contacts (account_id, created_at)
+        VALUES (acct, coalesce((data ->> 'created_at')::timestamptz, now()))
+        RETURNING customercard.contacts.contact_id INTO upserted_id;
+    END IF;
 
-        UPDATE customercard.contacts c SET
-            name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
-            first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
-            last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
-            middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
-            nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
-            avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
-            gender        = CASE WHEN data ? 'gender' THEN
-                                CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
-                                     WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
-                            ELSE c.gender END,
-            gender_source = CASE WHEN data ? 'gender' THEN
-                                CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
-                                     ELSE coalesce(data ->> 'gender_source', 'manual') END
-                            ELSE c.gender_source END,
-            timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
-            country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
-            city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
-            ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
-            note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
-            status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
-            manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
-         WHERE c.account_id = acct AND c.contact_id = cid
-           AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
-                              'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
-    EXCEPTION
-        WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
-             OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
-            PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
-                'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
-                'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
-    END;
+    UPDATE customercard.contacts c SET
+        name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
+        first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
+        last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
+        middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
+        nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
+        avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
+        gender        = CASE WHEN data ? 'gender' THEN
+                            CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
+                                 WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
+                        ELSE c.gender END,
+        gender_source = CASE WHEN data ? 'gender' THEN
+                            CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
+                                 ELSE coalesce(data ->> 'gender_source', 'manual') END
+                        ELSE c.gender_source END,
+        timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
+        country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
+        city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
+        ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
+        note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
+        status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
+        manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
+     WHERE c.account_id = acct AND c.contact_id = upserted_id
+       AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
+                          'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
+EXCEPTION
+    WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
+         OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
+        PERFORM customercard.upsert_error('contact data has an invalid value: ' || SQLERRM,
+            'gender is male, female or unknown; status is active, unsubscribed, blacklisted or archived; '
+            'timezone is a zone name such as Europe/Moscow; ip an IP address; manager_id a manager of the account.');
+END
+$$;
 
+-- The contact's phones and e-mails: new ones added, a primary one made the
+-- only primary; the first of a contact is its primary.
+CREATE FUNCTION customercard.upsert_phones_emails(acct bigint, cid bigint, phones jsonb, emails jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ph record;
+    em record;
+    has_primary boolean;    -- (Citus takes no sub-select inside INSERT ... VALUES)
+BEGIN
     FOR ph IN SELECT * FROM jsonb_to_recordset(phones) AS j(phone customercard.phone, raw text, kind text, "primary" boolean) LOOP
         IF ph.kind NOT IN ('mobile', 'work', 'home', 'other') THEN
             PERFORM customercard.upsert_error(format('unknown phone kind "%s"', ph.kind), 'Phone kinds: mobile, work, home, other.');
@@ -406,7 +454,16 @@ BEGIN
             VALUES (acct, cid, em.email, em.raw, em."primary" OR NOT has_primary);
         END IF;
     END LOOP;
+END
+$$;
 
+-- The contact's channels: a new one added; one it has (of any connection,
+-- when none is sent) takes a new avatar.
+CREATE FUNCTION customercard.upsert_channels(acct bigint, cid bigint, chans jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    ch record;
+BEGIN
     FOR ch IN SELECT * FROM jsonb_to_recordset(chans)
                   AS j(kind text, external_id text, connection text, username text, subscribed_at timestamptz, avatar_url text) LOOP
         -- without a connection, any connection of this contact's channel is the same channel
@@ -425,26 +482,45 @@ BEGIN
                 avatar_url = coalesce(EXCLUDED.avatar_url, customercard.channels.avatar_url)
             WHERE customercard.channels.contact_id = cid;
     END LOOP;
+END
+$$;
 
-    -- a funnel (and the LGT that brought the contact): subscribed through the
-    -- channel sent along, if any; unless subscribed already (an open period
-    -- of the funnel through that channel: of that LGT, or of any when none
-    -- is sent), a new period starts and the ended ones stay
-    IF sub_funnel IS NOT NULL THEN
-        sub_channel := (SELECT c.channel_id FROM customercard.channels c
-                         WHERE c.account_id = acct AND c.contact_id = cid
-                           AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
-                         ORDER BY c.channel_id LIMIT 1);
-        IF NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
-                        WHERE s.account_id = acct AND s.contact_id = cid AND s.funnel_id = sub_funnel
-                          AND s.channel_id IS NOT DISTINCT FROM sub_channel AND s.unsubscribed_at IS NULL
-                          AND (sub_lgt IS NULL OR s.lgt_id = sub_lgt)) THEN
-            INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
-            VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, data ->> 'source')
-            ON CONFLICT (account_id, contact_id, funnel_id, channel_id, lgt_id) WHERE unsubscribed_at IS NULL DO NOTHING;
-        END IF;
+-- A funnel (and the LGT that brought the contact): subscribed through the
+-- channel sent along, if any; unless subscribed already (an open period of
+-- the funnel through that channel: of that LGT, or of any when none is
+-- sent), a new period starts and the ended ones stay.
+CREATE FUNCTION customercard.upsert_subscription(acct bigint, cid bigint, chans jsonb, sub_funnel bigint, sub_lgt bigint,
+                                                 source text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sub_channel bigint;
+BEGIN
+    sub_channel := (SELECT c.channel_id FROM customercard.channels c
+                     WHERE c.account_id = acct AND c.contact_id = cid
+                       AND (c.kind, c.external_id) IN (SELECT j.kind, j.external_id FROM jsonb_to_recordset(chans) AS j(kind text, external_id text))
+                     ORDER BY c.channel_id LIMIT 1);
+    IF NOT EXISTS (SELECT 1 FROM customercard.subscriptions s
+                    WHERE s.account_id = acct AND s.contact_id = cid AND s.funnel_id = sub_funnel
+                      AND s.channel_id IS NOT DISTINCT FROM sub_channel AND s.unsubscribed_at IS NULL
+                      AND (sub_lgt IS NULL OR s.lgt_id = sub_lgt)) THEN
+        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, source)
+        ON CONFLICT (account_id, contact_id, funnel_id, channel_id, lgt_id) WHERE unsubscribed_at IS NULL DO NOTHING;
     END IF;
+END
+$$;
 
+-- The data's tags (made in the account when new) and custom field values
+-- (null removes one; a value must be of its field's kind).
+CREATE FUNCTION customercard.upsert_tags_custom(acct bigint, cid bigint, data jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k text;
+    v jsonb;
+    tid bigint;
+    fid bigint;
+    fkind text;
+BEGIN
     FOR k IN SELECT DISTINCT btrim(t #>> '{}') FROM jsonb_array_elements(coalesce(data -> 'tags', '[]')) t LOOP
         INSERT INTO customercard.tags (account_id, name) VALUES (acct, k) ON CONFLICT (account_id, name) DO NOTHING;
         SELECT t.tag_id INTO tid FROM customercard.tags t WHERE t.account_id = acct AND t.name = k;
@@ -481,9 +557,45 @@ BEGIN
         ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
             WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
     END LOOP;
+END
+$$;
 
-    upserted_id := cid;
-    created := is_new;
+-- The work of upsert_contact in account acct, which must be the caller's:
+-- every check before anything is written, then the identifiers locked,
+-- the contact matched (or made) and each part of the data written.
+-- On Citus it runs on the node holding the account (a delegated function,
+-- distribute_on_citus()): one round trip, every statement local there.
+CREATE FUNCTION customercard.upsert_contact_in(acct bigint, data jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    sub record;
+    phones jsonb;
+    emails jsonb;
+    chans jsonb;
+BEGIN
+    PERFORM customercard.assert_upsert_account(acct);
+    PERFORM customercard.assert_account_here(acct, 'upsert_contact');
+    sub := customercard.upsert_check_shape(acct, data);
+    phones := customercard.upsert_read_phones(acct, data);
+    emails := customercard.upsert_read_emails(data);
+    chans := customercard.upsert_read_channels(data);
+    PERFORM customercard.upsert_check_values(acct, data);
+
+    -- Serialize upserts that share an identifier, so two sessions cannot both
+    -- create the same person (row locks in the account: upsert_lock()).
+    PERFORM customercard.upsert_lock(acct,
+        ARRAY(SELECT 'phone:' || (p ->> 'phone') FROM jsonb_array_elements(phones) p)
+        || ARRAY(SELECT 'email:' || customercard.email_key(e ->> 'email') FROM jsonb_array_elements(emails) e)
+        || ARRAY(SELECT 'channel:' || (c ->> 'kind') || ':' || (c ->> 'external_id') FROM jsonb_array_elements(chans) c));
+
+    SELECT r.upserted_id, r.created INTO upserted_id, created
+      FROM customercard.upsert_contact_row(acct, customercard.upsert_match(acct, data, phones, emails, chans), data) r;
+    PERFORM customercard.upsert_phones_emails(acct, upserted_id, phones, emails);
+    PERFORM customercard.upsert_channels(acct, upserted_id, chans);
+    IF sub.sub_funnel IS NOT NULL THEN
+        PERFORM customercard.upsert_subscription(acct, upserted_id, chans, sub.sub_funnel, sub.sub_lgt, data ->> 'source');
+    END IF;
+    PERFORM customercard.upsert_tags_custom(acct, upserted_id, data);
 END
 $$;
 

@@ -355,24 +355,39 @@ SELECT l.contact_id, l.log_id, l.at,
  WHERE l.account_id = (SELECT customercard.current_account_id());
 COMMENT ON VIEW customercard.card_log IS 'The action log of each contact: date, time, description, event kind, actor';
 
-CREATE VIEW customercard.contact_visitors WITH (security_invoker = true) AS
-SELECT account_id, contact_id, visitor_id FROM customercard.page_visits WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.clicks WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.webinar_visits WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.emails_sent WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.group_members WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.orders WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.payments WHERE visitor_id IS NOT NULL
-UNION ALL SELECT account_id, contact_id, visitor_id FROM customercard.subscriptions WHERE visitor_id IS NOT NULL;
-COMMENT ON VIEW customercard.contact_visitors IS 'Browser visitor ids (cookies) seen with each contact, from every source that has one';
+-- Which tables carry a browser visitor id (a cookie) is read from the
+-- catalog: every card section with a visitor_id column.  From them this
+-- writes contact_visitors (the visitor ids seen with each contact) and
+-- contact_key_hits (below), so that a section given a visitor id joins
+-- related contacts and duplicates without another list to keep.
+CREATE FUNCTION customercard.visitor_tables() RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(s.tbl ORDER BY s.ord), '{}')
+      FROM customercard.section_declarations() WITH ORDINALITY s (tbl, label, decl, ord)
+     WHERE EXISTS (SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = ('customercard.' || quote_ident(s.tbl))::regclass
+                      AND a.attname = 'visitor_id' AND NOT a.attisdropped)
+$$;
+COMMENT ON FUNCTION customercard.visitor_tables() IS
+    'The card sections that carry a browser visitor id (a visitor_id column): contact_visitors and contact_key_hits read them';
 
 -- The contact's own keys first (a few rows), then one index probe per key,
--- so the cost follows the contact's keys, not the account's size.
--- One row per (other live contact, key kind, key value) shared with a live
--- contact id of account acct.
-CREATE FUNCTION customercard.contact_key_hits(acct bigint, id bigint)
+-- so the cost follows the contact's keys, not the account's size:
+-- contact_key_hits(acct, id) gives one row per (other live contact, key
+-- kind, key value) shared with a live contact id of account acct.
+CREATE FUNCTION customercard.generate_visitor_lookups() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $generate$
+DECLARE
+    tables constant text[] := customercard.visitor_tables();
+BEGIN
+    EXECUTE 'CREATE OR REPLACE VIEW customercard.contact_visitors WITH (security_invoker = true) AS '
+         || (SELECT string_agg(format('SELECT account_id, contact_id, visitor_id FROM customercard.%I WHERE visitor_id IS NOT NULL', t),
+                               E'\nUNION ALL ' ORDER BY o)
+               FROM unnest(tables) WITH ORDINALITY u (t, o));
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION customercard.contact_key_hits(acct bigint, id bigint)
 RETURNS TABLE (related_id bigint, kind text, value text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $body$
 BEGIN
     RETURN QUERY
     -- Join conditions are plain column equalities (or the leakproof
@@ -398,37 +413,25 @@ BEGIN
             ON b.account_id = acct AND b.external_id = k.value AND b.kind = k.channel_kind
          WHERE k.kind = 'external_id'
         -- each visitor table probed by its own index (a join cannot reach into a UNION ALL view's branches)
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.page_visits b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.clicks b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.webinar_visits b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.emails_sent b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.group_members b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.orders b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.payments b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
-        UNION ALL
-        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.subscriptions b
-            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = 'visitor_id'
+        %s
     )
     SELECT DISTINCT h.contact_id, h.kind, h.value
       FROM hits h
       JOIN customercard.contacts r ON r.account_id = acct AND r.contact_id = h.contact_id
      WHERE h.contact_id <> id AND r.merged_into IS NULL AND r.deleted_at IS NULL;
 END
-$$;
+$body$
+$f$, (SELECT string_agg(format(
+          E'UNION ALL\n        SELECT b.contact_id, k.kind, k.value FROM keys k JOIN customercard.%I b\n'
+          '            ON b.account_id = acct AND b.visitor_id = k.value WHERE k.kind = ''visitor_id''', t),
+          E'\n        ' ORDER BY o)
+        FROM unnest(tables) WITH ORDINALITY u (t, o)));
+END
+$generate$;
+COMMENT ON FUNCTION customercard.generate_visitor_lookups() IS
+    'Write contact_visitors and contact_key_hits() over visitor_tables(); called by the install script and by regenerate()';
+SELECT customercard.generate_visitor_lookups();
+COMMENT ON VIEW customercard.contact_visitors IS 'Browser visitor ids (cookies) seen with each contact, from every source that has one';
 
 CREATE FUNCTION customercard.related_contacts(contact_id bigint)
 RETURNS TABLE (related_id bigint, shared text[], shared_values text[], name text, email text, phone customercard.phone, city text)

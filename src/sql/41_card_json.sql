@@ -10,7 +10,8 @@
 -- latest log events.  Its big statement is planned once per session: every
 -- part of it is a lookup by key, so the generic plan is as good as a custom
 -- one, and planning ~25 sub-queries at each call was most of its time.
-DO $generate$
+CREATE FUNCTION customercard.generate_card_json() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $generate$
 DECLARE
     blocks text[] := '{}';
     b jsonb;
@@ -100,5 +101,8 @@ $body$;
 $f$, array_to_string(blocks, E',\n        '), own ->> 'card_merges', own ->> 'card_log');
 END
 $generate$;
+COMMENT ON FUNCTION customercard.generate_card_json() IS
+    'Write card_json(), one static statement from the sections'' card blocks; called by the install script and by regenerate()';
+SELECT customercard.generate_card_json();
 COMMENT ON FUNCTION customercard.card_json(bigint) IS
     'The whole card of a contact (a merged contact''s id gives its survivor''s card): every section, the latest 100 log events and the log''s total';

@@ -156,7 +156,8 @@ BEGIN
             f.gender := v #>> '{}';
         WHEN 'channel' THEN
             IF t <> 'string' THEN
-                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t, 'A messenger: telegram, whatsapp, viber, vk, ok, facebook, instagram, max, avito, web, email, sms, other.');
+                PERFORM customercard.audience_filter_error(k, 'must be a string, not ' || t,
+                    'A messenger: ' || array_to_string(customercard.channel_kinds(), ', ') || '.');
             END IF;
             f.channel := v #>> '{}';
         WHEN 'email_status' THEN

@@ -81,7 +81,8 @@ $$;
 --   merge_moves(acct, survivor, absorbed): every remaining row of the
 --     absorbed moves to the survivor; returns {table: [keys]};
 --   unmerge_moves(acct, survivor, absorbed, sections) moves them back.
-DO $generate$
+CREATE FUNCTION customercard.generate_merge_statements() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $generate$
 DECLARE
     moves text;
     results text;
@@ -157,6 +158,9 @@ $body$;
 $f$, moves, results, backs);
 END
 $generate$;
+COMMENT ON FUNCTION customercard.generate_merge_statements() IS
+    'Write merge_combines(), merge_moves() and unmerge_moves() from merge_sections(); called by the install script and by regenerate()';
+SELECT customercard.generate_merge_statements();
 
 -- The single-valued fields of a contact, as merge_preview shows them and as
 -- take_from_absorbed names them.

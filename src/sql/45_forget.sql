@@ -101,7 +101,8 @@ $$;
 -- assignments over them; rows already so are left alone).  On Citus it
 -- runs on the node holding the account (a delegated function,
 -- distribute_on_citus()), so that every statement is local there.
-DO $generate$
+CREATE FUNCTION customercard.generate_forget_apply() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $generate$
 DECLARE
     harvest text;
     erase text;
@@ -192,6 +193,9 @@ $body$;
 $f$, harvest, erase);
 END
 $generate$;
+COMMENT ON FUNCTION customercard.generate_forget_apply() IS
+    'Write forget_apply() from the sections'' forget rules; called by the install script and by regenerate()';
+SELECT customercard.generate_forget_apply();
 
 CREATE FUNCTION customercard.forget_contact(contact_id bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

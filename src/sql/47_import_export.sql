@@ -1,8 +1,10 @@
 -- ===================================================================
--- 47_import_export.sql: contacts in from JSON and CSV (import.c), the
--- audience out as CSV and .xlsx (export.c).  Imports go through
--- upsert_contact's path, so matching, tags, custom fields, funnels and the
--- action log work as for any other write.
+-- 47_import_export.sql: contacts in from JSON, CSV and .xlsx (import.c),
+-- at once or as queued import jobs (import_batch, run by bulk_run); the
+-- audience out as CSV and .xlsx (export.c), at once or as export jobs (the
+-- row builders below).  Imports go through upsert_contact's path, so
+-- matching, tags, custom fields, funnels and the action log work as for any
+-- other write.
 -- ===================================================================
 
 -- Settings for a whole file (SPEC §8): the connection (bot) and channel
@@ -14,8 +16,7 @@ CREATE FUNCTION customercard.import_check_settings(acct bigint, settings jsonb) 
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed constant text[] := ARRAY['connection', 'channel_kind', 'funnel', 'lgt', 'tags', 'require'];
-    kinds constant text[] := ARRAY['telegram', 'whatsapp', 'viber', 'vk', 'ok', 'facebook', 'instagram',
-        'max', 'avito', 'web', 'email', 'sms', 'other'];
+    kinds constant text[] := customercard.channel_kinds();
     bad text;
     out jsonb := '{}';
     funnel bigint;
@@ -272,6 +273,124 @@ $$;
 COMMENT ON FUNCTION customercard.import_report(bigint) IS
     'The report of an import job: a line per row of its file with its outcome (queued, created, updated, rejected with the reason)';
 
+-- ---------------------------------------------------------------- exports
+-- One CSV field: quoted when it must be (RFC 4180)
+CREATE FUNCTION customercard.csv_field(v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v IS NULL THEN ''
+                WHEN v ~ '[",\r\n]' OR v <> btrim(v) THEN '"' || replace(v, '"', '""') || '"'
+                ELSE v END
+$$;
+
+-- What an export holds of each contact: the CRM table's columns, tags
+-- joined, the messenger link (channel kind, connection, social id), custom
+-- fields as one JSON object by name.  export_rows (COPY),
+-- export_csv, the export bulk action and export_xlsx all read it.
+CREATE FUNCTION customercard.export_rows_of(acct bigint, ids bigint[])
+RETURNS TABLE (contact_id bigint, name text, phone text, email text, status text, created_at_utc timestamp,
+               tags text, channel text, connection text, social_id text, custom jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
+    RETURN QUERY
+    SELECT c.contact_id,
+           coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+           (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
+             ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
+           (SELECT e.email FROM customercard.emails e WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
+             ORDER BY e.is_primary DESC, e.email_id LIMIT 1),
+           c.status,
+           c.created_at AT TIME ZONE 'UTC',
+           (SELECT string_agg(t.name, '; ' ORDER BY t.name) FROM customercard.contact_tags ct
+              JOIN customercard.tags t ON t.account_id = ct.account_id AND t.tag_id = ct.tag_id
+             WHERE ct.account_id = c.account_id AND ct.contact_id = c.contact_id),
+           ch.kind, ch.connection, ch.external_id,
+           coalesce((SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v
+                       JOIN customercard.custom_fields f ON f.account_id = v.account_id AND f.field_id = v.field_id
+                      WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id), '{}')
+      FROM customercard.contacts c
+      -- the messenger link: the contact's first active channel, so that the
+      -- file imports back onto its bot (import_csv's channel, connection
+      -- and social_id columns)
+      LEFT JOIN LATERAL (SELECT h.kind, h.connection, h.external_id FROM customercard.channels h
+                          WHERE h.account_id = c.account_id AND h.contact_id = c.contact_id AND h.archived_at IS NULL
+                          ORDER BY h.channel_id LIMIT 1) ch ON true
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids);
+END
+$$;
+
+-- The column groups an export may leave out, as the reference product's
+-- check-boxes do (the contact's own columns always go): NULL gives all;
+-- an unknown one is an error naming them.
+CREATE FUNCTION customercard.export_groups(groups text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    known constant text[] := ARRAY['tags', 'channels', 'custom'];
+    bad text;
+BEGIN
+    IF groups IS NULL THEN
+        RETURN known;
+    END IF;
+    SELECT g INTO bad FROM unnest(groups) g WHERE g IS NULL OR NOT g = ANY (known) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown export column group %', coalesce(quote_literal(bad), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The groups are tags, channels (the messenger link) and custom (a column per custom field); NULL gives all.';
+    END IF;
+    RETURN ARRAY(SELECT k FROM unnest(known) k WHERE k = ANY (groups));
+END
+$$;
+
+-- The export's rows of some contacts, as CSV lines (CRLF), in id order,
+-- with the column groups asked for; a column per custom field of the list
+-- [[field_id, name], ...] (empty when custom is not asked for).
+CREATE FUNCTION customercard.export_lines(acct bigint, ids bigint[], custom_fields jsonb, groups text[]) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT string_agg(concat_ws(',',
+               r.contact_id::text, customercard.csv_field(r.name), customercard.csv_field(r.phone),
+               customercard.csv_field(r.email), r.status, to_char(r.created_at_utc, 'YYYY-MM-DD HH24:MI:SS'),
+               CASE WHEN 'tags' = ANY (groups) THEN coalesce(customercard.csv_field(r.tags), '') END,
+               CASE WHEN 'channels' = ANY (groups)
+                    THEN concat_ws(',', coalesce(customercard.csv_field(r.channel), ''), coalesce(customercard.csv_field(r.connection), ''),
+                                   coalesce(customercard.csv_field(r.social_id), '')) END,
+               (SELECT string_agg(customercard.csv_field(r.custom ->> (f.field ->> 1)), ',' ORDER BY f.ord)
+                  FROM jsonb_array_elements(custom_fields) WITH ORDINALITY f (field, ord)))
+             || E'\r\n', '' ORDER BY r.contact_id)
+      FROM customercard.export_rows_of(acct, ids) r
+$$;
+
+CREATE FUNCTION customercard.export_header(custom_fields jsonb, groups text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- a byte order mark first: Excel reads the file as UTF-8 only then
+    SELECT E'\uFEFF' || concat_ws(',', 'contact_id', 'name', 'phone', 'email', 'status', 'created_at_utc',
+                                  CASE WHEN 'tags' = ANY (groups) THEN 'tags' END,
+                                  CASE WHEN 'channels' = ANY (groups) THEN 'channel,connection,social_id' END,
+                                  (SELECT string_agg(customercard.csv_field(f ->> 1), ',' ORDER BY o)
+                                     FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
+$$;
+
+-- An export job's CSV, whole (UTF-8 with a byte order mark, CRLF lines).
+CREATE FUNCTION customercard.bulk_export_csv(job_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct bigint := customercard.require_account_id();
+    j customercard.bulk_jobs;
+BEGIN
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_export_csv.job_id;
+    IF NOT FOUND OR j.action <> 'export' THEN
+        RAISE EXCEPTION 'bulk job % is not an export of account %', job_id, acct
+            USING ERRCODE = 'undefined_object', HINT = 'Queue one with customercard.bulk_enqueue(''export'', filter => ''{}'').';
+    END IF;
+    IF j.status <> 'done' THEN
+        RAISE EXCEPTION 'export job % is %, not done', job_id, j.status
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Watch customercard.bulk_progress until it is done.';
+    END IF;
+    RETURN (SELECT string_agg(o.data, '' ORDER BY o.chunk) FROM customercard.bulk_job_output o
+             WHERE o.account_id = acct AND o.job_id = j.job_id);
+END
+$$;
+
+-- ---------------------------------------------------------------- the export functions
 -- The audience's rows for exports: the CRM table's columns, tags joined,
 -- custom fields as one JSON object (export_csv and export_xlsx spread them
 -- into columns).  For COPY (SELECT * FROM customercard.export_rows('{}'))
@@ -309,3 +428,45 @@ CREATE FUNCTION customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[
 COMMENT ON FUNCTION customercard.export_xlsx(jsonb, text[]) IS
     'The audience a filter selects as an .xlsx workbook: one sheet, a bold frozen header with a filter; the column groups tags, channels (the messenger link), custom (a column per custom field), all by default';
 
+-- ---------------------------------------------------------------- import jobs
+-- One batch of an import job (bulk_run_batch's, in its transaction): the
+-- next rows of the file in line order through import_upsert, each in a
+-- subtransaction (a refused row is rolled back alone and keeps its reason),
+-- their outcomes and the job's progress committed together, so a runner
+-- killed mid-file resumes at the first row not committed, importing none
+-- twice.  Returns how many rows it worked through.
+CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs, batch_size integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := now();
+    r record;
+    cid bigint;
+    was_created boolean;
+    n integer := 0;
+    ok integer := 0;
+    bad integer := 0;
+    last_line integer := j.position;
+BEGIN
+    FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
+              WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
+              ORDER BY b.line LIMIT batch_size
+    LOOP
+        BEGIN
+            SELECT u.upserted_id, u.created INTO cid, was_created FROM customercard.import_upsert(r.data, j.params -> 'settings') u;
+            UPDATE customercard.bulk_job_rows b
+               SET status = CASE WHEN was_created THEN 'created' ELSE 'updated' END, contact_id = cid, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            ok := ok + 1;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+            -- the row's data is wrong (as import_csv judges it): reported, the others go on
+            UPDATE customercard.bulk_job_rows b SET status = 'rejected', reason = SQLERRM, at = clock_timestamp()
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            bad := bad + 1;
+        END;
+        n := n + 1;
+        last_line := r.line;
+    END LOOP;
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_line, n < batch_size, ok, bad);
+    RETURN n;
+END
+$$;

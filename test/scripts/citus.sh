@@ -2,14 +2,17 @@
 # citus.sh: sourced by the Citus suite and bench/citus.sh.  Citus is not in
 # Debian: an installed Citus is used as is; otherwise it is built once from
 # its source tarball (CITUS_TARBALL, default ../shared/citus/citus-13.2.2.tar.gz
-# beside the project) and the installed files are cached outside the work
-# tree (CITUS_CACHE, default /var/cache/customercard-citus), keyed by the
-# tarball's sha256 and the PostgreSQL version, so the next run copies them in.
+# beside the project for PostgreSQL 15 and 17, citus-14.0.1.tar.gz for 18)
+# and the installed files are cached outside the work tree (CITUS_CACHE,
+# default /var/cache/customercard-citus), keyed by the tarball's sha256 and
+# the PostgreSQL version, so the next run copies them in.
 # citus_cluster DIR starts a coordinator (pg_cron preloaded) and two workers
 # on 127.0.0.1, forms the cluster and creates database CITUS_DB on all three.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-CITUS_TARBALL=${CITUS_TARBALL:-$ROOT/../shared/citus/citus-13.2.2.tar.gz}
+# Citus 13 is the last line for 15 (and covers 17); Citus 14 covers 16-18
+if [ "$PG_MAJOR" -ge 18 ]; then CITUS_VERSION=14.0.1; else CITUS_VERSION=13.2.2; fi
+CITUS_TARBALL=${CITUS_TARBALL:-$ROOT/../shared/citus/citus-$CITUS_VERSION.tar.gz}
 CITUS_CACHE=${CITUS_CACHE:-/var/cache/customercard-citus}
 CITUS_DB=${CITUS_DB:-cc_citus}
 CITUS_BUILD_DEPS="libcurl4-openssl-dev liblz4-dev libzstd-dev libkrb5-dev libselinux1-dev libpam0g-dev
@@ -42,8 +45,8 @@ ensure_citus() {
         src=$(mktemp -d /tmp/citus-build.XXXXXX)
         tar -xzf "$CITUS_TARBALL" -C "$src"
         src=$(echo "$src"/citus-*)
-        # PostgreSQL 15.20 exports have_createdb_privilege itself; drop Citus's
-        # static copy (see ../shared/citus/README.md)
+        # PostgreSQL 15.20 (and 17) export have_createdb_privilege themselves;
+        # drop Citus 13's static copy (see ../shared/citus/README.md; 14 has none)
         python3 - "$src/src/include/pg_version_compat.h" <<'PY'
 import re, sys
 p = sys.argv[1]
@@ -59,7 +62,9 @@ PY
         rm -rf "$(dirname "$src")"
     fi
     echo "== installing Citus from $dest"
-    ( cd "$dest" && as_root cp -a --remove-destination usr / )   # unlink first: a running server keeps its mapped copy
+    # (usr/ for Debian's server, the cache's path for one built from source;
+    # unlink first: a running server keeps its mapped copy)
+    ( cd "$dest" && for top in *; do as_root cp -a --remove-destination "$top" /; done )
     citus_installed
 }
 

@@ -5,28 +5,43 @@
 # preloaded).
 set -euo pipefail
 
-PGBIN=/usr/lib/postgresql/15/bin
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl libcjson-dev libxlsxwriter-dev libzip-dev libexpat1-dev libicu-dev python3-openpyxl make gcc g++ clang libclang-rt-14-dev
-          libphonenumber-dev libprotobuf-dev python3 bc"
+# what the build and the tests need besides a PostgreSQL server (pg.sh finds
+# or builds that one: PG_MAJOR, default the major Debian packages here)
+PACKAGES="libtap-parser-sourcehandler-pgtap-perl libcjson-dev libxlsxwriter-dev libzip-dev libexpat1-dev libicu-dev
+          python3-openpyxl make gcc g++ clang libclang-rt-14-dev libphonenumber-dev libprotobuf-dev python3 bc
+          cppcheck clang-tidy"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+source "$ROOT/test/scripts/pg.sh"
+PG_MAJOR=${PG_MAJOR:-$(packaged_major)}
+PG_MAJOR=${PG_MAJOR:-15}
+# PGBIN: given, or the major's server when it is already there (ensure_deps
+# finds or builds it otherwise); its bin directory leads PATH, so psql,
+# pg_prove and pg_dump are that major's
+if [ -z "${PGBIN:-}" ]; then
+    if pg_installed_complete "$PG_MAJOR"; then PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+    elif d=$(pg_cache_dir "$PG_MAJOR" 2>/dev/null) && [ -f "$d/.complete" ]; then PGBIN=$d/bin
+    else PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin; fi
+fi
+export PG_MAJOR PGBIN PATH="$PGBIN:$PATH"
 
 ensure_deps() {
-    local missing=""
-    for p in $PACKAGES; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-    done
-    if [ -n "$missing" ]; then
-        echo "== installing:$missing"
-        as_root apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq $missing >/dev/null
-    fi
+    apt_install_missing $PACKAGES
+    PGBIN=$(pg_bindir "$PG_MAJOR")
+    export PGBIN PATH="$PGBIN:$PATH"
 }
 
+# build_install: build for PGBIN's server and install there (objects built
+# for another major are cleaned first: make cannot tell them apart)
 build_install() {
-    echo "== building and installing customercard"
+    local stamp="$ROOT/.built-for" want
+    want=$($PGBIN/pg_config --version)
+    echo "== building and installing customercard ($want)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config clean >/dev/null
+        echo "$want" > "$stamp"
+    fi
     make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config >/dev/null
     as_root make -C "$ROOT" -s PG_CONFIG=$PGBIN/pg_config install >/dev/null
 }

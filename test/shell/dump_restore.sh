@@ -4,7 +4,7 @@
 # card itself.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster.
 set -euo pipefail
 source "$(dirname "$0")/lib/cards.sh"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SRC=cc_dump_src DST=cc_dump_dst
 DUMP=$(mktemp /tmp/cc_dump.XXXXXX)
 trap 'rm -f "$DUMP"; dropdb --if-exists $SRC; dropdb --if-exists $DST' EXIT

@@ -24,9 +24,10 @@ for f in "$ROOT"/upgrade/customercard--*.sql; do
     case "$v" in *--*) continue;; esac
     w=$v
     while [ "$w" != "$CURRENT" ]; do
-        step=$(cd "$ROOT/upgrade" && ls customercard--"$w"--*.sql 2>/dev/null | head -1)
+        # a released step (.sql), or the one in the making (.in, built by make)
+        step=$(cd "$ROOT/upgrade" && ls customercard--"$w"--*.sql customercard--"$w"--*.in 2>/dev/null | head -1)
         [ -n "$step" ] || { missing="$missing $w"; break; }
-        w=$(echo "$step" | sed "s/^customercard--$w--\(.*\)\.sql$/\1/")
+        w=$(echo "$step" | sed "s/^customercard--$w--\(.*\)\.\(sql\|in\)$/\1/")
     done
 done
 ok "${missing:-none}" none "an upgrade path leads from every released version to $CURRENT"

@@ -19,7 +19,7 @@
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster.
 set -euo pipefail
 source "$(dirname "$0")/lib/cards.sh"
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 CURRENT=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/customercard.control")
 FRESH=cc_up_fresh
 WORK=$(mktemp -d /tmp/cc_upgrade.XXXXXX)

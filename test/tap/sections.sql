@@ -5,7 +5,7 @@
 -- session's actor (a section's specific events where it has them,
 -- row_added / row_changed / row_deleted for the rest).
 BEGIN;
-SELECT plan(9 + 10 + (SELECT count(*)::int FROM customercard.card_sections() s, unnest(CASE WHEN s.writes = '{INSERT}' THEN '{1}'::int[] ELSE '{1,2,3}' END)) + 1 + 2);
+SELECT plan(9 + 10 + (SELECT count(*)::int FROM customercard.card_sections() s, unnest(CASE WHEN s.writes = '{INSERT}' THEN '{1}'::int[] ELSE '{1,2,3}' END)) + 1 + 2 + 3);
 
 -- ---------------------------------------------------------------- the catalog
 SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
@@ -16,6 +16,23 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
           NULL, 'every table with a contact_id column is declared: a section, or not one with why');
 SELECT is((SELECT count(*)::int FROM customercard.card_sections() s JOIN customercard.card_not_sections() n USING (tbl)), 0,
           '... and not both');
+-- every table that records a browser visitor id feeds related contacts and
+-- duplicates (contact_visitors, contact_key_hits): none is listed by hand
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind = 'r'
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'visitor_id' AND NOT a.attisdropped)
+              AND pg_get_viewdef('customercard.contact_visitors'::regclass) !~ ('\mcustomercard\.' || c.relname || '\M')),
+          NULL, 'every table with a visitor_id column is in contact_visitors (related contacts)');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind = 'r'
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'visitor_id' AND NOT a.attisdropped)
+              AND (SELECT p.prosrc FROM pg_proc p WHERE p.oid = 'customercard.contact_key_hits(bigint, bigint)'::regprocedure)
+                  !~ ('JOIN customercard\.' || c.relname || ' b\s+ON b\.account_id = acct AND b\.visitor_id = k\.value')),
+          NULL, 'every table with a visitor_id column is probed by contact_key_hits (duplicates and related contacts)');
+SELECT is((SELECT count(*)::int FROM pg_class c
+            WHERE c.relnamespace = 'customercard'::regnamespace AND c.relkind = 'r'
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'visitor_id' AND NOT a.attisdropped)),
+          cardinality(customercard.visitor_tables()), '... and visitor_tables() names each of them once, no more (8 today)');
 SELECT is((SELECT array_agg(s.tbl ORDER BY s.tbl) FROM customercard.card_sections() s
             WHERE to_regclass('customercard.' || s.tbl) IS NULL
                OR NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = ('customercard.' || s.tbl)::regclass AND a.attname = 'contact_id')),
