@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/citus.sh: per-account work on Citus (a coordinator and two workers on
-# this machine) beside one node, in the same run and build (SPEC §10: single-
+# this machine) beside one node, in the same run and build (the target: single-
 # account latency <= 1.5x one node; throughput of many accounts grows with
 # the workers).  Each side gets the same data: ACCOUNTS accounts (default 20)
 # of CONTACTS contacts each (default 200) written through upsert_contact, and

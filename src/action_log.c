@@ -48,7 +48,10 @@
 
 #define FLUSH_AT 5000
 
-/* every event kind of SPEC section 5; the CHECK constraint holds the same list */
+/*
+ * The extension's own event kinds (docs/reference.md, the action log);
+ * is_log_event(), the log's CHECK, reads this list.
+ */
 const char *const action_log_events[] = {
 	"call", "subscribed", "unsubscribed", "payment_succeeded", "payment_failed", "payment_confirmed",
 	"task_created", "task_done", "task_rescheduled", "order_created",
@@ -64,10 +67,14 @@ const char *const action_log_events[] = {
 /*
  * the kinds log_event() may write: events that happen outside the database.
  * Every other kind is the extension's word alone (its triggers and
- * functions write it), SPEC section 5.
+ * functions write it).
  */
 static const char *const outside_events[] = {"crm_exported", NULL};
 
+/*
+ * an event an application may write through log_event (not one the extension
+ * writes itself)
+ */
 static bool
 IsOutsideEvent(const char *event)
 {
@@ -130,6 +137,7 @@ EventKindIsRegistered(int64 account, const char *event)
 	return found;
 }
 
+/* the kinds log_event takes, for its error hint */
 static char *
 OutsideEventList(void)
 {
@@ -191,6 +199,7 @@ FlushFloor(void)
 	return nsublevels > 0 ? Min(sublevels[nsublevels - 1].buffered, buffer.n) : 0;
 }
 
+/* one of the extension's own event kinds (is_log_event(), the log's CHECK) */
 bool
 ActionLogEventIsKnown(const char *event)
 {
@@ -200,6 +209,7 @@ ActionLogEventIsKnown(const char *event)
 	return false;
 }
 
+/* room for twice as many buffered rows, in the transaction's memory */
 static void
 GrowBuffer(void)
 {
@@ -222,6 +232,10 @@ GrowBuffer(void)
 	buffer.size = size;
 }
 
+/*
+ * the buffer is empty again (its rows were written, or the transaction
+ * ended)
+ */
 static void
 ForgetBuffer(void)
 {
@@ -260,6 +274,7 @@ EventText(const char *event)
 	return (Datum) 0;			/* not reached */
 }
 
+/* the '{}' details of an event without any, made once per backend */
 static Datum
 EmptyDetails(void)
 {
@@ -311,6 +326,10 @@ ActionLogAppend(int64 account_id, int64 contact_id, const char *event, Jsonb *de
 		FlushActionLog();
 }
 
+/*
+ * an array of n values of a type, as the multi-row INSERT of a flush takes
+ * them
+ */
 static ArrayType *
 ToArray(Datum *values, int n, Oid type)
 {
@@ -446,6 +465,10 @@ FlushActionLog(void)
 	PG_END_TRY();
 }
 
+/*
+ * the OID of customercard.action_log, InvalidOid before the extension is
+ * created
+ */
 static Oid
 ActionLogRelid(void)
 {
@@ -491,6 +514,10 @@ LogExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/*
+ * counts the executor's nesting, so that a flush waits for the outermost
+ * statement
+ */
 static void
 LogExecutorRun(EXECUTOR_RUN_ARGS)
 {
@@ -509,6 +536,7 @@ LogExecutorRun(EXECUTOR_RUN_ARGS)
 	PG_END_TRY();
 }
 
+/* the same for ExecutorFinish, where AFTER triggers fire */
 static void
 LogExecutorFinish(QueryDesc *queryDesc)
 {
@@ -553,6 +581,10 @@ LogProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 		FlushActionLog();
 }
 
+/*
+ * at commit the buffered rows are written (in the transaction); at its end,
+ * forgotten
+ */
 static void
 LogXactCallback(XactEvent event, void *arg)
 {
@@ -580,6 +612,7 @@ LogXactCallback(XactEvent event, void *arg)
 	}
 }
 
+/* a rolled back subtransaction takes back the rows it buffered */
 static void
 LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
@@ -620,6 +653,7 @@ LogSubXactCallback(SubXactEvent event, SubTransactionId mySubid, SubTransactionI
 	}
 }
 
+/* installs the executor and utility hooks (from _PG_init) */
 void
 ActionLogInit(void)
 {
@@ -727,6 +761,7 @@ LogOutsideEvent(int64 account, int64 contact_id, const char *event, Jsonb *detai
  */
 PG_FUNCTION_INFO_V1(log_event_in);
 
+/* log_event's work in an account (delegated to the account's node on Citus) */
 Datum
 log_event_in(PG_FUNCTION_ARGS)
 {
@@ -756,6 +791,10 @@ log_event_in(PG_FUNCTION_ARGS)
  */
 PG_FUNCTION_INFO_V1(log_event);
 
+/*
+ * SQL log_event(contact_id, event, details): an event that happened outside
+ * the database
+ */
 Datum
 log_event(PG_FUNCTION_ARGS)
 {

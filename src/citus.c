@@ -70,6 +70,7 @@ typedef struct PlanEntry
 	SPIPlanPtr	plan;
 } PlanEntry;
 
+/* what is known of the cluster lasts one transaction */
 static void
 CitusXactCallback(XactEvent event, void *arg)
 {
@@ -82,6 +83,7 @@ CitusXactCallback(XactEvent event, void *arg)
 	}
 }
 
+/* the transaction callback above, registered once per backend */
 static void
 RegisterCallback(void)
 {
@@ -92,6 +94,7 @@ RegisterCallback(void)
 	}
 }
 
+/* a hash table in the given memory context (the transaction's) */
 static HTAB *
 NewHash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 {

@@ -7,6 +7,10 @@
  */
 #include "csv_parse.h"
 
+/*
+ * ',' or ';', whichever comes first outside quotes in the header line; ','
+ * when neither does
+ */
 static char
 DetectSeparator(const char *s, size_t len, size_t pos)
 {

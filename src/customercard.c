@@ -67,6 +67,10 @@ CustomercardAttnum(Relation rel, const char *name)
 	return attnum;
 }
 
+/*
+ * a column of a trigger's tuple by name (CustomercardAttnum caches the
+ * number)
+ */
 Datum
 CustomercardColumn(Relation rel, HeapTuple tuple, const char *name, bool *isnull)
 {

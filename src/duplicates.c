@@ -104,6 +104,7 @@ typedef struct UnionFind
 	uint32		capacity;
 } UnionFind;
 
+/* a contact's node in the union-find, made on first sight */
 static uint32
 NodeIndex(UnionFind *uf, int64 id)
 {
@@ -129,6 +130,7 @@ NodeIndex(UnionFind *uf, int64 id)
 	return e->index;
 }
 
+/* the root of x's group, halving the path on the way */
 static uint32
 Find(UnionFind *uf, uint32 x)
 {
@@ -140,6 +142,10 @@ Find(UnionFind *uf, uint32 x)
 	return x;
 }
 
+/*
+ * one group of a and b (the smaller under the larger), remembering by which
+ * kind of key
+ */
 static void
 Union(UnionFind *uf, int64 a, int64 b, uint8 kind)
 {
@@ -224,6 +230,10 @@ typedef struct Arena
 	Size		used;
 } Arena;
 
+/*
+ * a copy of data in the arena: blocks that are freed together, not one
+ * palloc a key
+ */
 static char *
 ArenaCopy(Arena *a, const char *data, Size len)
 {
@@ -337,6 +347,7 @@ KeyReceive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/* the key receiver needs no set-up, clean-up or freeing of its own */
 static void
 KeyStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
@@ -462,6 +473,7 @@ typedef struct Member
 	int64		id;
 } Member;
 
+/* qsort order of the result: by group, then contact id */
 static int
 CompareMembers(const void *x, const void *y)
 {

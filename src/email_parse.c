@@ -16,6 +16,7 @@
 
 #include "email_parse.h"
 
+/* the first n bytes of s are prefix (lower case), in any case */
 static bool
 CaseInsensitivePrefix(const char *s, const char *prefix, int n)
 {
@@ -82,6 +83,10 @@ HasSpace(const char *s, int len)
 	return false;
 }
 
+/*
+ * the part before @: 1 to 64 bytes, no dot at either end, nothing RFC 5321
+ * forbids unquoted
+ */
 static bool
 LocalPartIsValid(const char *s, int len)
 {
@@ -99,6 +104,10 @@ LocalPartIsValid(const char *s, int len)
 	return true;
 }
 
+/*
+ * the part after @: labels of letters, digits and hyphens, a top-level label
+ * that is not all digits
+ */
 static bool
 DomainIsValid(const char *s, int len)
 {

@@ -31,6 +31,7 @@
 
 #include "customercard.h"
 
+/* a libxlsxwriter error as this extension's error */
 static void
 CheckXlsx(lxw_error err, const char *what)
 {
@@ -40,6 +41,10 @@ CheckXlsx(lxw_error err, const char *what)
 				 errmsg("could not write the .xlsx (%s): %s", what, lxw_strerror(err))));
 }
 
+/*
+ * the export's rows (export_rows_of through SPI) written as a workbook at
+ * path
+ */
 static void
 WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, bool legacy)
 {
@@ -73,6 +78,7 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 								   "  FROM customercard.export_groups($1) g",
 								   1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read the column groups");
+	else
 	{
 		bool		isnull;
 
@@ -81,6 +87,7 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 		with_custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	}
 	/* the columns: the fixed ones, then each custom field of the account */
+	/* cppcheck-suppress legacyUninitvar ; the branch without with_custom ends in elog(ERROR) */
 	if (SPI_execute(with_custom
 					? "SELECT coalesce(array_agg(f.name ORDER BY f.name), '{}') FROM customercard.custom_fields f "
 					" WHERE f.account_id = customercard.require_account_id()"
@@ -96,6 +103,7 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 	/* fixed fragments only: the groups choose among them */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT r.contact_id, r.name, r.phone, r.email, r.status, r.created_at_utc, ");
+	/* cppcheck-suppress legacyUninitvar ; the branch without with_tags ends in elog(ERROR) */
 	if (with_tags)
 		appendStringInfoString(&sql, "r.tags, ");
 	if (with_channels)

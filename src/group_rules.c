@@ -25,6 +25,7 @@
 
 #include "customercard.h"
 
+/* the row's status column holds this status */
 static bool
 StatusIs(Relation rel, HeapTuple tuple, const char *status)
 {

@@ -39,6 +39,10 @@ bool		customercard_scrub_in_progress = false;
 static SubTransactionId rewrite_subxact = InvalidSubTransactionId;
 static bool archive_in_progress = false;
 
+/*
+ * the trigger data, or an error when the function was not called as a
+ * trigger
+ */
 static TriggerData *
 TriggerContext(FunctionCallInfo fcinfo, const char *name)
 {
@@ -49,6 +53,7 @@ TriggerContext(FunctionCallInfo fcinfo, const char *name)
 	return (TriggerData *) fcinfo->context;
 }
 
+/* the rewrite switch (merge, forget) lasts no longer than its transaction */
 static void
 RewriteXactCallback(XactEvent event, void *arg)
 {
@@ -242,6 +247,7 @@ ArchiveRows(Datum before, Datum account, bool all_accounts)
 	return moved;
 }
 
+/* archive_action_log is for superusers, with a cut-off in the past */
 static void
 CheckArchiveCaller(FunctionCallInfo fcinfo, int before_arg)
 {

@@ -41,6 +41,7 @@
 #include "customercard.h"
 #include "xlsx_read.h"
 
+/* cJSON's allocations in palloc'd memory, freed with the call's context */
 static void *
 CjsonAlloc(size_t size)
 {
@@ -54,6 +55,7 @@ CjsonFree(void *p)
 		pfree(p);
 }
 
+/* cJSON allocates with palloc from here on (set before every parse) */
 static void
 UseCjsonWithPalloc(void)
 {
@@ -84,6 +86,7 @@ RowError(int sqlerrcode)
 		sqlerrcode == ERRCODE_UNDEFINED_OBJECT;
 }
 
+/* one row of the import's report (line, status, contact, reason) */
 static void
 EmitRow(ImportState *st, int line, const char *status, int64 contact_id, const char *reason)
 {
@@ -110,6 +113,7 @@ EmitCollected(ImportState *st, int line, const char *json, const char *reason)
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 }
 
+/* a rejected line: reported, and counted for all_or_nothing */
 static void
 Reject(ImportState *st, int line, const char *reason)
 {
@@ -139,6 +143,10 @@ ImportRow(ImportState *st, int line, const char *json)
 	ImportRowNow(st, line, json, cxt);
 }
 
+/*
+ * one row through upsert_contact in a subtransaction: a bad row is rejected,
+ * the others go on
+ */
 static void
 ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 {
@@ -183,6 +191,7 @@ ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 	PG_END_TRY();
 }
 
+/* all_or_nothing with a rejected row: the error that undoes the whole import */
 static void
 Finish(ImportState *st)
 {
@@ -222,6 +231,7 @@ ConnectAndCheckSettings(ImportState *st, FunctionCallInfo fcinfo)
 	st->settings = MemoryContextStrdup(outer, checked ? checked : "{}");
 }
 
+/* the report's tuplestore, the settings checked, the account fixed */
 static void
 StartImport(ImportState *st, FunctionCallInfo fcinfo)
 {
@@ -339,6 +349,7 @@ typedef struct CsvCollect
 	CsvRecord  *current;
 } CsvCollect;
 
+/* csv_parse callback: a field of the current record */
 static void
 CollectField(void *arg, const char *text, size_t len, int line)
 {
@@ -352,6 +363,7 @@ CollectField(void *arg, const char *text, size_t len, int line)
 	c->current->fields = lappend(c->current->fields, pnstrdup(text, len));
 }
 
+/* csv_parse callback: the record is complete */
 static void
 CollectRecord(void *arg, int line)
 {
@@ -403,6 +415,10 @@ static const char *const csv_scalar_columns[] = {
 	"country", "city", "ip", "note", "status", "funnel", "lgt", NULL
 };
 
+/*
+ * a CSV column that maps to one key of the contact data (not a list, tag or
+ * custom field)
+ */
 static bool
 IsScalarColumn(const char *c)
 {
@@ -597,6 +613,7 @@ import_csv(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* import_csv and the CSV queue: the records read, then each imported */
 static void
 ImportCsv(ImportState *st, FunctionCallInfo fcinfo, const char *s, int len)
 {
@@ -644,6 +661,7 @@ typedef struct SheetCell
 	char	   *text;
 } SheetCell;
 
+/* xlsx_read callback: a cell of the first sheet */
 static int
 CollectCell(void *arg, int row, int col, const char *text, size_t len)
 {
@@ -686,6 +704,7 @@ import_xlsx(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* import_xlsx: the first sheet's rows as CSV's records */
 static void
 ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t len)
 {

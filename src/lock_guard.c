@@ -69,6 +69,10 @@ GuardViewWalker(Node *node, GuardWalk *walk)
 	return expression_tree_walker(node, GuardViewWalker, walk);
 }
 
+/*
+ * a relation of the extension's schema that the role does not own is noted
+ * (the first one)
+ */
 static void
 GuardRelation(Oid relid, GuardWalk *walk)
 {
@@ -95,6 +99,10 @@ GuardRelation(Oid relid, GuardWalk *walk)
 	}
 }
 
+/*
+ * LOCK TABLE of such a relation by a non-owner: refused before a lock is
+ * queued
+ */
 static void
 GuardLockStmt(LockStmt *stmt)
 {
@@ -126,6 +134,7 @@ GuardLockStmt(LockStmt *stmt)
 	}
 }
 
+/* the utility hook: the guard, then the next hook or standard_ProcessUtility */
 static void
 LockGuardProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						ProcessUtilityContext context, ParamListInfo params,
@@ -139,6 +148,7 @@ LockGuardProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOn
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
+/* installs the utility hook (from _PG_init) */
 void
 LockGuardInit(void)
 {

@@ -100,6 +100,7 @@ typedef struct Change
 	int			emitted;		/* events this change wrote */
 } Change;
 
+/* the old and new tuples' columns, deformed once for every handler */
 static void
 Deform(Change *c)
 {
@@ -121,6 +122,7 @@ Deform(Change *c)
 	c->emitted = 0;
 }
 
+/* a column of the old or new tuple by name */
 static Datum
 Get(Change *c, HeapTuple t, const char *col, bool *isnull)
 {
@@ -135,6 +137,7 @@ Get(Change *c, HeapTuple t, const char *col, bool *isnull)
 	return c->oldvalues[i];
 }
 
+/* a bigint column of the tuple (ids, accounts) */
 static int64
 GetInt64(Change *c, HeapTuple t, const char *col)
 {
@@ -144,6 +147,7 @@ GetInt64(Change *c, HeapTuple t, const char *col)
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
+/* a column's type, for its JSON form in the details */
 static Oid
 ColType(Change *c, const char *col)
 {
@@ -190,6 +194,7 @@ typedef struct Details
 	JsonbParseState *st;
 } Details;
 
+/* an event's details are built as a JSON object, key by key: */
 static void
 DetailsBegin(Details *d)
 {
@@ -311,6 +316,7 @@ DetailsColSet(Details *d, Change *c, HeapTuple t, const char *col)
 		DetailsCol(d, c, t, col, col);
 }
 
+/* the details as jsonb */
 static Jsonb *
 DetailsEnd(Details *d)
 {
@@ -413,6 +419,7 @@ DetailsNamed(Details *d, Change *c, HeapTuple t, NameKind kind, const char *col,
 
 /* ---------------------------------------------------------------- events */
 
+/* one event about the tuple's contact, into the log's buffer */
 static void
 Emit(Change *c, HeapTuple t, const char *event, Jsonb *details)
 {
@@ -476,8 +483,8 @@ DetailsKeyCols(Details *d, Change *c, HeapTuple t)
 }
 
 /*
- * What no specific event told of, so that every change is logged (SPEC
- * section 5), in every declared section, a new one the day it is added:
+ * What no specific event told of, so that every change is logged, in every
+ * declared section, a new one the day it is added:
  * row_added / row_deleted with the row (what was deleted stays readable),
  * row_changed with the old and new value of each column that changed and
  * that no event of the change named.
@@ -553,6 +560,10 @@ static const char *const contact_fields[][2] = {
 	{"note", "note"}, {"manager_id", "manager"}, {"points", "points"}, {"deleted_at", "deleted_at"},
 };
 
+/*
+ * contacts: created, deleted, archived, field_changed for each personal
+ * field
+ */
 static void
 LogContacts(Change *c)
 {
@@ -632,6 +643,7 @@ LogContactValue(Change *c, const char *col)
 	Emit(c, t, "field_changed", DetailsEnd(&d));
 }
 
+/* channels: channel_created, channel_deleted */
 static void
 LogChannels(Change *c)
 {
@@ -647,6 +659,7 @@ LogChannels(Change *c)
 	Emit(c, t, c->new ? "channel_created" : "channel_deleted", DetailsEnd(&d));
 }
 
+/* tags on a contact: tag_added, tag_removed with the tag name */
 static void
 LogContactTags(Change *c)
 {
@@ -660,6 +673,7 @@ LogContactTags(Change *c)
 	Emit(c, t, c->new ? "tag_added" : "tag_removed", DetailsEnd(&d));
 }
 
+/* custom values: custom_field_set with the field, old and new value */
 static void
 LogCustomValues(Change *c)
 {
@@ -681,6 +695,7 @@ LogCustomValues(Change *c)
 	Emit(c, t, "custom_field_set", DetailsEnd(&d));
 }
 
+/* a subscription's funnel, LGT and channel, as its events tell them */
 static Jsonb *
 SubscriptionDetails(Change *c, HeapTuple t)
 {
@@ -694,6 +709,7 @@ SubscriptionDetails(Change *c, HeapTuple t)
 	return DetailsEnd(&d);
 }
 
+/* subscriptions: subscribed, unsubscribed */
 static void
 LogSubscriptions(Change *c)
 {
@@ -713,6 +729,7 @@ LogSubscriptions(Change *c)
 		Emit(c, c->new, unsubscribed ? "unsubscribed" : "subscribed", SubscriptionDetails(c, c->new));
 }
 
+/* orders: order_created, order_status_changed */
 static void
 LogOrders(Change *c)
 {
@@ -739,6 +756,7 @@ LogOrders(Change *c)
 	}
 }
 
+/* payments: payment_succeeded, payment_failed, payment_confirmed */
 static void
 LogPayments(Change *c)
 {
@@ -800,12 +818,14 @@ LogJoined(Change *c, const char *event, NameKind kind, const char *col, const ch
 	Emit(c, c->new, event, DetailsEnd(&d));
 }
 
+/* sales plan members: sales_plan_added with the plan */
 static void
 LogSalesPlanMembers(Change *c)
 {
 	LogJoined(c, "sales_plan_added", NAME_PLAN, "plan_id", "plan");
 }
 
+/* tasks: task_created, task_done, task_rescheduled */
 static void
 LogTasks(Change *c)
 {
@@ -873,6 +893,7 @@ static const char *const webinar_cols[] = {"visit_id", "webinar", "launch", NULL
 static const char *const page_cols[] = {"visit_id", "url", NULL};
 static const char *const comment_cols[] = {"comment_id", "?order_id", NULL};
 
+/* group members: membership with the group */
 static void
 LogGroupMembers(Change *c)
 {

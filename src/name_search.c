@@ -30,6 +30,7 @@
 
 static UCaseMap *root_case_map = NULL;
 
+/* ICU's root-locale case map, opened once per backend */
 static UCaseMap *
 RootCaseMap(void)
 {

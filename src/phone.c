@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * phone.c
- *	  The customercard.phone type and the phone functions of SPEC §3.
+ *	  The customercard.phone type and the phone functions (docs/reference.md, Phones).
  *
  * A phone is the E.164 number's digits as one int8 (country codes are a
  * prefix code, so the digits alone say where the country code ends): eight
@@ -53,6 +53,10 @@ DefaultRegion(void)
 	return NULL;
 }
 
+/*
+ * the text begins with '+' after spaces: the stored form, or an
+ * international number
+ */
 static bool
 StartsWithPlus(const char *s, int len)
 {
@@ -109,6 +113,10 @@ UnpackStored(int64 v, PhNumber *num)
 	return ph_unpack(v, num) && num->nsn_len >= 4;
 }
 
+/*
+ * the stored form itself: '+' and the E.164 digits, whatever the metadata
+ * says
+ */
 static bool
 ParseStored(const char *s, int len, PhNumber *num)
 {
@@ -124,6 +132,10 @@ ParseStored(const char *s, int len, PhNumber *num)
 	return UnpackStored(v, num);
 }
 
+/*
+ * the number packed into the int64 the type stores, or an error naming the
+ * input
+ */
 static int64
 PackOrError(const PhNumber *num, const char *input)
 {
@@ -136,6 +148,7 @@ PackOrError(const PhNumber *num, const char *input)
 	return v;
 }
 
+/* a stored value as a number (stored values are always valid packings) */
 static PhNumber
 Unpack(int64 v)
 {

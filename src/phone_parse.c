@@ -69,6 +69,10 @@ static const uint32_t nd_zeros[] = {
 	0x1E140, 0x1E2F0, 0x1E4F0, 0x1E950, 0x1FBF0
 };
 
+/*
+ * the digit value of a Unicode Nd code point outside ASCII (binary search),
+ * -1 if none
+ */
 static int
 nd_value_slow(uint32_t c)
 {
@@ -123,6 +127,10 @@ is_punct(uint32_t c)
 	return is_punct_slow(c);
 }
 
+/*
+ * the punctuation libphonenumber allows between digits, outside the ASCII
+ * fast path
+ */
 static bool
 is_punct_slow(uint32_t c)
 {
@@ -136,6 +144,7 @@ is_punct_slow(uint32_t c)
 	return (c >= 0x2010 && c <= 0x2015) || (c >= 0xFF0D && c <= 0xFF0F);
 }
 
+/* an ASCII letter (the vanity keypad and extension labels) */
 static inline __attribute__((always_inline)) bool
 is_ascii_alpha(uint32_t c)
 {
@@ -194,6 +203,7 @@ fold(uint32_t c)
 	return c;
 }
 
+/* one UTF-8 sequence at s into *out; its length, or 0 when malformed */
 static int
 utf8_decode(const char *s, int len, uint32_t *out)
 {
@@ -269,18 +279,21 @@ label_at(const uint32_t *cps, int i, int n, const uint32_t *label, int llen)
 	return llen;
 }
 
+/* what may come before an extension's label (x, ext, доб, ...) */
 static bool
 is_sep_before_label(uint32_t c)
 {
 	return c == ' ' || c == 0xA0 || c == '\t' || c == ',';
 }
 
+/* what may come after an extension's label, before its digits */
 static bool
 is_sep_after_label(uint32_t c)
 {
 	return c == ' ' || c == 0xA0 || c == '\t' || c == ',' || c == '-';
 }
 
+/* white space only */
 static bool
 is_sep_no_comma(uint32_t c)
 {
@@ -330,6 +343,10 @@ static const bool ext_start[128] = {
 	['e'] = true, ['x'] = true, ['a'] = true, ['i'] = true, ['#'] = true, ['~'] = true, [';'] = true, [','] = true
 };
 
+/*
+ * one of the labels starts at cps[i] (case-insensitively), followed by a
+ * separator
+ */
 static bool
 labelled_prefix(const uint32_t *cps, int i, int end, const Label *labels, int nlabels)
 {
@@ -635,6 +652,10 @@ normalize_digits(const uint32_t *cps, int n, Digits *out)
 static uint8_t country_code_index[1000];
 static bool country_code_index_ready = false;
 
+/*
+ * a country calling code's metadata (a table indexed on first use), NULL
+ * when unassigned
+ */
 static const PhCallingCode *
 calling_code(int cc)
 {
@@ -820,6 +841,10 @@ strip_national_prefix(const PhRegion *r, Digits *num)
 
 /* ------------------------------------------------------------ parsing */
 
+/*
+ * the country calling code at the start of num, taken off it; 0 when none
+ * fits
+ */
 static int
 extract_country_code(Digits *num)
 {
@@ -1144,6 +1169,7 @@ ph_pack(const PhNumber *num)
 	return (int64_t) v;
 }
 
+/* the number a stored int64 packs, false when it is not one */
 bool
 ph_unpack(int64_t packed, PhNumber *num)
 {
@@ -1187,6 +1213,7 @@ typedef struct Out
 	int			cap;
 } Out;
 
+/* append to the formatted number, cut at its capacity */
 static void
 put(Out *o, const char *s, int n)
 {
@@ -1200,6 +1227,7 @@ put(Out *o, const char *s, int n)
 	o->buf[o->len] = '\0';
 }
 
+/* append a number in decimal */
 static void
 put_int(Out *o, int v)
 {

@@ -27,6 +27,7 @@ typedef struct PhRun
 	int			end;
 } PhRun;
 
+/* the backtracking matcher: the program from pc at input position sp */
 static bool
 ph_run(PhRun *r, int pc, int sp)
 {

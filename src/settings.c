@@ -78,6 +78,7 @@ CheckDefaultRegion(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* customercard.actor is at most 200 characters */
 static bool
 CheckActor(char **newval, void **extra, GucSource source)
 {
@@ -91,6 +92,7 @@ CheckActor(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* the customercard.* settings (from _PG_init) */
 void
 CustomercardDefineSettings(void)
 {

@@ -58,6 +58,7 @@ static uint64 generation = 0;	/* bumped by every invalidation */
 static bool callbacks_registered = false;
 static bool loading = false;
 
+/* the role's accounts are read again at the next check */
 static void
 ResetTenancyCache(void)
 {
@@ -69,6 +70,7 @@ ResetTenancyCache(void)
 	cache.nbound = 0;
 }
 
+/* a change of role_bindings or accounts invalidates the cache */
 static void
 TenancyRelcacheCallback(Datum arg, Oid relid)
 {
@@ -80,6 +82,7 @@ TenancyRelcacheCallback(Datum arg, Oid relid)
 	}
 }
 
+/* a change of roles or memberships invalidates it too */
 static void
 TenancySyscacheCallback(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -87,6 +90,7 @@ TenancySyscacheCallback(Datum arg, int cacheid, uint32 hashvalue)
 	ResetTenancyCache();
 }
 
+/* the invalidation callbacks, registered once per backend */
 static void
 RegisterTenancyCallbacks(void)
 {
@@ -121,6 +125,10 @@ CustomercardExtensionOwner(void)
 	return cache.valid ? cache.extowner : ExtensionOwner();
 }
 
+/*
+ * a superuser, the extension owner or a member of customercard_app: may act
+ * in any account
+ */
 static bool
 RoleIsPrivileged(Oid role, Oid extowner)
 {
@@ -138,6 +146,10 @@ RoleIsPrivileged(Oid role, Oid extowner)
  */
 static void LoadTenancyCacheOnce(Oid role);
 
+/*
+ * the role's accounts, read again until no invalidation came in while
+ * reading
+ */
 static void
 LoadTenancyCache(Oid role)
 {
@@ -152,6 +164,7 @@ LoadTenancyCache(Oid role)
 	}
 }
 
+/* one read of the role's bindings, as the extension owner */
 static void
 LoadTenancyCacheOnce(Oid role)
 {
@@ -234,6 +247,7 @@ LoadTenancyCacheOnce(Oid role)
 	cache.valid = true;
 }
 
+/* the role is bound to this account */
 static bool
 IsBound(int64 account)
 {
@@ -243,6 +257,10 @@ IsBound(int64 account)
 	return false;
 }
 
+/*
+ * the role judged: the calling role inside the extension's SECURITY DEFINER
+ * functions
+ */
 static Oid
 ActingRole(void)
 {
@@ -255,6 +273,7 @@ ActingRole(void)
 	return current;
 }
 
+/* the error saying why the role may not act in the account, and what to do */
 static void
 ReportNotAllowed(Oid role, int64 requested)
 {

@@ -38,6 +38,7 @@
 #define CHAT_HINT "Send \"chat\" as [{\"at\": \"2026-03-01 16:05+03\", \"text\": \"Hello!\"}, ...]: " \
 	"each message the time it was written and its text (at most 10000 characters)."
 
+/* the column's value differs between old and new (binary comparison) */
 static bool
 ColumnChanged(Relation rel, HeapTuple old, HeapTuple new, const char *name)
 {
@@ -53,6 +54,7 @@ ColumnChanged(Relation rel, HeapTuple old, HeapTuple new, const char *name)
 	return !datumIsEqual(o, n, att->attbyval, att->attlen);
 }
 
+/* text PostgreSQL reads as a date and time (a chat message's "at") */
 static bool
 IsTime(const char *s)
 {
@@ -73,6 +75,10 @@ IsTime(const char *s)
 		 dtype == DTK_YESTERDAY || dtype == DTK_TOMORROW);
 }
 
+/*
+ * a visit's chat that is not an array of {at, text}: the error naming the
+ * message
+ */
 static void
 ChatError(const char *what, int message)
 {

@@ -39,6 +39,10 @@ typedef struct Buf
 	int			oom;
 } Buf;
 
+/*
+ * append to a growing buffer; past the part limit the reader stops with
+ * XLSX_TOO_BIG
+ */
 static void
 BufAdd(Buf *b, const char *s, size_t n)
 {
@@ -102,6 +106,7 @@ typedef struct Reader
 
 static void Fail(Reader *r, XlsxError err, const char *fmt,...) __attribute__((format(printf, 3, 4)));
 
+/* the first error stops the reader (later ones would only hide it) */
 static void
 Fail(Reader *r, XlsxError err, const char *fmt,...)
 {
@@ -127,6 +132,7 @@ Local(const char *name)
 	return sp ? sp + 1 : name;
 }
 
+/* an XML attribute's value by name, NULL when absent */
 static const char *
 Attr(const char **atts, const char *name)
 {
@@ -213,6 +219,7 @@ ParsePart(Reader *r, const char *name, XML_StartElementHandler start, XML_EndEle
 	return r->err == XLSX_OK;
 }
 
+/* expat handlers of the parts where text and element ends mean nothing */
 static void
 NoChars(void *ud, const XML_Char *s, int len)
 {
@@ -225,6 +232,7 @@ NoEnd(void *ud, const XML_Char *name)
 
 /* ------------------------------------------------------------ workbook and its relationships */
 
+/* workbook.xml: the first sheet's relationship id */
 static void
 WorkbookStart(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -248,6 +256,7 @@ WorkbookStart(void *ud, const XML_Char *name, const XML_Char **atts)
 	}
 }
 
+/* workbook.xml.rels: the first sheet's part name */
 static void
 RelsStart(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -272,6 +281,7 @@ RelsStart(void *ud, const XML_Char *name, const XML_Char **atts)
 
 /* ------------------------------------------------------------ shared strings */
 
+/* sharedStrings.xml: a string item begins */
 static void
 StringsStart(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -286,6 +296,7 @@ StringsStart(void *ud, const XML_Char *name, const XML_Char **atts)
 		r->in_text = 1;
 }
 
+/* sharedStrings.xml: a string item ends: it joins the table */
 static void
 StringsEnd(void *ud, const XML_Char *name)
 {
@@ -336,6 +347,7 @@ StringsEnd(void *ud, const XML_Char *name)
 	}
 }
 
+/* the text of the element being read (a string, a cell's value) */
 static void
 TextChars(void *ud, const XML_Char *s, int len)
 {
@@ -423,6 +435,7 @@ BuiltinKind(int id)
 	return 0;
 }
 
+/* styles.xml: which cell formats are dates */
 static void
 StylesStart(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -474,6 +487,7 @@ StylesStart(void *ud, const XML_Char *name, const XML_Char **atts)
 	}
 }
 
+/* styles.xml: the date formats are known */
 static void
 StylesEnd(void *ud, const XML_Char *name)
 {
@@ -562,6 +576,7 @@ ColumnOf(const char *ref)
 	return col;
 }
 
+/* the sheet: a row or cell begins (its reference, type and style) */
 static void
 SheetStart(void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -612,6 +627,7 @@ SheetStart(void *ud, const XML_Char *name, const XML_Char **atts)
 		r->in_text = 1;
 }
 
+/* a cell's text to the caller: shared strings looked up, dates as ISO text */
 static void
 EmitCell(Reader *r)
 {
@@ -673,6 +689,7 @@ EmitCell(Reader *r)
 	}
 }
 
+/* the sheet: a cell or row ends */
 static void
 SheetEnd(void *ud, const XML_Char *name)
 {

@@ -1,5 +1,5 @@
 -- ===================================================================
--- 05_phone.sql: the customercard.phone type (SPEC §3).
+-- 05_phone.sql: the customercard.phone type (docs/reference.md, Phones).
 --
 -- Eight bytes, passed by value: the digits of the E.164 number as an int8.
 -- Input takes whatever people type and follows libphonenumber (metadata

@@ -1,7 +1,7 @@
 -- ===================================================================
 -- 20_tenancy.sql: accounts and role bindings, row-level security on every
--- table, pg_dump registration, updated_at stamping, and the privileges of
--- the four roles.  Runs after every table exists.
+-- table, pg_dump registration and updated_at stamping.  Runs after every
+-- table exists.  (The four roles' privileges are in 99_grants.sql.)
 -- ===================================================================
 
 CREATE FUNCTION customercard.calling_role() RETURNS regrole

@@ -1,5 +1,5 @@
 -- ===================================================================
--- 42_audience.sql: the audience, the CRM table of all contacts (SPEC §7).
+-- 42_audience.sql: the audience, the CRM table of all contacts.
 --
 -- audience_search(filter, page, page_size) and audience_count(filter) take
 -- one JSON filter language (also the bulk actions' selection).  The filter
@@ -40,7 +40,8 @@ $$;
 CREATE STATISTICS customercard.contacts_name_haystack
     ON (customercard.name_haystack(name, first_name, last_name, middle_name, nickname)) FROM customercard.contacts;
 
--- A checked filter: every key of SPEC §7 as a typed value (NULL when absent).
+-- A checked filter: every key of the audience filter (docs/reference.md) as
+-- a typed value (NULL when absent).
 CREATE TYPE customercard.audience_filter AS (
     name_patterns   text[],     -- search: '%word%' per word, lower-case, LIKE-escaped
     search_email    text,       -- search: an e-mail key when the text is an address
@@ -385,7 +386,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customercard.audience_search(jsonb, integer, integer, bigint) IS
-    'The CRM table of the current account: live contacts matching the filter (SPEC §7 keys), newest first (id breaks ties), one page; after_contact_id: the page after that contact (keyset paging)';
+    'The CRM table of the current account: live contacts matching the filter (the audience filter''s keys), newest first (id breaks ties), one page; after_contact_id: the page after that contact (keyset paging)';
 
 CREATE FUNCTION customercard.audience_count(filter jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

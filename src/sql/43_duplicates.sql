@@ -1,5 +1,5 @@
 -- ===================================================================
--- 43_duplicates.sql: finding duplicates (SPEC §4): candidates of one
+-- 43_duplicates.sql: finding duplicates: candidates of one
 -- contact with a score and reasons, groups over the whole account, pairs
 -- marked as different people, and the merge preview.
 -- ===================================================================

@@ -1,5 +1,6 @@
 -- ===================================================================
--- 44_merge.sql: merging two contacts, undoing a merge, forgetting a person.
+-- 44_merge.sql: merging two contacts and undoing a merge (forgetting a
+-- person is 45_forget.sql).
 --
 -- A merge moves every row of the absorbed contact to the survivor, table by
 -- table (merge_sections below).  Rows that would collide (the same tag, the

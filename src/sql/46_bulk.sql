@@ -1,5 +1,5 @@
 -- ===================================================================
--- 46_bulk.sql: bulk actions over many contacts (SPEC §8).
+-- 46_bulk.sql: bulk actions over many contacts.
 --
 -- bulk_enqueue() checks the action and its parameters, resolves names to
 -- ids, and freezes the selection (ids given, or an audience filter) into

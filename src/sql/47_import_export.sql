@@ -7,7 +7,7 @@
 -- other write.
 -- ===================================================================
 
--- Settings for a whole file (SPEC §8): the connection (bot) and channel
+-- Settings for a whole file: the connection (bot) and channel
 -- kind its social ids belong to, a funnel and LGT, tags, and which import
 -- it is ("require": "social_id" for messenger subscribers, "email" for an
 -- e-mail list: rows without it are rejected).  Checked as bulk_enqueue

@@ -3,7 +3,7 @@
 -- no role writes, and column-wise INSERT and UPDATE on the rest.
 -- ===================================================================
 
--- Columns that record what the system decided (SPEC section 1): every id a
+-- Columns that record what the system decided: every id a
 -- sequence gives, and these.  The extension sets them (their defaults, its
 -- SECURITY DEFINER functions, pg_restore); no role's INSERT or UPDATE does.
 CREATE FUNCTION customercard.system_set_columns() RETURNS TABLE (tbl regclass, col name)

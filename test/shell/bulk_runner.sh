@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bulk runner for real (SPEC §8): CALL customercard.bulk_run() commits
+# The bulk runner for real: CALL customercard.bulk_run() commits
 # batch by batch, so a second connection sees progress while it works; a
 # runner terminated mid-job and started again ends with every contact done
 # exactly once (and one log row each); the actor is back after the run; a

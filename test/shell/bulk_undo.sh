@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bulk_undo for real (issue 18): an undo worked off by CALL bulk_run while
+# bulk_undo for real: an undo worked off by CALL bulk_run while
 # managers edit the same contacts in other sessions loses nothing (every
 # edit stands, every other card gets its old value back, what was edited
 # is reported); a runner killed in the middle of an undo and started again

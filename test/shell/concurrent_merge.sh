@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Merges at the same moment (SPEC §4): two sessions merge the same pairs in
+# Merges at the same moment: two sessions merge the same pairs in
 # opposite directions, two more build overlapping chains, and a fifth
 # session updates the same contacts in the opposite lock order.  No merge
 # caller may see a deadlock error; of two opposite merges one wins and the

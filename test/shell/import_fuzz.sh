@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Imports under random input (SPEC §9): mutated CSV and JSON files (flipped
+# Imports under random input: mutated CSV and JSON files (flipped
 # and inserted bytes, stray quotes, separators, line breaks, byte order
 # marks, truncation) go through import_csv and import_json.  Each must end
 # with a report or with one of the errors a bad file gets -- never a crash,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A file through the queue for real (SPEC §8, issue 16): import_enqueue, a
+# A file through the queue for real: import_enqueue, a
 # runner (CALL customercard.bulk_run) terminated mid-file, a second runner
 # that finishes it; every row is imported exactly once (one contact, one
 # e-mail, one contact_created log row each) and the report says created for

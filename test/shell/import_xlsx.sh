@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# import_xlsx (SPEC §8, issue 16): workbooks written by openpyxl (shared
+# import_xlsx: workbooks written by openpyxl (shared
 # strings, numbers, booleans, dates with a date style, empty cells), and by
 # hand the way Excel, LibreOffice and Google Sheets write theirs (inline
 # strings, formula strings, a 1904 workbook, phones stored as numbers with

@@ -25,7 +25,7 @@ for f in "$ROOT"/upgrade/customercard--*.sql; do
     w=$v
     while [ "$w" != "$CURRENT" ]; do
         # a released step (.sql), or the one in the making (.in, built by make)
-        step=$(cd "$ROOT/upgrade" && ls customercard--"$w"--*.sql customercard--"$w"--*.in 2>/dev/null | head -1)
+        step=$(cd "$ROOT/upgrade" && { ls customercard--"$w"--*.sql customercard--"$w"--*.in 2>/dev/null || true; } | head -1)
         [ -n "$step" ] || { missing="$missing $w"; break; }
         w=$(echo "$step" | sed "s/^customercard--$w--\(.*\)\.\(sql\|in\)$/\1/")
     done

@@ -109,7 +109,7 @@ SQL
        "every row of every $v table is still there after the update"
 
     # (finance is left out: 0.2 computes invoiced and income by JustClick's
-    # definitions, issue 17; tap/payments checks them by hand)
+    # definitions; tap/payments checks them by hand)
     ok "$(q "$db" -c "SELECT count(*) FILTER (WHERE s.card_now - 'finance' @> b.card - 'finance') || ' of ' || count(*)
                         FROM public.up_cards_before b,
                              LATERAL (SELECT set_config('customercard.account_id', b.account_id::text, true)) g,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# export_xlsx (SPEC §8): the workbook opens as a zip of OOXML parts, and its
+# export_xlsx: the workbook opens as a zip of OOXML parts, and its
 # one sheet holds a bold header (tags and each custom field as columns) and
 # a row per contact, Cyrillic intact, dates as dates.  Read with Python's
 # zipfile.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster.

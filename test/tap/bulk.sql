@@ -1,4 +1,4 @@
--- Bulk actions (SPEC §8): parameters and selections checked at enqueue,
+-- Bulk actions: parameters and selections checked at enqueue,
 -- each action's effect batch by batch (bulk_run_batch: the unit bulk_run
 -- commits; the procedure itself, progress, kills and cron are in
 -- test/shell/bulk_runner.sh), failures kept, exports, cancel, limits.

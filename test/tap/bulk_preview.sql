@@ -1,4 +1,4 @@
--- bulk_preview (issue 18, SPEC §8): what a job would do before it is
+-- bulk_preview: what a job would do before it is
 -- queued (how many it selects, would change, are already so, cannot be
 -- acted on; a sample of changes), changing nothing; for every action the
 -- preview agrees with what the job then does.

@@ -1,4 +1,4 @@
--- bulk_undo (issue 18, SPEC §8): for every action, job then undo leaves
+-- bulk_undo: for every action, job then undo leaves
 -- every table as before the job, row for row (a snapshot of every card
 -- table, as test/tap/merge.sql takes), except values changed again since,
 -- which are reported; the preview agrees with what the job journals; undo

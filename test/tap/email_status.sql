@@ -1,4 +1,4 @@
--- E-mail sendability (issue 17, item 7, in part): each address says
+-- E-mail sendability: each address says
 -- whether letters may go to it (JustClick's "activated"/"subscribed"):
 -- unconfirmed, active, unsubscribed, bounced, spam; the audience filter
 -- email_status; card_json shows it; a change is logged.

@@ -1,4 +1,4 @@
--- forget_contact (SPEC §4): the person's data is gone from the card, its
+-- forget_contact: the person's data is gone from the card, its
 -- tombstones, the log and the merge journal; the business's figures stay.
 BEGIN;
 SELECT plan(22);

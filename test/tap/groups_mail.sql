@@ -1,4 +1,4 @@
--- E-mails and groups in JustClick's detail (issue 17, item 7, the rest):
+-- E-mails and groups in JustClick's detail:
 -- e-mails sent name their sending group, letter number and name, the
 -- instant letter's number and the automatic chain's actions; group
 -- memberships have a status; automatic groups (their rules add and remove

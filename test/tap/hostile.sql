@@ -1,4 +1,4 @@
--- A hostile manager tries to evade or forge the log (issue 14, SPEC §1, §5):
+-- A hostile manager tries to evade or forge the log:
 -- columns that record what the system decided (ids, merged_into,
 -- forgotten_at, the author/actor/time of comments, ledger rows and tags)
 -- are refused to managers; row_security = off around a COPY does not pass

@@ -1,4 +1,4 @@
--- Imports and exports (SPEC §8): JSON (cJSON) and CSV through
+-- Imports and exports: JSON (cJSON) and CSV through
 -- upsert_contact's path, a report per row, malformed files change nothing,
 -- all_or_nothing; the audience as CSV (BOM, header, custom fields as
 -- columns), export_rows for COPY, and .xlsx.

@@ -1,4 +1,4 @@
--- Big files through the queue (SPEC §8, issue 16): import_enqueue reads the
+-- Big files through the queue: import_enqueue reads the
 -- file now (a malformed one queues nothing), the bulk runner imports its
 -- rows in committed batches with progress, cancel and run_at; the report
 -- is import_csv's, line for line; a batch that dies is redone without

@@ -1,4 +1,4 @@
--- Imports with settings for the whole file (SPEC §8, issue 16): the bot
+-- Imports with settings for the whole file: the bot
 -- (connection) and channel kind of the file's social ids, a funnel and LGT,
 -- tags, which identifier the import needs; the account's default traffic
 -- source for rows without a funnel; re-importing onto the same bot updates,

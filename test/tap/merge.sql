@@ -1,4 +1,4 @@
--- Merging (SPEC §4): every section moves, collisions are combined and never
+-- Merging: every section moves, collisions are combined and never
 -- dropped, the survivor keeps its fields unless told otherwise, tombstones
 -- resolve to their survivor; unmerge gives back every row of both contacts
 -- exactly as before (a full snapshot of every table); the errors.

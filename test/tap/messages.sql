@@ -1,4 +1,4 @@
--- The dialog history (issue 17, item 1), a section added by
+-- The dialog history, a section added by
 -- docs/sections.md's recipe alone: messages in threads, card_messages,
 -- the card's last activity and unread count, the has_unread filter, and
 -- what the declaration gives it: card_json, log, merge, unmerge, forget,

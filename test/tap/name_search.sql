@@ -1,4 +1,4 @@
--- Name search (issue 20): the planner decides from the names' statistics
+-- Name search: the planner decides from the names' statistics
 -- whether a name walks the newest contacts and stops after the page (a
 -- common one) or takes the trigram index (a rare one); the plan shapes are
 -- pinned here on a generated account.  The haystack is in C now: it must

@@ -1,4 +1,4 @@
--- Work tied to an order (issue 17, item 5): calls, tasks and comments name
+-- Work tied to an order: calls, tasks and comments name
 -- the order they are about; card_order_calls is JustClick's "calls by
 -- invoice" (order number, products, status, comment, responsible), in
 -- card_json too; contact_log(..., order_id => ...) gives one order's

@@ -1,5 +1,4 @@
--- Payments a manager handles and JustClick's figures (issue 17, items 4
--- and 6): a manual payment confirmed once, by whom and when, logged; a
+-- Payments a manager handles and JustClick's figures: a manual payment confirmed once, by whom and when, logged; a
 -- recurring order's next charge and stop_recurring; the manager pinned to
 -- a payment; false orders out of the orders tab and the figures; the
 -- active orders; card_finance by JustClick's definitions, each figure

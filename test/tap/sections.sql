@@ -1,4 +1,4 @@
--- The section registry (card_sections(), issue 14): every table with a
+-- The section registry (card_sections()): every table with a
 -- contact's rows is declared, as a section or as not one; every section has
 -- its log triggers and its merge rule; and in every section each INSERT,
 -- UPDATE and DELETE writes exactly the expected events, once, with the

@@ -1,4 +1,4 @@
--- The card's small facts (issue 17, item 8): the person's local time and
+-- The card's small facts: the person's local time and
 -- UTC offset; an avatar per channel; related contacts with who they are;
 -- the points ledger linked to the order that earned or spent them; the
 -- upcoming actions (Leeloo's "when the action will be done").

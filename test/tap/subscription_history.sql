@@ -1,6 +1,6 @@
--- Funnel and LGT history (issue 17, item 3; Leeloo's "history of LGT
--- subscriptions in the chosen funnel", "unsubscribe from a particular
--- LGT"): a subscriptions row is one period; re-subscribing starts a new one
+-- Funnel and LGT history (Leeloo's "history of LGT subscriptions in the
+-- chosen funnel", "unsubscribe from a particular LGT"): a subscriptions row
+-- is one period; re-subscribing starts a new one
 -- and keeps the ended one; unsubscribing from one LGT ends that LGT only;
 -- card_subscriptions is the current state (the latest period of each
 -- funnel, channel and LGT), card_subscription_history every period.

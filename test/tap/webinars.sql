@@ -1,4 +1,4 @@
--- Webinars as JustClick and GetCourse show them (issue 17, item 2): a
+-- Webinars as JustClick and GetCourse show them: a
 -- webinar (name, launch, starts/ends), who registered and whether they
 -- came ("registered for but not attended"); visits keep the viewing
 -- intervals and the texts of the chat messages written there;
