@@ -8,7 +8,8 @@ SQL_SOURCES = $(sort $(wildcard src/sql/*.sql))
 # in the making is built from its upgrade/*.in by tools/sqlobject --expand
 UPGRADE_IN  = $(wildcard upgrade/customercard--*--*.in)
 DATA_built  = customercard--$(EXTVERSION).sql $(patsubst upgrade/%.in,%.sql,$(UPGRADE_IN))
-DATA        = $(wildcard upgrade/customercard--*.sql)
+# (the current version's script is the one built from src/sql, released or not)
+DATA        = $(filter-out upgrade/customercard--$(EXTVERSION).sql,$(wildcard upgrade/customercard--*.sql))
 SHLIB_LINK += -lcjson -lxlsxwriter -lzip -lexpat -licuuc
 PG_CPPFLAGS = -Isrc
 # appended to PostgreSQL's own flags (-O2 ...); an `override CFLAGS` here would replace them

@@ -23,12 +23,19 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 CURRENT=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/customercard.control")
 FRESH=cc_up_fresh
 WORK=$(mktemp -d /tmp/cc_upgrade.XXXXXX)
-OLD_VERSIONS=$(cd "$ROOT/upgrade" && ls customercard--*.sql | grep -v -- '--.*--' | sed 's/customercard--\(.*\)\.sql/\1/' | sort -V)
+# every released version before the current one
+OLD_VERSIONS=$(cd "$ROOT/upgrade" && ls customercard--*.sql | grep -v -- '--.*--' | sed 's/customercard--\(.*\)\.sql/\1/' \
+               | grep -vx -F "$CURRENT" | sort -V)
 trap 'rm -rf "$WORK"; dropdb --if-exists $FRESH; for v in $OLD_VERSIONS; do dropdb --if-exists "cc_up_$(echo $v | tr . _)"; done' EXIT
 
 # released install scripts, byte for byte as they shipped
 declare -A RELEASED=(
     [0.1]=e853fd30e43f30f244052a97dce0a87dd367de3f667093697ad892829d3d0829
+    [0.2]=995029d524d25382a610a35ede07120da83791e0816190f00fa5cd44454df863
+)
+# released step scripts too
+declare -A RELEASED_STEPS=(
+    [0.1--0.2]=bce5e71376c559dd5df46dfc573462dc44c258c2f26abfc86461743baa2cdd8c
 )
 
 # schema DB: the extension's objects, one by one, without OIDs or dump keys
@@ -48,14 +55,26 @@ dropdb --if-exists $FRESH; createdb $FRESH
 q $FRESH -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 schema $FRESH > "$WORK/fresh.schema"
 versions=$(echo $OLD_VERSIONS | wc -w)
-echo "1..$((versions * 7 + 2))"
+# next_released V: the released version after V, if any (the walk passes it)
+next_released() { echo $OLD_VERSIONS | tr ' ' '\n' | awk -v v="$1" 'f {print; exit} $0 == v {f = 1}'; }
+# (the current version, when released, is the end of every walk, not a stop on it)
+walks=0
+for v in $OLD_VERSIONS; do [ -n "$(next_released "$v")" ] && walks=$((walks + 1)); done
+released=$(cd "$ROOT/upgrade" && ls customercard--*.sql | grep -v -- '--.*--' | sed 's/customercard--\(.*\)\.sql/\1/' | sort -V)
+echo "1..$((versions * 6 + 2 + walks * 2 + $(echo $released | wc -w) + ${#RELEASED_STEPS[@]}))"
+for v in $released; do
+    ok "$(sha256sum "$ROOT/upgrade/customercard--$v.sql" | cut -d' ' -f1)" "${RELEASED[$v]:-not pinned}" \
+       "customercard--$v.sql is the released $v install script, unchanged"
+done
+for step in "${!RELEASED_STEPS[@]}"; do
+    ok "$(sha256sum "$ROOT/upgrade/customercard--$step.sql" 2>/dev/null | cut -d' ' -f1)" "${RELEASED_STEPS[$step]}" \
+       "customercard--$step.sql is the released step, unchanged"
+done
 ok "$(q $FRESH -c "SELECT extversion FROM pg_extension WHERE extname = 'customercard'")" "$CURRENT" \
    "a fresh install is at the control file's default_version ($CURRENT)"
 
 for v in $OLD_VERSIONS; do
     db="cc_up_$(echo $v | tr . _)"
-    sum=$(sha256sum "$ROOT/upgrade/customercard--$v.sql" | cut -d' ' -f1)
-    ok "$sum" "${RELEASED[$v]:-not pinned}" "customercard--$v.sql is the released $v install script, unchanged"
 
     dropdb --if-exists "$db"; createdb "$db"
     q "$db" -c "CREATE EXTENSION customercard VERSION '$v' CASCADE" 2>/dev/null
@@ -88,6 +107,26 @@ SELECT a.account_id, c.contact_id, customercard.card_json(c.contact_id) AS card
 SQL
     cards=$(q "$db" -c "SELECT count(*) FROM public.up_cards_before")
 
+    # the walk through the next release: v updated to it is that release
+    w=$(next_released "$v")
+    if [ -n "$w" ]; then
+        fw="cc_up_fresh_$(echo $w | tr . _)"
+        dropdb --if-exists "$fw"; createdb "$fw"
+        q "$fw" -c "CREATE EXTENSION customercard VERSION '$w' CASCADE" 2>/dev/null
+        schema "$fw" > "$WORK/fresh-$w.schema"
+        dropdb "$fw"
+        out=$(q "$db" -c "ALTER EXTENSION customercard UPDATE TO '$w'" 2>&1) || true
+        ok "$out|$(q "$db" -c "SELECT extversion FROM pg_extension WHERE extname = 'customercard'")" "|$w" \
+           "ALTER EXTENSION customercard UPDATE TO '$w' takes $v to the release $w"
+        schema "$db" > "$WORK/$v-$w.schema"
+        if diff -u "$WORK/fresh-$w.schema" "$WORK/$v-$w.schema" > "$WORK/$v-$w.diff"; then
+            ok same same "$v updated to $w has the objects of a fresh $w install"
+        else
+            ok "differs (fresh ← → updated)" same "$v updated to $w has the objects of a fresh $w install"
+            head -60 "$WORK/$v-$w.diff" | sed 's/^/#   /'
+        fi
+    fi
+
     out=$(q "$db" -c "ALTER EXTENSION customercard UPDATE" 2>&1) || true
     ok "$out|$(q "$db" -c "SELECT extversion FROM pg_extension WHERE extname = 'customercard'")" "|$CURRENT" \
        "ALTER EXTENSION customercard UPDATE takes $v to $CURRENT"
@@ -109,8 +148,9 @@ SQL
        "every row of every $v table is still there after the update"
 
     # (finance is left out: 0.2 computes invoiced and income by JustClick's
-    # definitions; tap/payments checks them by hand)
-    ok "$(q "$db" -c "SELECT count(*) FILTER (WHERE s.card_now - 'finance' @> b.card - 'finance') || ' of ' || count(*)
+    # definitions; tap/payments checks them by hand; and the person's local
+    # time, which is the clock's)
+    ok "$(q "$db" -c "SELECT count(*) FILTER (WHERE (s.card_now - 'finance' #- '{card,local_time}') @> (b.card - 'finance' #- '{card,local_time}')) || ' of ' || count(*)
                         FROM public.up_cards_before b,
                              LATERAL (SELECT set_config('customercard.account_id', b.account_id::text, true)) g,
                              LATERAL (SELECT customercard.card_json(b.contact_id) AS card_now) s")" "$cards of $cards" \
