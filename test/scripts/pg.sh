@@ -23,10 +23,10 @@ packaged_major() {
 # whose source is in PG_SOURCES
 majors_at_hand() {
     {
-        packaged_major
-        ls /usr/lib/postgresql 2>/dev/null
-        ls "$PG_SOURCES" 2>/dev/null | sed -n 's/^postgresql-\([0-9]*\)_.*\.orig\.tar\..*/\1/p'
-    } | grep -E '^[0-9]+$' | sort -n -u | tr '\n' ' ' | sed 's/ $//'
+        packaged_major || true
+        ls /usr/lib/postgresql 2>/dev/null || true
+        ls "$PG_SOURCES" 2>/dev/null | sed -n 's/^postgresql-\([0-9]*\)_.*\.orig\.tar\..*/\1/p' || true
+    } | { grep -E '^[0-9]+$' || true; } | sort -n -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 pg_tarball() { ls "$PG_SOURCES"/postgresql-"$1"_*.orig.tar.* 2>/dev/null | head -n1; }

@@ -37,8 +37,9 @@ if [ -n "$regress" ]; then
     set +e
     make -s PG_CONFIG=$PGBIN/pg_config installcheck REGRESS="$regress" 2>&1 | tee /tmp/cc_regress.out
     set -e
-    p=$(grep -cE '\.\.\. ok' /tmp/cc_regress.out || true)
-    f=$(grep -cE '\.\.\. FAILED' /tmp/cc_regress.out || true)
+    # pg_regress prints "name ... ok" up to 15, TAP ("ok 1 - name") from 16 on
+    p=$(grep -cE '\.\.\. ok|^ok [0-9]+ ' /tmp/cc_regress.out || true)
+    f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' /tmp/cc_regress.out || true)
     passed=$((passed + p)); failed=$((failed + f))
     [ "$f" = 0 ] || { [ -f regression.diffs ] && head -200 regression.diffs; }
 fi
