@@ -60,7 +60,7 @@ fuzz: $(patsubst %,fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    fuzz/corpus/$$t-found fuzz/corpus/$$t; \
 	done
 
-.PHONY: test test-citus demo deps clean-tools
+.PHONY: test test-citus demo deps lint clean-tools
 clean: clean-tools
 clean-tools:
 	$(MAKE) -C tools/phonemeta clean
@@ -74,6 +74,10 @@ test:
 
 test-citus:
 	bash test/scripts/run_citus_tests.sh
+
+# cppcheck and clang-tidy over src/*.c (.clang-tidy); in make test too
+lint:
+	bash test/scripts/lint.sh
 
 demo:
 	bash test/scripts/demo.sh

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bench/lib.sh: a private cluster with a generated account, for benchmarks.
 #   BENCH_CONTACTS=1000000 bash bench/<name>.sh      (default 100000)
+#   PG_MAJOR=18 bash bench/<name>.sh                 (default the packaged major; each major its own cluster)
 #   BENCH_REUSE=1: keep the generated cluster even if the build changed
 # The cluster is reused between benchmarks of one size (BENCH_DIR), so a
 # million contacts are generated once.
 source "$(dirname "${BASH_SOURCE[0]}")/../test/scripts/lib.sh"
 BENCH_CONTACTS=${BENCH_CONTACTS:-100000}
-BENCH_DIR=${BENCH_DIR:-/tmp/customercard-bench-$BENCH_CONTACTS}
-BENCH_PORT=${BENCH_PORT:-$((55000 + BENCH_CONTACTS % 997))}
+# one cluster per major and size: PG_MAJOR=18 bash bench/<name>.sh runs on 18
+BENCH_DIR=${BENCH_DIR:-/tmp/customercard-bench-$PG_MAJOR-$BENCH_CONTACTS}
+BENCH_PORT=${BENCH_PORT:-$((55000 + (BENCH_CONTACTS + PG_MAJOR * 101) % 997))}
 export CC_FSYNC=on
 # a server for a million contacts gets the usual quarter of the machine's 24 GB
 export CC_SHARED_BUFFERS=${CC_SHARED_BUFFERS:-4GB}
@@ -15,6 +17,7 @@ export CC_SHARED_BUFFERS=${CC_SHARED_BUFFERS:-4GB}
 bench_cluster() {
     ensure_deps
     build_install
+    echo "== on PostgreSQL $($PGBIN/pg_config --version | awk '{print $2}') ($PGBIN)"
     export PGHOST=$BENCH_DIR PGPORT=$BENCH_PORT PGUSER=postgres
     local fp
     fp=$(cat "$ROOT"/customercard--*.sql "$ROOT"/customercard.so "$ROOT/bench/gen/demo_data.sql" | md5sum | cut -c1-32)
