@@ -126,7 +126,8 @@ measure "audience_count of a common last name (exact)" name_count 'SELECT custom
 measure "audience_count, common filters" count 'SELECT customercard.audience_count($1::jsonb)'
 
 echo "== plans of the inner queries (auto_explain)"
-q <<'SQL' 2>&1 | grep -E 'Query Text|Scan|Join|Limit|Sort|Bitmap|Index Cond|SubPlan' | sed 's/^/   /' | head -60
+# (head closes the pipe early: not a failure of the benchmark)
+{ q <<'SQL' 2>&1 | grep -E 'Query Text|Scan|Join|Limit|Sort|Bitmap|Index Cond|SubPlan' | sed 's/^/   /' | head -60; } || true
 LOAD 'auto_explain';
 SET auto_explain.log_min_duration = 0;
 SET auto_explain.log_nested_statements = on;
