@@ -54,7 +54,7 @@ s = open(p).read()
 s2 = re.sub(r'static inline bool\s+have_createdb_privilege\(void\)\s*\{.*?\n\}\n', '', s, flags=re.S)
 open(p, 'w').write(s2)
 PY
-        ( cd "$src" && ./configure -q PG_CONFIG=$PGBIN/pg_config --without-libcurl >/dev/null &&
+        ( unset MAKELEVEL MAKEFLAGS MFLAGS && cd "$src" && ./configure -q PG_CONFIG=$PGBIN/pg_config --without-libcurl >/dev/null &&
           make -s -j"$(nproc)" >/dev/null 2>&1 && as_root rm -rf "$dest.tmp" &&
           as_root make -s install DESTDIR="$dest.tmp" >/dev/null ) || { echo "Citus build failed in $src" >&2; return 1; }
         as_root touch "$dest.tmp/.complete"

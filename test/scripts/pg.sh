@@ -19,12 +19,12 @@ packaged_major() {
     apt-cache show postgresql 2>/dev/null | sed -n 's/^Depends: postgresql-\([0-9]*\).*/\1/p' | head -n1
 }
 
-# majors this machine can run: the packaged one, those installed, and those
-# whose source is in PG_SOURCES
+# majors this machine can run: the packaged one, those whose server is
+# installed, and those whose source is in PG_SOURCES
 majors_at_hand() {
     {
         packaged_major || true
-        ls /usr/lib/postgresql 2>/dev/null || true
+        for d in /usr/lib/postgresql/*; do [ -x "$d/bin/postgres" ] && basename "$d"; done 2>/dev/null || true
         ls "$PG_SOURCES" 2>/dev/null | sed -n 's/^postgresql-\([0-9]*\)_.*\.orig\.tar\..*/\1/p' || true
     } | { grep -E '^[0-9]+$' || true; } | sort -n -u | tr '\n' ' ' | sed 's/ $//'
 }
@@ -69,22 +69,25 @@ build_pg() {
     tar -xf "$tb" -C "$src"
     tar -xzf "$PG_SOURCES"/pg_cron-*.tar.gz -C "$src"
     tar -xzf "$PG_SOURCES"/pgtap-*.tar.gz -C "$src"
-    as_root rm -rf "$dest.tmp"
-    # (&& throughout: set -e does not act inside a subshell followed by ||)
+    # installed where it will be used (its binaries find libpq by that path);
+    # .complete, written last, says the tree is whole
+    as_root rm -rf "$dest"
+    # (&& throughout: set -e does not act inside a subshell followed by ||;
+    # and as a make of its own: under `make test` MAKELEVEL is 1, and
+    # PostgreSQL's build makes its generated headers first only at level 0)
     (
+        unset MAKELEVEL MAKEFLAGS MFLAGS &&
         cd "$src"/postgresql-"$major".* &&
-        ./configure -q --prefix="$dest.tmp" --with-openssl --with-lz4 --with-zstd --with-icu >/dev/null &&
-        make -s -j"$(nproc)" >/dev/null 2>&1 &&
+        ./configure -q --prefix="$dest" --with-openssl --with-lz4 --with-zstd --with-icu >/dev/null &&
+        { make -s -j"$(nproc)" >"$src/make.log" 2>&1 || { tail -20 "$src/make.log" >&2; false; }; } &&
         make -s install >/dev/null &&
         make -s -C contrib -j"$(nproc)" install >/dev/null &&
         cd "$src"/pg_cron-* &&
-        make -s PG_CONFIG="$dest.tmp/bin/pg_config" install >/dev/null 2>&1 &&
+        make -s PG_CONFIG="$dest/bin/pg_config" install >/dev/null 2>&1 &&
         cd "$src"/pgtap-* &&
-        make -s PG_CONFIG="$dest.tmp/bin/pg_config" >/dev/null 2>&1 &&
-        make -s PG_CONFIG="$dest.tmp/bin/pg_config" install >/dev/null 2>&1
+        make -s PG_CONFIG="$dest/bin/pg_config" >/dev/null 2>&1 &&
+        make -s PG_CONFIG="$dest/bin/pg_config" install >/dev/null 2>&1
     ) || { echo "PostgreSQL $major build failed in $src" >&2; return 1; }
-    # PostgreSQL is relocatable: the tree works from its final directory
-    as_root rm -rf "$dest"; as_root mv "$dest.tmp" "$dest"
     as_root touch "$dest/.complete"
     rm -rf "$src"
 }
