@@ -16,7 +16,11 @@
 #   - LOCK TABLE in any mode above ROW EXCLUSIVE on every table and view of
 #     the schema, and through a view of her own: refused with customercard
 #     in session_preload_libraries (the setting docs/security.md asks for),
-#     while without it PostgreSQL lets a holder of DELETE lock the table.
+#     while without it PostgreSQL lets a holder of DELETE lock the table;
+#   - every other utility statement that would queue a lock on a relation
+#     of the schema before PostgreSQL checks ownership (31 kinds): refused
+#     at once, while the owner holds the targets; without the guard, a
+#     CREATE RULE behind a reader stalls boris's reads.
 # HOSTILE_VERSION=0.1 runs it against an older install script.
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster with
 # trust auth.
@@ -69,7 +73,7 @@ SELECT customercard.bind_role('cc_ht_boris', 2);
 INSERT INTO customercard.contacts (account_id, name) SELECT 1, 'Anna client ' || i FROM generate_series(1, 50) i;
 INSERT INTO customercard.contacts (account_id, name) SELECT 2, 'Boris client ' || i FROM generate_series(1, 50) i;
 SQL
-echo "1..24"
+echo "1..59"
 
 # 1. a poisoned job
 ok "$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')")" 22007 \
@@ -184,3 +188,77 @@ ok "$(as cc_ht_anna -c "CREATE TABLE public.mine (a bigint REFERENCES customerca
 ok "$(PGOPTIONS="-c session_preload_libraries=" psql -X -q -At -d $DB -v ON_ERROR_STOP=1 \
         -c "SET ROLE cc_ht_anna" -c "BEGIN" -c "LOCK TABLE customercard.contact_tags IN ACCESS EXCLUSIVE MODE NOWAIT" -c "SELECT 'locked'" 2>&1)" locked \
    "without customercard in session_preload_libraries anna could lock contact_tags (she holds DELETE on it): the setting is what refuses it"
+
+# 8. every other statement that would queue a strong lock on a relation of
+# the schema before PostgreSQL checks ownership: refused before any lock is
+# queued (the owner holds ACCESS EXCLUSIVE on the targets meanwhile, so a
+# statement that queued its lock would end in 55P03, not in the guard's
+# 42501)
+admin >/dev/null <<'SQL'
+CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TABLE public.ddl_mine (a bigint);
+CREATE TABLE public.ddl_parted (a bigint) PARTITION BY LIST (a);
+ALTER TABLE public.ddl_mine OWNER TO cc_ht_anna;
+ALTER TABLE public.ddl_parted OWNER TO cc_ht_anna;
+GRANT CREATE ON DATABASE cc_hostile TO cc_ht_anna;
+SQL
+ddl=$(cat <<'SQL'
+CREATE RULE r AS ON INSERT TO customercard.contacts DO INSTEAD NOTHING
+CREATE TRIGGER t BEFORE INSERT ON customercard.contact_tags FOR EACH ROW EXECUTE FUNCTION public.noop()
+CREATE CONSTRAINT TRIGGER t AFTER INSERT ON public.ddl_mine FROM customercard.contacts FOR EACH ROW EXECUTE FUNCTION public.noop()
+CREATE POLICY p ON customercard.contacts USING (true)
+ALTER POLICY p ON customercard.contacts USING (true)
+DROP POLICY p ON customercard.contacts
+CREATE INDEX ON customercard.contacts (name)
+CREATE STATISTICS public.s ON account_id, name FROM customercard.contacts
+ALTER TABLE customercard.contacts ADD COLUMN x integer
+ALTER TABLE customercard.contacts RENAME COLUMN name TO n
+ALTER TABLE customercard.contacts SET SCHEMA public
+ALTER TRIGGER t ON customercard.contacts RENAME TO u
+COMMENT ON TABLE customercard.contacts IS 'x'
+COMMENT ON COLUMN customercard.contacts.name IS 'x'
+COMMENT ON TRIGGER t ON customercard.contacts IS 'x'
+SECURITY LABEL ON TABLE customercard.contacts IS 'x'
+TRUNCATE customercard.contact_tags
+VACUUM FULL customercard.contacts
+ANALYZE customercard.contacts
+CLUSTER customercard.contacts USING contacts_pkey
+REINDEX TABLE customercard.contacts
+REINDEX INDEX customercard.contacts_pkey
+DROP TABLE customercard.contact_tags
+DROP TRIGGER t ON customercard.contacts
+DROP RULE r ON customercard.contacts
+CREATE TABLE public.ddl_child () INHERITS (customercard.contacts)
+CREATE TABLE public.ddl_part PARTITION OF customercard.contacts FOR VALUES IN (1)
+ALTER TABLE public.ddl_mine ADD FOREIGN KEY (a) REFERENCES customercard.accounts
+ALTER TABLE public.ddl_mine INHERIT customercard.contacts
+ALTER TABLE public.ddl_parted ATTACH PARTITION customercard.contact_tags FOR VALUES IN (1)
+CREATE PUBLICATION ddl_pub FOR TABLE customercard.contacts
+SQL
+)
+h=$(hold "$PGUSER" owner_ae "LOCK TABLE customercard.contacts, customercard.contact_tags, customercard.accounts IN ACCESS EXCLUSIVE MODE")
+while IFS= read -r stmt; do
+    got=$(PGOPTIONS="-c client_min_messages=warning -c lock_timeout=1s" psql -X -q -At -U cc_ht_anna -d $DB -c "$stmt" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR: +//' | head -1 || true)
+    case "$got" in "only the owner of customercard."*) got=refused ;; esac
+    ok "$h $got" "held refused" "the guard refuses $(echo "$stmt" | cut -c1-60)... at once, with its lock not queued"
+done <<<"$ddl"
+ok "$(PGOPTIONS="-c lock_timeout=1s" psql -X -q -At -U cc_ht_anna -d $DB -c "SET search_path = customercard, public" -c "COMMENT ON TABLE contacts IS 'x'" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR: +//' | head -1 | cut -c1-43 || true)" \
+   "only the owner of customercard.contacts may" "... and a relation named by the search path"
+release owner_ae
+ok "$(as cc_ht_anna -c "CREATE TRIGGER t AFTER INSERT ON public.ddl_mine FOR EACH ROW EXECUTE FUNCTION public.noop()" -c "COMMENT ON TABLE public.ddl_mine IS 'mine'" -c "SELECT obj_description('public.ddl_mine'::regclass)")" mine \
+   "her own tables stay hers to change"
+# the stall the guard prevents: behind one reader, a CREATE RULE bound to
+# fail holds every other account's statement until it fails
+h=$(hold "$PGUSER" reader "SELECT count(*) FROM customercard.contacts")
+PGAPPNAME=ddl_wait PGOPTIONS="-c session_preload_libraries=" psql -X -q -At -d $DB -c "SET ROLE cc_ht_anna" \
+    -c "CREATE RULE r AS ON INSERT TO customercard.contacts DO INSTEAD NOTHING" >/dev/null 2>&1 &
+for i in $(seq 1 100); do
+    [ "$(admin -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ddl_wait' AND wait_event_type = 'Lock'")" = 1 ] && break
+    sleep 0.05
+done
+ok "$h $(boris "SELECT count(*) FROM customercard.card" | tail -1)" "held 57014" \
+   "without customercard in session_preload_libraries, anna's CREATE RULE waiting behind a reader stalls boris's read of his cards (2 s)"
+release ddl_wait
+ok "$(as cc_ht_anna -c "CREATE RULE r AS ON INSERT TO customercard.contacts DO INSTEAD NOTHING")|$(boris "SELECT count(*) > 0 FROM customercard.card")" "42501|t" \
+   "with it, her CREATE RULE is refused at once behind the same reader, and boris reads his cards"
+release reader
