@@ -274,6 +274,41 @@ import_json(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* a malformed JSON document, at (within s[0..len), else its start); detail may be NULL */
+static void
+JsonMalformed(const char *s, int len, const char *at, const char *detail)
+{
+	int			offset = (at && at >= s && at <= s + len) ? (int) (at - s) : 0;
+	int			lineno = 1;
+
+	for (int i = 0; i < offset; i++)
+		if (s[i] == '\n')
+			lineno++;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("the JSON is malformed at character %d (text line %d)",
+					pg_mbstrlen_with_len(s, offset) + 1, lineno),
+			 detail ? errdetail("%s", detail) : 0,
+			 errhint("Nothing was imported. Fix the file and import it again.")));
+}
+
+/*
+ * The document as PostgreSQL's jsonb input reads it (its own parser, with
+ * escapes checked): what jsonb refuses is refused here, at the token where
+ * it fails -- cJSON alone accepts [-01], [2.], [.5], raw control characters
+ * in strings, bad \u escapes and a form feed as whitespace.  Linear in the
+ * input; nesting is bounded by the stack depth check, as for jsonb.
+ */
+static void
+CheckJsonStrictly(char *s, int len)
+{
+	JsonLexContext *lex = JsonLexerFor(s, len);
+	JsonParseErrorType error = pg_parse_json(lex, &nullSemAction);
+
+	if (error != JSON_SUCCESS)
+		JsonMalformed(s, len, lex->token_start ? lex->token_start : s + len, json_errdetail(error, lex));
+}
+
 /* a JSON array of contact objects, s[0..len) NUL-terminated */
 static void
 ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
@@ -283,23 +318,17 @@ ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
 	cJSON	   *item;
 	int			line = 0;
 
+	/* a byte order mark before the document is the file's, as with CSV */
+	if (len >= 3 && (unsigned char) s[0] == 0xEF && (unsigned char) s[1] == 0xBB && (unsigned char) s[2] == 0xBF)
+	{
+		s += 3;
+		len -= 3;
+	}
+	CheckJsonStrictly(s, len);
 	UseCjsonWithPalloc();
 	root = cJSON_ParseWithLengthOpts(s, len, &end, false);
 	if (root == NULL)
-	{
-		const char *at = cJSON_GetErrorPtr();
-		int			offset = (at && at >= s && at <= s + len) ? (int) (at - s) : 0;
-		int			lineno = 1;
-
-		for (int i = 0; i < offset; i++)
-			if (s[i] == '\n')
-				lineno++;
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("the JSON is malformed at character %d (text line %d)",
-						pg_mbstrlen_with_len(s, offset) + 1, lineno),
-				 errhint("Nothing was imported. Fix the file and import it again.")));
-	}
+		JsonMalformed(s, len, cJSON_GetErrorPtr(), NULL);
 	while (end && end < s + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
 		end++;
 	if (end && end < s + len)

@@ -7,7 +7,9 @@
  *
  *	  16: pg_class_ownercheck() gave way to object_ownercheck(), and
  *	      DecodeDateTime() takes where to put an error's detail.
- *	  17: a backend's local transaction id moved into PGPROC.vxid.
+ *	  17: a backend's local transaction id moved into PGPROC.vxid, and a
+ *	      JSON lexer context may be the caller's (makeJsonLexContextCstringLen
+ *	      takes it first).
  *	  18: the ExecutorRun hook lost its execute_once argument, and
  *	      RelationGetPrimaryKeyIndex() asks whether a deferrable key will do.
  *
@@ -19,6 +21,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_class.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/datetime.h"
@@ -40,6 +44,20 @@ RelationOwnedBy(Oid relid, Oid role)
 #else
 #define MyLocalTransactionId() (MyProc->lxid)
 #endif
+
+/*
+ * A JSON lexer over json[0..len) in the database's encoding that reads
+ * escapes as jsonb does (\u0000 and lone surrogates are errors).
+ */
+static inline JsonLexContext *
+JsonLexerFor(char *json, size_t len)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), true);
+#else
+	return makeJsonLexContextCstringLen(json, (int) len, GetDatabaseEncoding(), true);
+#endif
+}
 
 /* DecodeDateTime of 15's arguments; an error's detail (16 and later) is dropped */
 static inline int

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A short libFuzzer run over the C parsers -- e-mail, phone, CSV, cJSON
-# as import_json uses it, and the .xlsx reader (the full run is `make fuzz FUZZ_SECONDS=600`): no
+# as import_json uses it, and the .xlsx reader (the full run is `make fuzz FUZZ_SECONDS=600`), each
+# input within FUZZ_TIMEOUT (2 s; a slower one is a finding): no
 # crash, no out-of-bounds read, and the harness's properties hold.  Prints TAP.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

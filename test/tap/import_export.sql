@@ -3,7 +3,7 @@
 -- all_or_nothing; the audience as CSV (BOM, header, custom fields as
 -- columns), export_rows for COPY, and .xlsx.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 
 SELECT customercard.create_account('Import test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -73,6 +73,11 @@ SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name,shoe_size\nX,42\
 SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name,phone\nX,1,2\n')$$, '22P04', 'CSV line 2 has 3 fields, the header 2', 'a ragged line');
 SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name,phone,Phones\nX,1,2\n')$$, '22P04', NULL, 'a column twice (phone and phones)');
 SELECT is((SELECT count(*) FROM customercard.contacts WHERE account_id = :acct AND name = 'X'), 0::bigint, 'malformed CSV files imported nothing');
+CREATE TEMP TABLE r_crlf AS SELECT * FROM customercard.import_csv(E'name,note,city\r\n"CRLF kept","one\r\ntwo","Nizhny\rNovgorod\n"\r\n');
+SELECT is((SELECT r.status || ' ' || encode(convert_to(c.note, 'UTF8'), 'hex') || ' ' || encode(convert_to(c.city, 'UTF8'), 'hex')
+             FROM r_crlf r JOIN customercard.contacts c USING (contact_id)),
+    'created ' || encode(convert_to(E'one\r\ntwo', 'UTF8'), 'hex') || ' ' || encode(convert_to(E'Nizhny\rNovgorod\n', 'UTF8'), 'hex'),
+    'a quoted field keeps its CRLF and a lone CR or LF as they are (RFC 4180)');
 
 -- ---------------------------------------------------------------- exports
 SELECT is(split_part(customercard.export_csv('{}'), E'\r\n', 1), E'\uFEFFcontact_id,name,phone,email,status,created_at_utc,tags,channel,connection,social_id,Course,Source',
