@@ -730,6 +730,13 @@ LogOutsideEvent(int64 account, int64 contact_id, const char *event, Jsonb *detai
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("log_event details must be a JSON object"),
 				 errhint("Pass something like '{\"crm\": \"amoCRM\", \"deal_id\": 42}'.")));
+	if (details != NULL && VARSIZE_ANY_EXHDR(details) > (Size) customercard_log_event_max_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("log_event details of %zu bytes are more than customercard.log_event_max_bytes (%d)",
+						(Size) VARSIZE_ANY_EXHDR(details), customercard_log_event_max_bytes),
+				 errdetail("Nothing was logged: the log keeps every row for good."),
+				 errhint("Log a short summary and a reference to where the document is kept.")));
 	details = MarkOutside(details);
 
 	/* a merged contact's events go to its survivor; an unknown id is an error */

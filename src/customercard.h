@@ -36,6 +36,7 @@ extern char *customercard_actor_setting;
 extern char *customercard_default_region_setting;
 extern int	customercard_comment_max_length;
 extern int	customercard_import_max_unpacked;
+extern int	customercard_log_event_max_bytes;
 
 extern void CustomercardDefineSettings(void);
 extern void LockGuardInit(void);

@@ -11,8 +11,13 @@
  * customercard.default_region  ISO 3166 alpha-2 region for national phone
  *                              formats; empty = the account's default
  * customercard.comment_max_length
- * customercard.import_max_unpacked
  *                              longest comment body, in characters
+ * customercard.import_max_unpacked
+ *                              largest unpacked part of an .xlsx workbook
+ * customercard.log_event_max_bytes
+ *                              largest details of one log_event call
+ *
+ * The limits are the DBA's (PGC_SUSET): a tenant's role cannot raise them.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +36,7 @@ char	   *customercard_actor_setting = NULL;
 char	   *customercard_default_region_setting = NULL;
 int			customercard_comment_max_length = 1000;
 int			customercard_import_max_unpacked = 262144;	/* kB */
+int			customercard_log_event_max_bytes = 65536;
 
 #define ACTOR_MAX_LENGTH 200
 
@@ -78,16 +84,39 @@ CheckDefaultRegion(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-/* customercard.actor is at most 200 characters */
+/*
+ * customercard.actor is at most 200 bytes, with no control character: a
+ * line break or a carriage return in it would forge lines in an exported
+ * log (C0 and C1 controls, DEL, and U+2028/U+2029, the line and paragraph
+ * separators, in UTF-8)
+ */
 static bool
 CheckActor(char **newval, void **extra, GucSource source)
 {
-	if (*newval != NULL && strlen(*newval) > ACTOR_MAX_LENGTH)
+	const unsigned char *s = (const unsigned char *) *newval;
+
+	if (s == NULL)
+		return true;
+	if (strlen((const char *) s) > ACTOR_MAX_LENGTH)
 	{
 		GUC_check_errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION);
 		GUC_check_errmsg("customercard.actor is longer than %d bytes", ACTOR_MAX_LENGTH);
 		GUC_check_errhint("Use a manager id or a short system name.");
 		return false;
+	}
+	for (const unsigned char *p = s; *p; p++)
+	{
+		bool		control = *p < 0x20 || *p == 0x7F ||
+			(p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) ||
+			(p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9));
+
+		if (control)
+		{
+			GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+			GUC_check_errmsg("customercard.actor may not hold a control character (byte %d holds one)", (int) (p - s) + 1);
+			GUC_check_errhint("Use a manager id or a short system name on one line, without tabs or line breaks.");
+			return false;
+		}
 	}
 	return true;
 }
@@ -143,6 +172,17 @@ CustomercardDefineSettings(void)
 							1048576,
 							PGC_SUSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("customercard.log_event_max_bytes",
+							"Largest details of one log_event call, in bytes as stored (jsonb).",
+							"The log keeps every row for good: a larger payload is refused (54000).",
+							&customercard_log_event_max_bytes,
+							65536,
+							256,
+							104857600,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("customercard");

@@ -21,6 +21,8 @@
 #     of the schema before PostgreSQL checks ownership (31 kinds): refused
 #     at once, while the owner holds the targets; without the guard, a
 #     CREATE RULE behind a reader stalls boris's reads.
+#   - log_event details above customercard.log_event_max_bytes, a raised
+#     limit, an actor with control characters: refused.
 # HOSTILE_VERSION=0.1 runs it against an older install script.
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster with
 # trust auth.
@@ -73,7 +75,7 @@ SELECT customercard.bind_role('cc_ht_boris', 2);
 INSERT INTO customercard.contacts (account_id, name) SELECT 1, 'Anna client ' || i FROM generate_series(1, 50) i;
 INSERT INTO customercard.contacts (account_id, name) SELECT 2, 'Boris client ' || i FROM generate_series(1, 50) i;
 SQL
-echo "1..59"
+echo "1..64"
 
 # 1. a poisoned job
 ok "$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')")" 22007 \
@@ -262,3 +264,16 @@ release ddl_wait
 ok "$(as cc_ht_anna -c "CREATE RULE r AS ON INSERT TO customercard.contacts DO INSTEAD NOTHING")|$(boris "SELECT count(*) > 0 FROM customercard.card")" "42501|t" \
    "with it, her CREATE RULE is refused at once behind the same reader, and boris reads his cards"
 release reader
+
+# 9. what a tenant may write into shared space
+c1=$(admin -c "SELECT min(contact_id) FROM customercard.contacts WHERE account_id = 1")
+ok "$(as cc_ht_anna -c "SELECT customercard.log_event($c1, 'crm_exported', jsonb_build_object('blob', repeat('x', 9400000)))")|$(admin -c "SELECT count(*) FROM customercard.action_log WHERE event = 'crm_exported'")" \
+   "54000|0" "a log_event of 9.4 MB details is refused (54000) and logs nothing"
+ok "$(as cc_ht_anna -c "SELECT customercard.log_event($c1, 'crm_exported', jsonb_build_object('blob', repeat('x', 60000)))" -c "SELECT 'logged'" | tail -1)" logged \
+   "... one of 60 kB is logged (customercard.log_event_max_bytes, 64 kB by default)"
+ok "$(as cc_ht_anna -c "SET customercard.log_event_max_bytes = '100MB'")" 42501 \
+   "anna cannot raise the limit"
+ok "$(as cc_ht_anna -c "SET customercard.actor = E'manager 7\n2026-12-07 system contact_deleted'" | head -1)|$(as cc_ht_anna -c "SET customercard.actor = E'a\tb'")|$(as cc_ht_anna -c "SET customercard.actor = E'a\rb'")|$(as cc_ht_anna -c "SET customercard.actor = E'a\u2028b'")|$(as cc_ht_anna -c "SET customercard.actor = E'a\u0085b'")" \
+   "22023|22023|22023|22023|22023" "an actor with a line break, tab, carriage return, line separator or C1 control is refused (22023)"
+ok "$(as cc_ht_anna -c "SET customercard.actor = 'manager:Анна 7'" -c "SELECT customercard.current_actor()")" "manager:Анна 7" \
+   "... a manager id of any script is taken"
