@@ -547,6 +547,16 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Nothing to do; to join the two contacts again, call customercard.merge() anew.';
     END IF;
+    -- a forgotten person stays forgotten: an unmerge would bring the
+    -- absorbed contact back live, with nothing of the person left to split
+    SELECT c.contact_id INTO later FROM customercard.contacts c
+     WHERE c.account_id = acct AND c.contact_id IN (m.survivor_id, m.absorbed_id) AND c.forgotten_at IS NOT NULL
+     ORDER BY c.contact_id LIMIT 1;
+    IF later IS NOT NULL THEN
+        RAISE EXCEPTION 'merge % cannot be undone: contact % was forgotten on request', mid, later
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'forget_contact erased both contacts of the merge for good; there is nothing to split.';
+    END IF;
     SELECT max(g.merge_id) INTO later FROM customercard.merges g
      WHERE g.account_id = acct AND g.merge_id > mid AND g.undone_at IS NULL
        AND (g.survivor_id IN (m.survivor_id, m.absorbed_id) OR g.absorbed_id IN (m.survivor_id, m.absorbed_id));

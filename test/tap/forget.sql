@@ -1,7 +1,7 @@
 -- forget_contact: the person's data is gone from the card, its
 -- tombstones, the log and the merge journal; the business's figures stay.
 BEGIN;
-SELECT plan(22);
+SELECT plan(26);
 
 SELECT customercard.create_account('Forget test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -89,6 +89,20 @@ SET ROLE cc_t_forget_manager;
 SELECT throws_ok(format('SELECT customercard.forget_contact(%s)', :other), '42501', NULL, 'a manager cannot forget people');
 RESET ROLE;
 SELECT lives_ok(format('SELECT customercard.forget_contact(%s)', :p), 'forgetting again is harmless');
+
+-- an unmerge would bring a forgotten contact back: refused, whichever side was named
+SELECT throws_ok(format('SELECT customercard.unmerge(%s)', :m), '55000', NULL,
+    'unmerge of a merge whose survivor was forgotten is refused (55000)');
+SELECT is((SELECT count(*) FROM customercard.contacts WHERE contact_id IN (:p, :t) AND forgotten_at IS NOT NULL), 2::bigint,
+    '... both contacts stay forgotten');
+SELECT customercard.upsert_contact('{"name": "Side A", "emails": ["side-a@example.com"]}') AS sa \gset
+SELECT customercard.upsert_contact('{"name": "Side B", "emails": ["side-b@example.com"]}') AS sb \gset
+SELECT customercard.merge(:sa, :sb) AS m2 \gset
+SELECT customercard.forget_contact(:sb);
+SELECT throws_like(format('SELECT customercard.unmerge(%s)', :m2), '%was forgotten%',
+    '... and of one forgotten by its absorbed contact''s id, with the reason');
+SELECT is((SELECT string_agg(coalesce(name, '-') || ' ' || (forgotten_at IS NOT NULL), ',' ORDER BY contact_id) FROM customercard.contacts WHERE contact_id IN (:sa, :sb)),
+    '- true,- true', '... the absorbed contact is not brought back live');
 
 SELECT * FROM finish();
 ROLLBACK;
