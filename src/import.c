@@ -378,12 +378,25 @@ typedef struct CsvCollect
 	CsvRecord  *current;
 } CsvCollect;
 
-/* csv_parse callback: a field of the current record */
+/*
+ * csv_parse callback: a field of the current record.  A cell that an
+ * export neutralised against formula injection -- a ' before apostrophes
+ * and then =, +, -, @, a tab or a carriage return (csv_field) -- is read
+ * as it was before, without that one '.
+ */
 static void
 CollectField(void *arg, const char *text, size_t len, int line)
 {
 	CsvCollect *c = arg;
+	size_t		quotes = 0;
 
+	while (quotes < len && text[quotes] == '\'')
+		quotes++;
+	if (quotes > 0 && quotes < len && strchr("=+-@\t\r", text[quotes]) != NULL)
+	{
+		text++;
+		len--;
+	}
 	if (c->current == NULL)
 	{
 		c->current = palloc0(sizeof(CsvRecord));

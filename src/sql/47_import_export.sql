@@ -275,11 +275,21 @@ COMMENT ON FUNCTION customercard.import_report(bigint) IS
 
 -- ---------------------------------------------------------------- exports
 -- One CSV field: quoted when it must be (RFC 4180)
+CREATE FUNCTION customercard.csv_quoted(v text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN v ~ '[",\r\n]' OR v <> btrim(v) THEN '"' || replace(v, '"', '""') || '"' ELSE v END
+$$;
+
+-- One CSV field of an export.  A value a spreadsheet would run as a
+-- formula -- =, +, -, @, a tab or a carriage return first, after any
+-- apostrophes -- is written with a leading ' (as OWASP recommends against
+-- CSV injection), unless it is a plain number; import_csv drops that one '
+-- again (CollectField in import.c), so an export reads back as it was.
 CREATE FUNCTION customercard.csv_field(v text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN v IS NULL THEN ''
-                WHEN v ~ '[",\r\n]' OR v <> btrim(v) THEN '"' || replace(v, '"', '""') || '"'
-                ELSE v END
+                WHEN v ~ '^''*[-=+@\t\r]' AND v !~ '^[-+]?[0-9]+([.,][0-9]+)?$' THEN customercard.csv_quoted('''' || v)
+                ELSE customercard.csv_quoted(v) END
 $$;
 
 -- What an export holds of each contact: the CRM table's columns, tags

@@ -116,7 +116,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.bulk_run_batch(bigint, bigint, integer),
     customercard.bulk_claim(), customercard.bulk_batch_failed(bigint, bigint, text, text), customercard.bulk_max_attempts(),
     customercard.bulk_export_csv(bigint), customercard.bulk_actions(), customercard.bulk_settable_fields(),
-    customercard.csv_field(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
+    customercard.csv_field(text), customercard.csv_quoted(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
     customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb),
     customercard.import_check_settings(bigint, jsonb), customercard.import_upsert(jsonb, jsonb), customercard.import_viber_mark(bigint, text, text),
     customercard.import_enqueue(bytea, text, jsonb, timestamptz), customercard.import_report(bigint),

