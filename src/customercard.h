@@ -37,6 +37,7 @@ extern char *customercard_default_region_setting;
 extern int	customercard_comment_max_length;
 extern int	customercard_import_max_unpacked;
 extern int	customercard_log_event_max_bytes;
+extern int	customercard_bulk_max_queued_jobs;
 
 extern void CustomercardDefineSettings(void);
 extern void LockGuardInit(void);

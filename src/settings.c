@@ -16,6 +16,8 @@
  *                              largest unpacked part of an .xlsx workbook
  * customercard.log_event_max_bytes
  *                              largest details of one log_event call
+ * customercard.bulk_max_queued_jobs
+ *                              most jobs an account may have queued
  *
  * The limits are the DBA's (PGC_SUSET): a tenant's role cannot raise them.
  *
@@ -37,6 +39,7 @@ char	   *customercard_default_region_setting = NULL;
 int			customercard_comment_max_length = 1000;
 int			customercard_import_max_unpacked = 262144;	/* kB */
 int			customercard_log_event_max_bytes = 65536;
+int			customercard_bulk_max_queued_jobs = 1000;
 
 #define ACTOR_MAX_LENGTH 200
 
@@ -183,6 +186,17 @@ CustomercardDefineSettings(void)
 							104857600,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("customercard.bulk_max_queued_jobs",
+							"Most bulk and import jobs an account may have queued or running at once.",
+							"Beyond it bulk_enqueue, import_enqueue and bulk_undo are refused (54000).",
+							&customercard_bulk_max_queued_jobs,
+							1000,
+							1,
+							1000000,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("customercard");

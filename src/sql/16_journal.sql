@@ -164,6 +164,8 @@ CREATE TABLE customercard.bulk_jobs (
 );
 CREATE INDEX bulk_jobs_due ON customercard.bulk_jobs (account_id, run_at) WHERE status IN ('queued', 'running');
 CREATE INDEX bulk_jobs_finished ON customercard.bulk_jobs (account_id, finished_at) WHERE finished_at IS NOT NULL;
+-- when the runner last served each account (bulk_claim: accounts take turns)
+CREATE INDEX bulk_jobs_served ON customercard.bulk_jobs (account_id, progress_at);
 COMMENT ON TABLE customercard.bulk_jobs IS 'Bulk actions over many contacts, run gradually by bulk_run()';
 
 -- The selection of a job, frozen at enqueue; worked through in contact id

@@ -206,6 +206,28 @@ BEGIN
 END
 $$;
 
+-- An account has at most customercard.bulk_max_queued_jobs jobs queued or
+-- running (a limit the DBA sets; no tenant role may raise it): beyond it a
+-- new job is refused (54000).  The account's row is locked while the job is
+-- queued, so that two sessions of the account cannot both take the last
+-- place.
+CREATE FUNCTION customercard.bulk_check_queue(acct bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    most constant integer := pg_catalog.current_setting('customercard.bulk_max_queued_jobs')::integer;
+    queued integer;
+BEGIN
+    PERFORM 1 FROM customercard.accounts a WHERE a.account_id = acct FOR NO KEY UPDATE;
+    SELECT count(*) INTO queued FROM customercard.bulk_jobs b
+     WHERE b.account_id = acct AND b.status IN ('queued', 'running');
+    IF queued >= most THEN
+        RAISE EXCEPTION 'account % has % jobs queued, the most customercard.bulk_max_queued_jobs allows', acct, queued
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Wait for queued jobs to finish (customercard.bulk_progress), cancel some with bulk_cancel(job_id), or combine them into one job.';
+    END IF;
+END
+$$;
+
 -- The ids of a selection are contacts of the account: else 42704 naming one.
 CREATE FUNCTION customercard.bulk_check_ids(acct bigint, contact_ids bigint[]) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -240,6 +262,7 @@ BEGIN
                   HINT = 'Pass contact_ids => ARRAY[...] for chosen contacts, or filter => ''{...}'' (''{}'' = everyone).';
     END IF;
     checked := customercard.bulk_check_params(acct, action, params);
+    PERFORM customercard.bulk_check_queue(acct);
 
     INSERT INTO customercard.bulk_jobs (account_id, action, params, filter, run_at)
     VALUES (acct, action, checked, filter, bulk_enqueue.run_at)
@@ -931,6 +954,15 @@ BEGIN
         RAISE EXCEPTION 'batch_size must be between 1 and 100000, not %', coalesce(batch_size::text, 'null')
             USING ERRCODE = 'invalid_parameter_value', HINT = 'CALL customercard.bulk_run() sizes batches itself.';
     END IF;
+    -- no lock wait of the batch lasts longer than bulk_lock_timeout(): a row
+    -- a session holds (of the job's own account, the only rows it reaches)
+    -- fails the batch with 55P03, an attempt of the job, and the runner goes
+    -- on with the next job (a shorter lock_timeout of the caller stays)
+    IF pg_catalog.current_setting('lock_timeout')::interval = interval '0'
+       OR pg_catalog.current_setting('lock_timeout')::interval > customercard.bulk_lock_timeout() THEN
+        EXECUTE pg_catalog.format('SET LOCAL lock_timeout = %L',
+                                  (pg_catalog.date_part('epoch', customercard.bulk_lock_timeout()) * 1000)::bigint || 'ms');
+    END IF;
     SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_run_batch.job_id FOR UPDATE;
     IF NOT FOUND OR j.status NOT IN ('queued', 'running') OR j.run_at > now() THEN
         RETURN 0;
@@ -979,20 +1011,35 @@ BEGIN
 END
 $$;
 
--- The due job this role may run that has waited longest for a batch and
--- that no other runner holds, its row locked until this transaction ends
+-- The next job for a batch: accounts take turns -- the account this role
+-- may run jobs of that was served longest ago (its latest batch, done or
+-- failed, of any job; never first), then that account's job that has
+-- waited longest (since its last batch, or since it became due: a run_at
+-- in the past counts from when the job was queued, so no job queued for
+-- 1900 jumps the line).  Its row is locked until this transaction ends
 -- (FOR UPDATE SKIP LOCKED: a killed runner frees its job at once, and no
 -- role of another account can hold it, as row-level security keeps their
--- jobs out of its sight).  Jobs share the runners batch by batch.
+-- jobs out of its sight).  So a job waits for one batch of each other
+-- account with due jobs, however many jobs those accounts queued.
 CREATE FUNCTION customercard.bulk_claim(OUT account_id bigint, OUT job_id bigint)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     c record;
+    accts bigint[];
 BEGIN
-    FOR c IN SELECT b.account_id, b.job_id FROM customercard.bulk_jobs b
-              WHERE b.status IN ('queued', 'running') AND b.run_at <= now()
-                AND customercard.account_may_act(b.account_id)
-              ORDER BY b.progress_at NULLS FIRST, b.run_at, b.job_id
+    SELECT array_agg(DISTINCT b.account_id) INTO accts FROM customercard.bulk_jobs b
+     WHERE b.status IN ('queued', 'running') AND b.run_at <= now() AND customercard.account_may_act(b.account_id);
+    IF accts IS NULL THEN
+        RETURN;
+    END IF;
+    FOR c IN WITH served AS (SELECT s.account_id, max(s.progress_at) AS at FROM customercard.bulk_jobs s
+                              WHERE s.account_id = ANY (accts) GROUP BY s.account_id),
+                  due AS (SELECT b.account_id, b.job_id,
+                                 coalesce(b.progress_at, greatest(b.run_at, b.created_at)) AS waiting
+                            FROM customercard.bulk_jobs b
+                           WHERE b.account_id = ANY (accts) AND b.status IN ('queued', 'running') AND b.run_at <= now())
+             SELECT d.account_id, d.job_id FROM due d JOIN served v ON v.account_id = d.account_id
+              ORDER BY v.at NULLS FIRST, min(d.waiting) OVER (PARTITION BY d.account_id), d.account_id, d.waiting, d.job_id
     LOOP
         -- (a row at a time: Citus locks the rows of one shard only)
         PERFORM 1 FROM customercard.bulk_jobs b
@@ -1030,6 +1077,12 @@ $$;
 
 CREATE FUNCTION customercard.bulk_max_attempts() RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 3 $$;
+
+-- The longest a batch waits for any lock (lock_timeout, for the batch's
+-- transaction): a lock a tenant holds in its own account costs the runner
+-- this much at most, and the job an attempt.
+CREATE FUNCTION customercard.bulk_lock_timeout() RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT interval '1 second' $$;
 
 -- (No SECURITY DEFINER and no SET clause: a procedure with either may not
 -- COMMIT.  Every statement here calls functions that pin their search path.)
@@ -1122,6 +1175,7 @@ BEGIN
         UPDATE customercard.bulk_jobs b SET status = 'cancelled', finished_at = now()
          WHERE b.account_id = acct AND b.job_id = j.job_id;
     END IF;
+    PERFORM customercard.bulk_check_queue(acct);
     INSERT INTO customercard.bulk_jobs (account_id, action, params)
     VALUES (acct, 'undo', jsonb_build_object('job_id', j.job_id, 'action', j.action))
     RETURNING bulk_jobs.job_id INTO undo;

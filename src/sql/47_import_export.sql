@@ -238,6 +238,7 @@ BEGIN
         RAISE EXCEPTION 'nothing to import' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the file''s bytes.';
     END IF;
     checked := customercard.import_check_settings(acct, settings);
+    PERFORM customercard.bulk_check_queue(acct);
     INSERT INTO customercard.bulk_jobs (account_id, action, params, run_at)
     VALUES (acct, 'import', jsonb_build_object('format', format, 'settings', checked), import_enqueue.run_at)
     RETURNING job_id INTO job;

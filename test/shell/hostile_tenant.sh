@@ -23,6 +23,8 @@
 #     CREATE RULE behind a reader stalls boris's reads.
 #   - log_event details above customercard.log_event_max_bytes, a raised
 #     limit, an actor with control characters: refused.
+#   - the runner: a row lock anna holds in her account, her 300 jobs, her
+#     jobs queued for 1900, her queue beyond bulk_max_queued_jobs.
 # HOSTILE_VERSION=0.1 runs it against an older install script.
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster with
 # trust auth.
@@ -75,7 +77,7 @@ SELECT customercard.bind_role('cc_ht_boris', 2);
 INSERT INTO customercard.contacts (account_id, name) SELECT 1, 'Anna client ' || i FROM generate_series(1, 50) i;
 INSERT INTO customercard.contacts (account_id, name) SELECT 2, 'Boris client ' || i FROM generate_series(1, 50) i;
 SQL
-echo "1..64"
+echo "1..69"
 
 # 1. a poisoned job
 ok "$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')")" 22007 \
@@ -277,3 +279,38 @@ ok "$(as cc_ht_anna -c "SET customercard.actor = E'manager 7\n2026-12-07 system 
    "22023|22023|22023|22023|22023" "an actor with a line break, tab, carriage return, line separator or C1 control is refused (22023)"
 ok "$(as cc_ht_anna -c "SET customercard.actor = 'manager:Анна 7'" -c "SELECT customercard.current_actor()")" "manager:Анна 7" \
    "... a manager id of any script is taken"
+
+# 10. the shared runner: a lock anna holds in her own account, her 300
+# jobs, her jobs "due" since 1900, her queue's limit
+admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
+c1=$(admin -c "SELECT min(contact_id) FROM customercard.contacts WHERE account_id = 1")
+h=$(hold cc_ht_anna rowlock "SELECT 1 FROM customercard.contacts WHERE contact_id = $c1 FOR UPDATE")
+ajob=$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"locked\"}', ARRAY[$c1])")
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"unlocked\"}', filter => '{}')")
+out=$(admin -c "SET statement_timeout = '7s'" -c "CALL customercard.bulk_run('3 seconds')" 2>&1 || true)
+ok "$h $out|$(admin -c "SELECT string_agg(account_id || ':' || status || ':' || (attempts > 0 OR status = 'failed') || ':' || coalesce(left(error, 5), '-'), ' ' ORDER BY account_id) FROM customercard.bulk_jobs WHERE job_id IN ($ajob, $bjob)")" \
+   "held |1:failed:true:55P03 2:done:false:-" \
+   "a row anna holds in her own account stalls no runner: bulk_run('3 seconds') ends within 7 s, her job's batches fail on the lock (55P03, failed after 3), boris's job is done"
+release rowlock
+admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
+mark=$(admin -c "SELECT max(job_id) FROM customercard.bulk_jobs")
+as cc_ht_anna -c "SELECT count(customercard.bulk_enqueue('add_tag', jsonb_build_object('tag', 'many' || i), ARRAY[$c1])) FROM generate_series(1, 300) i" >/dev/null
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"fair\"}', filter => '{}')")
+admin -c "SET statement_timeout = '20s'" -c "CALL customercard.bulk_run('1 second')" >/dev/null 2>&1 || true
+ok "$(admin -c "SELECT status || ' ' || ((SELECT count(*) FROM customercard.bulk_jobs a WHERE a.account_id = 1 AND a.job_id > $mark AND a.started_at < b.started_at) <= 1) FROM customercard.bulk_jobs b WHERE job_id = $bjob")" "done true" \
+   "with 300 jobs of anna queued first, boris's job waits one batch of them (turns per account)"
+admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
+mark=$(admin -c "SELECT max(job_id) FROM customercard.bulk_jobs")
+bjob=$(boris "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"early\"}', filter => '{}')")
+as cc_ht_anna -c "SELECT count(customercard.bulk_enqueue('add_tag', jsonb_build_object('tag', 'past' || i), ARRAY[$c1], run_at => '1900-01-01')) FROM generate_series(1, 20) i" >/dev/null
+admin -c "SET statement_timeout = '20s'" -c "CALL customercard.bulk_run('1 second')" >/dev/null 2>&1 || true
+ok "$(admin -c "SELECT status || ' ' || ((SELECT count(*) FROM customercard.bulk_jobs a WHERE a.account_id = 1 AND a.job_id > $mark AND a.started_at < b.started_at) <= 1) FROM customercard.bulk_jobs b WHERE job_id = $bjob")" "done true" \
+   "... and 20 jobs of hers with run_at 1900 jump ahead of his earlier one by one batch at most (a past run_at counts as now)"
+admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
+admin -c "ALTER ROLE cc_ht_anna SET customercard.bulk_max_queued_jobs = 5"
+ok "$(as cc_ht_anna -c "SELECT count(customercard.bulk_enqueue('add_tag', jsonb_build_object('tag', 'cap' || i), ARRAY[$c1])) FROM generate_series(1, 5) i") $(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}')") $(as cc_ht_anna -c "SELECT customercard.import_enqueue(convert_to(E'name\\nX\\n', 'UTF8'), 'csv')")" "5 54000 54000" \
+   "an account has at most customercard.bulk_max_queued_jobs queued jobs (54000 beyond, for any kind of job)"
+ok "$(as cc_ht_anna -c "SET customercard.bulk_max_queued_jobs = 1000")|$(boris "SELECT customercard.bulk_enqueue('archive', filter => '{}') > 0")" "42501|t" \
+   "... a limit she cannot raise; boris's queue is his own"
+admin -c "ALTER ROLE cc_ht_anna RESET customercard.bulk_max_queued_jobs"
+admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
