@@ -390,6 +390,9 @@ CollectField(void *arg, const char *text, size_t len, int line)
 	CsvCollect *c = arg;
 	size_t		quotes = 0;
 
+	/* (the reader holds nothing to free: a cancel may leave it here) */
+	CHECK_FOR_INTERRUPTS();
+
 	while (quotes < len && text[quotes] == '\'')
 		quotes++;
 	if (quotes > 0 && quotes < len && strchr("=+-@\t\r", text[quotes]) != NULL)
@@ -514,6 +517,13 @@ IsCustomField(const char *name)
 	return SPI_processed > 0;
 }
 
+/* qsort comparator of column names */
+static int
+ColumnOrder(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
  * The rows of a table (the first the header) through upsert_contact_ex: the
  * CSV and .xlsx imports' common part.  what names the format in messages
@@ -560,12 +570,21 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 					 errhint("Nothing was imported. Columns: name, first_name, last_name, middle_name, nickname, avatar_url, gender, "
 							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, "
 							 "channel with social_id (and connection), custom:<field name> or a custom field's name.")));
-		for (int j = 0; j < i; j++)
-			if (strcmp(columns[j], columns[i]) == 0)
+	}
+	/* a column twice: sorted, neighbours (not every pair: a header may be long) */
+	if (ncolumns > 1)
+	{
+		char	  **sorted = palloc(sizeof(char *) * ncolumns);
+
+		memcpy(sorted, columns, sizeof(char *) * ncolumns);
+		qsort(sorted, ncolumns, sizeof(char *), ColumnOrder);
+		for (int i = 1; i < ncolumns; i++)
+			if (strcmp(sorted[i - 1], sorted[i]) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-						 errmsg("%s column \"%s\" appears twice", what, columns[i]),
+						 errmsg("%s column \"%s\" appears twice", what, sorted[i]),
 						 errhint("Nothing was imported. Keep one column of each name.")));
+		pfree(sorted);
 	}
 
 	for_each_from(lc, records, 1)
@@ -703,6 +722,17 @@ typedef struct SheetCell
 	char	   *text;
 } SheetCell;
 
+/*
+ * xlsx_read callback, between chunks of XML: a cancel or a terminate is
+ * pending (the reader then frees what it holds, and ImportXlsx takes the
+ * interrupt)
+ */
+static int
+XlsxInterrupted(void *arg)
+{
+	return QueryCancelPending || ProcDiePending;
+}
+
 /* xlsx_read callback: a cell of the first sheet */
 static int
 CollectCell(void *arg, int row, int col, const char *text, size_t len)
@@ -751,7 +781,7 @@ static void
 ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t len)
 {
 	SheetCollect c = {NIL, 0};
-	XlsxCallbacks cb = {CollectCell, &c};
+	XlsxCallbacks cb = {CollectCell, &c, XlsxInterrupted};
 	char		detail[512];
 	XlsxError	err;
 	SheetRow   *head;
@@ -775,6 +805,13 @@ ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t le
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory reading the workbook: %s", detail)));
+			break;
+		case XLSX_INTERRUPTED:
+			CHECK_FOR_INTERRUPTS();
+			/* (a cancel held off for now) */
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("the import was interrupted while reading the workbook")));
 			break;
 		default:
 			ereport(ERROR,
@@ -804,6 +841,8 @@ ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t le
 		CsvRecord  *rec = palloc0(sizeof(CsvRecord));
 		char	  **vals = palloc0(sizeof(char *) * (head->ncols + 1));
 		ListCell   *cl;
+
+		CHECK_FOR_INTERRUPTS();
 
 		foreach(cl, r->cells)
 		{

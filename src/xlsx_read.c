@@ -66,6 +66,14 @@ BufAdd(Buf *b, const char *s, size_t n)
 	b->s[b->len] = '\0';
 }
 
+/* a custom number format of styles.xml */
+typedef struct StyleFormat
+{
+	int			id;
+	int			kind;
+	size_t		order;			/* of definition: a later one of an id wins */
+} StyleFormat;
+
 typedef struct Reader
 {
 	zip_t	   *zip;
@@ -82,12 +90,16 @@ typedef struct Reader
 	size_t	   *string_lens;
 	size_t		nstrings;
 	size_t		strings_cap;
-	/* styles: per cell format (xf), 0 none, 1 date, 2 date and time, 3 time */
+	/*
+	 * styles: per cell format (xf), 0 none, 1 date, 2 date and time, 3 time
+	 * (xf_kind holds each xf's numFmtId until the part is read)
+	 */
 	int		   *xf_kind;
 	size_t		nxf;
-	int		   *fmt_ids;		/* custom numFmt ids and their kinds */
-	int		   *fmt_kinds;
+	size_t		xf_cap;
+	StyleFormat *fmts;			/* custom numFmts: id, kind, order */
 	size_t		nfmts;
+	size_t		fmts_cap;
 	/* parsing state */
 	int			in_text;		/* inside a <t> that counts */
 	int			in_rph;			/* inside phonetic runs (<rPh>), which do not */
@@ -121,6 +133,30 @@ Fail(Reader *r, XlsxError err, const char *fmt,...)
 	va_end(ap);
 	if (r->parser)
 		XML_StopParser(r->parser, XML_FALSE);
+}
+
+/*
+ * room for one more element in *array (of n, with *cap allocated), the
+ * allocation doubled when full: appending stays linear
+ */
+static int
+Grow(Reader *r, void **array, size_t *cap, size_t n, size_t size)
+{
+	void	   *p;
+	size_t		want;
+
+	if (n < *cap)
+		return 1;
+	want = *cap ? *cap * 2 : 64;
+	p = realloc(*array, want * size);
+	if (p == NULL)
+	{
+		Fail(r, XLSX_NO_MEMORY, "out of memory");
+		return 0;
+	}
+	*array = p;
+	*cap = want;
+	return 1;
 }
 
 /* the local name of an expat name "uri local" (namespace processing on) */
@@ -196,6 +232,11 @@ ParsePart(Reader *r, const char *name, XML_StartElementHandler start, XML_EndEle
 			break;
 		}
 		total += (size_t) n;
+		if (r->cb->interrupted && r->cb->interrupted(r->cb->arg))
+		{
+			Fail(r, XLSX_INTERRUPTED, "interrupted while reading %s", name);
+			break;
+		}
 		if (total > r->max_part)
 		{
 			Fail(r, XLSX_TOO_BIG, "%s unpacks to more than %zu bytes", name, r->max_part);
@@ -446,44 +487,69 @@ StylesStart(void *ud, const XML_Char *name, const XML_Char **atts)
 	{
 		const char *id = Attr(atts, "numFmtId");
 		const char *code = Attr(atts, "formatCode");
-		int		   *ni,
-				   *nk;
 
 		if (id == NULL || code == NULL)
 			return;
-		ni = realloc(r->fmt_ids, (r->nfmts + 1) * sizeof(int));
-		if (ni)
-			r->fmt_ids = ni;
-		nk = realloc(r->fmt_kinds, (r->nfmts + 1) * sizeof(int));
-		if (nk)
-			r->fmt_kinds = nk;
-		if (!ni || !nk)
-		{
-			Fail(r, XLSX_NO_MEMORY, "out of memory reading the styles");
+		if (!Grow(r, (void **) &r->fmts, &r->fmts_cap, r->nfmts, sizeof(StyleFormat)))
 			return;
-		}
-		r->fmt_ids[r->nfmts] = atoi(id);
-		r->fmt_kinds[r->nfmts++] = FormatKind(code);
+		r->fmts[r->nfmts].id = atoi(id);
+		r->fmts[r->nfmts].kind = FormatKind(code);
+		r->fmts[r->nfmts].order = r->nfmts;
+		r->nfmts++;
 	}
 	else if (strcmp(l, "cellXfs") == 0)
 		r->in_cellxfs = 1;
 	else if (strcmp(l, "xf") == 0 && r->in_cellxfs)
 	{
 		const char *id = Attr(atts, "numFmtId");
-		int			fmt = id ? atoi(id) : 0;
-		int			kind = BuiltinKind(fmt);
-		int		   *nx = realloc(r->xf_kind, (r->nxf + 1) * sizeof(int));
 
-		if (nx == NULL)
-		{
-			Fail(r, XLSX_NO_MEMORY, "out of memory reading the styles");
+		if (!Grow(r, (void **) &r->xf_kind, &r->xf_cap, r->nxf, sizeof(int)))
 			return;
+		r->xf_kind[r->nxf++] = id ? atoi(id) : 0;
+	}
+}
+
+/* custom formats by id, then by order of definition */
+static int
+FormatOrder(const void *a, const void *b)
+{
+	const StyleFormat *x = a;
+	const StyleFormat *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * styles.xml read: each xf's numFmtId becomes its kind -- the last custom
+ * format of that id, else the built-in one (a binary search each)
+ */
+static void
+ResolveStyles(Reader *r)
+{
+	if (r->nfmts > 1)
+		qsort(r->fmts, r->nfmts, sizeof(StyleFormat), FormatOrder);
+	for (size_t x = 0; x < r->nxf; x++)
+	{
+		int			fmt = r->xf_kind[x];
+		int			kind = BuiltinKind(fmt);
+		size_t		lo = 0,
+					hi = r->nfmts;
+
+		/* the first format with an id above fmt; the one before it may match */
+		while (lo < hi)
+		{
+			size_t		mid = lo + (hi - lo) / 2;
+
+			if (r->fmts[mid].id <= fmt)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
-		r->xf_kind = nx;
-		for (size_t i = 0; i < r->nfmts; i++)
-			if (r->fmt_ids[i] == fmt)
-				kind = r->fmt_kinds[i];
-		r->xf_kind[r->nxf++] = kind;
+		if (lo > 0 && r->fmts[lo - 1].id == fmt)
+			kind = r->fmts[lo - 1].kind;
+		r->xf_kind[x] = kind;
 	}
 }
 
@@ -751,6 +817,8 @@ cc_read_xlsx(const void *data, size_t len, size_t max_part,
 	r.in_rph = 0;
 	ParsePart(&r, "xl/styles.xml", StylesStart, StylesEnd, NoChars, 0);
 	if (r.err == XLSX_OK)
+		ResolveStyles(&r);
+	if (r.err == XLSX_OK)
 		ParsePart(&r, r.sheet_path, SheetStart, SheetEnd, TextChars, 1);
 
 	zip_discard(r.zip);
@@ -759,8 +827,7 @@ cc_read_xlsx(const void *data, size_t len, size_t max_part,
 	free(r.strings);
 	free(r.string_lens);
 	free(r.xf_kind);
-	free(r.fmt_ids);
-	free(r.fmt_kinds);
+	free(r.fmts);
 	free(r.text.s);
 	free(r.sheet_rid);
 	free(r.sheet_path);

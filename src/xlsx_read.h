@@ -18,7 +18,8 @@ typedef enum XlsxError
 	XLSX_NOT_XLSX,				/* a zip, but no workbook or sheet in it */
 	XLSX_BAD_XML,				/* a part is not well-formed XML, or not as the format says */
 	XLSX_TOO_BIG,				/* a part unpacks to more than the limit */
-	XLSX_NO_MEMORY
+	XLSX_NO_MEMORY,
+	XLSX_INTERRUPTED			/* the interrupted callback said to stop */
 } XlsxError;
 
 typedef struct XlsxCallbacks
@@ -33,12 +34,20 @@ typedef struct XlsxCallbacks
 	 */
 	int			(*cell) (void *arg, int row, int col, const char *text, size_t len);
 	void	   *arg;
+
+	/*
+	 * Asked between chunks of every part (64 kB of XML at a time, a bounded
+	 * amount of work): nonzero stops the reader with XLSX_INTERRUPTED,
+	 * having freed what it holds.  NULL: never.
+	 */
+	int			(*interrupted) (void *arg);
 } XlsxCallbacks;
 
 /*
  * Read the first sheet of the workbook data[0..len).  No part may unpack to
  * more than max_part bytes (counted as they are read, whatever the archive
- * claims).  On error, returns its kind and writes what was wrong into
+ * claims).  The work is linear in what the parts unpack to (the styles'
+ * formats are looked up in a sorted array, every array grows by doubling).  On error, returns its kind and writes what was wrong into
  * detail (NUL-terminated, at most detail_len bytes).
  */
 extern XlsxError cc_read_xlsx(const void *data, size_t len, size_t max_part,
