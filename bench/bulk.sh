@@ -10,6 +10,9 @@
 # queues add_tag for its 100 contacts; printed: how long it waited until
 # done, and how many of the big job's batches committed meanwhile, beside
 # the big job's mean batch time.         target: <= 1 batch of the big job
+# Fairness among accounts, last: 300 small jobs of account 1 queued first,
+# then one of the other account; printed: how many of account 1's jobs
+# (a batch each) finished before it, and the time a job.    target: <= 1
 # First, bulk_preview of the same add_tag beside audience_count('{}') (the
 # count over the selection it may cost).  Last, bulk_undo of round 1's job
 # beside that job's time, and the journal's bytes per changed contact.
@@ -140,6 +143,20 @@ printf '   undo %6.1f s (%s, %s done, %s failed; tags of the job left: %s)   the
 echo "   ratio undo / job: $(ratio "$un" "$q1")x   (target <= 1.2x)"
 printf '   journal per changed contact: %.0f bytes of rows + %.0f bytes of index (%s rows of the job)\n' \
        "$(echo "$jheap / $jrows" | bc -l)" "$(echo "$jidx / $jall" | bc -l)" "$jrows"
+
+echo "== fairness among accounts: 300 jobs of account 1 (add_tag to 100 contacts each) queued first, then one job of account $small_acct"
+ids=$(q -c "SELECT array_agg(contact_id ORDER BY contact_id)::text FROM (SELECT contact_id FROM customercard.contacts
+             WHERE account_id = 1 AND merged_into IS NULL AND deleted_at IS NULL ORDER BY contact_id LIMIT 100) x")
+first=$(q -c "SELECT min(j) FROM (SELECT customercard.bulk_enqueue('add_tag', jsonb_build_object('tag', 'bench many $stamp ' || i), '$ids'::bigint[]) j
+                                    FROM generate_series(1, 300) i) x")
+job=$(q -c "SET customercard.account_id = $small_acct" -c "SELECT customercard.bulk_enqueue('add_tag', '{\"tag\": \"bench fair $stamp\"}', filter => '{}')")
+t0=$(now)
+q -c "CALL customercard.bulk_run('1 hour')"
+fr=$(echo "$(now) - $t0" | bc)
+waited=$(q -c "SELECT count(*) FROM customercard.bulk_jobs a, customercard.bulk_jobs b
+                WHERE b.job_id = $job AND a.account_id = 1 AND a.job_id >= $first AND a.job_id < $job AND a.finished_at < b.finished_at")
+printf '   the small job waited for %s batches of account 1 (target <= 1); the 301 jobs took %.1f s, %.1f ms a job\n' \
+       "$waited" "$fr" "$(echo "$fr * 1000 / 301" | bc -l)"
 
 # leave the tags as they were for the other benchmarks (their removal is logged too)
 q -c "DELETE FROM customercard.contact_tags ct USING customercard.tags t

@@ -6,14 +6,17 @@
 #    fresh install, and each of its lines that ends in "-- result" gives
 #    that result;
 #  - docs/development.md's layout names every file of src/, src/sql/,
-#    tools/, bench/ and test/scripts/, and nothing that is not there.
+#    tools/, bench/ and test/scripts/, and nothing that is not there;
+#  - docs/security.md's list of SECURITY DEFINER functions (the first
+#    paragraph of its section) names exactly those of pg_proc, and its
+#    count in words is theirs.
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster.
 set -euo pipefail
 source "$(dirname "$0")/lib/cards.sh"
 DB=cc_docs
 WORK=$(mktemp -d /tmp/cc_docs.XXXXXX)
 trap 'rm -rf "$WORK"; dropdb --if-exists $DB 2>/dev/null' EXIT
-echo "1..6"
+echo "1..8"
 
 # blocks FILE MARKED: the ```sql blocks of FILE (only those after a
 # <!-- runnable --> line when MARKED is 1), each ending with a line "-- end of block"
@@ -95,3 +98,25 @@ PY
 )
 ok "$(echo "$layout" | sed -n 1p)" none "docs/development.md's layout names every file of src/, src/sql/, tools/, bench/ and test/scripts/"
 ok "$(echo "$layout" | sed -n 2p)" none "... and every file it names of those is in the tree"
+
+# docs/security.md's SECURITY DEFINER functions, against the catalog
+fresh
+named=$(python3 - "$ROOT/docs/security.md" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding='utf-8').read()
+section = text.split('## SECURITY DEFINER functions', 1)[1]
+para = section.strip().split('\n- ', 1)[0]
+count = re.match(r'\s*(\S+)', para).group(1)
+print(count)
+print(','.join(sorted(set(re.findall(r'`([a-z_]+)`', para)))))
+PY
+)
+word=$(echo "$named" | sed -n 1p)
+catalog=$(q $DB -c "SELECT string_agg(DISTINCT p.proname, ',' ORDER BY p.proname) FROM pg_proc p WHERE p.pronamespace = 'customercard'::regnamespace AND p.prosecdef")
+listed=$(q $DB -c "SELECT string_agg(DISTINCT n, ',' ORDER BY n) FROM unnest(string_to_array('$(echo "$named" | sed -n 2p)', ',')) n
+                    WHERE EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'customercard'::regnamespace AND p.proname = n)")
+ok "$listed" "$catalog" "docs/security.md names exactly the SECURITY DEFINER functions of pg_proc"
+nsec=$(q $DB -c "SELECT count(DISTINCT p.proname) FROM pg_proc p WHERE p.pronamespace = 'customercard'::regnamespace AND p.prosecdef")
+words=(zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty)
+spelled() { local v=$1; if [ "$v" -le 20 ]; then echo "${words[$v]}"; else local t=("" "" twenty thirty forty); local u=$((v % 10)); echo "${t[$((v / 10))]}$([ $u -gt 0 ] && echo "-${words[$u]}")"; fi; }
+ok "$(echo "$word" | tr "A-Z" "a-z")" "$(spelled "$nsec")" "... and gives their number ($nsec) in words"

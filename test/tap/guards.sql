@@ -1,7 +1,8 @@
--- Row guards: the action log is append-only for every role (superuser
--- included); points follow their ledger both ways; updated_at is stamped.
+-- Row guards: the action log is append-only for every statement of every
+-- role (superuser included), and only the owner or a superuser can turn the
+-- guards aside; points follow their ledger both ways; updated_at is stamped.
 BEGIN;
-SELECT plan(18);
+SELECT plan(21);
 
 SELECT customercard.upsert_contact('{"name": "Guarded"}') AS c \gset
 INSERT INTO customercard.action_log (contact_id, event, details) VALUES (:c, 'crm_exported', '{"crm": "amoCRM"}');
@@ -27,7 +28,18 @@ SELECT throws_ok('DELETE FROM customercard.action_log WHERE at < ''2030-01-01'''
 CREATE ROLE cc_t_archivist LOGIN IN ROLE customercard_admin;
 SET SESSION AUTHORIZATION cc_t_archivist;
 SELECT throws_ok('SELECT customercard.archive_action_log(now())', '42501', NULL, 'an admin role cannot archive: a superuser''s job');
+-- what turns the triggers aside is the owner's and a superuser's alone
+SELECT throws_ok('SET session_replication_role = replica', '42501', NULL,
+    'an admin role cannot set session_replication_role (which skips the log''s triggers)');
+SELECT throws_ok('ALTER TABLE customercard.action_log DISABLE TRIGGER ALL', '42501', NULL,
+    '... nor disable the log''s triggers');
 RESET SESSION AUTHORIZATION;
+-- and a superuser can: the guards stop every statement, not a superuser who turns them off
+SET LOCAL session_replication_role = replica;
+DELETE FROM customercard.action_log WHERE contact_id = :c AND event = 'crm_exported';
+SELECT is((SELECT count(*)::int FROM customercard.action_log WHERE contact_id = :c AND event = 'crm_exported'), 0,
+    'a superuser with session_replication_role = replica does delete log rows (docs/security.md says so)');
+SET LOCAL session_replication_role = origin;
 
 -- points: a hand edit becomes a ledger row; a ledger row moves the balance
 UPDATE customercard.contacts SET points = 25 WHERE contact_id = :c;

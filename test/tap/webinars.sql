@@ -5,7 +5,7 @@
 -- card_webinars shows each registration with its visits and when the
 -- webinar took place.
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 
 SELECT customercard.create_account('Webinars', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -116,6 +116,19 @@ SELECT results_eq(format('SELECT sum(chat_messages)::int, bool_and(chat = ''[]''
 SELECT is((SELECT count(*) FROM customercard.action_log WHERE contact_id = :bob AND details::text LIKE '%Omsk%'), 0::bigint,
     '... and leaves none in the log');
 SELECT is((SELECT count(*) FROM customercard.webinar_registrations WHERE contact_id = :bob), 1::bigint, '... the registration stays (a count)');
+
+-- a manager's visit that names a webinar the account does not have
+SELECT customercard.upsert_contact('{"name": "Visitor of a new webinar"}') AS wm_contact \gset
+CREATE ROLE cc_t_webinar_manager IN ROLE customercard_manager;
+SELECT customercard.bind_role('cc_t_webinar_manager', :acct);
+SET ROLE cc_t_webinar_manager;
+INSERT INTO customercard.webinar_visits (contact_id, webinar, launch, joined_at) VALUES (:wm_contact, 'Made by a manager', 2, now());
+SELECT results_eq($$SELECT w.name, w.launch, w.webinar_id = v.webinar_id FROM customercard.webinar_visits v
+                    JOIN customercard.webinars w USING (account_id, webinar_id) WHERE v.webinar = 'Made by a manager'$$,
+    $$VALUES ('Made by a manager'::text, 2, true)$$, 'a manager''s visit naming an unknown webinar makes it, in her account, its id the sequence''s');
+SELECT throws_ok($$INSERT INTO customercard.webinars (webinar_id, name) VALUES (999999, 'Chosen id')$$, '42501', NULL,
+    '... while she still cannot choose a webinar''s id');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
