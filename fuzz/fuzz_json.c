@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_json.c
- *	  libFuzzer harness for import_json's use of cJSON (Debian's libcjson):
+ *	  libFuzzer harness for import_json's use of cJSON (Debian's libcjson; import_json
+ *	  hands it one object of the array at a time, found by PostgreSQL's parser):
  *	  parse with a length and without requiring a NUL, walk the array, print
  *	  each object as import_json hands it to upsert_contact.
  *

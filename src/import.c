@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * import.c
- *	  Importing contacts: import_json (a JSON array of objects, parsed with
+ *	  Importing contacts: import_json (a JSON array of objects: PostgreSQL's
+ *	  parser finds them, each parsed with
  *	  cJSON), import_csv (RFC 4180, with a header row) and import_xlsx (the
  *	  first sheet of a workbook, xlsx_read.c, with a header row).
  *
@@ -293,30 +294,115 @@ JsonMalformed(const char *s, int len, const char *at, const char *detail)
 }
 
 /*
- * The document as PostgreSQL's jsonb input reads it (its own parser, with
- * escapes checked): what jsonb refuses is refused here, at the token where
- * it fails -- cJSON alone accepts [-01], [2.], [.5], raw control characters
- * in strings, bad \u escapes and a form feed as whitespace.  Linear in the
- * input; nesting is bounded by the stack depth check, as for jsonb.
+ * The top-level elements of a JSON document, as PostgreSQL's own parser
+ * (the one jsonb's input uses, escapes checked) finds them: what jsonb
+ * refuses is refused, at the token where it fails -- cJSON alone accepts
+ * [-01], [2.], [.5], raw control characters in strings, bad \u escapes
+ * and a form feed as whitespace.  Linear in the input, interruptible at
+ * every object, array and element; nesting is bounded by the stack depth
+ * check, as for jsonb.
  */
-static void
-CheckJsonStrictly(char *s, int len)
+typedef struct JsonElements
 {
-	JsonLexContext *lex = JsonLexerFor(s, len);
-	JsonParseErrorType error = pg_parse_json(lex, &nullSemAction);
+	JsonLexContext *lex;
+	const char *base;
+	int			depth;
+	bool		array;			/* the document is an array */
+	int			n;
+	int			cap;
+	int		   *start;			/* each element of the array: its offsets */
+	int		   *end;
+} JsonElements;
 
-	if (error != JSON_SUCCESS)
-		JsonMalformed(s, len, lex->token_start ? lex->token_start : s + len, json_errdetail(error, lex));
+static JSON_ACTION_RESULT
+JsonArrayStart(void *state)
+{
+	JsonElements *e = state;
+
+	CHECK_FOR_INTERRUPTS();
+	if (e->depth++ == 0)
+		e->array = true;
+	JSON_ACTION_DONE;
 }
 
-/* a JSON array of contact objects, s[0..len) NUL-terminated */
+static JSON_ACTION_RESULT
+JsonObjectStart(void *state)
+{
+	JsonElements *e = state;
+
+	CHECK_FOR_INTERRUPTS();
+	e->depth++;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+JsonNestEnd(void *state)
+{
+	JsonElements *e = state;
+
+	e->depth--;
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+JsonElementStart(void *state, bool isnull)
+{
+	JsonElements *e = state;
+
+	CHECK_FOR_INTERRUPTS();
+	if (e->depth != 1)
+		JSON_ACTION_DONE;
+	if (e->n == e->cap)
+	{
+		e->cap = e->cap ? e->cap * 2 : 1024;
+		e->start = e->start ? repalloc(e->start, sizeof(int) * e->cap) : palloc(sizeof(int) * e->cap);
+		e->end = e->end ? repalloc(e->end, sizeof(int) * e->cap) : palloc(sizeof(int) * e->cap);
+	}
+	e->start[e->n] = (int) (e->lex->token_start - e->base);
+	JSON_ACTION_DONE;
+}
+
+static JSON_ACTION_RESULT
+JsonElementEnd(void *state, bool isnull)
+{
+	JsonElements *e = state;
+
+	if (e->depth == 1)
+		e->end[e->n++] = (int) (e->lex->prev_token_terminator - e->base);
+	JSON_ACTION_DONE;
+}
+
+/* the elements of the document s[0..len); a document jsonb refuses is an error */
+static void
+ReadJsonElements(char *s, int len, JsonElements *e)
+{
+	JsonSemAction sem;
+	JsonParseErrorType error;
+
+	memset(e, 0, sizeof(*e));
+	memset(&sem, 0, sizeof(sem));
+	e->lex = JsonLexerFor(s, len);
+	e->base = s;
+	sem.semstate = e;
+	sem.array_start = JsonArrayStart;
+	sem.array_end = JsonNestEnd;
+	sem.object_start = JsonObjectStart;
+	sem.object_end = JsonNestEnd;
+	sem.array_element_start = JsonElementStart;
+	sem.array_element_end = JsonElementEnd;
+	error = pg_parse_json(e->lex, &sem);
+	if (error != JSON_SUCCESS)
+		JsonMalformed(s, len, e->lex->token_start ? e->lex->token_start : s + len, json_errdetail(error, e->lex));
+}
+
+/*
+ * a JSON array of contact objects, s[0..len) NUL-terminated: each object
+ * goes to upsert_contact as cJSON prints it (parsed one at a time)
+ */
 static void
 ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
 {
-	const char *end = NULL;
-	cJSON	   *root;
-	cJSON	   *item;
-	int			line = 0;
+	JsonElements e;
 
 	/* a byte order mark before the document is the file's, as with CSV */
 	if (len >= 3 && (unsigned char) s[0] == 0xEF && (unsigned char) s[1] == 0xBB && (unsigned char) s[2] == 0xBF)
@@ -324,39 +410,34 @@ ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
 		s += 3;
 		len -= 3;
 	}
-	CheckJsonStrictly(s, len);
-	UseCjsonWithPalloc();
-	root = cJSON_ParseWithLengthOpts(s, len, &end, false);
-	if (root == NULL)
-		JsonMalformed(s, len, cJSON_GetErrorPtr(), NULL);
-	while (end && end < s + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-		end++;
-	if (end && end < s + len)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("the JSON has more after its end, at character %d", pg_mbstrlen_with_len(s, (int) (end - s)) + 1),
-				 errhint("Nothing was imported. The file must be one JSON array of contact objects.")));
-	if (!cJSON_IsArray(root))
+	ReadJsonElements(s, len, &e);
+	if (!e.array)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the JSON must be an array of contact objects"),
 				 errhint("Nothing was imported. Wrap the objects in [ ... ].")));
 
 	ConnectAndCheckSettings(st, fcinfo);
-	cJSON_ArrayForEach(item, root)
+	UseCjsonWithPalloc();
+	for (int i = 0; i < e.n; i++)
 	{
+		int			line = i + 1;
+		cJSON	   *item;
 		char	   *json;
 
-		line++;
 		CHECK_FOR_INTERRUPTS();
-		if (!cJSON_IsObject(item))
+		if (s[e.start[i]] != '{')
 		{
 			Reject(st, line, "not a JSON object");
 			continue;
 		}
+		item = cJSON_ParseWithLength(s + e.start[i], e.end[i] - e.start[i]);
+		if (item == NULL)		/* (valid JSON deeper than cJSON nests) */
+			JsonMalformed(s, len, s + e.start[i], "The object nests deeper than an import reads.");
 		json = cJSON_PrintUnformatted(item);
 		if (json == NULL)
 			elog(ERROR, "could not print a JSON object");
+		cJSON_Delete(item);
 		ImportRow(st, line, json);
 		pfree(json);
 	}

@@ -5,8 +5,9 @@
  *	  against (15 to 18), in one place, guarded by PG_VERSION_NUM: the code
  *	  elsewhere calls these names on every major.
  *
- *	  16: pg_class_ownercheck() gave way to object_ownercheck(), and
- *	      DecodeDateTime() takes where to put an error's detail.
+ *	  16: pg_class_ownercheck() gave way to object_ownercheck(),
+ *	      DecodeDateTime() takes where to put an error's detail, and the
+ *	      JSON parser's semantic actions return an error code.
  *	  17: a backend's local transaction id moved into PGPROC.vxid, and a
  *	      JSON lexer context may be the caller's (makeJsonLexContextCstringLen
  *	      takes it first).
@@ -58,6 +59,15 @@ JsonLexerFor(char *json, size_t len)
 	return makeJsonLexContextCstringLen(json, (int) len, GetDatabaseEncoding(), true);
 #endif
 }
+
+/* a JSON semantic action's result: void before 16, then an error code */
+#if PG_VERSION_NUM >= 160000
+#define JSON_ACTION_RESULT JsonParseErrorType
+#define JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define JSON_ACTION_RESULT void
+#define JSON_ACTION_DONE return
+#endif
 
 /* DecodeDateTime of 15's arguments; an error's detail (16 and later) is dropped */
 static inline int

