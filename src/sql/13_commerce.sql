@@ -159,7 +159,47 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION customercard.confirm_payment(bigint) IS
-    'Confirm a manual payment: it counts as paid; the confirming manager (the actor) and the time are recorded and logged; confirming twice is 55000';
+    'Confirm a manual payment: it counts as paid (and pays its order once the order''s payments cover it); the confirming manager (the actor) and the time are recorded and logged; confirming twice is 55000';
+
+-- An order that becomes paid keeps the moment (paid_at), whichever way it
+-- became so -- its status written by hand, a payment system's payment, a
+-- confirmation (payment_settles_order) -- unless its writer gave one.
+CREATE FUNCTION customercard.order_paid_at() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.status = 'paid' AND NEW.paid_at IS NULL AND (TG_OP = 'INSERT' OR OLD.status <> 'paid') THEN
+        NEW.paid_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER orders_paid_at BEFORE INSERT OR UPDATE OF status ON customercard.orders
+    FOR EACH ROW EXECUTE FUNCTION customercard.order_paid_at();
+
+-- A payment that succeeds pays its order once the order's succeeded
+-- payments cover its amount: a new, pending or confirmed order becomes
+-- paid (orders_paid_at stamps paid_at; the log tells of it as
+-- order_status_changed, with the actor).  Less than the amount leaves the
+-- order as it is (card_orders shows the part paid); a refunded, cancelled
+-- or failed order keeps its status.  In the writer's rights, as any
+-- change of the order's status.
+CREATE FUNCTION customercard.payment_settles_order() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    covered numeric;
+BEGIN
+    IF NEW.status = 'succeeded' THEN
+        SELECT sum(p.amount) INTO covered FROM customercard.payments p
+         WHERE p.account_id = NEW.account_id AND p.order_id = NEW.order_id AND p.status = 'succeeded';
+        UPDATE customercard.orders o SET status = 'paid'
+         WHERE o.account_id = NEW.account_id AND o.order_id = NEW.order_id
+           AND o.status IN ('new', 'pending', 'confirmed') AND o.amount <= covered;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER payments_settle_order AFTER INSERT OR UPDATE OF status, amount ON customercard.payments
+    FOR EACH ROW EXECUTE FUNCTION customercard.payment_settles_order();
 
 -- A recurring order charges no more: its next charge is dropped, the time
 -- it stopped kept (the log tells who).

@@ -215,8 +215,8 @@ COMMENT ON VIEW customercard.card_orders IS
 CREATE VIEW customercard.card_finance WITH (security_invoker = true) AS
 SELECT contact_id, currency,
        sum(amount) AS invoiced,
-       coalesce(sum(amount) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
-       coalesce(sum(amount) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
+       coalesce(sum(greatest(amount - paid, 0)) FILTER (WHERE status IN ('new', 'pending')), 0) AS expected,
+       coalesce(sum(greatest(amount - paid, 0)) FILTER (WHERE status = 'confirmed'), 0) AS confirmed,
        sum(paid) AS paid,
        sum(refund) AS refunds,
        sum(expense) AS expenses,
@@ -247,7 +247,7 @@ SELECT contact_id, currency,
        ) per_order
  GROUP BY contact_id, currency, account_id;
 COMMENT ON VIEW customercard.card_finance IS
-    'Money per contact and currency (JustClick''s figures): invoiced (every order, any status), expected (new/pending), confirmed, paid, refunds, expenses, income = paid - expenses, payouts, profit = income - partner, call-centre and co-author payouts - refunds; false orders left out';
+    'Money per contact and currency (JustClick''s figures), each sum counted once: invoiced (every order, any status), expected (what new/pending orders still wait for), confirmed (what confirmed orders still wait for), paid, refunds, expenses, income = paid - expenses, payouts, profit = income - partner, call-centre and co-author payouts - refunds; false orders left out';
 
 CREATE VIEW customercard.card_sales_plans WITH (security_invoker = true) AS
 SELECT sm.contact_id, sm.plan_id, sp.name AS plan, sm.status, sm.amount, sm.manager_id, m.name AS manager,

@@ -4,7 +4,7 @@
 -- active orders; card_finance by JustClick's definitions, each figure
 -- checked against a sum done by hand.
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 
 SELECT customercard.create_account('Payments test', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -50,7 +50,8 @@ SELECT throws_ok(format('SELECT customercard.confirm_payment(%s)', :py), '55000'
 SELECT throws_ok(format('SELECT customercard.confirm_payment(%s)', (SELECT payment_id FROM customercard.payments WHERE order_id = :o4)), '55000', NULL,
                  'a payment system''s payment is not confirmed: 55000');
 SELECT throws_ok('SELECT customercard.confirm_payment(0)', '42704', NULL, 'an unknown payment: 42704');
-UPDATE customercard.orders SET status = 'paid' WHERE order_id = :o1;
+SELECT results_eq(format('SELECT status, paid_at IS NOT NULL FROM customercard.orders WHERE order_id = %s', :o1),
+    $$VALUES ('paid'::text, true)$$, '... and the confirmation paid the order (its payments cover it)');
 
 -- ---------------------------------------------------------------- recurring orders
 SELECT is((SELECT next_charge_at FROM customercard.card_orders WHERE order_id = :o5), '2027-01-01'::timestamptz, 'a recurring order shows its next charge');

@@ -151,7 +151,7 @@ INSERT INTO cases VALUES
  ('orders', 'INSERT', 'INSERT INTO customercard.orders (order_id, contact_id, number, offer, amount) VALUES (71, :c, ''A-71'', ''Course'', 100)', 'order_created'),
  ('orders', 'UPDATE', 'UPDATE customercard.orders SET amount = 150, status = ''pending'' WHERE order_id = 71', 'order_status_changed,row_changed'),
  ('orders', 'DELETE', 'DELETE FROM customercard.orders WHERE order_id = 71', 'row_deleted'),
- ('payments', 'INSERT', 'INSERT INTO customercard.payments (payment_id, order_id, contact_id, amount, status) VALUES (70, 70, :c, 100, ''succeeded'')', 'payment_succeeded'),
+ ('payments', 'INSERT', 'INSERT INTO customercard.payments (payment_id, order_id, contact_id, amount, status) VALUES (70, 70, :c, 60, ''succeeded'')', 'payment_succeeded'),
  ('payments', 'UPDATE', 'UPDATE customercard.payments SET amount = 90 WHERE payment_id = 70', 'row_changed'),
  ('payments', 'DELETE', 'DELETE FROM customercard.payments WHERE payment_id = 70', 'row_deleted'),
  ('sales_plan_members', 'INSERT', 'INSERT INTO customercard.sales_plan_members (plan_id, contact_id) VALUES (7, :c)', 'sales_plan_added'),
