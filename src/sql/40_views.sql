@@ -203,14 +203,19 @@ SELECT o.contact_id, o.order_id, o.number, o.offer, o.products, o.amount, o.curr
        o.created_at, o.paid_at,
        o.next_charge_at, o.recurring_stopped_at,
        o.status NOT IN ('paid', 'refunded', 'cancelled') AS is_active,
-       o.account_id
+       o.account_id,
+       pt.partner
   FROM customercard.orders o
   LEFT JOIN customercard.managers m ON m.account_id = o.account_id AND m.manager_id = o.manager_id
   LEFT JOIN customercard.payments py ON py.account_id = o.account_id AND py.order_id = o.order_id
+  -- the partner's login (the recipient of the order's partner payouts)
+  LEFT JOIN (SELECT x.account_id, x.order_id, string_agg(DISTINCT x.recipient, ', ') AS partner
+               FROM customercard.payouts x WHERE x.kind = 'partner' AND x.recipient IS NOT NULL
+              GROUP BY x.account_id, x.order_id) pt ON pt.account_id = o.account_id AND pt.order_id = o.order_id
  WHERE o.account_id = ANY (ARRAY[(SELECT customercard.current_account_id())]) AND NOT o.is_false
- GROUP BY o.account_id, o.contact_id, o.order_id, m.account_id, m.manager_id;
+ GROUP BY o.account_id, o.contact_id, o.order_id, m.account_id, m.manager_id, pt.partner;
 COMMENT ON VIEW customercard.card_orders IS
-    'Orders of each contact with what was paid on them; is_active: not paid, refunded or cancelled yet (the active orders block); false orders left out';
+    'Orders of each contact with what was paid on them; is_active: not paid, refunded or cancelled yet (the active orders block); partner: the login of the partner paid for it (0.3); false orders left out';
 
 CREATE VIEW customercard.card_finance WITH (security_invoker = true) AS
 SELECT contact_id, currency,

@@ -1,0 +1,38 @@
+-- What the card shows that nothing tested (issue 34 item 8): a task's
+-- description, a letter's unsubscribed and marked-as-spam times, an
+-- order's paid_at and (0.3) the login of the partner paid for it.
+BEGIN;
+SELECT plan(6);
+
+SELECT customercard.create_account('Card fields', 'RU', 'RUB') AS acct \gset
+SET customercard.account_id = :acct;
+SELECT customercard.upsert_contact('{"name": "Gleb"}') AS c \gset
+
+INSERT INTO customercard.tasks (contact_id, title, description) VALUES (:c, 'Call back', 'about the autumn course, after 18:00');
+SELECT is((SELECT description FROM customercard.card_tasks WHERE contact_id = :c), 'about the autumn course, after 18:00',
+    'card_tasks shows a task''s description');
+SELECT is(customercard.card_json(:c) #>> '{tasks,0,description}', 'about the autumn course, after 18:00', '... and so does card_json');
+
+INSERT INTO customercard.emails_sent (contact_id, kind, subject, sent_at, opened_at, unsubscribed_at) VALUES
+    (:c, 'instant', 'Autumn course', '2026-09-01 10:00+00', '2026-09-01 11:00+00', '2026-09-02 08:00+00');
+INSERT INTO customercard.emails_sent (contact_id, kind, subject, sent_at, spam_at) VALUES
+    (:c, 'autoseries', 'Lesson 2', '2026-09-03 10:00+00', '2026-09-03 12:30+00');
+SELECT results_eq(format('SELECT subject, unsubscribed_at, spam_at, outcome FROM customercard.card_emails WHERE contact_id = %s ORDER BY sent_at', :c),
+    $$VALUES ('Autumn course'::text, '2026-09-02 08:00+00'::timestamptz, NULL::timestamptz, 'unsubscribed'::text),
+             ('Lesson 2', NULL, '2026-09-03 12:30+00', 'spam')$$,
+    'card_emails shows when a letter made them unsubscribe or mark it as spam');
+
+INSERT INTO customercard.orders (contact_id, number, offer, amount, status, paid_at) VALUES (:c, 'G-1', 'Course', 300, 'paid', '2026-09-05 09:00+00')
+RETURNING order_id AS o \gset
+INSERT INTO customercard.payouts (order_id, kind, amount, recipient) VALUES (:o, 'partner', 30, 'partner_ivan'), (:o, 'partner', 5, 'partner_ivan'),
+                                                                              (:o, 'co_author', 50, 'author_1');
+INSERT INTO customercard.payments (order_id, contact_id, amount, status) VALUES (:o, :c, 300, 'succeeded');
+SELECT results_eq(format('SELECT paid_at, partner, paid_amount FROM customercard.card_orders WHERE order_id = %s', :o),
+    $$VALUES ('2026-09-05 09:00+00'::timestamptz, 'partner_ivan'::text, 300::numeric)$$,
+    'card_orders shows when the order was paid and the partner''s login (a co-author is no partner), its sums unchanged by the payouts');
+SELECT is(customercard.card_json(:c) #>> '{orders,0,partner}', 'partner_ivan', '... and so does card_json');
+INSERT INTO customercard.orders (contact_id, number, offer, amount) VALUES (:c, 'G-2', 'Book', 10) RETURNING order_id AS o2 \gset
+SELECT is((SELECT partner FROM customercard.card_orders WHERE order_id = :o2), NULL, 'an order without a partner has none');
+
+SELECT * FROM finish();
+ROLLBACK;
