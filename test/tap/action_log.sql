@@ -82,7 +82,8 @@ SELECT is((SELECT details FROM customercard.action_log ORDER BY log_id DESC LIMI
 SELECT is(pg_temp.new_events(), 'order_status_changed', '... one event');
 INSERT INTO customercard.payments (order_id, contact_id, amount, status, error_code) VALUES (900, :c, 100, 'failed', 'card_declined');
 INSERT INTO customercard.payments (order_id, contact_id, amount, status) VALUES (900, :c, 100, 'succeeded');
-SELECT is(pg_temp.new_events(), 'payment_failed,payment_succeeded', 'payment_failed and payment_succeeded');
+SELECT is(pg_temp.new_events(), 'payment_failed,payment_succeeded,order_status_changed,row_changed',
+    'payment_failed and payment_succeeded; the payment that covers the order pays it (order_status_changed, and its paid_at)');
 
 INSERT INTO customercard.sales_plans (plan_id, name) VALUES (900, 'Upsell');
 INSERT INTO customercard.sales_plan_members (plan_id, contact_id) VALUES (900, :c);
