@@ -831,7 +831,7 @@ CollectCell(void *arg, int row, int col, const char *text, size_t len)
 	cell->col = col;
 	cell->text = pnstrdup(text, len);
 	r->cells = lappend(r->cells, cell);
-	r->ncols = col;
+	r->ncols = Max(r->ncols, col);	/* (the reader gives columns rising) */
 	c->ncells++;
 	return 0;
 }

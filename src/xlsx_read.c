@@ -105,6 +105,7 @@ typedef struct Reader
 	int			in_rph;			/* inside phonetic runs (<rPh>), which do not */
 	int			in_cellxfs;
 	int			in_value;		/* <v> of a cell */
+	int			in_cell;		/* inside a <c> */
 	int			in_inline;		/* <is> of a cell */
 	Buf			text;
 	int			row;
@@ -649,6 +650,12 @@ SheetStart(void *ud, const XML_Char *name, const XML_Char **atts)
 	Reader	   *r = ud;
 	const char *l = Local(name);
 
+	if (r->in_cell && (strcmp(l, "row") == 0 || strcmp(l, "c") == 0 || strcmp(l, "sheetData") == 0))
+	{
+		/* (its cells would come out of order, or twice) */
+		Fail(r, XLSX_BAD_XML, "the sheet has a %s inside a cell (row %d)", l, r->row);
+		return;
+	}
 	if (strcmp(l, "row") == 0)
 	{
 		const char *n = Attr(atts, "r");
@@ -677,6 +684,7 @@ SheetStart(void *ud, const XML_Char *name, const XML_Char **atts)
 		if (r->row == 0)
 			r->row = 1;
 		r->col = col;
+		r->in_cell = 1;
 		snprintf(r->cell_type, sizeof(r->cell_type), "%s", t ? t : "n");
 		r->cell_style = s ? atoi(s) : 0;
 		r->text.len = 0;
@@ -770,8 +778,12 @@ SheetEnd(void *ud, const XML_Char *name)
 		r->in_rph--;
 	else if (strcmp(l, "t") == 0)
 		r->in_text = 0;
-	else if (strcmp(l, "c") == 0 && r->err == XLSX_OK)
-		EmitCell(r);
+	else if (strcmp(l, "c") == 0)
+	{
+		r->in_cell = 0;
+		if (r->err == XLSX_OK)
+			EmitCell(r);
+	}
 }
 
 XlsxError

@@ -59,6 +59,10 @@ pack(w + "/excel.xlsx", p)
 # broken: XML that does not close
 b = book(); b["xl/worksheets/sheet1.xml"] = f'<worksheet {NS}><sheetData><row r="1"><c t="inlineStr"><is><t>name</t></is></c>'
 pack(w + "/badxml.xlsx", b)
+# a row inside a cell (found by fuzz_xlsx: its cells came out twice and out of order)
+b = book(); b["xl/worksheets/sheet1.xml"] = (f'<worksheet {NS}><sheetData><row r="1"><c t="inlineStr"><is><t>name'
+    '<sheetData><row r="2"><c r="E2" t="inlineStr"><is><t>x</t></is></c></row></sheetData></t></is></c></row></sheetData></worksheet>')
+pack(w + "/nested.xlsx", b)
 # not an .xlsx: a zip without a workbook
 pack(w + "/notxlsx.xlsx", {"word/document.xml": "<document/>"})
 # a zip bomb: a sheet of 300 MB of spaces, deflated to a few hundred kB
@@ -76,7 +80,7 @@ open(w + "/garbage.xlsx", "wb").write(b"name,phone\nAnna,+79123456789\n")
 zipped = open(w + "/openpyxl.xlsx", "rb").read()
 open(w + "/truncated.xlsx", "wb").write(zipped[: len(zipped) // 2])
 PY
-echo "1..14"
+echo "1..15"
 n=0
 ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not ok $n - $3"; echo "#   got:  $1"; echo "#   want: $2"; fi; }
 # the file as a bytea literal, in a script (a big one is too long for a command line)
@@ -119,6 +123,7 @@ ok "$(q -c "SELECT c.name || '|' || p.phone::text || '|' || v.value FROM custome
    "Dmitry Petrov|+79123456781|1990-03-20" \
    "rich text without its phonetic runs, 7.9123456781E+10 as its digits, a 1904 workbook's date, an error cell as empty"
 ok "$(err_state badxml.xlsx)" "22P02 this is not a readable .xlsx workbook: xl/worksheets/sheet1.xml is not well-formed XML (line 1: no element found)" "broken XML: 22P02 naming the part and the line"
+ok "$(err_state nested.xlsx)" "22P02 this is not a readable .xlsx workbook: the sheet has a sheetData inside a cell (row 1)" "a row inside a cell: 22P02, no cell read twice or out of order"
 ok "$(err_state notxlsx.xlsx)" "22P02 this is not a readable .xlsx workbook: the archive has no xl/workbook.xml" "a zip that is not a workbook: 22P02"
 ok "$(err_state garbage.xlsx | cut -c1-69)" "22P02 this is not a readable .xlsx workbook: not a zip archive, which" "a CSV file given as .xlsx: 22P02"
 ok "$(err_state bomb.xlsx)" "54000 the workbook is too big to import: xl/worksheets/sheet1.xml unpacks to more than 268435456 bytes" "a zip bomb (300 MB of spaces): 54000, read no further than the limit"
