@@ -598,13 +598,6 @@ IsCustomField(const char *name)
 	return SPI_processed > 0;
 }
 
-/* qsort comparator of column names */
-static int
-ColumnOrder(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /*
  * The rows of a table (the first the header) through upsert_contact_ex: the
  * CSV and .xlsx imports' common part.  what names the format in messages
@@ -658,7 +651,7 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 		char	  **sorted = palloc(sizeof(char *) * ncolumns);
 
 		memcpy(sorted, columns, sizeof(char *) * ncolumns);
-		qsort(sorted, ncolumns, sizeof(char *), ColumnOrder);
+		qsort(sorted, ncolumns, sizeof(char *), pg_qsort_strcmp);
 		for (int i = 1; i < ncolumns; i++)
 			if (strcmp(sorted[i - 1], sorted[i]) == 0)
 				ereport(ERROR,

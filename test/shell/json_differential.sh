@@ -23,7 +23,7 @@ for doc in '[-01]' '[2.]' '[.5]' '[1e5, -0.5]' '[{"name": "a\u00e9\ud83d\ude00"}
 done
 "$ROOT/fuzz/fuzz_json" -max_total_time="$SECS" -max_len=512 -timeout=5 "$W/corpus" >/dev/null 2>&1 || true
 dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
-psql -X -q -d $DB -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
+psql -X -q -d $DB -c "CREATE EXTENSION customercard CASCADE" -f "$ROOT/test/tap/lib/helpers.sql" >/dev/null 2>&1
 # the corpus, and MUTANTS mutants of each input (a token of the lenient
 # forms inserted, a byte dropped or doubled)
 python3 - "$W/corpus" "${JSON_DIFF_MUTANTS:-12}" "${JSON_DIFF_SEED:-$RANDOM}" > "$W/inputs.sql" <<'PY'
@@ -59,13 +59,6 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN NULL;        -- not valid UTF-8, or a NUL byte: no text of PostgreSQL
 END $$;
-CREATE FUNCTION pg_temp.jsonb_accepts(doc text) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM doc::jsonb;
-    RETURN true;
-EXCEPTION WHEN invalid_text_representation OR program_limit_exceeded OR statement_too_complex THEN
-    RETURN false;
-END $$;
 CREATE FUNCTION pg_temp.import_accepts(doc text) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM count(*) FROM customercard.import_json(doc);
@@ -78,7 +71,7 @@ EXCEPTION WHEN invalid_text_representation OR program_limit_exceeded OR statemen
 END $$;
 SET customercard.account_id = 1;
 CREATE TEMP TABLE verdicts AS
-SELECT name, doc, pg_temp.jsonb_accepts(doc) AS jsonb, pg_temp.import_accepts(doc) AS import
+SELECT name, doc, tap.jsonb_accepts(doc) AS jsonb, pg_temp.import_accepts(doc) AS import
   FROM (SELECT name, pg_temp.as_text(data) AS doc FROM inputs) i WHERE doc IS NOT NULL;
 SELECT count(*), count(*) FILTER (WHERE NOT jsonb), count(*) FILTER (WHERE jsonb <> import),
        coalesce(string_agg(format('%s %L jsonb %s import %s', name, left(doc, 60), jsonb, import), '; ') FILTER (WHERE jsonb <> import), '')

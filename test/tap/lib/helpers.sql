@@ -34,3 +34,14 @@ BEGIN
     RETURN batches;
 END $$;
 GRANT USAGE ON SCHEMA tap TO PUBLIC;
+
+-- whether jsonb's input takes a document (false when it refuses it:
+-- malformed, an escape it cannot store, nesting too deep); the JSON tests
+-- compare import_json with it
+CREATE OR REPLACE FUNCTION tap.jsonb_accepts(doc text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM doc::jsonb;
+    RETURN true;
+EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR program_limit_exceeded OR statement_too_complex THEN
+    RETURN false;
+END $$;
