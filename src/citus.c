@@ -269,6 +269,15 @@ account_is_here(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(CustomercardAccountIsHere(PG_GETARG_INT64(0)));
 }
 
+PG_FUNCTION_INFO_V1(citus_distributed);
+
+/* customercard.citus_distributed(): has distribute_on_citus() run */
+Datum
+citus_distributed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(CustomercardDistributed());
+}
+
 PG_FUNCTION_INFO_V1(assert_account_here);
 
 /* customercard.assert_account_here(acct bigint, what text) */

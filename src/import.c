@@ -7,12 +7,18 @@
  *	  first sheet of a workbook, xlsx_read.c, with a header row).
  *
  * Both parse the whole input before anything is written, so a malformed
- * file changes nothing.  Then each row goes through upsert_contact's path
- * (upsert_contact_ex) in its own subtransaction: a row that is refused
- * (bad phone, unknown funnel, ...) is rolled back alone and reported with
- * its line and the reason, the others stay.  With all_or_nothing, any
- * refused row fails the whole import instead.  Errors that are not about a
- * row's data (privileges, cancel, out of memory) end the import as usual.
+ * file changes nothing.  Then the rows are written IMPORT_SET_ROWS at a
+ * time by customercard.import_set (47_import_export.sql): a statement per
+ * section for the rows it can take at once, the others through
+ * upsert_contact's path, each row as it would be written alone in line
+ * order.  A row that is refused (bad phone, unknown funnel, ...) is
+ * reported with its line and the reason, the others stay.  With
+ * all_or_nothing, any refused row fails the whole import instead.  Errors
+ * that are not about a row's data (privileges, cancel, out of memory) end
+ * the import as usual.  The SQL of 0.1 and 0.2 (before ALTER EXTENSION ...
+ * UPDATE) and a Citus cluster write each row through upsert_contact's path
+ * in its own subtransaction, as does a set that import_set refuses as a
+ * whole.
  *
  * cJSON allocates through palloc (cJSON_InitHooks), so an error anywhere
  * cannot leak its memory: it lives in the function's memory context.
@@ -32,6 +38,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/json.h"
@@ -74,7 +81,24 @@ typedef struct ImportState
 	char	   *settings;		/* the file's settings, checked (import_check_settings) */
 	bool		collect;		/* import_rows: give each row's object instead of importing it */
 	bool		legacy;			/* called by 0.1's SQL (no settings argument): rows through upsert_contact_ex */
+	bool		by_set;			/* import_set is there (0.3's SQL) and the schema is not distributed */
+	/* the rows read and not written yet, in line order (json NULL: rejected for reason) */
+	MemoryContext pending_cxt;
+	int			npending;
+	int			nwrite;			/* of them, rows to write */
+	int			maxpending;
+	struct PendingRow *pending;
 } ImportState;
+
+typedef struct PendingRow
+{
+	int			line;
+	char	   *json;
+	char	   *reason;
+} PendingRow;
+
+/* rows written by one import_set call: bounded memory, few statements a row */
+#define IMPORT_SET_ROWS 5000
 
 /* a refused row is one whose data is wrong, not one the server gave up on */
 static bool
@@ -85,6 +109,27 @@ RowError(int sqlerrcode)
 	return class == ERRCODE_DATA_EXCEPTION ||
 		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
 		sqlerrcode == ERRCODE_UNDEFINED_OBJECT;
+}
+
+/*
+ * In a PG_CATCH of a subtransaction begun in cxt under owner: the error
+ * copied, the subtransaction rolled back; an error that is not about a
+ * row's data is thrown on.
+ */
+static ErrorData *
+RolledBackRowError(MemoryContext cxt, ResourceOwner owner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (!RowError(edata->sqlerrcode))
+		ReThrowError(edata);
+	return edata;
 }
 
 /* one row of the import's report (line, status, contact, reason) */
@@ -116,33 +161,61 @@ EmitCollected(ImportState *st, int line, const char *json, const char *reason)
 
 /* a rejected line: reported, and counted for all_or_nothing */
 static void
-Reject(ImportState *st, int line, const char *reason)
+Rejected(ImportState *st, int line, const char *reason)
 {
-	if (st->collect)
-	{
-		EmitCollected(st, line, NULL, reason);
-		return;
-	}
 	if (st->rejected++ == 0)
 		appendStringInfo(&st->first_rejection, "line %d: %s", line, reason);
 	EmitRow(st, line, "rejected", 0, reason);
 }
 
-static void ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt);
+static void FlushRows(ImportState *st);
 
-/* one contact (a JSON object's text) through import_upsert (or, collecting, given back) */
+/* a row read: kept for the next set (json NULL: a line rejected for reason) */
+static void
+Pend(ImportState *st, int line, const char *json, const char *reason)
+{
+	MemoryContext old;
+	PendingRow *r;
+
+	if (st->pending_cxt == NULL)
+		st->pending_cxt = AllocSetContextCreate(CurrentMemoryContext, "customercard import rows", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(st->pending_cxt);
+	if (st->npending == st->maxpending)
+	{
+		st->maxpending = st->maxpending ? st->maxpending * 2 : 256;
+		st->pending = st->pending ? repalloc(st->pending, sizeof(PendingRow) * st->maxpending)
+			: palloc(sizeof(PendingRow) * st->maxpending);
+	}
+	r = &st->pending[st->npending++];
+	r->line = line;
+	r->json = json ? pstrdup(json) : NULL;
+	r->reason = reason ? pstrdup(reason) : NULL;
+	MemoryContextSwitchTo(old);
+	if (json && ++st->nwrite >= IMPORT_SET_ROWS)
+		FlushRows(st);
+}
+
+/* a line that is no row (import_rows: given back with why) */
+static void
+Reject(ImportState *st, int line, const char *reason)
+{
+	if (st->collect)
+		EmitCollected(st, line, NULL, reason);
+	else
+		Pend(st, line, NULL, reason);
+}
+
+/* one contact (a JSON object's text) to import (or, collecting, given back) */
 static void
 ImportRow(ImportState *st, int line, const char *json)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
 	if (st->collect)
-	{
 		EmitCollected(st, line, json, NULL);
-		return;
-	}
-	ImportRowNow(st, line, json, cxt);
+	else
+		Pend(st, line, json, NULL);
 }
+
+static void ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt);
 
 /*
  * one row through upsert_contact in a subtransaction: a bad row is rejected,
@@ -177,19 +250,119 @@ ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (!RowError(edata->sqlerrcode))
-			ReThrowError(edata);
-		Reject(st, line, edata->message);
+		Rejected(st, line, RolledBackRowError(cxt, owner)->message);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * The pending rows through import_set in a subtransaction; false when it
+ * refused the set as a whole for a row's data (nothing of it is written).
+ */
+static bool
+WriteSet(ImportState *st)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Datum	   *lines = palloc(sizeof(Datum) * st->nwrite);
+	Datum	   *jsons = palloc(sizeof(Datum) * st->nwrite);
+	int			n = 0;
+	Oid			argtypes[3] = {TEXTOID, INT4ARRAYOID, TEXTARRAYOID};
+	Datum		args[3];
+	int64	   *ids = palloc(sizeof(int64) * st->nwrite);
+	char	  **status = palloc(sizeof(char *) * st->nwrite);
+	char	  **reasons = palloc(sizeof(char *) * st->nwrite);
+	bool		ok = true;
+
+	for (int i = 0; i < st->npending; i++)
+		if (st->pending[i].json)
+		{
+			lines[n] = Int32GetDatum(st->pending[i].line);
+			jsons[n] = CStringGetTextDatum(st->pending[i].json);
+			n++;
+		}
+	args[0] = CStringGetTextDatum(st->settings);
+	args[1] = PointerGetDatum(construct_array(lines, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_array(jsons, n, TEXTOID, -1, false, TYPALIGN_INT));
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		if (SPI_execute_with_args("SELECT r.status, r.contact_id, r.reason "
+								  "FROM customercard.import_set($1::pg_catalog.jsonb, $2, $3::pg_catalog.jsonb[]) r",
+								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != (uint64) n)
+			elog(ERROR, "import_set did not give a row per line");
+		for (int i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum		id;
+			char	   *reason;
+
+			status[i] = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
+			id = SPI_getbinval(tup, desc, 2, &isnull);
+			ids[i] = isnull ? 0 : DatumGetInt64(id);
+			reason = SPI_getvalue(tup, desc, 3);
+			reasons[i] = reason ? MemoryContextStrdup(cxt, reason) : NULL;
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		(void) RolledBackRowError(cxt, owner);
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		return false;
+
+	/* the report in line order, with the lines that are no row among them */
+	for (int i = 0, k = 0; i < st->npending; i++)
+	{
+		PendingRow *r = &st->pending[i];
+
+		if (r->json == NULL)
+			Rejected(st, r->line, r->reason);
+		else
+		{
+			if (strcmp(status[k], "rejected") == 0)
+				Rejected(st, r->line, reasons[k] ? reasons[k] : "rejected");
+			else
+				EmitRow(st, r->line, status[k], ids[k], NULL);
+			k++;
+		}
+	}
+	return true;
+}
+
+/* the pending rows written and reported */
+static void
+FlushRows(ImportState *st)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (st->npending == 0)
+		return;
+	if (!st->by_set || st->nwrite == 0 || !WriteSet(st))
+	{
+		for (int i = 0; i < st->npending; i++)
+		{
+			PendingRow *r = &st->pending[i];
+
+			CHECK_FOR_INTERRUPTS();
+			if (r->json == NULL)
+				Rejected(st, r->line, r->reason);
+			else
+				ImportRowNow(st, r->line, r->json, cxt);
+		}
+	}
+	st->npending = st->nwrite = st->maxpending = 0;
+	st->pending = NULL;
+	MemoryContextReset(st->pending_cxt);
 }
 
 /* all_or_nothing with a rejected row: the error that undoes the whole import */
@@ -221,6 +394,12 @@ ConnectAndCheckSettings(ImportState *st, FunctionCallInfo fcinfo)
 		elog(ERROR, "SPI_connect failed");
 	if (st->collect || st->legacy)
 		return;					/* import_enqueue checks them; 0.1's SQL has none */
+	/* 0.2's SQL (until ALTER EXTENSION ... UPDATE) has no import_set; Citus writes row by row */
+	if (SPI_execute("SELECT 1 WHERE pg_catalog.to_regprocedure("
+					"'customercard.import_set(pg_catalog.jsonb, integer[], pg_catalog.jsonb[])') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up import_set");
+	st->by_set = SPI_processed == 1 && !CustomercardDistributed();
 	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
 		args[0] = PG_GETARG_DATUM(2);
 	else
@@ -242,6 +421,10 @@ StartImport(ImportState *st, FunctionCallInfo fcinfo)
 	st->rejected = 0;
 	st->settings = "{}";
 	st->collect = false;
+	st->by_set = false;
+	st->pending_cxt = NULL;
+	st->npending = st->nwrite = st->maxpending = 0;
+	st->pending = NULL;
 	/* 0.1's import_json and import_csv, until ALTER EXTENSION ... UPDATE */
 	st->legacy = PG_NARGS() < 3;
 	initStringInfo(&st->first_rejection);
@@ -441,6 +624,7 @@ ImportJson(ImportState *st, FunctionCallInfo fcinfo, char *s, int len)
 		ImportRow(st, line, json);
 		pfree(json);
 	}
+	FlushRows(st);
 	SPI_finish();
 	Finish(st);
 }
@@ -724,6 +908,7 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 		else
 			ImportRow(st, rec->line, json.data);
 	}
+	FlushRows(st);
 	SPI_finish();
 	Finish(st);
 }

@@ -322,7 +322,9 @@ $$;
 
 -- The contact the data is about: its explicit id, then a channel's external
 -- id, then an e-mail, then a phone (a merged one followed to its survivor);
--- NULL when none matches.  Each key probes its lookup index on its own
+-- of several of a kind, the first the data lists that matches, and of its
+-- rows the oldest (so that a set of rows written at once, import_set,
+-- finds what each row would find written alone); NULL when none matches.  Each key probes its lookup index on its own
 -- (OFFSET 0 keeps the sub-query apart): joined plainly, under ORDER BY ...
 -- LIMIT 1 the planner could walk the whole account in key order instead.
 CREATE FUNCTION customercard.upsert_match(acct bigint, data jsonb, phones jsonb, emails jsonb, chans jsonb) RETURNS bigint
@@ -335,35 +337,69 @@ BEGIN
     END IF;
     IF cid IS NULL THEN
         SELECT x.contact_id INTO cid
-          FROM jsonb_to_recordset(chans) AS j(kind text, external_id text, connection text),
+          FROM jsonb_array_elements(chans) WITH ORDINALITY AS j(v, o),
                LATERAL (SELECT c.channel_id, c.contact_id FROM customercard.channels c
-                         WHERE c.account_id = acct AND c.kind = j.kind AND c.external_id = j.external_id
-                           AND (j.connection IS NULL OR c.connection IS NOT DISTINCT FROM j.connection)
+                         WHERE c.account_id = acct AND c.kind = j.v ->> 'kind' AND c.external_id = j.v ->> 'external_id'
+                           AND (j.v ->> 'connection' IS NULL OR c.connection IS NOT DISTINCT FROM j.v ->> 'connection')
                         OFFSET 0) x
-         ORDER BY x.channel_id LIMIT 1;
+         ORDER BY j.o, x.channel_id LIMIT 1;
     END IF;
     IF cid IS NULL THEN
         SELECT x.contact_id INTO cid
-          FROM jsonb_to_recordset(emails) AS j(email text),
+          FROM jsonb_array_elements(emails) WITH ORDINALITY AS j(v, o),
                LATERAL (SELECT e.email_id, e.contact_id FROM customercard.emails e
                           JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
-                         WHERE e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
+                         WHERE e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.v ->> 'email')
                         OFFSET 0) x
-         ORDER BY x.email_id LIMIT 1;
+         ORDER BY j.o, x.email_id LIMIT 1;
     END IF;
     IF cid IS NULL THEN
         SELECT x.contact_id INTO cid
-          FROM jsonb_to_recordset(phones) AS j(phone customercard.phone),
+          FROM jsonb_array_elements(phones) WITH ORDINALITY AS j(v, o),
                LATERAL (SELECT p.phone_id, p.contact_id FROM customercard.phones p
                           JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = p.contact_id AND c.deleted_at IS NULL
-                         WHERE p.account_id = acct AND p.phone OPERATOR(customercard.=) j.phone
+                         WHERE p.account_id = acct AND p.phone OPERATOR(customercard.=) (j.v ->> 'phone')::customercard.phone
                         OFFSET 0) x
-         ORDER BY x.phone_id LIMIT 1;
+         ORDER BY j.o, x.phone_id LIMIT 1;
     END IF;
     IF cid IS NOT NULL THEN
         cid := customercard.resolve_contact(cid);
     END IF;
     RETURN cid;
+END
+$$;
+
+-- The data's fields set on contacts ids[i] from datas[i] (a key present
+-- with null clears its field): upsert_contact's row and the imports' sets.
+CREATE FUNCTION customercard.upsert_contact_fields(acct bigint, ids bigint[], datas jsonb[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE customercard.contacts c SET
+        name          = CASE WHEN u.data ? 'name' THEN nullif(btrim(u.data ->> 'name'), '') ELSE c.name END,
+        first_name    = CASE WHEN u.data ? 'first_name' THEN nullif(btrim(u.data ->> 'first_name'), '') ELSE c.first_name END,
+        last_name     = CASE WHEN u.data ? 'last_name' THEN nullif(btrim(u.data ->> 'last_name'), '') ELSE c.last_name END,
+        middle_name   = CASE WHEN u.data ? 'middle_name' THEN nullif(btrim(u.data ->> 'middle_name'), '') ELSE c.middle_name END,
+        nickname      = CASE WHEN u.data ? 'nickname' THEN nullif(btrim(u.data ->> 'nickname'), '') ELSE c.nickname END,
+        avatar_url    = CASE WHEN u.data ? 'avatar_url' THEN u.data ->> 'avatar_url' ELSE c.avatar_url END,
+        gender        = CASE WHEN u.data ? 'gender' THEN
+                            CASE WHEN lower(u.data ->> 'gender') = 'm' THEN 'male' WHEN lower(u.data ->> 'gender') = 'f' THEN 'female'
+                                 WHEN lower(u.data ->> 'gender') = 'unknown' THEN NULL ELSE lower(u.data ->> 'gender') END
+                        ELSE c.gender END,
+        gender_source = CASE WHEN u.data ? 'gender' THEN
+                            CASE WHEN u.data ->> 'gender' IS NULL OR lower(u.data ->> 'gender') = 'unknown' THEN NULL
+                                 ELSE coalesce(u.data ->> 'gender_source', 'manual') END
+                        ELSE c.gender_source END,
+        timezone      = CASE WHEN u.data ? 'timezone' THEN u.data ->> 'timezone' ELSE c.timezone END,
+        country       = CASE WHEN u.data ? 'country' THEN u.data ->> 'country' ELSE c.country END,
+        city          = CASE WHEN u.data ? 'city' THEN u.data ->> 'city' ELSE c.city END,
+        ip            = CASE WHEN u.data ? 'ip' THEN (u.data ->> 'ip')::inet ELSE c.ip END,
+        note          = CASE WHEN u.data ? 'note' THEN u.data ->> 'note' ELSE c.note END,
+        status        = CASE WHEN u.data ? 'status' THEN coalesce(u.data ->> 'status', 'active') ELSE c.status END,
+        manager_id    = CASE WHEN u.data ? 'manager_id' THEN (u.data ->> 'manager_id')::bigint ELSE c.manager_id END
+      FROM unnest(ids, datas) AS u(id, data)
+     WHERE c.account_id = acct AND c.contact_id = u.id
+       AND (u.data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
+                          'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
 END
 $$;
 
@@ -380,31 +416,7 @@ BEGIN
         RETURNING customercard.contacts.contact_id INTO upserted_id;
     END IF;
 
-    UPDATE customercard.contacts c SET
-        name          = CASE WHEN data ? 'name' THEN nullif(btrim(data ->> 'name'), '') ELSE c.name END,
-        first_name    = CASE WHEN data ? 'first_name' THEN nullif(btrim(data ->> 'first_name'), '') ELSE c.first_name END,
-        last_name     = CASE WHEN data ? 'last_name' THEN nullif(btrim(data ->> 'last_name'), '') ELSE c.last_name END,
-        middle_name   = CASE WHEN data ? 'middle_name' THEN nullif(btrim(data ->> 'middle_name'), '') ELSE c.middle_name END,
-        nickname      = CASE WHEN data ? 'nickname' THEN nullif(btrim(data ->> 'nickname'), '') ELSE c.nickname END,
-        avatar_url    = CASE WHEN data ? 'avatar_url' THEN data ->> 'avatar_url' ELSE c.avatar_url END,
-        gender        = CASE WHEN data ? 'gender' THEN
-                            CASE WHEN lower(data ->> 'gender') = 'm' THEN 'male' WHEN lower(data ->> 'gender') = 'f' THEN 'female'
-                                 WHEN lower(data ->> 'gender') = 'unknown' THEN NULL ELSE lower(data ->> 'gender') END
-                        ELSE c.gender END,
-        gender_source = CASE WHEN data ? 'gender' THEN
-                            CASE WHEN data ->> 'gender' IS NULL OR lower(data ->> 'gender') = 'unknown' THEN NULL
-                                 ELSE coalesce(data ->> 'gender_source', 'manual') END
-                        ELSE c.gender_source END,
-        timezone      = CASE WHEN data ? 'timezone' THEN data ->> 'timezone' ELSE c.timezone END,
-        country       = CASE WHEN data ? 'country' THEN data ->> 'country' ELSE c.country END,
-        city          = CASE WHEN data ? 'city' THEN data ->> 'city' ELSE c.city END,
-        ip            = CASE WHEN data ? 'ip' THEN (data ->> 'ip')::inet ELSE c.ip END,
-        note          = CASE WHEN data ? 'note' THEN data ->> 'note' ELSE c.note END,
-        status        = CASE WHEN data ? 'status' THEN coalesce(data ->> 'status', 'active') ELSE c.status END,
-        manager_id    = CASE WHEN data ? 'manager_id' THEN (data ->> 'manager_id')::bigint ELSE c.manager_id END
-     WHERE c.account_id = acct AND c.contact_id = upserted_id
-       AND (data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
-                          'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
+    PERFORM customercard.upsert_contact_fields(acct, ARRAY[upserted_id], ARRAY[data]);
 EXCEPTION
     WHEN check_violation OR invalid_text_representation OR invalid_datetime_format
          OR datetime_field_overflow OR foreign_key_violation OR numeric_value_out_of_range THEN
@@ -510,6 +522,23 @@ BEGIN
 END
 $$;
 
+-- Whether a custom field of kind takes the value (number, date and
+-- boolean as PostgreSQL reads them; text and url take any text).
+CREATE FUNCTION customercard.custom_value_fits(kind text, value text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF kind NOT IN ('number', 'date', 'boolean') THEN
+        RETURN true;
+    END IF;
+    PERFORM CASE kind WHEN 'number' THEN value::numeric::text
+                      WHEN 'date' THEN value::date::text
+                      ELSE value::boolean::text END;
+    RETURN true;
+EXCEPTION WHEN OTHERS THEN
+    RETURN false;
+END
+$$;
+
 -- The data's tags (made in the account when new) and custom field values
 -- (null removes one; a value must be of its field's kind).
 CREATE FUNCTION customercard.upsert_tags_custom(acct bigint, cid bigint, data jsonb) RETURNS void
@@ -543,15 +572,10 @@ BEGIN
             PERFORM customercard.upsert_error(format('custom field "%s" takes a string, number or boolean, not %s', k, jsonb_typeof(v)),
                 'Send scalar values; null removes the value.');
         END IF;
-        BEGIN
-            PERFORM CASE fkind WHEN 'number' THEN (v #>> '{}')::numeric::text
-                               WHEN 'date' THEN (v #>> '{}')::date::text
-                               WHEN 'boolean' THEN (v #>> '{}')::boolean::text
-                               ELSE v #>> '{}' END;
-        EXCEPTION WHEN OTHERS THEN
+        IF NOT customercard.custom_value_fits(fkind, v #>> '{}') THEN
             PERFORM customercard.upsert_error(format('custom field "%s" is of kind %s; "%s" is not one', k, fkind, v #>> '{}'),
                 'Send a value of the field''s kind (number, date as YYYY-MM-DD, boolean true/false).');
-        END;
+        END IF;
         INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
         VALUES (acct, cid, fid, v #>> '{}')
         ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at

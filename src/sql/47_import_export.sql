@@ -117,14 +117,14 @@ END
 $$;
 
 -- One imported row (upsert_contact's object) with the file's checked
--- settings: the row's own values win; a row without a funnel gets the
--- settings' funnel, else the account's default traffic source as it was
--- when the file's settings were checked (recorded as the subscription's
--- source); tags are added to the row's.
-CREATE FUNCTION customercard.import_upsert(data jsonb, settings jsonb, OUT upserted_id bigint, OUT created boolean)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+-- settings applied: the row's own values win; a row's channel takes the
+-- file's connection and kind; a row without a funnel gets the settings'
+-- funnel, else the account's default traffic source as it was when the
+-- file's settings were checked (recorded as the subscription's source);
+-- tags are added to the row's.
+CREATE FUNCTION customercard.import_prepare(data jsonb, settings jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    acct constant bigint := customercard.require_account_id();
     ch jsonb := data -> 'channel';
 BEGIN
     IF jsonb_typeof(ch) = 'object' THEN
@@ -135,17 +135,6 @@ BEGIN
             ch := ch || jsonb_build_object('kind', settings ->> 'channel_kind');
         END IF;
         data := data || jsonb_build_object('channel', ch);
-    END IF;
-    IF settings ->> 'require' = 'social_id' AND coalesce(btrim(ch ->> 'external_id'), '') = '' THEN
-        RAISE EXCEPTION 'the row has no social_id, which an import of messenger subscribers needs'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row its subscriber''s id in the social_id column.';
-    END IF;
-    IF settings ->> 'require' = 'email'
-       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(data -> 'emails') WHEN 'array' THEN data -> 'emails' ELSE '[]' END) e
-                        WHERE btrim(e #>> '{}') <> '')
-       AND coalesce(btrim(data ->> 'email'), '') = '' THEN
-        RAISE EXCEPTION 'the row has no e-mail, which an import of an e-mail list needs'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Give each row an address in the email column.';
     END IF;
     IF NOT data ? 'funnel' THEN
         IF settings ? 'funnel' THEN
@@ -162,10 +151,439 @@ BEGIN
         data := data || jsonb_build_object('tags', CASE jsonb_typeof(data -> 'tags') WHEN 'array' THEN data -> 'tags' ELSE '[]' END
                                                    || (settings -> 'tags'));
     END IF;
-    IF ch ->> 'kind' = 'viber' AND coalesce(btrim(ch ->> 'external_id'), '') <> '' THEN
-        PERFORM customercard.import_viber_mark(acct, ch ->> 'connection', btrim(ch ->> 'external_id'));
+    RETURN data;
+END
+$$;
+
+-- Why a prepared row lacks what the file's "require" setting asks for
+-- (NULL when it has it).
+CREATE FUNCTION customercard.import_missing(data jsonb, settings jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE
+        WHEN settings ->> 'require' = 'social_id' AND coalesce(btrim(data -> 'channel' ->> 'external_id'), '') = ''
+        THEN 'the row has no social_id, which an import of messenger subscribers needs'
+        WHEN settings ->> 'require' = 'email'
+             AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(data -> 'emails') WHEN 'array' THEN data -> 'emails' ELSE '[]' END) e
+                              WHERE btrim(e #>> '{}') <> '')
+             AND coalesce(btrim(data ->> 'email'), '') = ''
+        THEN 'the row has no e-mail, which an import of an e-mail list needs' END
+$$;
+
+-- One imported row through upsert_contact's path: the settings applied,
+-- what the file requires checked, the Viber rule kept.
+CREATE FUNCTION customercard.import_upsert(data jsonb, settings jsonb, OUT upserted_id bigint, OUT created boolean)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    missing text;
+BEGIN
+    data := customercard.import_prepare(data, settings);
+    missing := customercard.import_missing(data, settings);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION '%', missing
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = CASE settings ->> 'require' WHEN 'email' THEN 'Give each row an address in the email column.'
+                              ELSE 'Give each row its subscriber''s id in the social_id column.' END;
+    END IF;
+    IF data -> 'channel' ->> 'kind' = 'viber' AND coalesce(btrim(data -> 'channel' ->> 'external_id'), '') <> '' THEN
+        PERFORM customercard.import_viber_mark(acct, data -> 'channel' ->> 'connection', btrim(data -> 'channel' ->> 'external_id'));
     END IF;
     SELECT u.upserted_id, u.created INTO upserted_id, created FROM customercard.upsert_contact_ex(data) u;
+END
+$$;
+
+-- Whether import_set writes a prepared row itself: only keys and values
+-- that upsert_contact's path accepts as they are (checked here as it checks
+-- them), a funnel (and LGT) that subs resolves, custom fields of fields.
+-- Any other row -- one upsert_contact would refuse, or one with keys the set
+-- does not write (contact_id, created_at, manager_id, channels, phone or
+-- e-mail objects, a Viber channel) -- goes through upsert_contact's path.
+CREATE FUNCTION customercard.import_plain(d jsonb, subs jsonb, fields jsonb) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT NOT EXISTS (SELECT 1 FROM jsonb_object_keys(d) k
+                        WHERE NOT k = ANY ((customercard.upsert_keys()).known)
+                           OR k = ANY (ARRAY['contact_id', 'created_at', 'manager_id', 'channels', 'gender_source']))
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(d) e
+                        WHERE e.key = ANY ((customercard.upsert_keys()).scalar_text)
+                          AND jsonb_typeof(e.value) NOT IN ('string', 'null'))
+       AND coalesce(length(btrim(d ->> 'name')) <= 500, true)
+       AND coalesce(greatest(length(btrim(d ->> 'first_name')), length(btrim(d ->> 'last_name')),
+                             length(btrim(d ->> 'middle_name')), length(btrim(d ->> 'nickname'))) <= 200, true)
+       AND coalesce(lower(d ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true)
+       AND coalesce(d ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true)
+       AND coalesce(customercard.is_valid_timezone(d ->> 'timezone'), true)
+       AND coalesce(customercard.text_is_inet(d ->> 'ip'), true)
+       -- phones and e-mails: strings (and numbers) that are ones
+       AND coalesce(jsonb_typeof(d -> 'phones'), 'array') = 'array'
+       AND coalesce(jsonb_typeof(d -> 'phone'), 'null') IN ('string', 'number', 'null')
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'phones')) x
+                        WHERE jsonb_typeof(x) NOT IN ('string', 'number') OR customercard.normalize_phone(x #>> '{}') IS NULL)
+       AND (jsonb_typeof(d -> 'phone') IS DISTINCT FROM 'string' AND jsonb_typeof(d -> 'phone') IS DISTINCT FROM 'number'
+            OR customercard.normalize_phone(d ->> 'phone') IS NOT NULL)
+       AND coalesce(jsonb_typeof(d -> 'emails'), 'array') = 'array'
+       AND coalesce(jsonb_typeof(d -> 'email'), 'null') IN ('string', 'null')
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'emails')) x
+                        WHERE jsonb_typeof(x) <> 'string' OR customercard.normalize_email(x #>> '{}') IS NULL)
+       AND (jsonb_typeof(d -> 'email') IS DISTINCT FROM 'string' OR customercard.normalize_email(d ->> 'email') IS NOT NULL)
+       -- a channel: an object of known keys, a messenger kind, an id
+       AND (coalesce(jsonb_typeof(d -> 'channel'), 'null') = 'null'
+            OR jsonb_typeof(d -> 'channel') = 'object'
+               AND NOT EXISTS (SELECT 1 FROM jsonb_each(customercard.json_object_or_empty(d -> 'channel')) e
+                                WHERE NOT e.key = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'avatar_url'])
+                                   OR e.key IN ('connection', 'username', 'avatar_url') AND jsonb_typeof(e.value) NOT IN ('string', 'null')
+                                   OR e.key IN ('external_id', 'social_id') AND jsonb_typeof(e.value) NOT IN ('string', 'number', 'null')
+                                   OR e.key = 'kind' AND jsonb_typeof(e.value) <> 'string')
+               AND coalesce(d -> 'channel' ->> 'kind' = ANY (customercard.channel_kinds()), false)
+               AND d -> 'channel' ->> 'kind' <> 'viber'
+               AND btrim(coalesce(d -> 'channel' ->> 'external_id', d -> 'channel' ->> 'social_id', '')) <> '')
+       -- a funnel resolved, its source told
+       AND (NOT d ? 'funnel' AND NOT d ? 'lgt' AND NOT d ? 'source'
+            OR subs ? jsonb_build_array(d -> 'funnel', d -> 'lgt')::text
+               AND (NOT d ? 'source' OR jsonb_typeof(d -> 'source') = 'string' AND length(d ->> 'source') BETWEEN 1 AND 200))
+       -- tags: an array of names; custom: values of known fields of their kinds
+       AND (NOT d ? 'tags'
+            OR jsonb_typeof(d -> 'tags') = 'array'
+               AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'tags')) t
+                                WHERE jsonb_typeof(t) <> 'string' OR length(btrim(t #>> '{}')) NOT BETWEEN 1 AND 200))
+       AND (NOT d ? 'custom'
+            OR jsonb_typeof(d -> 'custom') = 'object'
+               AND NOT EXISTS (SELECT 1 FROM jsonb_each(customercard.json_object_or_empty(d -> 'custom')) e
+                                WHERE NOT fields ? e.key
+                                   OR jsonb_typeof(e.value) NOT IN ('string', 'number', 'boolean', 'null')
+                                   OR jsonb_typeof(e.value) <> 'null'
+                                      AND NOT customercard.custom_value_fits(fields -> e.key ->> 1, e.value #>> '{}')))
+$$;
+
+-- Whether the text is an IP address (inet's input)
+CREATE FUNCTION customercard.text_is_inet(value text) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM value::inet;
+    RETURN true;
+EXCEPTION WHEN invalid_text_representation THEN
+    RETURN false;
+END
+$$;
+
+-- A JSON array, or an empty one for anything else (a set function's
+-- argument that must not fail on a row's wrong type).
+CREATE FUNCTION customercard.json_array_or_empty(v jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.=) 'array' THEN v ELSE '[]'::jsonb END
+$$;
+
+CREATE FUNCTION customercard.json_object_or_empty(v jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.=) 'object' THEN v ELSE '{}'::jsonb END
+$$;
+
+-- A plain row's phones and e-mails in upsert_contact's order (the list,
+-- then the single key): position, the normalized value, the raw text.
+-- (Plain SQL, no settings: the planner inlines them into import_write's
+-- statements.)
+CREATE FUNCTION customercard.import_phones(x jsonb) RETURNS TABLE (pos bigint, phone text, raw text)
+LANGUAGE sql STABLE AS $$
+    SELECT a.o, customercard.normalize_phone(a.v OPERATOR(pg_catalog.#>>) '{}'), a.v OPERATOR(pg_catalog.#>>) '{}'
+      FROM pg_catalog.jsonb_array_elements(customercard.json_array_or_empty(x OPERATOR(pg_catalog.->) 'phones')) WITH ORDINALITY a(v, o)
+    UNION ALL
+    SELECT 9223372036854775807, customercard.normalize_phone(x OPERATOR(pg_catalog.->>) 'phone'), x OPERATOR(pg_catalog.->>) 'phone'
+     WHERE pg_catalog.jsonb_typeof(x OPERATOR(pg_catalog.->) 'phone') OPERATOR(pg_catalog.=) ANY (ARRAY['string', 'number'])
+$$;
+
+CREATE FUNCTION customercard.import_emails(x jsonb) RETURNS TABLE (pos bigint, email text, raw text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT a.o, customercard.normalize_email(a.v OPERATOR(pg_catalog.#>>) '{}'), a.v OPERATOR(pg_catalog.#>>) '{}'
+      FROM pg_catalog.jsonb_array_elements(customercard.json_array_or_empty(x OPERATOR(pg_catalog.->) 'emails')) WITH ORDINALITY a(v, o)
+    UNION ALL
+    SELECT 9223372036854775807, customercard.normalize_email(x OPERATOR(pg_catalog.->>) 'email'), x OPERATOR(pg_catalog.->>) 'email'
+     WHERE pg_catalog.jsonb_typeof(x OPERATOR(pg_catalog.->) 'email') OPERATOR(pg_catalog.=) 'string'
+$$;
+
+-- A plain row's identifiers as upsert_contact locks them (upsert_lock)
+CREATE FUNCTION customercard.import_keys(x jsonb) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    SELECT 'phone:' OPERATOR(pg_catalog.||) p.phone FROM customercard.import_phones(x) p
+    UNION ALL
+    SELECT 'email:' OPERATOR(pg_catalog.||) customercard.email_key(e.email) FROM customercard.import_emails(x) e
+    UNION ALL
+    SELECT 'channel:' OPERATOR(pg_catalog.||) (x OPERATOR(pg_catalog.->) 'channel' OPERATOR(pg_catalog.->>) 'kind')
+           OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||)
+           COALESCE(x OPERATOR(pg_catalog.->) 'channel' OPERATOR(pg_catalog.->>) 'external_id',
+                               x OPERATOR(pg_catalog.->) 'channel' OPERATOR(pg_catalog.->>) 'social_id')
+     WHERE pg_catalog.jsonb_typeof(x OPERATOR(pg_catalog.->) 'channel') OPERATOR(pg_catalog.=) 'object'
+$$;
+
+-- import_set's plain rows (rows[k] at file position, datas[k] prepared),
+-- written in rounds: each round matches the rows still to write and writes
+-- those that no earlier one of them shares an identifier or a contact with,
+-- a statement per section.  Returns each row's contact and whether it was
+-- made.
+CREATE FUNCTION customercard.import_write(acct bigint, rows integer[], datas jsonb[], subs jsonb, fields jsonb)
+RETURNS TABLE (i integer, cid bigint, made boolean)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    SET jit = off AS $$
+DECLARE
+    pending integer[] := rows;
+    pd jsonb[] := datas;
+    ri integer[];               -- the round's rows, their contacts (NULL: new) and data
+    rc bigint[];
+    rx jsonb[];
+    rm boolean[];
+    ids bigint[];
+BEGIN
+    WHILE cardinality(pending) > 0 LOOP
+        -- each row's contact now, as upsert_match finds it: a channel's id,
+        -- then an e-mail, then a phone (the first listed that matches, its
+        -- oldest row), each probing its own index; a merged one followed to
+        -- its survivor
+        WITH u AS (SELECT u.i, u.x FROM unnest(pending, pd) u(i, x)),
+             mc AS (SELECT u.i, (SELECT c.contact_id FROM customercard.channels c
+                                  WHERE c.account_id = acct AND c.kind = u.x -> 'channel' ->> 'kind'
+                                    AND c.external_id = coalesce(u.x -> 'channel' ->> 'external_id', u.x -> 'channel' ->> 'social_id')
+                                    AND (u.x -> 'channel' ->> 'connection' IS NULL
+                                         OR c.connection IS NOT DISTINCT FROM u.x -> 'channel' ->> 'connection')
+                                  ORDER BY c.channel_id LIMIT 1) AS c
+                      FROM u WHERE jsonb_typeof(u.x -> 'channel') = 'object'),
+             me AS (SELECT DISTINCT ON (u.i) u.i, m.contact_id AS c
+                      FROM u, customercard.import_emails(u.x) j,
+                           LATERAL (SELECT e.email_id, e.contact_id FROM customercard.emails e
+                                      JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = e.contact_id AND c.deleted_at IS NULL
+                                     WHERE e.account_id = acct AND customercard.email_key(e.email) = customercard.email_key(j.email)
+                                    OFFSET 0) m
+                     ORDER BY u.i, j.pos, m.email_id),
+             mp AS (SELECT DISTINCT ON (u.i) u.i, m.contact_id AS c
+                      FROM u, customercard.import_phones(u.x) j,
+                           LATERAL (SELECT q.phone_id, q.contact_id FROM customercard.phones q
+                                      JOIN customercard.contacts c ON c.account_id = acct AND c.contact_id = q.contact_id AND c.deleted_at IS NULL
+                                     WHERE q.account_id = acct AND q.phone OPERATOR(customercard.=) j.phone::customercard.phone
+                                    OFFSET 0) m
+                     ORDER BY u.i, j.pos, m.phone_id),
+             m AS (SELECT u.i, u.x, coalesce(mc.c, me.c, mp.c) AS c
+                     FROM u LEFT JOIN mc ON mc.i = u.i LEFT JOIN me ON me.i = u.i LEFT JOIN mp ON mp.i = u.i),
+             p AS (SELECT m.i, m.x, CASE WHEN k.merged_into IS NULL THEN m.c ELSE customercard.resolve_contact(m.c) END AS c
+                     FROM m LEFT JOIN customercard.contacts k ON k.account_id = acct AND k.contact_id = m.c),
+             k AS (SELECT p.i, k.key FROM p, customercard.import_keys(p.x) k(key)
+                   UNION ALL SELECT p.i, 'contact:' || p.c FROM p WHERE p.c IS NOT NULL),
+             blocked AS (SELECT DISTINCT a.i FROM k a JOIN k b ON b.key = a.key AND b.i < a.i)
+        SELECT array_agg(p.i ORDER BY p.i), array_agg(p.c ORDER BY p.i), array_agg(p.x ORDER BY p.i) INTO ri, rc, rx
+          FROM p WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.i = p.i);
+
+        -- new contacts, made in line order (ids from the sequence rise with it)
+        WITH fresh AS (
+            INSERT INTO customercard.contacts (account_id, created_at)
+            SELECT acct, now() FROM unnest(ri, rc) u(i, c) WHERE u.c IS NULL ORDER BY u.i
+            RETURNING customercard.contacts.contact_id)
+        SELECT array_agg(m.contact_id ORDER BY m.contact_id) INTO ids FROM fresh m;
+        SELECT array_agg(coalesce(u.c, n.id) ORDER BY u.i), array_agg(u.c IS NULL ORDER BY u.i) INTO rc, rm
+          FROM unnest(ri, rc) u(i, c)
+          LEFT JOIN (SELECT w.i, row_number() OVER (ORDER BY w.i) AS o FROM unnest(ri, rc) w(i, c) WHERE w.c IS NULL) nn ON nn.i = u.i
+          LEFT JOIN unnest(ids) WITH ORDINALITY n(id, o) ON n.o = nn.o;
+        RETURN QUERY SELECT u.i, u.c, u.m FROM unnest(ri, rc, rm) u(i, c, m);
+
+        PERFORM customercard.upsert_contact_fields(acct, rc, rx);
+
+        -- phones and e-mails: the new ones, the first of a contact without one its primary
+        INSERT INTO customercard.phones (account_id, contact_id, phone, raw, kind, is_primary)
+        SELECT acct, n.c, n.phone, n.raw, 'mobile',
+               n.rank = 1 AND NOT EXISTS (SELECT 1 FROM customercard.phones q
+                                           WHERE q.account_id = acct AND q.contact_id = n.c AND q.is_primary)
+          FROM (SELECT y.i, y.c, y.phone, y.raw, row_number() OVER (PARTITION BY y.c ORDER BY y.pos) AS rank
+                  FROM (SELECT DISTINCT ON (u.c, p.phone) u.i, u.c, p.phone::customercard.phone AS phone, p.raw, p.pos
+                          FROM unnest(ri, rc, rx) u(i, c, x), customercard.import_phones(u.x) p
+                         ORDER BY u.c, p.phone, p.pos) y
+                 WHERE NOT EXISTS (SELECT 1 FROM customercard.phones q
+                                    WHERE q.account_id = acct AND q.contact_id = y.c AND q.phone OPERATOR(customercard.=) y.phone)) n
+         ORDER BY n.i, n.rank;
+        INSERT INTO customercard.emails (account_id, contact_id, email, raw, is_primary)
+        SELECT acct, n.c, n.email, n.raw,
+               n.rank = 1 AND NOT EXISTS (SELECT 1 FROM customercard.emails q
+                                           WHERE q.account_id = acct AND q.contact_id = n.c AND q.is_primary)
+          FROM (SELECT y.i, y.c, y.email, y.raw, row_number() OVER (PARTITION BY y.c ORDER BY y.pos) AS rank
+                  FROM (SELECT DISTINCT ON (u.c, customercard.email_key(e.email)) u.i, u.c, e.email, e.raw, e.pos
+                          FROM unnest(ri, rc, rx) u(i, c, x), customercard.import_emails(u.x) e
+                         ORDER BY u.c, customercard.email_key(e.email), e.pos) y
+                 WHERE NOT EXISTS (SELECT 1 FROM customercard.emails q
+                                    WHERE q.account_id = acct AND q.contact_id = y.c
+                                      AND customercard.email_key(q.email) = customercard.email_key(y.email))) n
+         ORDER BY n.i, n.rank;
+
+        -- the channel: one the contact has (of any connection, when none is
+        -- sent) takes a new avatar; else it is added
+        UPDATE customercard.channels ch SET avatar_url = u.x -> 'channel' ->> 'avatar_url'
+          FROM unnest(rc, rx) u(c, x)
+         WHERE jsonb_typeof(u.x -> 'channel') = 'object' AND u.x -> 'channel' ->> 'connection' IS NULL
+           AND ch.account_id = acct AND ch.contact_id = u.c AND ch.kind = u.x -> 'channel' ->> 'kind'
+           AND ch.external_id = coalesce(u.x -> 'channel' ->> 'external_id', u.x -> 'channel' ->> 'social_id')
+           AND u.x -> 'channel' ->> 'avatar_url' IS NOT NULL AND ch.avatar_url IS DISTINCT FROM u.x -> 'channel' ->> 'avatar_url';
+        INSERT INTO customercard.channels (account_id, contact_id, kind, connection, external_id, username, subscribed_at, avatar_url)
+        SELECT acct, u.c, u.x -> 'channel' ->> 'kind', u.x -> 'channel' ->> 'connection',
+               coalesce(u.x -> 'channel' ->> 'external_id', u.x -> 'channel' ->> 'social_id'),
+               u.x -> 'channel' ->> 'username', now(), u.x -> 'channel' ->> 'avatar_url'
+          FROM unnest(ri, rc, rx) u(i, c, x)
+         WHERE jsonb_typeof(u.x -> 'channel') = 'object'
+           AND NOT (u.x -> 'channel' ->> 'connection' IS NULL
+                    AND EXISTS (SELECT 1 FROM customercard.channels q
+                                 WHERE q.account_id = acct AND q.contact_id = u.c AND q.kind = u.x -> 'channel' ->> 'kind'
+                                   AND q.external_id = coalesce(u.x -> 'channel' ->> 'external_id', u.x -> 'channel' ->> 'social_id')))
+         ORDER BY u.i
+        ON CONFLICT (account_id, kind, connection, external_id) DO UPDATE
+            SET username = coalesce(EXCLUDED.username, customercard.channels.username),
+                avatar_url = coalesce(EXCLUDED.avatar_url, customercard.channels.avatar_url)
+            WHERE customercard.channels.contact_id = EXCLUDED.contact_id;
+
+        -- the funnel: a new period unless one is open (through that channel, of that LGT)
+        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
+        SELECT acct, s.c, s.ch, s.f, s.l, s.src
+          FROM (SELECT u.i, u.c, (subs -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt')::text ->> 0)::bigint AS f,
+                       (subs -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt')::text ->> 1)::bigint AS l,
+                       u.x ->> 'source' AS src,
+                       (SELECT q.channel_id FROM customercard.channels q
+                         WHERE q.account_id = acct AND q.contact_id = u.c AND q.kind = u.x -> 'channel' ->> 'kind'
+                           AND q.external_id = coalesce(u.x -> 'channel' ->> 'external_id', u.x -> 'channel' ->> 'social_id')
+                         ORDER BY q.channel_id LIMIT 1) AS ch
+                  FROM unnest(ri, rc, rx) u(i, c, x) WHERE u.x ? 'funnel') s
+         WHERE NOT EXISTS (SELECT 1 FROM customercard.subscriptions q
+                            WHERE q.account_id = acct AND q.contact_id = s.c AND q.funnel_id = s.f
+                              AND q.channel_id IS NOT DISTINCT FROM s.ch AND q.unsubscribed_at IS NULL
+                              AND (s.l IS NULL OR q.lgt_id = s.l))
+         ORDER BY s.i
+        ON CONFLICT (account_id, contact_id, funnel_id, channel_id, lgt_id) WHERE unsubscribed_at IS NULL DO NOTHING;
+
+        -- tags (made in the account when new) and custom values (null removes one)
+        INSERT INTO customercard.tags (account_id, name)
+        SELECT DISTINCT acct, btrim(t #>> '{}') FROM unnest(rx) u(x), jsonb_array_elements(customercard.json_array_or_empty(u.x -> 'tags')) t
+        ON CONFLICT (account_id, name) DO NOTHING;
+        INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+        SELECT DISTINCT acct, u.c, g.tag_id
+          FROM unnest(rc, rx) u(c, x), jsonb_array_elements(customercard.json_array_or_empty(u.x -> 'tags')) t
+          JOIN customercard.tags g ON g.account_id = acct AND g.name = btrim(t #>> '{}')
+        ON CONFLICT DO NOTHING;
+        DELETE FROM customercard.custom_values cv
+         USING unnest(rc, rx) u(c, x), jsonb_each(customercard.json_object_or_empty(u.x -> 'custom')) e
+         WHERE jsonb_typeof(e.value) = 'null'
+           AND cv.account_id = acct AND cv.contact_id = u.c AND cv.field_id = (fields -> e.key ->> 0)::bigint;
+        INSERT INTO customercard.custom_values (account_id, contact_id, field_id, value)
+        SELECT acct, u.c, (fields -> e.key ->> 0)::bigint, e.value #>> '{}'
+          FROM unnest(rc, rx) u(c, x), jsonb_each(customercard.json_object_or_empty(u.x -> 'custom')) e
+         WHERE jsonb_typeof(e.value) <> 'null'
+        ON CONFLICT (account_id, contact_id, field_id) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
+            WHERE customercard.custom_values.value IS DISTINCT FROM EXCLUDED.value;
+
+        SELECT array_agg(u.i ORDER BY u.i), array_agg(u.x ORDER BY u.i) INTO pending, pd
+          FROM unnest(pending, pd) u(i, x) WHERE NOT EXISTS (SELECT 1 FROM unnest(ri) r(i) WHERE r.i = u.i);
+        pending := coalesce(pending, '{}');
+    END LOOP;
+END
+$$;
+
+-- A set of imported rows (datas[i] the object of file line lines[i]) in the
+-- current account, written as upsert_contact writes each in line order:
+-- one statement per section for the rows it can take at once.  The file's
+-- settings are applied to every row (import_prepare); a row lacking what
+-- the file requires, and one upsert_contact's path refuses (tried on it in
+-- a subtransaction rolled back at once, when the refusal can depend only on
+-- the row and the account's definitions), is rejected with the reason the
+-- row path gives.  The identifiers of the set are locked first (upsert_lock).  The
+-- rows import_plain takes are written in rounds: a round takes every row
+-- that shares no identifier and no matched contact with an earlier row
+-- still to write, so each row meets the contacts it would meet written one
+-- by one.  The others (a Viber subscriber, keys the set does not write) go
+-- through import_upsert at their place in the file, between rounds.
+-- Returns a row per line, in line order.  (No JIT: its statements are
+-- cheap per row, but their estimates over arrays of rows are large enough
+-- to make the JIT compile for a second.)
+CREATE FUNCTION customercard.import_set(settings jsonb, lines integer[], datas jsonb[])
+RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+    SET jit = off AS $$
+DECLARE
+    acct constant bigint := customercard.require_account_id();
+    n constant integer := coalesce(cardinality(datas), 0);
+    d jsonb[];                  -- each row prepared
+    how text[];                 -- 'plain', 'row' (upsert_contact's path) or 'rejected'
+    cid bigint[];
+    made boolean[];
+    why text[];
+    subs jsonb := '{}';         -- [funnel, lgt] as a row gives them -> [funnel_id, lgt_id]
+    fields jsonb;               -- custom field name -> [field_id, kind]
+    v jsonb;
+    f bigint;
+    i integer;
+    lo integer := 1;            -- the first plain row not written yet
+    r record;
+    one_id bigint;
+    one_made boolean;
+BEGIN
+    SELECT array_agg(customercard.import_prepare(x, settings) ORDER BY o) INTO d
+      FROM unnest(datas) WITH ORDINALITY u(x, o);
+    cid := array_fill(NULL::bigint, ARRAY[n]);
+    made := array_fill(NULL::boolean, ARRAY[n]);
+    why := array_fill(NULL::text, ARRAY[n]);
+
+    -- the funnels (and LGTs) the rows name, each looked up once
+    FOR v IN SELECT DISTINCT jsonb_build_array(x -> 'funnel', x -> 'lgt') FROM unnest(d) x WHERE x ? 'funnel' LOOP
+        BEGIN
+            f := customercard.bulk_lookup(acct, jsonb_build_object('funnel', v -> 0), 'funnel', 'funnels');
+            subs := subs || jsonb_build_object(v::text, jsonb_build_array(f,
+                        customercard.bulk_lookup(acct, jsonb_build_object('lgt', v -> 1), 'lgt', 'lgts', f, false)));
+        EXCEPTION WHEN data_exception OR undefined_object THEN
+            NULL;               -- (its rows go the row path's way, which says why)
+        END;
+    END LOOP;
+    SELECT coalesce(jsonb_object_agg(cf.name, jsonb_build_array(cf.field_id, cf.kind)), '{}') INTO fields
+      FROM customercard.custom_fields cf WHERE cf.account_id = acct;
+
+    SELECT array_agg(CASE WHEN customercard.import_missing(x, settings) IS NOT NULL THEN 'rejected'
+                          WHEN customercard.import_plain(x, subs, fields) THEN 'plain' ELSE 'row' END ORDER BY o),
+           array_agg(customercard.import_missing(x, settings) ORDER BY o)
+      INTO how, why
+      FROM unnest(d) WITH ORDINALITY u(x, o);
+
+    -- a row the set does not take: refused now (rolled back) or written at its place
+    FOR i IN 1 .. n LOOP
+        -- (refusals that hang on the contacts: the Viber rule, an id, a
+        -- creation time that only a new contact reads)
+        CONTINUE WHEN how[i] <> 'row' OR d[i] -> 'channel' ->> 'kind' = 'viber' OR d[i] ?| ARRAY['contact_id', 'created_at'];
+        BEGIN
+            PERFORM customercard.import_upsert(datas[i], settings);
+            RAISE SQLSTATE 'CCDRY';
+        EXCEPTION
+            WHEN SQLSTATE 'CCDRY' THEN
+                NULL;
+            WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+                how[i] := 'rejected';
+                why[i] := SQLERRM;
+        END;
+    END LOOP;
+
+    -- the plain rows' identifiers, locked for the whole set in slot order
+    PERFORM customercard.upsert_lock(acct, ARRAY(
+        SELECT k.key FROM unnest(d, how) u(x, h), customercard.import_keys(u.x) k(key) WHERE u.h = 'plain'));
+
+    -- the plain rows between two rows of upsert_contact's path at once
+    FOR i IN 1 .. n + 1 LOOP
+        CONTINUE WHEN i <= n AND how[i] <> 'row';
+        FOR r IN SELECT w.i, w.cid, w.made
+                   FROM customercard.import_write(acct,
+                            ARRAY(SELECT u.o::integer FROM unnest(how) WITH ORDINALITY u(h, o) WHERE u.o BETWEEN lo AND i - 1 AND u.h = 'plain' ORDER BY u.o),
+                            ARRAY(SELECT u.x FROM unnest(d, how) WITH ORDINALITY u(x, h, o) WHERE u.o BETWEEN lo AND i - 1 AND u.h = 'plain' ORDER BY u.o),
+                            subs, fields) w LOOP
+            cid[r.i] := r.cid;
+            made[r.i] := r.made;
+        END LOOP;
+        EXIT WHEN i > n;
+        lo := i + 1;
+        BEGIN
+            SELECT u.upserted_id, u.created INTO one_id, one_made FROM customercard.import_upsert(datas[i], settings) u;
+            cid[i] := one_id;
+            made[i] := one_made;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+            how[i] := 'rejected';
+            why[i] := SQLERRM;
+        END;
+    END LOOP;
+    RETURN QUERY SELECT u.l, CASE WHEN u.h = 'rejected' THEN 'rejected' WHEN u.m THEN 'created' ELSE 'updated' END, u.c, u.w
+                   FROM unnest(lines, how, made, cid, why) u(l, h, m, c, w);
 END
 $$;
 
@@ -441,43 +859,56 @@ COMMENT ON FUNCTION customercard.export_xlsx(jsonb, text[]) IS
 
 -- ---------------------------------------------------------------- import jobs
 -- One batch of an import job (bulk_run_batch's, in its transaction): the
--- next rows of the file in line order through import_upsert, each in a
--- subtransaction (a refused row is rolled back alone and keeps its reason),
--- their outcomes and the job's progress committed together, so a runner
--- killed mid-file resumes at the first row not committed, importing none
--- twice.  Returns how many rows it worked through.
+-- next rows of the file in line order through import_set (on Citus, or
+-- when import_set refuses the batch as a whole, each through import_upsert
+-- in a subtransaction: a refused row is rolled back alone and keeps its
+-- reason), their outcomes and the job's progress committed together, so a
+-- runner killed mid-file resumes at the first row not committed, importing
+-- none twice.  Returns how many rows it worked through.
 CREATE FUNCTION customercard.import_batch(acct bigint, j customercard.bulk_jobs, batch_size integer) RETURNS integer
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     started timestamptz := now();
-    r record;
+    ls integer[];
+    ds jsonb[];
+    k integer;
     cid bigint;
     was_created boolean;
-    n integer := 0;
-    ok integer := 0;
-    bad integer := 0;
-    last_line integer := j.position;
+    n integer;
+    ok integer;
+    bad integer;
+    done boolean := false;
 BEGIN
-    FOR r IN SELECT b.line, b.data FROM customercard.bulk_job_rows b
-              WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
-              ORDER BY b.line LIMIT batch_size
-    LOOP
+    SELECT array_agg(b.line ORDER BY b.line), array_agg(b.data ORDER BY b.line) INTO ls, ds
+      FROM (SELECT b.line, b.data FROM customercard.bulk_job_rows b
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line > j.position AND b.status = 'queued'
+             ORDER BY b.line LIMIT batch_size) b;
+    n := coalesce(cardinality(ls), 0);
+    IF n > 0 AND NOT customercard.citus_distributed() THEN
         BEGIN
-            SELECT u.upserted_id, u.created INTO cid, was_created FROM customercard.import_upsert(r.data, j.params -> 'settings') u;
+            WITH r AS MATERIALIZED (SELECT * FROM customercard.import_set(j.params -> 'settings', ls, ds))
+            UPDATE customercard.bulk_job_rows b SET status = r.status, contact_id = r.contact_id, reason = r.reason, at = clock_timestamp()
+              FROM r WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
+            done := true;
+        EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
+            NULL;               -- the batch row by row, below
+        END;
+    END IF;
+    FOR k IN 1 .. CASE WHEN done THEN 0 ELSE n END LOOP
+        BEGIN
+            SELECT u.upserted_id, u.created INTO cid, was_created FROM customercard.import_upsert(ds[k], j.params -> 'settings') u;
             UPDATE customercard.bulk_job_rows b
                SET status = CASE WHEN was_created THEN 'created' ELSE 'updated' END, contact_id = cid, at = clock_timestamp()
-             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
-            ok := ok + 1;
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = ls[k];
         EXCEPTION WHEN data_exception OR integrity_constraint_violation OR undefined_object THEN
             -- the row's data is wrong (as import_csv judges it): reported, the others go on
             UPDATE customercard.bulk_job_rows b SET status = 'rejected', reason = SQLERRM, at = clock_timestamp()
-             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = r.line;
-            bad := bad + 1;
+             WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = ls[k];
         END;
-        n := n + 1;
-        last_line := r.line;
     END LOOP;
-    PERFORM customercard.bulk_progressed(acct, j.job_id, started, last_line, n < batch_size, ok, bad);
+    SELECT count(*) FILTER (WHERE b.status IN ('created', 'updated')), count(*) FILTER (WHERE b.status = 'rejected') INTO ok, bad
+      FROM customercard.bulk_job_rows b WHERE b.account_id = acct AND b.job_id = j.job_id AND b.line = ANY (ls);
+    PERFORM customercard.bulk_progressed(acct, j.job_id, started, coalesce(ls[n], j.position), n < batch_size, ok, bad);
     RETURN n;
 END
 $$;

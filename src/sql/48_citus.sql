@@ -164,6 +164,11 @@ CREATE FUNCTION customercard.account_is_here(account_id bigint) RETURNS boolean
 COMMENT ON FUNCTION customercard.account_is_here(bigint) IS
     'Whether this node holds the account''s rows: always on one node; on Citus, where its shards are';
 
+CREATE FUNCTION customercard.citus_distributed() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'citus_distributed' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION customercard.citus_distributed() IS
+    'Whether distribute_on_citus() has distributed the schema (false on one node)';
+
 -- First step of a citus_delegated() function (and of one in C): it works on the node of
 -- the account.  Elsewhere Citus did not delegate the call (see
 -- docs/scaling.md), and its statements would be refused or, for the

@@ -27,7 +27,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA customercard TO customercard_reader;
 REVOKE SELECT ON customercard.upsert_locks, customercard.import_marks FROM customercard_reader;
 GRANT EXECUTE ON FUNCTION
     customercard.current_account_id(),
-    customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text),
+    customercard.account_is_here(bigint), customercard.assert_account_here(bigint, text), customercard.citus_distributed(),
     customercard.account_may_act(bigint),
     customercard.calling_role(),
     customercard.current_actor(),
@@ -83,7 +83,8 @@ GRANT EXECUTE ON FUNCTION
     customercard.upsert_match(bigint, jsonb, jsonb, jsonb, jsonb), customercard.upsert_contact_row(bigint, bigint, jsonb),
     customercard.upsert_phones_emails(bigint, bigint, jsonb, jsonb), customercard.upsert_channels(bigint, bigint, jsonb),
     customercard.upsert_subscription(bigint, bigint, jsonb, bigint, bigint, text),
-    customercard.upsert_tags_custom(bigint, bigint, jsonb)
+    customercard.upsert_tags_custom(bigint, bigint, jsonb), customercard.upsert_contact_fields(bigint, bigint[], jsonb[]),
+    customercard.custom_value_fits(text, text)
 TO customercard_manager;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA customercard TO customercard_manager;
 -- (INSERT and UPDATE on every column but those the extension sets:
@@ -119,6 +120,11 @@ GRANT EXECUTE ON FUNCTION
     customercard.csv_field(text), customercard.csv_quoted(text), customercard.bulk_lookup(bigint, jsonb, text, text, bigint, boolean),
     customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb),
     customercard.import_check_settings(bigint, jsonb), customercard.import_upsert(jsonb, jsonb), customercard.import_viber_mark(bigint, text, text),
+    customercard.import_prepare(jsonb, jsonb), customercard.import_missing(jsonb, jsonb), customercard.import_set(jsonb, integer[], jsonb[]),
+    customercard.import_plain(jsonb, jsonb, jsonb), customercard.text_is_inet(text), customercard.json_array_or_empty(jsonb),
+    customercard.json_object_or_empty(jsonb), customercard.import_phones(jsonb), customercard.import_emails(jsonb),
+    customercard.import_keys(jsonb),
+    customercard.import_write(bigint, integer[], jsonb[], jsonb, jsonb),
     customercard.import_enqueue(bytea, text, jsonb, timestamptz), customercard.import_report(bigint),
     customercard.confirm_payment(bigint), customercard.stop_recurring(bigint),
     customercard.export_rows(jsonb), customercard.export_rows_of(bigint, bigint[]),

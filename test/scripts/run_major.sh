@@ -63,7 +63,7 @@ for f in test/shell/*.sh; do [ -e "$f" ] || continue; t=$(basename "$f" .sh); wa
 if [ -n "$shell" ]; then
     echo "== shell tests"
     set +e
-    prove -e bash $shell 2>&1 | tee /tmp/cc_shell.out
+    prove ${PROVE_FLAGS:-} -e bash $shell 2>&1 | tee /tmp/cc_shell.out
     set -e
     tally /tmp/cc_shell.out
 fi
