@@ -243,6 +243,7 @@ ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 			elog(ERROR, "import_upsert returned no row");
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		created = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		SPI_freetuptable(SPI_tuptable);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -262,7 +263,8 @@ ImportRowNow(ImportState *st, int line, const char *json, MemoryContext cxt)
 static bool
 WriteSet(ImportState *st)
 {
-	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext cxt = st->pending_cxt;	/* reset after the set */
+	MemoryContext caller = MemoryContextSwitchTo(cxt);
 	ResourceOwner owner = CurrentResourceOwner;
 	Datum	   *lines = palloc(sizeof(Datum) * st->nwrite);
 	Datum	   *jsons = palloc(sizeof(Datum) * st->nwrite);
@@ -307,6 +309,7 @@ WriteSet(ImportState *st)
 			reason = SPI_getvalue(tup, desc, 3);
 			reasons[i] = reason ? MemoryContextStrdup(cxt, reason) : NULL;
 		}
+		SPI_freetuptable(SPI_tuptable);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -317,6 +320,7 @@ WriteSet(ImportState *st)
 		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
 	if (!ok)
 		return false;
 
@@ -343,21 +347,25 @@ WriteSet(ImportState *st)
 static void
 FlushRows(ImportState *st)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
 	if (st->npending == 0)
 		return;
 	if (!st->by_set || st->nwrite == 0 || !WriteSet(st))
 	{
+		MemoryContext caller = CurrentMemoryContext;
+		MemoryContext row = AllocSetContextCreate(st->pending_cxt, "customercard import row", ALLOCSET_DEFAULT_SIZES);
+
 		for (int i = 0; i < st->npending; i++)
 		{
 			PendingRow *r = &st->pending[i];
 
 			CHECK_FOR_INTERRUPTS();
+			MemoryContextSwitchTo(row);
 			if (r->json == NULL)
 				Rejected(st, r->line, r->reason);
 			else
-				ImportRowNow(st, r->line, r->json, cxt);
+				ImportRowNow(st, r->line, r->json, row);
+			MemoryContextSwitchTo(caller);
+			MemoryContextReset(row);
 		}
 	}
 	st->npending = st->nwrite = st->maxpending = 0;
@@ -907,6 +915,9 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 			Reject(st, rec->line, "the line is empty");
 		else
 			ImportRow(st, rec->line, json.data);
+		pfree(json.data);
+		pfree(custom.data);
+		pfree(channel.data);
 	}
 	FlushRows(st);
 	SPI_finish();
