@@ -192,67 +192,12 @@ BEGIN
 END
 $$;
 
--- Whether import_set writes a prepared row itself: only keys and values
--- that upsert_contact's path accepts as they are (checked here as it checks
--- them), a funnel (and LGT) that subs resolves, custom fields of fields.
--- Any other row -- one upsert_contact would refuse, or one with keys the set
--- does not write (contact_id, created_at, manager_id, channels, phone or
--- e-mail objects, a Viber channel) -- goes through upsert_contact's path.
-CREATE FUNCTION customercard.import_plain(d jsonb, subs jsonb, fields jsonb) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT NOT EXISTS (SELECT 1 FROM jsonb_object_keys(d) k
-                        WHERE NOT k = ANY ((customercard.upsert_keys()).known)
-                           OR k = ANY (ARRAY['contact_id', 'created_at', 'manager_id', 'channels', 'gender_source']))
-       AND NOT EXISTS (SELECT 1 FROM jsonb_each(d) e
-                        WHERE e.key = ANY ((customercard.upsert_keys()).scalar_text)
-                          AND jsonb_typeof(e.value) NOT IN ('string', 'null'))
-       AND coalesce(length(btrim(d ->> 'name')) <= 500, true)
-       AND coalesce(greatest(length(btrim(d ->> 'first_name')), length(btrim(d ->> 'last_name')),
-                             length(btrim(d ->> 'middle_name')), length(btrim(d ->> 'nickname'))) <= 200, true)
-       AND coalesce(lower(d ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true)
-       AND coalesce(d ->> 'status' = ANY (ARRAY['active', 'unsubscribed', 'blacklisted', 'archived']), true)
-       AND coalesce(customercard.is_valid_timezone(d ->> 'timezone'), true)
-       AND coalesce(customercard.text_is_inet(d ->> 'ip'), true)
-       -- phones and e-mails: strings (and numbers) that are ones
-       AND coalesce(jsonb_typeof(d -> 'phones'), 'array') = 'array'
-       AND coalesce(jsonb_typeof(d -> 'phone'), 'null') IN ('string', 'number', 'null')
-       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'phones')) x
-                        WHERE jsonb_typeof(x) NOT IN ('string', 'number') OR customercard.normalize_phone(x #>> '{}') IS NULL)
-       AND (jsonb_typeof(d -> 'phone') IS DISTINCT FROM 'string' AND jsonb_typeof(d -> 'phone') IS DISTINCT FROM 'number'
-            OR customercard.normalize_phone(d ->> 'phone') IS NOT NULL)
-       AND coalesce(jsonb_typeof(d -> 'emails'), 'array') = 'array'
-       AND coalesce(jsonb_typeof(d -> 'email'), 'null') IN ('string', 'null')
-       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'emails')) x
-                        WHERE jsonb_typeof(x) <> 'string' OR customercard.normalize_email(x #>> '{}') IS NULL)
-       AND (jsonb_typeof(d -> 'email') IS DISTINCT FROM 'string' OR customercard.normalize_email(d ->> 'email') IS NOT NULL)
-       -- a channel: an object of known keys, a messenger kind, an id
-       AND (coalesce(jsonb_typeof(d -> 'channel'), 'null') = 'null'
-            OR jsonb_typeof(d -> 'channel') = 'object'
-               AND NOT EXISTS (SELECT 1 FROM jsonb_each(customercard.json_object_or_empty(d -> 'channel')) e
-                                WHERE NOT e.key = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'avatar_url'])
-                                   OR e.key IN ('connection', 'username', 'avatar_url') AND jsonb_typeof(e.value) NOT IN ('string', 'null')
-                                   OR e.key IN ('external_id', 'social_id') AND jsonb_typeof(e.value) NOT IN ('string', 'number', 'null')
-                                   OR e.key = 'kind' AND jsonb_typeof(e.value) <> 'string')
-               AND coalesce(d -> 'channel' ->> 'kind' = ANY (customercard.channel_kinds()), false)
-               AND d -> 'channel' ->> 'kind' <> 'viber'
-               AND btrim(coalesce(d -> 'channel' ->> 'external_id', d -> 'channel' ->> 'social_id', '')) <> '')
-       -- a funnel resolved, its source told
-       AND (NOT d ? 'funnel' AND NOT d ? 'lgt' AND NOT d ? 'source'
-            OR subs ? jsonb_build_array(d -> 'funnel', d -> 'lgt')::text
-               AND (NOT d ? 'source' OR jsonb_typeof(d -> 'source') = 'string' AND length(d ->> 'source') BETWEEN 1 AND 200))
-       -- tags: an array of names; custom: values of known fields of their kinds
-       AND (NOT d ? 'tags'
-            OR jsonb_typeof(d -> 'tags') = 'array'
-               AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(customercard.json_array_or_empty(d -> 'tags')) t
-                                WHERE jsonb_typeof(t) <> 'string' OR length(btrim(t #>> '{}')) NOT BETWEEN 1 AND 200))
-       AND (NOT d ? 'custom'
-            OR jsonb_typeof(d -> 'custom') = 'object'
-               AND NOT EXISTS (SELECT 1 FROM jsonb_each(customercard.json_object_or_empty(d -> 'custom')) e
-                                WHERE NOT fields ? e.key
-                                   OR jsonb_typeof(e.value) NOT IN ('string', 'number', 'boolean', 'null')
-                                   OR jsonb_typeof(e.value) <> 'null'
-                                      AND NOT customercard.custom_value_fits(fields -> e.key ->> 1, e.value #>> '{}')))
-$$;
+-- Whether import_set writes a prepared row itself (import_plain.c): keys
+-- and values upsert_contact's path accepts as they are, checked as it
+-- checks them; the funnel, LGT and source and the channel's kind are
+-- import_set's to judge.
+CREATE FUNCTION customercard.import_plain(data jsonb, fields jsonb) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'import_plain' LANGUAGE C STABLE STRICT;
 
 -- Whether the text is an IP address (inet's input)
 CREATE FUNCTION customercard.text_is_inet(value text) RETURNS boolean
@@ -533,11 +478,20 @@ BEGIN
     SELECT coalesce(jsonb_object_agg(cf.name, jsonb_build_array(cf.field_id, cf.kind)), '{}') INTO fields
       FROM customercard.custom_fields cf WHERE cf.account_id = acct;
 
-    SELECT array_agg(CASE WHEN customercard.import_missing(x, settings) IS NOT NULL THEN 'rejected'
-                          WHEN customercard.import_plain(x, subs, fields) THEN 'plain' ELSE 'row' END ORDER BY o),
-           array_agg(customercard.import_missing(x, settings) ORDER BY o)
+    SELECT array_agg(CASE WHEN m.missing IS NOT NULL THEN 'rejected'
+                          WHEN customercard.import_plain(m.x, fields)
+                               AND (jsonb_typeof(m.x -> 'channel') IS DISTINCT FROM 'object'
+                                    OR m.x -> 'channel' ->> 'kind' = ANY (customercard.channel_kinds())
+                                       AND m.x -> 'channel' ->> 'kind' <> 'viber')
+                               AND (NOT m.x ?| ARRAY['funnel', 'lgt', 'source']
+                                    OR subs ? jsonb_build_array(m.x -> 'funnel', m.x -> 'lgt')::text
+                                       AND (NOT m.x ? 'source' OR jsonb_typeof(m.x -> 'source') = 'string'
+                                                                  AND length(m.x ->> 'source') BETWEEN 1 AND 200))
+                          THEN 'plain' ELSE 'row' END ORDER BY m.o),
+           array_agg(m.missing ORDER BY m.o)
       INTO how, why
-      FROM unnest(d) WITH ORDINALITY u(x, o);
+      FROM (SELECT u.x, u.o, CASE WHEN settings ? 'require' THEN customercard.import_missing(u.x, settings) END AS missing
+              FROM unnest(d) WITH ORDINALITY u(x, o)) m;
 
     -- a row the set does not take: refused now (rolled back) or written at its place
     FOR i IN 1 .. n LOOP

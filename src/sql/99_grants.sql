@@ -121,7 +121,7 @@ GRANT EXECUTE ON FUNCTION
     customercard.import_json(text, boolean, jsonb), customercard.import_csv(text, boolean, jsonb), customercard.import_xlsx(bytea, boolean, jsonb),
     customercard.import_check_settings(bigint, jsonb), customercard.import_upsert(jsonb, jsonb), customercard.import_viber_mark(bigint, text, text),
     customercard.import_prepare(jsonb, jsonb), customercard.import_missing(jsonb, jsonb), customercard.import_set(jsonb, integer[], jsonb[]),
-    customercard.import_plain(jsonb, jsonb, jsonb), customercard.text_is_inet(text), customercard.json_array_or_empty(jsonb),
+    customercard.import_plain(jsonb, jsonb), customercard.text_is_inet(text), customercard.json_array_or_empty(jsonb),
     customercard.json_object_or_empty(jsonb), customercard.import_phones(jsonb), customercard.import_emails(jsonb),
     customercard.import_keys(jsonb),
     customercard.import_write(bigint, integer[], jsonb[], jsonb, jsonb),
