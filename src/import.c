@@ -144,6 +144,9 @@ EmitRow(ImportState *st, int line, const char *status, int64 contact_id, const c
 	values[2] = Int64GetDatum(contact_id);
 	values[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+	pfree(DatumGetPointer(values[1]));
+	if (reason)
+		pfree(DatumGetPointer(values[3]));
 }
 
 /* import_rows' row: (line, the contact's object, or why there is none) */
@@ -157,6 +160,10 @@ EmitCollected(ImportState *st, int line, const char *json, const char *reason)
 	values[1] = json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(json)) : (Datum) 0;
 	values[2] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
+	if (json)
+		pfree(DatumGetPointer(values[1]));
+	if (reason)
+		pfree(DatumGetPointer(values[2]));
 }
 
 /* a rejected line: reported, and counted for all_or_nothing */
@@ -645,11 +652,62 @@ typedef struct CsvRecord
 	List	   *fields;			/* char * */
 } CsvRecord;
 
+/* a table's columns: the key of the contact data each header cell names */
+typedef struct TableColumns
+{
+	const char *what;
+	int			ncolumns;
+	char	  **columns;
+} TableColumns;
+
+/*
+ * import_csv reads the text twice: first only counting each record's
+ * fields (a malformed or ragged file is refused before anything is
+ * written), then importing each record as it is read, so only a set of
+ * rows is held at a time.
+ */
+typedef struct CsvCount
+{
+	int			records;
+	int			header;			/* the header's fields */
+	int			fields;			/* the current record's */
+} CsvCount;
+
 typedef struct CsvCollect
 {
-	List	   *records;
+	ImportState *st;
+	FunctionCallInfo fcinfo;
+	MemoryContext record_cxt;	/* the current record's fields, reset after it */
 	CsvRecord  *current;
+	bool		have_header;
+	TableColumns columns;
 } CsvCollect;
+
+static void TableHeader(ImportState *st, FunctionCallInfo fcinfo, CsvRecord *head, const char *what, TableColumns *t);
+static void TableRow(ImportState *st, TableColumns *t, CsvRecord *rec);
+
+/* csv_parse callbacks of the first reading */
+static void
+CountField(void *arg, const char *text, size_t len, int line)
+{
+	CHECK_FOR_INTERRUPTS();
+	((CsvCount *) arg)->fields++;
+}
+
+static void
+CountRecord(void *arg, int line)
+{
+	CsvCount   *c = arg;
+
+	if (c->records++ == 0)
+		c->header = c->fields;
+	else if (c->fields != c->header)
+		ereport(ERROR,
+				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+				 errmsg("CSV line %d has %d fields, the header %d", line, c->fields, c->header),
+				 errhint("Nothing was imported. Quote fields that hold the separator.")));
+	c->fields = 0;
+}
 
 /*
  * csv_parse callback: a field of the current record.  A cell that an
@@ -662,6 +720,7 @@ CollectField(void *arg, const char *text, size_t len, int line)
 {
 	CsvCollect *c = arg;
 	size_t		quotes = 0;
+	MemoryContext old;
 
 	/* (the reader holds nothing to free: a cancel may leave it here) */
 	CHECK_FOR_INTERRUPTS();
@@ -673,34 +732,41 @@ CollectField(void *arg, const char *text, size_t len, int line)
 		text++;
 		len--;
 	}
+	old = MemoryContextSwitchTo(c->record_cxt);
 	if (c->current == NULL)
 	{
 		c->current = palloc0(sizeof(CsvRecord));
 		c->current->line = line;
 	}
 	c->current->fields = lappend(c->current->fields, pnstrdup(text, len));
+	MemoryContextSwitchTo(old);
 }
 
-/* csv_parse callback: the record is complete */
+/* csv_parse callback: the record is complete -- the header, or a row imported */
 static void
 CollectRecord(void *arg, int line)
 {
 	CsvCollect *c = arg;
 
-	c->records = lappend(c->records, c->current);
+	if (!c->have_header)
+	{
+		TableHeader(c->st, c->fcinfo, c->current, "CSV", &c->columns);
+		c->have_header = true;
+	}
+	else
+		TableRow(c->st, &c->columns, c->current);
 	c->current = NULL;
+	MemoryContextReset(c->record_cxt);
 }
 
-/* the records of a CSV text (csv_parse.c); a malformed file is an error naming its line */
-static List *
-ParseCsv(const char *s, int len)
+/* a CSV text read through csv_parse.c's callbacks; a malformed file is an error naming its line */
+static void
+ParseCsv(const char *s, int len, const CsvCallbacks *cb)
 {
-	CsvCollect	c = {NIL, NULL};
-	CsvCallbacks cb = {CollectField, CollectRecord, &c};
 	char	   *scratch = palloc(len + 1);
 	int			line = 0;
 
-	switch (cc_parse_csv(s, len, scratch, &cb, &line))
+	switch (cc_parse_csv(s, len, scratch, cb, &line))
 	{
 		case CSV_OK:
 			break;
@@ -724,7 +790,6 @@ ParseCsv(const char *s, int len)
 			break;
 	}
 	pfree(scratch);
-	return c.records;
 }
 
 /* the CSV columns and the contact JSON keys they become */
@@ -774,6 +839,7 @@ AppendList(StringInfo json, const char *v)
 		first = false;
 	}
 	appendStringInfoChar(json, ']');
+	pfree(copy);
 }
 
 /* a custom field of the current account by this name (SPI connected) */
@@ -791,19 +857,19 @@ IsCustomField(const char *name)
 }
 
 /*
- * The rows of a table (the first the header) through upsert_contact_ex: the
- * CSV and .xlsx imports' common part.  what names the format in messages
- * ("CSV", "sheet"); every record has the header's number of fields.
+ * A table's header row (the CSV and .xlsx imports' common part): the
+ * settings checked, each column mapped to its key of the contact data.
+ * what names the format in messages ("CSV", "sheet").
  */
 static void
-ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char *what)
+TableHeader(ImportState *st, FunctionCallInfo fcinfo, CsvRecord *head, const char *what, TableColumns *t)
 {
-	CsvRecord  *head = linitial(records);
+	MemoryContext keep = CurrentMemoryContext;
 	int			ncolumns = list_length(head->fields);
 	char	  **columns = palloc(sizeof(char *) * ncolumns);
-	ListCell   *lc;
 
 	ConnectAndCheckSettings(st, fcinfo);
+	MemoryContextSwitchTo(keep);
 
 	for (int i = 0; i < ncolumns; i++)
 	{
@@ -852,10 +918,19 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 						 errhint("Nothing was imported. Keep one column of each name.")));
 		pfree(sorted);
 	}
+	t->what = what;
+	t->ncolumns = ncolumns;
+	t->columns = columns;
+}
 
-	for_each_from(lc, records, 1)
+/* a row of a table, under its header, to import */
+static void
+TableRow(ImportState *st, TableColumns *t, CsvRecord *rec)
+{
+	int			ncolumns = t->ncolumns;
+	char	  **columns = t->columns;
+
 	{
-		CsvRecord  *rec = lfirst(lc);
 		StringInfoData json;
 		StringInfoData custom;
 		StringInfoData channel;
@@ -919,9 +994,28 @@ ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char 
 		pfree(custom.data);
 		pfree(channel.data);
 	}
+}
+
+/* the last rows written, the import's end */
+static void
+EndImport(ImportState *st)
+{
 	FlushRows(st);
 	SPI_finish();
 	Finish(st);
+}
+
+/* the rows of a table (the first the header): the .xlsx import's */
+static void
+ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char *what)
+{
+	TableColumns t;
+	ListCell   *lc;
+
+	TableHeader(st, fcinfo, linitial(records), what, &t);
+	for_each_from(lc, records, 1)
+		TableRow(st, &t, lfirst(lc));
+	EndImport(st);
 }
 
 PG_FUNCTION_INFO_V1(import_csv);
@@ -948,28 +1042,23 @@ import_csv(PG_FUNCTION_ARGS)
 static void
 ImportCsv(ImportState *st, FunctionCallInfo fcinfo, const char *s, int len)
 {
-	List	   *records;
-	int			ncolumns;
-	ListCell   *lc;
+	CsvCount	count = {0, 0, 0};
+	CsvCallbacks counting = {CountField, CountRecord, &count};
+	CsvCollect	c;
+	CsvCallbacks importing = {CollectField, CollectRecord, &c};
 
-	records = ParseCsv(s, len);
-	if (records == NIL)
+	ParseCsv(s, len, &counting);
+	if (count.records == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("the CSV is empty"),
 				 errhint("The first line names the columns: name, phone, email, ...")));
-	ncolumns = list_length(((CsvRecord *) linitial(records))->fields);
-	for_each_from(lc, records, 1)
-	{
-		CsvRecord  *rec = lfirst(lc);
-
-		if (list_length(rec->fields) != ncolumns)
-			ereport(ERROR,
-					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-					 errmsg("CSV line %d has %d fields, the header %d", rec->line, list_length(rec->fields), ncolumns),
-					 errhint("Nothing was imported. Quote fields that hold the separator.")));
-	}
-	ImportTable(st, fcinfo, records, "CSV");
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.fcinfo = fcinfo;
+	c.record_cxt = AllocSetContextCreate(CurrentMemoryContext, "customercard CSV record", ALLOCSET_DEFAULT_SIZES);
+	ParseCsv(s, len, &importing);
+	EndImport(st);
 }
 
 /* the cells of a sheet, row by row (xlsx_read.c calls back) */

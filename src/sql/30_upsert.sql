@@ -371,6 +371,8 @@ $$;
 
 -- The data's fields set on contacts ids[i] from datas[i] (a key present
 -- with null clears its field): upsert_contact's row and the imports' sets.
+-- (= ANY (ids) lets every plan, a generic one made while the table was
+-- small too, find the rows by the primary key.)
 CREATE FUNCTION customercard.upsert_contact_fields(acct bigint, ids bigint[], datas jsonb[]) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -397,7 +399,7 @@ BEGIN
         status        = CASE WHEN u.data ? 'status' THEN coalesce(u.data ->> 'status', 'active') ELSE c.status END,
         manager_id    = CASE WHEN u.data ? 'manager_id' THEN (u.data ->> 'manager_id')::bigint ELSE c.manager_id END
       FROM unnest(ids, datas) AS u(id, data)
-     WHERE c.account_id = acct AND c.contact_id = u.id
+     WHERE c.account_id = acct AND c.contact_id = ANY (ids) AND c.contact_id = u.id
        AND (u.data ?| ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname', 'avatar_url', 'gender',
                           'timezone', 'country', 'city', 'ip', 'note', 'status', 'manager_id']);
 END

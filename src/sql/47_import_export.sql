@@ -266,7 +266,7 @@ $$;
 CREATE FUNCTION customercard.import_write(acct bigint, rows integer[], datas jsonb[], subs jsonb, fields jsonb)
 RETURNS TABLE (i integer, cid bigint, made boolean)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-    SET jit = off AS $$
+    SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     pending integer[] := rows;
     pd jsonb[] := datas;
@@ -436,11 +436,14 @@ $$;
 -- through import_upsert at their place in the file, between rounds.
 -- Returns a row per line, in line order.  (No JIT: its statements are
 -- cheap per row, but their estimates over arrays of rows are large enough
--- to make the JIT compile for a second.)
+-- to make the JIT compile for a second.  Each statement planned for its
+-- arrays and the tables as they are now: a generic plan, made when the
+-- tables were small -- a new account, or this import's first sets --
+-- scans them for each row once they are not.)
 CREATE FUNCTION customercard.import_set(settings jsonb, lines integer[], datas jsonb[])
 RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-    SET jit = off AS $$
+    SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     acct constant bigint := customercard.require_account_id();
     n constant integer := coalesce(cardinality(datas), 0);

@@ -52,7 +52,7 @@ ok() { n=$((n + 1)); if [ "$1" = "$2" ]; then echo "ok $n - $3"; else echo "not 
 hold() {
     local who=$1 name=$2 sql=$3
     PGAPPNAME=$name psql -X -q -At -U "$who" -d $DB -c "BEGIN; $sql; SELECT pg_sleep(60);" >/dev/null 2>&1 &
-    for i in $(seq 1 100); do
+    for i in $(seq 1 600); do     # (up to 30 s: a held import of 3,000 upserts on a busy machine)
         [ "$(admin -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$name' AND query LIKE '%pg_sleep(60)%' AND wait_event = 'PgSleep'")" = 1 ] && { echo held; return 0; }
         sleep 0.05
     done
