@@ -67,14 +67,13 @@ static bool
 IsPhone(const char *s, int len)
 {
 	LOCAL_FCINFO(fcinfo, 2);
-	Datum		r;
 
+	/* normalize_phone(s, NULL): NULL when s is no phone number */
 	InitFunctionCallInfoData(*fcinfo, NULL, 2, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = PointerGetDatum(cstring_to_text_with_len(s, len));
 	fcinfo->args[0].isnull = false;
 	fcinfo->args[1].isnull = true;
-	r = normalize_phone(fcinfo);
-	(void) r;
+	(void) normalize_phone(fcinfo);
 	return !fcinfo->isnull;
 }
 
