@@ -203,7 +203,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           ARRAY['audience_count', 'audience_ids', 'audience_search', 'bulk_preview', 'bulk_run_batch', 'bulk_set_contacts', 'bulk_undo_table',
                 'citus_drop_account_fks', 'citus_node_forms',
                 'citus_sequence_ranges', 'citus_shard_grants', 'citus_widen_inserts', 'distribute_on_citus', 'forget_apply',
-                'generate_card_json', 'generate_forget_apply', 'generate_merge_statements', 'generate_section_label', 'generate_visitor_lookups', 'grant_writes', 'ids_named', 'merge_preview',
+                'generate_card_json', 'generate_forget_apply', 'generate_merge_statements', 'generate_section_label', 'generate_visitor_lookups', 'grant_writes', 'ids_named', 'import_write', 'merge_preview',
                 'merge_primary_target', 'merge_retrying', 'merge_set_primary', 'restore_rows', 'schedule_bulk_runner', 'unmerge_section'],
           'dynamic SQL runs only in the reviewed functions');
 SELECT is((SELECT count(*)::int FROM pg_proc p, unnest(p.proargnames) a
