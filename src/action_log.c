@@ -6,12 +6,16 @@
  * Design note.  The row triggers (log_triggers.c) fire once per changed
  * row; an INSERT through SPI for each would start an executor per row and
  * cost several times the change itself.  So rows are appended to a
- * backend-local buffer and written with one
+ * backend-local buffer and written when the statement that fired them
+ * finishes: an ExecutorFinish hook runs after the statement's AFTER
+ * triggers, and flushes.  Every 5000 rows the buffer is flushed early, so
+ * memory stays bounded.  On one node a flush puts the rows straight into
+ * the log's heap, a thousand at a time, and then their index entries, as
+ * COPY FROM writes (MultiInsertLogRows: a WAL record and a buffer lock per
+ * page, no executor per row); when the log is not the plain table the
+ * extension made (a DBA's trigger, rule or column), and on Citus, with one
  *     INSERT INTO customercard.action_log ... SELECT FROM unnest($1, ..., $6)
- * through SPI (the logical table name, so Citus routes it) when the
- * statement that fired them finishes: an ExecutorFinish hook runs after the
- * statement's AFTER triggers, and flushes.  Every 5000 rows the buffer is
- * flushed early, so memory stays bounded.
+ * through SPI (the logical table name, so Citus routes it).
  *
  * COPY runs no executor: a ProcessUtility hook writes its rows when it
  * ends.  Anything else left over is written at the start of the next
@@ -25,9 +29,13 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "tcop/utility.h"
@@ -40,6 +48,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -368,6 +377,186 @@ InsertLogRows(LogBuffer *rows, int64 account)
 		elog(ERROR, "could not write the action log");
 }
 
+static Oid	ActionLogRelid(void);
+
+/* the log's columns, in the order of a LogBuffer's fields */
+static const char *const log_columns[] = {"account_id", "log_id", "contact_id", "event", "actor", "at", "details"};
+
+#define LOG_COLUMNS lengthof(log_columns)
+#define MULTI_INSERT_AT 1000	/* rows a table_multi_insert takes at once */
+
+/*
+ * Can the rows go straight into the log's heap and indexes?  When it is the
+ * plain table the extension made: no row or statement trigger on insert (a
+ * DBA's, or a foreign key's, which the executor would fire), no rule,
+ * and no column beyond ours (whose default would be needed).  attmap[c]
+ * is the attribute number - 1 of log_columns[c].
+ */
+static bool
+LogTakesMultiInsert(Relation rel, int *attmap)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(trig != NULL && (trig->trig_insert_before_row || trig->trig_insert_after_row ||
+						  trig->trig_insert_instead_row || trig->trig_insert_before_statement ||
+						  trig->trig_insert_after_statement || trig->trig_insert_new_table)))
+		return false;
+	for (int c = 0; c < (int) LOG_COLUMNS; c++)
+		attmap[c] = -1;
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < (int) LOG_COLUMNS; c++)
+			if (strcmp(NameStr(att->attname), log_columns[c]) == 0)
+				break;
+		if (c == (int) LOG_COLUMNS || att->attgenerated)
+			return false;
+		attmap[c] = a;
+	}
+	for (int c = 0; c < (int) LOG_COLUMNS; c++)
+		if (attmap[c] < 0)
+			return false;
+	return true;
+}
+
+/*
+ * an executor state whose range table is the log, for ExecConstraints and
+ * the index inserts (as COPY FROM sets one up)
+ */
+static ResultRelInfo *
+LogResultRelation(EState *estate, Oid relid)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+#if PG_VERSION_NUM >= 160000
+	{
+		RTEPermissionInfo *perm = makeNode(RTEPermissionInfo);
+
+		perm->relid = relid;
+		perm->requiredPerms = ACL_INSERT;
+		rte->perminfoindex = 1;
+#if PG_VERSION_NUM >= 180000
+		ExecInitRangeTable(estate, list_make1(rte), list_make1(perm), bms_make_singleton(1));
+#else
+		ExecInitRangeTable(estate, list_make1(rte), list_make1(perm));
+#endif
+	}
+#else
+	rte->requiredPerms = ACL_INSERT;
+	ExecInitRangeTable(estate, list_make1(rte));
+#endif
+	ExecInitResultRelation(estate, rri, 1);
+	ExecOpenIndices(rri, false);
+	return rri;
+}
+
+/*
+ * The rows straight into the log (single node), the way COPY FROM writes:
+ * heap_multi_insert a thousand at a time (a WAL record and a buffer lock per
+ * page, not per row), then their index entries; each row's constraints
+ * checked first, ids from the log's sequence.  False, having written
+ * nothing, when the log is not the plain table this takes
+ * (LogTakesMultiInsert): the INSERT of InsertLogRows writes them then.
+ */
+static bool
+MultiInsertLogRows(LogBuffer *rows)
+{
+	Oid			relid = ActionLogRelid();
+	Oid			seq = get_relname_relid("action_log_log_id_seq", get_namespace_oid("customercard", false));
+	Relation	rel;
+	int			attmap[LOG_COLUMNS];
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot **slots;
+	BulkInsertState bistate;
+	CommandId	cid;
+	Datum	   *columns[LOG_COLUMNS];
+
+	if (!OidIsValid(relid) || !OidIsValid(seq))
+		return false;
+	rel = table_open(relid, RowExclusiveLock);
+	if (!LogTakesMultiInsert(rel, attmap))
+	{
+		table_close(rel, RowExclusiveLock);
+		return false;
+	}
+	table_close(rel, NoLock);	/* (the executor state holds it from here) */
+
+	columns[0] = rows->account;
+	columns[2] = rows->contact;
+	columns[3] = rows->event;
+	columns[4] = rows->actor;
+	columns[5] = rows->at;
+	columns[6] = rows->details;
+
+	/* the rows are a new command's, as an INSERT through SPI made them */
+	CommandCounterIncrement();
+	cid = GetCurrentCommandId(true);
+	estate = CreateExecutorState();
+	rri = LogResultRelation(estate, relid);
+	rel = rri->ri_RelationDesc;
+	bistate = GetBulkInsertState();
+	slots = palloc(sizeof(TupleTableSlot *) * Min(rows->n, MULTI_INSERT_AT));
+	for (int i = 0; i < Min(rows->n, MULTI_INSERT_AT); i++)
+		slots[i] = table_slot_create(rel, &estate->es_tupleTable);
+
+	for (int done = 0; done < rows->n;)
+	{
+		int			n = Min(rows->n - done, MULTI_INSERT_AT);
+		MemoryContext old;
+
+		for (int i = 0; i < n; i++)
+		{
+			TupleTableSlot *slot = slots[i];
+
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			for (int c = 0; c < (int) LOG_COLUMNS; c++)
+			{
+				slot->tts_values[attmap[c]] = c == 1 ? Int64GetDatum(nextval_internal(seq, false)) : columns[c][done + i];
+				slot->tts_isnull[attmap[c]] = false;
+			}
+			ExecStoreVirtualTuple(slot);
+			if (rel->rd_att->constr)
+				ExecConstraints(rri, slot, estate);
+		}
+		old = MemoryContextSwitchTo(GetPerTupleMemoryContext(estate));
+		table_multi_insert(rel, slots, n, cid, 0, bistate);
+		MemoryContextSwitchTo(old);
+		for (int i = 0; i < n; i++)
+		{
+			if (rri->ri_NumIndices > 0)
+				list_free(ExecInsertIndexTuples(rri, slots[i], estate, false, false, NULL, NIL
+#if PG_VERSION_NUM >= 160000
+												, false
+#endif
+												));
+			ExecClearTuple(slots[i]);
+		}
+		ResetPerTupleExprContext(estate);
+		done += n;
+	}
+
+	FreeBulkInsertState(bistate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecCloseResultRelations(estate);
+	ExecCloseRangeTableRelations(estate);
+	FreeExecutorState(estate);
+	pfree(slots);
+	return true;
+}
+
 /* Write the buffered rows with one INSERT through SPI (one per account on Citus) */
 static void
 FlushActionLog(void)
@@ -405,7 +594,10 @@ FlushActionLog(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (!CustomercardDistributed())
-			InsertLogRows(&rows, 0);
+		{
+			if (!MultiInsertLogRows(&rows))
+				InsertLogRows(&rows, 0);
+		}
 		else
 		{
 			/*

@@ -2,7 +2,7 @@
 -- actor and the statement's time; bulk statements log every row; app roles
 -- log without being able to write the log themselves; log_event checks.
 BEGIN;
-SELECT plan(50);
+SELECT plan(56);
 
 SET customercard.actor = 'manager:42';
 CREATE TEMP TABLE seen AS SELECT 0::bigint AS last;
@@ -173,6 +173,39 @@ SELECT is((SELECT count(*) FROM customercard.section_declarations() d
             WHERE customercard.section_label(d.tbl) IS DISTINCT FROM d.label), 0::bigint,
     'section_label gives every declared section its declared label (written from the declarations)');
 SELECT is(customercard.section_label('no_such_table'), 'no_such_table', 'a table that is no section keeps its name');
+
+-- The log's rows go straight into its heap and indexes (as COPY writes),
+-- unless the table is not as the extension made it: then through INSERT.
+SELECT pg_temp.new_events();
+INSERT INTO customercard.contacts (name) SELECT 'Bulk ' || g FROM generate_series(1, 2600) g;
+SELECT is((SELECT count(*) FROM customercard.action_log WHERE log_id > (SELECT last FROM seen)), 2600::bigint,
+    'a statement of 2,600 rows logs 2,600 rows (written into the heap a thousand at a time)');
+SELECT is((SELECT count(DISTINCT log_id) FROM customercard.action_log WHERE log_id > (SELECT last FROM seen)), 2600::bigint,
+    '... each with its own id from the log''s sequence');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT count(*) FROM customercard.contacts c JOIN customercard.action_log l
+             ON l.account_id = c.account_id AND l.contact_id = c.contact_id AND l.event = 'contact_created'
+            WHERE c.name LIKE 'Bulk %'), 2600::bigint,
+    '... and each is found through the log''s contact index');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT pg_temp.new_events();
+CREATE TEMP TABLE log_seen (n bigint);
+INSERT INTO log_seen VALUES (0);
+CREATE FUNCTION pg_temp.count_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE log_seen SET n = n + 1; RETURN NULL; END $$;
+CREATE TRIGGER dba_counts AFTER INSERT ON customercard.action_log FOR EACH ROW EXECUTE FUNCTION pg_temp.count_log();
+UPDATE customercard.contacts SET note = 'counted' WHERE name LIKE 'Bulk 1%';
+SELECT is((SELECT n FROM log_seen), (SELECT count(*) FROM customercard.contacts WHERE name LIKE 'Bulk 1%'),
+    'a DBA''s AFTER INSERT trigger on the log fires for every log row');
+DROP TRIGGER dba_counts ON customercard.action_log;
+ALTER TABLE customercard.action_log ADD CONSTRAINT dba_no_robots CHECK (actor <> 'robot') NOT VALID;
+SET customercard.actor = 'robot';
+SELECT throws_ok($$UPDATE customercard.contacts SET note = 'robot' WHERE name LIKE 'Bulk 2%'$$, '23514', NULL,
+    'a DBA''s CHECK on the log holds for the rows written straight into it');
+SET customercard.actor = 'manager:42';
+SELECT is((SELECT count(*) FROM customercard.contacts WHERE note = 'robot'), 0::bigint, '... and the change it refused is not made');
 
 SELECT * FROM finish();
 ROLLBACK;
