@@ -1,18 +1,20 @@
 #!/bin/bash
 # Differential test of the phone core against libphonenumber.
-#   compare.sh SEED N [WORKDIR]
+#   compare.sh SEED N [WORKDIR] [corpus|typed]
+# (phone_ref.cc: corpus, every format mutated and some garbage; typed, the
+# numbers as people type them)
 # Prints a summary; exits 1 when any number differs from libphonenumber's
 # (a different E.164, or a number where libphonenumber has none) or a
 # valid number's region or formats differ.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-seed=${1:-1}; n=${2:-100000}; work=${3:-$(mktemp -d)}
+seed=${1:-1}; n=${2:-100000}; work=${3:-$(mktemp -d)}; kind=${4:-corpus}
 mkdir -p "$work"
 g++ -O2 -o "$work/phone_ref" "$here/phone_ref.cc" -lphonenumber -lprotobuf
 gcc -O2 -Wall -I"$root/src" -o "$work/phone_ours" "$here/phone_ours.c" \
     "$root/src/phone_parse.c" "$root/src/phone_regex.c" "$root/src/phone_tables.c"
-"$work/phone_ref" corpus "$seed" "$n" > "$work/corpus.tsv"
+"$work/phone_ref" "$kind" "$seed" "$n" > "$work/corpus.tsv"
 "$work/phone_ref" check < "$work/corpus.tsv" > "$work/ref.out"
 "$work/phone_ours" < "$work/corpus.tsv" > "$work/ours.out"
 paste -d "$(printf '\001')" "$work/corpus.tsv" "$work/ref.out" "$work/ours.out" | awk -F'\001' -v work="$work" '

@@ -2,7 +2,12 @@
  * phone_ref.cc — the reference side of the differential phone test: Debian's
  * libphonenumber (C++), used only here, never linked into the extension.
  *
- *   phone_ref corpus SEED N   generate N test inputs "REGION<TAB>TEXT"
+ *   phone_ref corpus SEED N   generate N test inputs "REGION<TAB>TEXT":
+ *                             numbers of every region in every format,
+ *                             mutated, some garbage (what a fuzzer tries)
+ *   phone_ref typed SEED N    N numbers as people type them into a CRM
+ *                             (what an import reads): every region and
+ *                             type in turn, well formed, a region per row
  *   phone_ref check           for each input line print libphonenumber's
  *                             verdict (see phone_ours.c for the format)
  */
@@ -180,6 +185,95 @@ static void corpus(uint64_t seed, long n)
 	(void) ngs;
 }
 
+/*
+ * Numbers as people type them: libphonenumber's example number of each
+ * region and type in turn (its last digits varied), written as a person
+ * writes it -- national with the trunk prefix, with spaces, dashes, dots or
+ * none; international with +, 00 or a region's own prefix (8 10 from
+ * Russia); the area code in brackets; a tel: URI; with an extension, a
+ * no-break space, full-width digits, a word before or after.  The row's
+ * region is the number's own, or for an international form sometimes the
+ * writer's elsewhere.
+ */
+static void typed(uint64_t seed, long n)
+{
+	PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
+	std::set<std::string> rs;
+	u->GetSupportedRegions(&rs);
+	std::vector<std::string> regions(rs.begin(), rs.end());
+	rng.seed(seed);
+	static const PhoneNumberUtil::PhoneNumberType types[] = {
+		PhoneNumberUtil::MOBILE, PhoneNumberUtil::FIXED_LINE, PhoneNumberUtil::MOBILE, PhoneNumberUtil::TOLL_FREE,
+		PhoneNumberUtil::MOBILE, PhoneNumberUtil::FIXED_LINE, PhoneNumberUtil::VOIP, PhoneNumberUtil::PREMIUM_RATE,
+		PhoneNumberUtil::SHARED_COST, PhoneNumberUtil::PERSONAL_NUMBER, PhoneNumberUtil::UAN, PhoneNumberUtil::PAGER};
+	const int ntypes = sizeof types / sizeof *types;
+	static const char *before[] = {"Phone: ", "тел. ", "моб.: ", "Tel ", "mob ", "WhatsApp "};
+	static const char *after[] = {" (mobile)", " моб.", " - work", " (WhatsApp)", " home"};
+	static const char *ext[] = {" ext. 12", " x123", " доб. 45", " ext 7"};
+	static const char *from_8_10[] = {"RU", "BY", "KZ"};
+	long made = 0;
+
+	for (long i = 0; made < n; i++)
+	{
+		const std::string &region = regions[(size_t) i % regions.size()];
+		PhoneNumber num;
+		if (!u->GetExampleNumberForType(region, types[(i / (long) regions.size()) % ntypes], &num))
+			continue;
+		std::string nsn;
+		u->GetNationalSignificantNumber(num, &nsn);
+		for (size_t k = nsn.size() > 4 ? nsn.size() - 1 - pick(3) : nsn.size(); k < nsn.size(); k++)
+			nsn[k] = (char) ('0' + pick(10));
+		PhoneNumber v;
+		if (u->Parse("+" + std::to_string(num.country_code()) + nsn, "ZZ", &v) != PhoneNumberUtil::NO_PARSING_ERROR)
+			continue;
+		std::string text, parse_region = region;
+		bool international = true;
+		switch (pick(16))
+		{
+			case 0: case 1: case 2: case 3:
+				u->Format(v, PhoneNumberUtil::NATIONAL, &text); international = false; break;
+			case 4: u->Format(v, PhoneNumberUtil::NATIONAL, &text); text = replace_all(text, " ", "-"); international = false; break;
+			case 5: u->Format(v, PhoneNumberUtil::NATIONAL, &text); text = replace_all(text, " ", "."); international = false; break;
+			case 6: u->Format(v, PhoneNumberUtil::NATIONAL, &text); text = digits_only(text); international = false; break;
+			case 7: case 8: case 9: u->Format(v, PhoneNumberUtil::INTERNATIONAL, &text); break;
+			case 10: u->Format(v, PhoneNumberUtil::E164, &text); break;
+			case 11: u->Format(v, PhoneNumberUtil::INTERNATIONAL, &text); text = replace_all(text, "+", "00"); break;
+			case 12:
+				/* dialled from Russia, Belarus or Kazakhstan: 8 10 ... */
+				parse_region = from_8_10[pick(3)];
+				u->FormatOutOfCountryCallingNumber(v, parse_region, &text);
+				text = replace_all(text, "~", " ");	/* (its mark for the dial tone) */
+				international = false;
+				break;
+			case 13:
+			{
+				/* +44 (20) 7946 0018: the group after the country code in brackets */
+				u->Format(v, PhoneNumberUtil::INTERNATIONAL, &text);
+				size_t a = text.find(' ');
+				size_t b = a == std::string::npos ? a : text.find(' ', a + 1);
+				if (b != std::string::npos)
+					text = text.substr(0, a + 1) + "(" + text.substr(a + 1, b - a - 1) + ")" + text.substr(b);
+				break;
+			}
+			case 14: u->Format(v, PhoneNumberUtil::RFC3966, &text); break;
+			default: u->Format(v, PhoneNumberUtil::INTERNATIONAL, &text); text = replace_all(text, " ", "-"); break;
+		}
+		if (international && pick(7) == 0)
+			parse_region = regions[pick((int) regions.size())];
+		if (text.compare(0, 4, "tel:") != 0)
+		{
+			if (pick(12) == 0) text += ext[pick(4)];
+			if (pick(10) == 0) text = replace_all(text, " ", "\xC2\xA0");
+			if (pick(20) == 0) text = fullwidth(text);
+			if (pick(12) == 0) text = before[pick(6)] + text;
+			else if (pick(25) == 0) text += after[pick(5)];
+			if (pick(20) == 0) text = " " + text + " ";
+		}
+		std::cout << parse_region << "\t" << text << "\n";
+		made++;
+	}
+}
+
 static void check()
 {
 	PhoneNumberUtil *u = PhoneNumberUtil::GetInstance();
@@ -233,11 +327,13 @@ int main(int argc, char **argv)
 	std::ios::sync_with_stdio(false);
 	if (argc == 4 && std::string(argv[1]) == "corpus")
 		corpus(strtoull(argv[2], NULL, 10), atol(argv[3]));
+	else if (argc == 4 && std::string(argv[1]) == "typed")
+		typed(strtoull(argv[2], NULL, 10), atol(argv[3]));
 	else if (argc == 2 && std::string(argv[1]) == "check")
 		check();
 	else
 	{
-		std::cerr << "usage: phone_ref corpus SEED N | phone_ref check\n";
+		std::cerr << "usage: phone_ref corpus SEED N | phone_ref typed SEED N | phone_ref check\n";
 		return 2;
 	}
 	return 0;
