@@ -9,11 +9,12 @@
  * backend-local buffer and written when the statement that fired them
  * finishes: an ExecutorFinish hook runs after the statement's AFTER
  * triggers, and flushes.  Every 5000 rows the buffer is flushed early, so
- * memory stays bounded.  On one node a flush puts the rows straight into
- * the log's heap, a thousand at a time, and then their index entries, as
- * COPY FROM writes (MultiInsertLogRows: a WAL record and a buffer lock per
- * page, no executor per row); when the log is not the plain table the
- * extension made (a DBA's trigger, rule or column), and on Citus, with one
+ * memory stays bounded.  On one node a flush of 64 rows or more puts the
+ * rows straight into the log's heap, a thousand at a time, and then their
+ * index entries, as COPY FROM writes (MultiInsertLogRows: a WAL record and
+ * a buffer lock per page, no executor per row).  Fewer rows, a log that is
+ * not the plain table the extension made (a DBA's trigger, rule or
+ * column), and Citus take one
  *     INSERT INTO customercard.action_log ... SELECT FROM unnest($1, ..., $6)
  * through SPI (the logical table name, so Citus routes it).
  *
@@ -384,6 +385,13 @@ static const char *const log_columns[] = {"account_id", "log_id", "contact_id", 
 
 #define LOG_COLUMNS lengthof(log_columns)
 #define MULTI_INSERT_AT 1000	/* rows a table_multi_insert takes at once */
+/*
+ * fewer rows go through the INSERT's cached plan: a multi-insert sets up an
+ * executor state, opens the indexes and builds the CHECK's expression from
+ * the catalog, each flush (a statement that flushes a row at a time, as the
+ * points ledger's trigger makes one, spent a fifth of its time there)
+ */
+#define MULTI_INSERT_FROM 64
 
 /*
  * Can the rows go straight into the log's heap and indexes?  When it is the
@@ -595,7 +603,7 @@ FlushActionLog(void)
 			elog(ERROR, "SPI_connect failed");
 		if (!CustomercardDistributed())
 		{
-			if (!MultiInsertLogRows(&rows))
+			if (rows.n < MULTI_INSERT_FROM || !MultiInsertLogRows(&rows))
 				InsertLogRows(&rows, 0);
 		}
 		else
