@@ -1005,19 +1005,6 @@ EndImport(ImportState *st)
 	Finish(st);
 }
 
-/* the rows of a table (the first the header): the .xlsx import's */
-static void
-ImportTable(ImportState *st, FunctionCallInfo fcinfo, List *records, const char *what)
-{
-	TableColumns t;
-	ListCell   *lc;
-
-	TableHeader(st, fcinfo, linitial(records), what, &t);
-	for_each_from(lc, records, 1)
-		TableRow(st, &t, lfirst(lc));
-	EndImport(st);
-}
-
 PG_FUNCTION_INFO_V1(import_csv);
 
 /*
@@ -1061,25 +1048,30 @@ ImportCsv(ImportState *st, FunctionCallInfo fcinfo, const char *s, int len)
 	EndImport(st);
 }
 
-/* the cells of a sheet, row by row (xlsx_read.c calls back) */
+/*
+ * The first sheet's rows, imported as they are read (xlsx_read.c calls back
+ * a cell at a time, rows in order): the first row is the header, each row
+ * after it is imported when the next one starts (or the sheet ends), and
+ * its memory freed, so only a set of rows is held.  An error while a row is
+ * imported is caught here and the reader stopped, so that it is raised
+ * after the reader has freed its parser and archive, not thrown through
+ * them.
+ */
 typedef struct SheetCollect
 {
-	List	   *rows;			/* of SheetRow */
-	int			ncells;
+	ImportState *st;
+	FunctionCallInfo fcinfo;
+	MemoryContext row_cxt;		/* the current row's cells, reset after it */
+	MemoryContext caller_cxt;
+	int			row;			/* the current row's number, 0 before the first */
+	char	  **vals;			/* its cells' text by column, 1-based */
+	int			nvals;
+	int			ncols;			/* the header's last column with a name */
+	char	  **names;			/* the header's, by column (in the caller's memory) */
+	int			head_row;
+	TableColumns columns;
+	ErrorData  *error;			/* what stopped the reader */
 } SheetCollect;
-
-typedef struct SheetRow
-{
-	int			row;
-	int			ncols;			/* the last column with a value */
-	List	   *cells;			/* of SheetCell */
-} SheetRow;
-
-typedef struct SheetCell
-{
-	int			col;
-	char	   *text;
-} SheetCell;
 
 /*
  * xlsx_read callback, between chunks of XML: a cancel or a terminate is
@@ -1092,26 +1084,89 @@ XlsxInterrupted(void *arg)
 	return QueryCancelPending || ProcDiePending;
 }
 
-/* xlsx_read callback: a cell of the first sheet */
+/* the current row is complete: the header's names taken, or the row imported */
+static void
+SheetRowDone(SheetCollect *c)
+{
+	MemoryContext old;
+	CsvRecord  *rec;
+
+	if (c->row == 0)
+		return;
+	if (c->names == NULL)
+	{
+		/* the header: a name per column up to its last */
+		old = MemoryContextSwitchTo(c->caller_cxt);
+		c->names = palloc0(sizeof(char *) * (c->nvals + 1));
+		for (int i = 1; i <= c->nvals; i++)
+			if (c->vals[i] != NULL)
+			{
+				c->names[i] = pstrdup(c->vals[i]);
+				c->ncols = i;
+			}
+		c->head_row = c->row;
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(c->row_cxt);
+	rec = palloc0(sizeof(CsvRecord));
+	rec->line = c->row;
+	for (int i = 1; i <= c->ncols; i++)
+		if (c->names[i] != NULL)
+			rec->fields = lappend(rec->fields, i <= c->nvals && c->vals[i] ? c->vals[i] : "");
+	MemoryContextSwitchTo(old);
+	if (c->row == c->head_row)
+		TableHeader(c->st, c->fcinfo, rec, "sheet", &c->columns);
+	else
+		TableRow(c->st, &c->columns, rec);
+	MemoryContextReset(c->row_cxt);
+	c->vals = NULL;
+	c->nvals = 0;
+}
+
+/* xlsx_read callback: a cell of the first sheet; a row before it is done */
 static int
 CollectCell(void *arg, int row, int col, const char *text, size_t len)
 {
 	SheetCollect *c = arg;
-	SheetRow   *r = c->rows != NIL ? llast(c->rows) : NULL;
-	SheetCell  *cell = palloc(sizeof(SheetCell));
+	MemoryContext old = CurrentMemoryContext;
 
-	if (r == NULL || r->row != row)
+	PG_TRY();
 	{
-		r = palloc0(sizeof(SheetRow));
-		r->row = row;
-		c->rows = lappend(c->rows, r);
+		CHECK_FOR_INTERRUPTS();
+		if (row != c->row)
+		{
+			SheetRowDone(c);
+			c->row = row;
+		}
+		/* a column without a name must be empty */
+		if (c->names != NULL && (col > c->ncols || c->names[col] == NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
+					 errmsg("sheet row %d has a value in column %d, which row %d does not name", row, col, c->head_row),
+					 errhint("Nothing was imported. Give every column with values a name in the first row.")));
+		MemoryContextSwitchTo(c->row_cxt);
+		if (col > c->nvals)
+		{
+			int			n = Max(col, c->nvals * 2);
+
+			char	  **vals = palloc0(sizeof(char *) * (n + 1));
+
+			if (c->vals != NULL)
+				memcpy(vals, c->vals, sizeof(char *) * (c->nvals + 1));
+			c->vals = vals;
+			c->nvals = n;
+		}
+		c->vals[col] = pnstrdup(text, len);
+		MemoryContextSwitchTo(old);
 	}
-	cell->col = col;
-	cell->text = pnstrdup(text, len);
-	r->cells = lappend(r->cells, cell);
-	r->ncols = Max(r->ncols, col);	/* (the reader gives columns rising) */
-	c->ncells++;
-	return 0;
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(c->caller_cxt);
+		c->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return c->error != NULL;
 }
 
 PG_FUNCTION_INFO_V1(import_xlsx);
@@ -1135,20 +1190,23 @@ import_xlsx(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* import_xlsx: the first sheet's rows as CSV's records */
+/* import_xlsx: the first sheet's rows as CSV's records, each imported as it is read */
 static void
 ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t len)
 {
-	SheetCollect c = {NIL, 0};
+	SheetCollect c;
 	XlsxCallbacks cb = {CollectCell, &c, XlsxInterrupted};
 	char		detail[512];
 	XlsxError	err;
-	SheetRow   *head;
-	char	  **names;
-	List	   *records = NIL;
-	ListCell   *lc;
 
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	c.fcinfo = fcinfo;
+	c.caller_cxt = CurrentMemoryContext;
+	c.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "customercard sheet row", ALLOCSET_DEFAULT_SIZES);
 	err = cc_read_xlsx(data, len, (size_t) customercard_import_max_unpacked * 1024, &cb, detail, sizeof(detail));
+	if (c.error != NULL)
+		ReThrowError(c.error);
 	switch (err)
 	{
 		case XLSX_OK:
@@ -1179,48 +1237,13 @@ ImportXlsx(ImportState *st, FunctionCallInfo fcinfo, const char *data, size_t le
 					 errhint("Nothing was imported. Save the file as an Excel workbook (.xlsx); for CSV use customercard.import_csv().")));
 			break;
 	}
-	if (c.rows == NIL)
+	if (c.row == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("the first sheet is empty"),
 				 errhint("Its first row names the columns: name, phone, email, ...")));
-
-	/* the header: a name per column up to its last; a column without one must be empty */
-	head = linitial(c.rows);
-	names = palloc0(sizeof(char *) * (head->ncols + 1));
-	foreach(lc, head->cells)
-	{
-		SheetCell  *cell = lfirst(lc);
-
-		names[cell->col] = cell->text;
-	}
-	foreach(lc, c.rows)
-	{
-		SheetRow   *r = lfirst(lc);
-		CsvRecord  *rec = palloc0(sizeof(CsvRecord));
-		char	  **vals = palloc0(sizeof(char *) * (head->ncols + 1));
-		ListCell   *cl;
-
-		CHECK_FOR_INTERRUPTS();
-
-		foreach(cl, r->cells)
-		{
-			SheetCell  *cell = lfirst(cl);
-
-			if (cell->col > head->ncols || names[cell->col] == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
-						 errmsg("sheet row %d has a value in column %d, which row %d does not name", r->row, cell->col, head->row),
-						 errhint("Nothing was imported. Give every column with values a name in the first row.")));
-			vals[cell->col] = cell->text;
-		}
-		rec->line = r->row;
-		for (int i = 1; i <= head->ncols; i++)
-			if (names[i] != NULL)
-				rec->fields = lappend(rec->fields, vals[i] ? vals[i] : "");
-		records = lappend(records, rec);
-	}
-	ImportTable(st, fcinfo, records, "sheet");
+	SheetRowDone(&c);
+	EndImport(st);
 }
 
 PG_FUNCTION_INFO_V1(import_rows);
