@@ -9,7 +9,8 @@
 # and libphonenumber (C++, Debian's) parsing + IsValidNumber + E.164 format of
 # the same inputs in one process.  Prints normalize/lower (target <= 2) and
 # our throughput in SQL over libphonenumber's (target >= 30).  Then the same
-# over a corpus of every region, each row parsed in its own region (below).
+# over two corpora of every region, each row parsed in its own region: the
+# numbers as people type them, and the fuzzer's (below).
 #   PHONE_INPUTS=1000000 BENCH_ROUNDS=5 bash bench/phone.sh
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000}
 source "$(dirname "$0")/lib.sh"
@@ -86,44 +87,56 @@ echo "normalize_phone / lower():            $(ratio "$mn" "$ml")x   (target <= 2
 echo "normalize_phone (setting) / lower():  $(ratio "$mg" "$ml")x"
 echo "our throughput / libphonenumber's:    $(ratio "$ours" "$lpn")x   (target >= 30)"
 
-# The per-row corpus: what a multi-country account holds, each row read in
-# its own region (an import with a country column).  Numbers of every region
-# from libphonenumber's examples, in every national and international
-# format, IDD prefixes of other regions, tel: URIs, extensions, separators,
-# mutated, some garbage; the region mostly the number's, sometimes another
-# or none (test/phone_ref/phone_ref.cc corpus, as the differential test).
-echo "== the per-row-region corpus: $N inputs over every region"
+# The per-row corpora, each row read in its own region (an import with a
+# country column), test/phone_ref/phone_ref.cc's, as the differential test
+# reads them:
+#   - typed: what people type into a CRM -- libphonenumber's example number
+#     of every region and type in turn, national with the trunk prefix,
+#     international with +, 00 or 8 10, brackets, dashes, dots, tel: URIs,
+#     extensions, no-break spaces, full-width digits, a word around it; the
+#     region the number's own, or the writer's for some international ones
+#   - corpus: the fuzzer's -- every format, IDD prefixes of other regions,
+#     mutated, some garbage; the region mostly the number's, sometimes
+#     another or none
 g++ -O2 -o /tmp/customercard_phone_ref "$ROOT/test/phone_ref/phone_ref.cc" -lphonenumber -lprotobuf
-/tmp/customercard_phone_ref corpus 20 "$N" > /tmp/customercard_phone_corpus.tsv
-/tmp/customercard_phone_ref check < /tmp/customercard_phone_corpus.tsv | cut -f1 |
-    awk '{ k = ($1 == "-" || $1 == "possible" || $1 == "impossible") ? $1 : "valid"; c[k]++; n++ }
-         END { printf "   libphonenumber says: valid %.1f%%, possible only %.1f%%, impossible %.1f%%, no number %.1f%%\n",
-               100*c["valid"]/n, 100*c["possible"]/n, 100*c["impossible"]/n, 100*c["-"]/n }'
-q <<'SQL'
+region_corpus() {  # KIND TITLE
+    local kind=$1 title=$2
+    echo "== the $title: $N inputs over every region"
+    /tmp/customercard_phone_ref "$kind" 20 "$N" > /tmp/customercard_phone_corpus.tsv
+    /tmp/customercard_phone_ref check < /tmp/customercard_phone_corpus.tsv | cut -f1 |
+        awk '{ k = ($1 == "-" || $1 == "possible" || $1 == "impossible") ? $1 : "valid"; c[k]++; n++ }
+             END { printf "   libphonenumber says: valid %.1f%%, possible only %.1f%%, impossible %.1f%%, no number %.1f%%\n",
+                   100*c["valid"]/n, 100*c["possible"]/n, 100*c["impossible"]/n, 100*c["-"]/n }'
+    q <<'SQL'
 DROP TABLE IF EXISTS public.phone_corpus;
 CREATE TABLE public.phone_corpus (i serial, region text, raw text);
 SQL
-q -c "COPY public.phone_corpus (region, raw) FROM STDIN WITH (FORMAT text)" < <(sed 's/\\/\\\\/g' /tmp/customercard_phone_corpus.tsv)
-q -c "VACUUM ANALYZE public.phone_corpus"
-q -c "SELECT count(DISTINCT region) || ' regions, ' || count(*) || ' rows' FROM public.phone_corpus" | sed 's/^/   /'
+    q -c "COPY public.phone_corpus (region, raw) FROM STDIN WITH (FORMAT text)" < <(sed 's/\\/\\\\/g' /tmp/customercard_phone_corpus.tsv)
+    q -c "VACUUM ANALYZE public.phone_corpus"
+    q -c "SELECT count(DISTINCT region) || ' regions, ' || count(*) || ' rows' FROM public.phone_corpus" | sed 's/^/   /'
+    q -c "SELECT region || ': ' || raw FROM public.phone_corpus WHERE i % ($N / 8 + 1) = 1 ORDER BY i" | sed 's/^/   e.g. /'
 
-cat > /tmp/customercard_phone_round2.sql <<'SQL'
+    cat > /tmp/customercard_phone_round2.sql <<'SQL'
 SET max_parallel_workers_per_gather = 0;
 SELECT public.time_ms('SELECT count(lower(raw)) FROM public.phone_corpus');
 SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw, region)) FROM public.phone_corpus');
 SELECT public.time_ms('SELECT count(customercard.normalize_phone(raw, ''RU'')) FROM public.phone_corpus');
 SQL
-rounds /tmp/customercard_phone_round2.sql lower "normalize_phone(raw, region)" "normalize_phone(raw, 'RU')"
-ml2=${MEDIANS[0]}; mr2=${MEDIANS[1]}; mc2=${MEDIANS[2]}
-cut -f2- /tmp/customercard_phone_corpus.tsv > /tmp/customercard_phone_corpus_text.txt
-read -r lpn_row lpn_row_valid < <(/tmp/customercard_phone_lpn - 3 < /tmp/customercard_phone_corpus.tsv)
-read -r lpn_const lpn_const_valid < <(/tmp/customercard_phone_lpn RU 3 < /tmp/customercard_phone_corpus_text.txt)
-ours_row=$(echo "$N * 1000 / $mr2" | bc); ours_const=$(echo "$N * 1000 / $mc2" | bc)
-echo "== medians of $ROUNDS rounds, the per-row corpus"
-echo "   lower()                            $ml2 ms"
-echo "   normalize_phone(raw, region)       $mr2 ms   ($ours_row numbers/s; libphonenumber $lpn_row/s, valid $lpn_row_valid)"
-echo "   normalize_phone(raw, 'RU')         $mc2 ms   ($ours_const numbers/s; libphonenumber $lpn_const/s, valid $lpn_const_valid)"
-echo "per-row region / lower():             $(ratio "$mr2" "$ml2")x   (target <= 2)"
-echo "constant region / lower():            $(ratio "$mc2" "$ml2")x"
-echo "per-row: ours / libphonenumber's:     $(ratio "$ours_row" "$lpn_row")x   (target >= 30)"
-echo "constant: ours / libphonenumber's:    $(ratio "$ours_const" "$lpn_const")x"
+    rounds /tmp/customercard_phone_round2.sql lower "normalize_phone(raw, region)" "normalize_phone(raw, 'RU')"
+    local ml2=${MEDIANS[0]} mr2=${MEDIANS[1]} mc2=${MEDIANS[2]} lpn_row lpn_row_valid lpn_const lpn_const_valid
+    cut -f2- /tmp/customercard_phone_corpus.tsv > /tmp/customercard_phone_corpus_text.txt
+    read -r lpn_row lpn_row_valid < <(/tmp/customercard_phone_lpn - 3 < /tmp/customercard_phone_corpus.tsv)
+    read -r lpn_const lpn_const_valid < <(/tmp/customercard_phone_lpn RU 3 < /tmp/customercard_phone_corpus_text.txt)
+    local ours_row ours_const
+    ours_row=$(echo "$N * 1000 / $mr2" | bc); ours_const=$(echo "$N * 1000 / $mc2" | bc)
+    echo "== medians of $ROUNDS rounds, the $title"
+    echo "   lower()                            $ml2 ms"
+    echo "   normalize_phone(raw, region)       $mr2 ms   ($ours_row numbers/s; libphonenumber $lpn_row/s, valid $lpn_row_valid)"
+    echo "   normalize_phone(raw, 'RU')         $mc2 ms   ($ours_const numbers/s; libphonenumber $lpn_const/s, valid $lpn_const_valid)"
+    echo "per-row region / lower():             $(ratio "$mr2" "$ml2")x   (target <= 2)"
+    echo "constant region / lower():            $(ratio "$mc2" "$ml2")x"
+    echo "per-row: ours / libphonenumber's:     $(ratio "$ours_row" "$lpn_row")x   (target >= 30)"
+    echo "constant: ours / libphonenumber's:    $(ratio "$ours_const" "$lpn_const")x"
+}
+region_corpus typed "typed numbers"
+region_corpus corpus "fuzzer's corpus"
