@@ -331,9 +331,13 @@ BEGIN
     -- workers as the role that sent them, where the owner would act in no
     -- account
     ALTER FUNCTION customercard.card_json(bigint) RESET plan_cache_mode SECURITY INVOKER;
+    -- and so does upsert_contact_fields: in a delegated call Citus checks
+    -- that each statement names the call's account, which a generic plan
+    -- leaves a parameter
+    ALTER FUNCTION customercard.upsert_contact_fields(bigint, bigint[], jsonb[]) RESET plan_cache_mode;
     PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION customercard.citus_node_forms() IS
-    'Rewrite the account_isolation policies without a sub-select, and card_json''s plan mode and security, as Citus requires; run on every node by distribute_on_citus()';
+    'Rewrite the account_isolation policies without a sub-select, card_json''s plan mode and security and upsert_contact_fields'' plan mode, as Citus requires; run on every node by distribute_on_citus()';
