@@ -5,6 +5,8 @@
 # call (planning included), p50 and p95:
 #   - card_json(random live contact), target p95 < 5 ms: cold (the first
 #     call for each contact, no warm-up) and warm (the same contacts again)
+#   - card_quick of the same contacts, target p95 <= 1 ms, against the card
+#     view's row and the contact's own row
 #   - audience_search, a page (1-5) with 2-3 filters        target p95 < 50 ms
 #   - audience_search by a phone typed in another format   target p95 < 50 ms
 #   - audience_search by a name: common, rare, a prefix, first and last   target p95 < 50 ms
@@ -27,6 +29,16 @@ END $$;
 SELECT customercard.bind_role('cc_bench_manager', (SELECT account_id FROM customercard.accounts WHERE is_default))
  WHERE NOT EXISTS (SELECT 1 FROM customercard.role_bindings WHERE role = 'cc_bench_manager'::regrole);
 GRANT EXECUTE ON FUNCTION public.bench_latency(text, text[], boolean) TO cc_bench_manager;
+-- a view's row as an application that prepares its statements reads it
+-- (drivers do: the plan cached after a few calls): static SQL in PL/pgSQL
+CREATE OR REPLACE FUNCTION public.bench_prepared(view text, id bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF view = 'card_quick' THEN
+        RETURN (SELECT to_jsonb(q) FROM customercard.card_quick q WHERE q.contact_id = id);
+    END IF;
+    RETURN (SELECT to_jsonb(q) FROM customercard.card q WHERE q.contact_id = id);
+END $$;
+GRANT EXECUTE ON FUNCTION public.bench_prepared(text, bigint) TO cc_bench_manager;
 SQL
 
 # random inputs, drawn once (as the superuser: it reads every table)
@@ -95,6 +107,7 @@ measure() {  # label kind sql [warmup]
            FROM public.bench_latency(\$q\$$3\$q\$, ARRAY(SELECT input FROM public.bench_inputs WHERE kind = '$2'), ${4:-true})")
     [ -n "$r" ] || { printf '   %-46s (no inputs of kind %s)\n' "$1" "$2"; return; }
     set -- "$1" $r
+    P50=$2; P95=$3
     printf '   %-46s p50 %8s ms   p95 %8s ms   (%s calls)\n' "$1" "$2" "$3" "$4"
 }
 echo "== latency at $BENCH_CONTACTS contacts, as a bound manager"
@@ -114,6 +127,18 @@ psql -X -q -At -U cc_bench_manager -d bench \
                                     ARRAY(SELECT input FROM public.bench_inputs WHERE kind = 'card'), false)" \
   | awk -F'|' 'NF == 4 { printf "   %-46s p50 %8s ms   p95 %8s ms   (%s calls)\n",
                           "card_json(random contact), " $1, $2, $3, $4 }'
+# the quick card beside a chat (target p95 <= 1 ms), the same contacts
+# (warm), beside the card view's row and the contact's own row (the floor:
+# one probe of its key); each call planned, as a plain query is
+Q='SELECT to_jsonb(q) FROM customercard.%s q WHERE q.contact_id = $1::bigint'
+measure "card_quick (random contact, warm), planned" card "$(printf "$Q" card_quick)"; q50=$P50; q95=$P95
+measure "... the card view's row, planned" card "$(printf "$Q" card)"; c50=$P50; c95=$P95
+measure "... the contact's row (floor), planned" card "$(printf "$Q" contacts)"; f50=$P50; f95=$P95
+printf '   %-46s p50 %8s      p95 %8s\n' "card_quick / card view, planned" "$(ratio "$q50" "$c50")x" "$(ratio "$q95" "$c95")x"
+printf '   %-46s p50 %8s      p95 %8s\n' "card_quick / the contact's row, planned" "$(ratio "$q50" "$f50")x" "$(ratio "$q95" "$f95")x"
+measure "card_quick, prepared (plan cached)" card 'SELECT public.bench_prepared($$card_quick$$, $1::bigint)'; q50=$P50; q95=$P95
+measure "... the card view's row, prepared" card 'SELECT public.bench_prepared($$card$$, $1::bigint)'; c50=$P50; c95=$P95
+printf '   %-46s p50 %8s      p95 %8s\n' "card_quick / card view, prepared" "$(ratio "$q50" "$c50")x" "$(ratio "$q95" "$c95")x"
 measure "audience_search, 2-3 filters, page 1-5" filters \
     'SELECT count(*) FROM customercard.audience_search(($1::jsonb) - $$page$$, (($1::jsonb) ->> $$page$$)::int, 30)'
 measure "audience_search by phone (another format)" phone 'SELECT count(*) FROM customercard.audience_search($1::jsonb)'

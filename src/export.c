@@ -3,12 +3,15 @@
  * export.c
  *	  customercard.export_xlsx(filter jsonb): the audience as an .xlsx file
  *	  (one sheet, a header row, tags and custom fields as columns), written
- *	  with libxlsxwriter.
+ *	  with libxlsxwriter; customercard.bulk_export_xlsx(job_id): the same
+ *	  workbook of the rows an export job queued with {"format": "xlsx"}
+ *	  stored batch by batch.
  *
- * The rows come from customercard.export_rows(filter) through SPI, as the
- * caller (row-level security applies).  libxlsxwriter 1.1.4 (Debian 12)
- * writes to a file only, so the workbook goes to a private temporary file
- * that is read back as bytea and removed, also on error.
+ * The rows come from customercard.export_rows(filter), or the job's stored
+ * rows, through SPI, as the caller (row-level security applies).
+ * libxlsxwriter 1.1.4 (Debian 12) writes to a file only, so the workbook
+ * goes to a private temporary file that is read back as bytea and removed,
+ * also on error.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,25 +44,65 @@ CheckXlsx(lxw_error err, const char *what)
 				 errmsg("could not write the .xlsx (%s): %s", what, lxw_strerror(err))));
 }
 
+/* the columns of a workbook: the column groups, and the custom fields' names */
+typedef struct ExportColumns
+{
+	bool		with_tags;
+	bool		with_channels;
+	ArrayType  *names;			/* text[] */
+} ExportColumns;
+
+/* the first row of an SPI query's result: three columns, as ExportColumns */
+static void
+ColumnsFromResult(ExportColumns *cols)
+{
+	bool		isnull;
+
+	if (SPI_processed != 1)
+		elog(ERROR, "could not read the export's columns");
+	cols->with_tags = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	cols->with_channels = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	cols->names = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+}
+
 /*
- * the export's rows (export_rows_of through SPI) written as a workbook at
- * path
+ * export_xlsx's columns: the column groups asked for (export_groups checks
+ * them; 0.1's SQL, until ALTER EXTENSION ... UPDATE, has no groups and no
+ * messenger link) and the account's custom fields when custom is one
  */
 static void
-WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, bool legacy)
+FilterColumns(Datum groups, bool groups_null, bool legacy, ExportColumns *cols)
 {
-	Oid			argtypes[2] = {JSONBOID, TEXTARRAYOID};
-	Datum		args[2] = {JsonbPGetDatum(filter), (Datum) 0};
 	Oid			gtypes[1] = {TEXTARRAYOID};
 	Datum		gargs[1] = {groups};
 	char		gnulls[1] = {groups_null ? 'n' : ' '};
-	bool		with_tags,
-				with_channels,
-				with_custom;
+
+	if (SPI_execute_with_args(legacy
+							  ? "SELECT true, false, coalesce(array_agg(f.name ORDER BY f.name), '{}') "
+							  "  FROM customercard.custom_fields f WHERE f.account_id = customercard.require_account_id()"
+							  : "SELECT 'tags' = ANY (g), 'channels' = ANY (g), "
+							  "       CASE WHEN 'custom' = ANY (g) THEN "
+							  "            (SELECT coalesce(array_agg(f.name ORDER BY f.name), '{}') FROM customercard.custom_fields f "
+							  "              WHERE f.account_id = customercard.require_account_id()) ELSE '{}' END "
+							  "  FROM customercard.export_groups($1) g",
+							  legacy ? 0 : 1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the column groups");
+	ColumnsFromResult(cols);
+}
+
+/*
+ * rows (a query's FROM item r with export_rows_of's columns, over $1) written
+ * as a workbook at path: the fixed columns the groups choose, then a column
+ * per custom field name ($2)
+ */
+static void
+WriteWorkbook(const char *path, const ExportColumns *cols, const char *rows, Oid arg1type, Datum arg1)
+{
+	Oid			argtypes[2] = {arg1type, TEXTARRAYOID};
+	Datum		args[2] = {arg1, PointerGetDatum(cols->names)};
 	StringInfoData sql;
 	Datum	   *names;
 	int			nnames;
-	ArrayType  *namearr;
 	lxw_workbook *wb;
 	lxw_worksheet *ws;
 	lxw_format *bold;
@@ -67,49 +110,16 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 	TupleDesc	desc;
 	int			ncols;
 
-	/* the column groups asked for (export_groups checks them); 0.1's SQL,
-	 * until ALTER EXTENSION ... UPDATE, has no groups and no messenger link */
-	if (legacy)
-	{
-		with_tags = with_custom = true;
-		with_channels = false;
-	}
-	else if (SPI_execute_with_args("SELECT 'tags' = ANY (g), 'channels' = ANY (g), 'custom' = ANY (g) "
-								   "  FROM customercard.export_groups($1) g",
-								   1, gtypes, gargs, gnulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the column groups");
-	else
-	{
-		bool		isnull;
-
-		with_tags = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		with_channels = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		with_custom = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	}
-	/* the columns: the fixed ones, then each custom field of the account */
-	/* cppcheck-suppress legacyUninitvar ; the branch without with_custom ends in elog(ERROR) */
-	if (SPI_execute(with_custom
-					? "SELECT coalesce(array_agg(f.name ORDER BY f.name), '{}') FROM customercard.custom_fields f "
-					" WHERE f.account_id = customercard.require_account_id()"
-					: "SELECT '{}'::text[]", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the custom fields");
-	{
-		bool		isnull;
-
-		namearr = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	deconstruct_array(namearr, TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
-	args[1] = PointerGetDatum(namearr);
+	deconstruct_array(cols->names, TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
 	/* fixed fragments only: the groups choose among them */
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT r.contact_id, r.name, r.phone, r.email, r.status, r.created_at_utc, ");
-	/* cppcheck-suppress legacyUninitvar ; the branch without with_tags ends in elog(ERROR) */
-	if (with_tags)
+	if (cols->with_tags)
 		appendStringInfoString(&sql, "r.tags, ");
-	if (with_channels)
+	if (cols->with_channels)
 		appendStringInfoString(&sql, "r.channel, r.connection, r.social_id, ");
-	appendStringInfoString(&sql, "ARRAY(SELECT r.custom ->> f FROM unnest($2::text[]) WITH ORDINALITY u (f, o) ORDER BY o) "
-						   "  FROM customercard.export_rows($1) r ORDER BY r.contact_id");
+	appendStringInfo(&sql, "ARRAY(SELECT r.custom ->> f FROM unnest($2::text[]) WITH ORDINALITY u (f, o) ORDER BY o) "
+					 "  FROM %s ORDER BY r.contact_id", rows);
 	if (SPI_execute_with_args(sql.data, 2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the export rows");
 	desc = SPI_tuptable->tupdesc;
@@ -203,22 +213,39 @@ WriteWorkbook(const char *path, Jsonb *filter, Datum groups, bool groups_null, b
 	CheckXlsx(workbook_close(wb), "close");
 }
 
-PG_FUNCTION_INFO_V1(export_xlsx);
-
-/* customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS bytea */
-Datum
-export_xlsx(PG_FUNCTION_ARGS)
+/* the source of a workbook's rows */
+typedef struct WorkbookSource
 {
-	Jsonb	   *filter = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	bool		job;			/* an export job's stored rows, else a filter's audience */
+	Datum		arg;			/* the job id, or the filter (jsonb) */
+	Datum		groups;			/* export_xlsx: the column groups */
+	bool		groups_null;
+	bool		legacy;			/* export_xlsx called by 0.1's SQL (no groups) */
+} WorkbookSource;
+
+/*
+ * an xlsx export job's stored rows (JSON lines of export_rows_of's columns,
+ * bulk_apply's) as the FROM item r, over $1 the job id
+ */
+#define JOB_ROWS \
+	"(SELECT x.* FROM customercard.bulk_job_output o " \
+	"   CROSS JOIN LATERAL pg_catalog.regexp_split_to_table(o.data, E'\\n') l " \
+	"   CROSS JOIN LATERAL pg_catalog.jsonb_to_record(l::jsonb) AS x (contact_id bigint, name text, phone text, " \
+	"        email text, status text, created_at_utc timestamp, tags text, channel text, connection text, " \
+	"        social_id text, custom jsonb) " \
+	"  WHERE o.account_id = customercard.require_account_id() AND o.job_id = $1) r"
+
+/*
+ * The workbook as bytea: written to a private temporary file (libxlsxwriter
+ * 1.1.4 writes files only), read back and removed, also on error.
+ */
+static bytea *
+WorkbookBytes(const WorkbookSource *src)
+{
 	char		path[MAXPGPATH];
 	int			fd;
 	bytea	   *result = NULL;
 
-	if (filter == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("export_xlsx needs a filter"),
-				 errhint("Pass '{}' for the whole audience.")));
 	snprintf(path, sizeof(path), "/tmp/customercard-export-%d-XXXXXX", MyProcPid);
 	fd = mkstemp(path);
 	if (fd < 0)
@@ -230,11 +257,30 @@ export_xlsx(PG_FUNCTION_ARGS)
 	{
 		struct stat st;
 		FILE	   *f;
+		ExportColumns cols;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		WriteWorkbook(path, filter, PG_NARGS() > 1 ? PG_GETARG_DATUM(1) : (Datum) 0, PG_NARGS() < 2 || PG_ARGISNULL(1),
-					  PG_NARGS() < 2);
+		if (src->job)
+		{
+			/* the job's columns, fixed when it was queued (bulk_export_job checks the job) */
+			Oid			types[1] = {INT8OID};
+			Datum		args[1] = {src->arg};
+
+			if (SPI_execute_with_args("SELECT j.p -> 'groups' ? 'tags', j.p -> 'groups' ? 'channels', "
+									  "       ARRAY(SELECT f ->> 1 FROM pg_catalog.jsonb_array_elements(j.p -> 'custom_fields') "
+									  "               WITH ORDINALITY x (f, o) ORDER BY o) "
+									  "  FROM (SELECT customercard.bulk_export_job($1, 'xlsx') AS p) j",
+									  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read the export job");
+			ColumnsFromResult(&cols);
+			WriteWorkbook(path, &cols, JOB_ROWS, INT8OID, src->arg);
+		}
+		else
+		{
+			FilterColumns(src->groups, src->groups_null, src->legacy, &cols);
+			WriteWorkbook(path, &cols, "customercard.export_rows($1) r", JSONBOID, src->arg);
+		}
 		SPI_finish();
 
 		if (stat(path, &st) != 0)
@@ -251,5 +297,43 @@ export_xlsx(PG_FUNCTION_ARGS)
 		unlink(path);
 	}
 	PG_END_TRY();
-	PG_RETURN_BYTEA_P(result);
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(export_xlsx);
+
+/* customercard.export_xlsx(filter jsonb DEFAULT '{}', groups text[] DEFAULT NULL) RETURNS bytea */
+Datum
+export_xlsx(PG_FUNCTION_ARGS)
+{
+	WorkbookSource src = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("export_xlsx needs a filter"),
+				 errhint("Pass '{}' for the whole audience.")));
+	src.arg = PG_GETARG_DATUM(0);
+	src.legacy = PG_NARGS() < 2;
+	src.groups_null = PG_NARGS() < 2 || PG_ARGISNULL(1);
+	src.groups = src.groups_null ? (Datum) 0 : PG_GETARG_DATUM(1);
+	PG_RETURN_BYTEA_P(WorkbookBytes(&src));
+}
+
+PG_FUNCTION_INFO_V1(bulk_export_xlsx);
+
+/* customercard.bulk_export_xlsx(job_id bigint) RETURNS bytea: an xlsx export job's workbook */
+Datum
+bulk_export_xlsx(PG_FUNCTION_ARGS)
+{
+	WorkbookSource src = {0};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bulk_export_xlsx needs a job id"),
+				 errhint("Pass the id bulk_enqueue('export', '{\"format\": \"xlsx\"}', ...) returned.")));
+	src.job = true;
+	src.arg = PG_GETARG_DATUM(0);
+	PG_RETURN_BYTEA_P(WorkbookBytes(&src));
 }

@@ -795,7 +795,7 @@ ParseCsv(const char *s, int len, const CsvCallbacks *cb)
 /* the CSV columns and the contact JSON keys they become */
 static const char *const csv_scalar_columns[] = {
 	"name", "first_name", "last_name", "middle_name", "nickname", "avatar_url", "gender", "timezone",
-	"country", "city", "ip", "note", "status", "funnel", "lgt", NULL
+	"country", "city", "ip", "note", "status", "funnel", "lgt", "block", NULL
 };
 
 /*
@@ -900,7 +900,7 @@ TableHeader(ImportState *st, FunctionCallInfo fcinfo, CsvRecord *head, const cha
 					(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 					 errmsg("%s column \"%s\" is not known", what, raw),
 					 errhint("Nothing was imported. Columns: name, first_name, last_name, middle_name, nickname, avatar_url, gender, "
-							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, "
+							 "timezone, country, city, ip, note, status, phone(s), email(s), tags, funnel, lgt, block, "
 							 "channel with social_id (and connection), custom:<field name> or a custom field's name.")));
 	}
 	/* a column twice: sorted, neighbours (not every pair: a header may be long) */
@@ -1011,7 +1011,7 @@ PG_FUNCTION_INFO_V1(import_csv);
  * customercard.import_csv(data text, all_or_nothing boolean DEFAULT false, settings jsonb DEFAULT '{}')
  * RETURNS TABLE (line integer, status text, contact_id bigint, reason text)
  * Columns: name, first_name, ..., status, phone(s), email(s), tags, funnel,
- * lgt, channel (a kind) with social_id (and connection), custom:<field>.
+ * lgt, block, channel (a kind) with social_id (and connection), custom:<field>.
  */
 Datum
 import_csv(PG_FUNCTION_ARGS)

@@ -9,7 +9,7 @@
  *	  contact_id, created_at, manager_id, channels, gender_source, phone or
  *	  e-mail objects, a Viber channel) goes through upsert_contact's path.
  *	  Where this is unsure it says no: the row path then decides.  The
- *	  funnel, LGT and source, and the channel's kind, are judged by
+ *	  funnel, LGT, block and source, and the channel's kind, are judged by
  *	  import_set (a lookup per file; customercard.channel_kinds()).
  *
  *-------------------------------------------------------------------------
@@ -318,7 +318,7 @@ import_plain(PG_FUNCTION_ARGS)
 			ok = EachElement(&v, false, NULL, 200);
 		else if (KeyIs(&k, "custom"))
 			ok = PlainCustom(&v, fields);
-		else if (KeyIs(&k, "funnel") || KeyIs(&k, "lgt") || KeyIs(&k, "source"))
+		else if (KeyIs(&k, "funnel") || KeyIs(&k, "lgt") || KeyIs(&k, "block") || KeyIs(&k, "source"))
 			ok = true;			/* import_set's */
 		else
 			ok = false;			/* contact_id, created_at, manager_id, channels, gender_source, unknown keys */

@@ -16,9 +16,12 @@
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "phone_parse.h"
+#include "phone_timezones.h"
 
 PG_FUNCTION_INFO_V1(phone_in);
 PG_FUNCTION_INFO_V1(phone_out);
@@ -29,6 +32,8 @@ PG_FUNCTION_INFO_V1(phone_region);
 PG_FUNCTION_INFO_V1(format_phone);
 PG_FUNCTION_INFO_V1(phone_metadata_version);
 PG_FUNCTION_INFO_V1(phone_is_valid);
+PG_FUNCTION_INFO_V1(phone_timezones);
+PG_FUNCTION_INFO_V1(phone_timezone);
 
 /*
  * The region for national formats: customercard.default_region, else the
@@ -323,4 +328,79 @@ Datum
 phone_metadata_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(ph_metadata_version));
+}
+
+/* ph_timezones: the longest prefix of digits in the map, by binary search per length */
+const uint16_t *
+ph_timezones(const char *digits, int len)
+{
+	for (int n = Min(len, 9); n >= 1; n--)
+	{
+		uint32_t	key = 0;
+		int			lo = 0,
+					hi = ph_tz_prefix_count - 1;
+
+		for (int i = 0; i < n; i++)
+			key = key * 10 + (uint32_t) (digits[i] - '0');
+		while (lo <= hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+			const PhTzPrefix *p = &ph_tz_prefixes[mid];
+
+			if (p->len == n && p->digits == key)
+				return &ph_tz_sets[p->set];
+			if (p->len < n || (p->len == n && p->digits < key))
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The zone set of a stored number as libphonenumber's
+ * PhoneNumberToTimeZonesMapper.getTimeZonesForNumber() finds it: a number
+ * tied to a place by the longest prefix of its digits, any other (a mobile,
+ * a toll-free number) by its country code alone; NULL for a number whose
+ * type is unknown or that no prefix names.
+ */
+static const uint16_t *
+NumberTimezones(int64 packed)
+{
+	PhNumber	num = Unpack(packed);
+	char		buf[PH_MAX_FORMATTED];
+	int			len = ph_format(&num, PH_E164, buf);
+	int			geo = ph_number_geographical(&num);
+
+	if (geo < 0)
+		return NULL;
+	/* E.164 text: '+', the country code, the national number */
+	if (geo == 0)
+		len = 1 + snprintf(buf + 1, sizeof(buf) - 1, "%d", num.cc);
+	return ph_timezones(buf + 1, len - 1);
+}
+
+/* phone_timezones(phone): the time zones its prefix belongs to, '{}' when none */
+Datum
+phone_timezones(PG_FUNCTION_ARGS)
+{
+	const uint16_t *set = NumberTimezones(PG_GETARG_INT64(0));
+	int			n = set ? set[0] : 0;
+	Datum	   *zones = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		zones[i] = CStringGetTextDatum(ph_tz_names[set[i + 1]]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(zones, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* phone_timezone(phone): its one time zone, NULL when it has several or none */
+Datum
+phone_timezone(PG_FUNCTION_ARGS)
+{
+	const uint16_t *set = NumberTimezones(PG_GETARG_INT64(0));
+
+	if (set == NULL || set[0] != 1)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(ph_tz_names[set[1]]));
 }

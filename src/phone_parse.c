@@ -756,9 +756,13 @@ test_length(const PhRegion *r, int len)
 	return (g->lengths & (1u << len)) ? VR_POSSIBLE : VR_INVALID_LENGTH;
 }
 
-/* GetNumberTypeHelper(...) != UNKNOWN */
-static bool
-has_number_type(const PhRegion *r, const char *nsn, int len)
+/*
+ * GetNumberTypeHelper(): the description of the number's type, in
+ * libphonenumber's order of checks, or -1 for UNKNOWN.  A fixed line that may
+ * as well be a mobile (FIXED_LINE_OR_MOBILE) is PH_FIXED_LINE.
+ */
+static int
+number_type(const PhRegion *r, const char *nsn, int len)
 {
 	unsigned	m = desc_matches(r, nsn, len);
 	int			d;
@@ -768,14 +772,21 @@ has_number_type(const PhRegion *r, const char *nsn, int len)
 					  (len < 32 && (r->desc[d_].lengths & (1u << len)))))
 
 	if (!DESC_OK(PH_GENERAL))
-		return false;
+		return -1;
 	for (d = PH_PREMIUM_RATE; d <= PH_FIXED_LINE; d++)
 		if (DESC_OK(d))
-			return true;
+			return d;
 	if (!r->same_mobile_fixed && DESC_OK(PH_MOBILE))
-		return true;
-	return false;
+		return PH_MOBILE;
+	return -1;
 #undef DESC_OK
+}
+
+/* GetNumberTypeHelper(...) != UNKNOWN */
+static bool
+has_number_type(const PhRegion *r, const char *nsn, int len)
+{
+	return number_type(r, nsn, len) >= 0;
 }
 
 /* MaybeStripNationalPrefixAndCarrierCode */
@@ -1100,6 +1111,26 @@ ph_is_valid(const PhNumber *num)
 	const PhRegion *r = ph_number_region(num);
 
 	return r != NULL && has_number_type(r, num->nsn, num->nsn_len);
+}
+
+/*
+ * IsNumberGeographical(GetNumberType(number), country code): a fixed line
+ * (or one that may be a mobile too), or a mobile of the countries whose
+ * mobile numbers have area codes; 1 geographical, 0 not, -1 UNKNOWN type.
+ */
+int
+ph_number_geographical(const PhNumber *num)
+{
+	const PhRegion *r = ph_number_region(num);
+	int			type = r ? number_type(r, num->nsn, num->nsn_len) : -1;
+
+	if (type < 0)
+		return -1;
+	if (type == PH_FIXED_LINE)
+		return 1;
+	/* libphonenumber's geo_mobile_countries_: Mexico, Argentina, Brazil, Indonesia, China */
+	return type == PH_MOBILE &&
+		(num->cc == 52 || num->cc == 54 || num->cc == 55 || num->cc == 62 || num->cc == 86);
 }
 
 bool

@@ -45,6 +45,9 @@ extern bool ph_is_valid(const PhNumber *num);
 /* GetRegionCodeForNumber(): the region, NULL for "ZZ" */
 extern const PhRegion *ph_number_region(const PhNumber *num);
 
+/* IsNumberGeographical(): 1 geographical, 0 not, -1 when its type is UNKNOWN */
+extern int	ph_number_geographical(const PhNumber *num);
+
 /*
  * parse + valid, canonical: the number whose E.164 text parses back to
  * itself.  libphonenumber's Parse is not always idempotent (an input can give

@@ -44,6 +44,16 @@ CREATE FUNCTION customercard.is_valid_timezone(text) RETURNS boolean
 COMMENT ON FUNCTION customercard.is_valid_timezone(text) IS
     'Whether the text names a time zone PostgreSQL knows, such as ''Europe/Moscow''';
 
+-- The name a card, the CRM table, the quick card and exports show: the full
+-- name, else first and last, else the nickname.  Inlined where it is used
+-- (no SET clause, the calls qualified), so it costs what the expression does.
+CREATE FUNCTION customercard.display_name(name text, first_name text, last_name text, nickname text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(name, nullif(pg_catalog.concat_ws(' ', first_name, last_name), ''), nickname)
+$$;
+COMMENT ON FUNCTION customercard.display_name(text, text, text, text) IS
+    'The name shown for a contact: the full name, else first and last name, else the nickname';
+
 CREATE FUNCTION customercard.is_log_event(text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'is_log_event'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

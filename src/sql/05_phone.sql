@@ -123,3 +123,14 @@ CREATE FUNCTION customercard.phone_metadata_version() RETURNS text
     AS 'MODULE_PATHNAME', 'phone_metadata_version' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION customercard.phone_metadata_version() IS
     'The libphonenumber release whose numbering metadata is compiled in';
+
+-- new in 0.3: local time from the number (see the upgrade script)
+CREATE FUNCTION customercard.phone_timezones(customercard.phone) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'phone_timezones' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.phone_timezones(customercard.phone) IS
+    'The time zones the number''s prefix belongs to (libphonenumber''s prefix map, longest prefix), ''{}'' when none: a whole country''s for numbers not tied to a place (Russian mobiles)';
+
+CREATE FUNCTION customercard.phone_timezone(customercard.phone) RETURNS text
+    AS 'MODULE_PATHNAME', 'phone_timezone' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION customercard.phone_timezone(customercard.phone) IS
+    'The one time zone of the number''s prefix, NULL when phone_timezones gives several or none';

@@ -115,15 +115,16 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT ARRAY['contact_id', 'name', 'first_name', 'last_name', 'middle_name', 'nickname',
                  'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status',
                  'manager_id', 'created_at', 'phone', 'phones', 'email', 'emails', 'channel', 'channels', 'tags', 'custom',
-                 'funnel', 'lgt', 'source'],
+                 'funnel', 'lgt', 'block', 'source'],
            ARRAY['name', 'first_name', 'last_name', 'middle_name', 'nickname',
                  'avatar_url', 'gender', 'gender_source', 'timezone', 'country', 'city', 'ip', 'note', 'status', 'created_at']
 $$;
 
 -- The shape of the data: an object of known keys, each of its JSON type;
--- the funnel and LGT to subscribe to looked up (an unknown one is an error
--- before anything is written).
-CREATE FUNCTION customercard.upsert_check_shape(acct bigint, data jsonb, OUT sub_funnel bigint, OUT sub_lgt bigint)
+-- the funnel, LGT and block to subscribe to looked up (an unknown one is an
+-- error before anything is written).
+CREATE FUNCTION customercard.upsert_check_shape(acct bigint, data jsonb, OUT sub_funnel bigint, OUT sub_lgt bigint,
+                                                OUT sub_block bigint)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     keys constant record := customercard.upsert_keys();
@@ -152,9 +153,14 @@ BEGIN
     PERFORM customercard.expect_json_type(data, 'channels', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'funnel', ARRAY['string', 'number']);
     PERFORM customercard.expect_json_type(data, 'lgt', ARRAY['string', 'number']);
+    PERFORM customercard.expect_json_type(data, 'block', ARRAY['string', 'number']);
     PERFORM customercard.expect_json_type(data, 'source', ARRAY['string']);
     IF data ? 'lgt' AND NOT data ? 'funnel' THEN
         PERFORM customercard.upsert_error('"lgt" needs its "funnel"', 'Send {"funnel": "...", "lgt": "..."}: an LGT belongs to a funnel.');
+    END IF;
+    IF data ? 'block' AND NOT data ? 'funnel' THEN
+        PERFORM customercard.upsert_error('"block" needs its "funnel"',
+            'Send {"funnel": "...", "block": "..."}: the block of that funnel the subscription starts at.');
     END IF;
     IF data ? 'source' AND (NOT data ? 'funnel' OR length(data ->> 'source') NOT BETWEEN 1 AND 200) THEN
         PERFORM customercard.upsert_error('"source" tells where a subscription came from: it needs a "funnel", and 1 to 200 characters',
@@ -163,6 +169,7 @@ BEGIN
     IF data ? 'funnel' THEN
         sub_funnel := customercard.bulk_lookup(acct, data, 'funnel', 'funnels');
         sub_lgt := customercard.bulk_lookup(acct, data, 'lgt', 'lgts', sub_funnel, false);
+        sub_block := customercard.bulk_lookup(acct, data, 'block', 'funnel_blocks', sub_funnel, false);
     END IF;
     PERFORM customercard.expect_json_type(data, 'tags', ARRAY['array']);
     PERFORM customercard.expect_json_type(data, 'custom', ARRAY['object']);
@@ -240,8 +247,9 @@ END
 $$;
 
 -- The data's channels ({"kind", "external_id" (or "social_id"),
--- "connection", "username", "subscribed_at", "avatar_url"}), checked:
--- [{"kind", "external_id", "connection", "username", "subscribed_at", "avatar_url"}].
+-- "connection", "username", "subscribed_at", "avatar_url", "gender"}), checked:
+-- [{"kind", "external_id", "connection", "username", "subscribed_at", "avatar_url", "gender"}]
+-- (gender as the messenger reports it: male, female or null).
 CREATE FUNCTION customercard.upsert_read_channels(data jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -257,9 +265,9 @@ BEGIN
                 'Use "channel": {"kind": "telegram", "external_id": "123456"}.');
         END IF;
         FOR k IN SELECT jsonb_object_keys(v) LOOP
-            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at', 'avatar_url']) THEN
+            IF NOT k = ANY (ARRAY['kind', 'external_id', 'social_id', 'connection', 'username', 'subscribed_at', 'avatar_url', 'gender']) THEN
                 PERFORM customercard.upsert_error(format('unknown key "%s" in channel', k),
-                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at, avatar_url.');
+                    'Known channel keys: kind, external_id (or social_id), connection, username, subscribed_at, avatar_url, gender.');
             END IF;
         END LOOP;
         PERFORM customercard.expect_json_type(v, 'kind', ARRAY['string']);
@@ -269,6 +277,11 @@ BEGIN
         PERFORM customercard.expect_json_type(v, 'username', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'avatar_url', ARRAY['string']);
         PERFORM customercard.expect_json_type(v, 'subscribed_at', ARRAY['string']);
+        PERFORM customercard.expect_json_type(v, 'gender', ARRAY['string']);
+        IF NOT coalesce(lower(v ->> 'gender') = ANY (ARRAY['male', 'female', 'm', 'f', 'unknown']), true) THEN
+            PERFORM customercard.upsert_error(format('unknown gender "%s" in channel', v ->> 'gender'),
+                'A channel''s gender, as the messenger reports it: male, female (or m, f) or unknown.');
+        END IF;
         IF NOT coalesce(v ->> 'kind' = ANY (kinds), false) THEN
             PERFORM customercard.upsert_error(format('unknown channel kind "%s"', coalesce(v ->> 'kind', '(none)')),
                 'Channel kinds: ' || array_to_string(kinds, ', ') || '.');
@@ -280,7 +293,9 @@ BEGIN
         END IF;
         chans := chans || jsonb_build_array(jsonb_build_object('kind', v ->> 'kind', 'external_id', k,
             'connection', v ->> 'connection', 'username', v ->> 'username', 'subscribed_at', v ->> 'subscribed_at',
-            'avatar_url', v ->> 'avatar_url'));
+            'avatar_url', v ->> 'avatar_url',
+            'gender', CASE lower(v ->> 'gender') WHEN 'm' THEN 'male' WHEN 'f' THEN 'female' WHEN 'male' THEN 'male'
+                                                 WHEN 'female' THEN 'female' END));
     END LOOP;
     RETURN chans;
 END
@@ -521,9 +536,10 @@ $$;
 -- A funnel (and the LGT that brought the contact): subscribed through the
 -- channel sent along, if any; unless subscribed already (an open period of
 -- the funnel through that channel: of that LGT, or of any when none is
--- sent), a new period starts and the ended ones stay.
+-- sent), a new period starts, at the block given (sub_block), and the ended
+-- ones stay.  An open period keeps its block.
 CREATE FUNCTION customercard.upsert_subscription(acct bigint, cid bigint, chans jsonb, sub_funnel bigint, sub_lgt bigint,
-                                                 source text) RETURNS void
+                                                 source text, sub_block bigint) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     sub_channel bigint;
@@ -536,8 +552,8 @@ BEGIN
                     WHERE s.account_id = acct AND s.contact_id = cid AND s.funnel_id = sub_funnel
                       AND s.channel_id IS NOT DISTINCT FROM sub_channel AND s.unsubscribed_at IS NULL
                       AND (sub_lgt IS NULL OR s.lgt_id = sub_lgt)) THEN
-        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
-        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, source)
+        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source, block_id)
+        VALUES (acct, cid, sub_channel, sub_funnel, sub_lgt, source, sub_block)
         ON CONFLICT (account_id, contact_id, funnel_id, channel_id, lgt_id) WHERE unsubscribed_at IS NULL DO NOTHING;
     END IF;
 END
@@ -557,6 +573,25 @@ BEGIN
     RETURN true;
 EXCEPTION WHEN OTHERS THEN
     RETURN false;
+END
+$$;
+
+-- The gender a channel of the data reports (the first that reports one)
+-- fills the contact's, with source channel, unless a person gave one: the
+-- data itself (its "gender" key), or earlier by hand (a gender whose source
+-- is not channel).  "unknown" reports nothing.
+CREATE FUNCTION customercard.upsert_channel_gender(acct bigint, cid bigint, chans jsonb, data jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    g constant text := (SELECT c.v ->> 'gender' FROM jsonb_array_elements(chans) WITH ORDINALITY c (v, o)
+                         WHERE c.v ->> 'gender' IS NOT NULL ORDER BY c.o LIMIT 1);
+BEGIN
+    IF g IS NULL OR data ? 'gender' THEN
+        RETURN;
+    END IF;
+    UPDATE customercard.contacts c SET gender = g, gender_source = 'channel'
+     WHERE c.account_id = acct AND c.contact_id = cid
+       AND (c.gender IS NULL OR c.gender_source = 'channel') AND c.gender IS DISTINCT FROM g;
 END
 $$;
 
@@ -637,8 +672,10 @@ BEGIN
       FROM customercard.upsert_contact_row(acct, customercard.upsert_match(acct, data, phones, emails, chans), data) r;
     PERFORM customercard.upsert_phones_emails(acct, upserted_id, phones, emails);
     PERFORM customercard.upsert_channels(acct, upserted_id, chans);
+    PERFORM customercard.upsert_channel_gender(acct, upserted_id, chans, data);
     IF sub.sub_funnel IS NOT NULL THEN
-        PERFORM customercard.upsert_subscription(acct, upserted_id, chans, sub.sub_funnel, sub.sub_lgt, data ->> 'source');
+        PERFORM customercard.upsert_subscription(acct, upserted_id, chans, sub.sub_funnel, sub.sub_lgt, data ->> 'source',
+                                                 sub.sub_block);
     END IF;
     PERFORM customercard.upsert_tags_custom(acct, upserted_id, data);
 END

@@ -62,8 +62,22 @@ CREATE TYPE customercard.audience_filter AS (
     created_to      timestamptz,   -- exclusive
     impossible      boolean,    -- a name that matches nothing (unknown tag, funnel...)
     has_unread      boolean,    -- incoming messages not read
-    email_status    text        -- an e-mail address in this status
+    email_status    text,       -- an e-mail address in this status
+    local_from      integer,    -- local_hour: from this hour of the person's local time now
+    local_to        integer     -- local_hour: until this hour (exclusive; below local_from: past midnight)
 );
+
+-- Whether it is now between the hours from (inclusive) and to (exclusive) in
+-- the time zone tz: [9, 18] is 09:00-17:59, [22, 6] past midnight; false
+-- without a zone.
+CREATE FUNCTION customercard.local_hour_in(tz text, hour_from integer, hour_to integer) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(CASE WHEN hour_from < hour_to THEN h >= hour_from AND h < hour_to
+                         ELSE h >= hour_from OR h < hour_to END, false)
+      FROM (SELECT extract(hour FROM timezone(tz, now()))::integer AS h) x
+$$;
+COMMENT ON FUNCTION customercard.local_hour_in(text, integer, integer) IS
+    'Whether the local time now in the zone is from hour_from (inclusive) to hour_to (exclusive), past midnight when hour_to <= hour_from; false without a zone';
 
 CREATE FUNCTION customercard.audience_filter_error(key text, message text, hint text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
@@ -75,20 +89,22 @@ $$;
 
 -- The ids of an account's objects that a JSON value names: a number is an
 -- id, a string a name.  tbl is one of the named tables below (anything else
--- is an error); an LGT may be looked up within its funnel (parent_id).  The
+-- is an error); an LGT or a block may be looked up within its funnel
+-- (parent_id).  The
 -- SQL is this extension's own text; the value and ids are parameters.
 CREATE FUNCTION customercard.ids_named(acct bigint, v jsonb, tbl text, parent_id bigint DEFAULT NULL)
 RETURNS bigint[]
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     idcol constant text := CASE tbl WHEN 'funnels' THEN 'funnel_id' WHEN 'lgts' THEN 'lgt_id' WHEN 'sales_plans' THEN 'plan_id'
-                                    WHEN 'managers' THEN 'manager_id' WHEN 'tags' THEN 'tag_id' WHEN 'custom_fields' THEN 'field_id' END;
+                                    WHEN 'managers' THEN 'manager_id' WHEN 'tags' THEN 'tag_id' WHEN 'custom_fields' THEN 'field_id'
+                                    WHEN 'funnel_blocks' THEN 'block_id' END;
     ids bigint[];
 BEGIN
-    IF idcol IS NULL OR (parent_id IS NOT NULL AND tbl <> 'lgts') THEN
+    IF idcol IS NULL OR (parent_id IS NOT NULL AND tbl NOT IN ('lgts', 'funnel_blocks')) THEN
         RAISE EXCEPTION 'ids_named cannot look up "%"', tbl
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'It names funnels, lgts (within a funnel), sales_plans, managers, tags and custom_fields.';
+                  HINT = 'It names funnels, lgts and funnel_blocks (within a funnel), sales_plans, managers, tags and custom_fields.';
     END IF;
     EXECUTE format('SELECT coalesce(array_agg(t.%2$I ORDER BY t.%2$I), ''{}'') FROM customercard.%1$I t '
                    ' WHERE t.account_id = $1 AND %3$s '
@@ -107,7 +123,7 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed constant text[] := ARRAY['search', 'gender', 'channel', 'has_phone', 'has_email', 'tag', 'tags_all',
         'tags_any', 'funnel', 'lgt', 'ordered_offer', 'paid_offer', 'status', 'manager', 'created_from', 'created_to',
-        'has_unread', 'email_status'];
+        'has_unread', 'email_status', 'local_hour'];
     f customercard.audience_filter;
     k text;
     v jsonb;
@@ -167,6 +183,19 @@ BEGIN
                     'One of unconfirmed, active, unsubscribed, bounced, spam: contacts with an address in that status.');
             END IF;
             f.email_status := v #>> '{}';
+        WHEN 'local_hour' THEN
+            IF (CASE WHEN t <> 'array' THEN true WHEN jsonb_array_length(v) <> 2 THEN true
+                    WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(v) WITH ORDINALITY x (h, i)
+                                  WHERE jsonb_typeof(x.h) <> 'number') THEN true
+                    WHEN EXISTS (SELECT 1 FROM jsonb_array_elements_text(v) WITH ORDINALITY x (h, i)
+                                  WHERE x.h::numeric <> trunc(x.h::numeric) OR x.h::numeric < 0
+                                     OR x.h::numeric > CASE x.i WHEN 1 THEN 23 ELSE 24 END) THEN true
+                    ELSE (v ->> 0)::numeric = (v ->> 1)::numeric % 24 END) THEN
+                PERFORM customercard.audience_filter_error(k, 'must be [from, to]: two different whole hours, from 0-23, to 0-24',
+                    'For example {"local_hour": [9, 18]}: people whose local time now is 09:00-17:59; [22, 6] spans midnight.');
+            END IF;
+            f.local_from := (v ->> 0)::numeric;
+            f.local_to := (v ->> 1)::numeric;
         WHEN 'has_phone', 'has_email', 'has_unread' THEN
             IF t <> 'boolean' THEN
                 PERFORM customercard.audience_filter_error(k, 'must be true or false, not ' || t, 'For example {"' || k || '": true}.');
@@ -302,6 +331,11 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
         CASE WHEN f.paid_offer IS NOT NULL THEN
             'EXISTS (SELECT 1 FROM customercard.orders o WHERE o.account_id = $1 AND o.offer = ($2).paid_offer AND o.status = ''paid'' AND o.contact_id = c.contact_id)' END,
         CASE WHEN f.status IS NOT NULL THEN 'c.status = ($2).status' END,
+        -- the stated time zone, else the one the primary phone names (as the card shows it)
+        CASE WHEN f.local_from IS NOT NULL THEN
+            'customercard.local_hour_in(coalesce(c.timezone, (SELECT customercard.phone_timezone(p.phone) FROM customercard.phones p '
+            'WHERE p.account_id = $1 AND p.contact_id = c.contact_id ORDER BY p.is_primary DESC, p.phone_id LIMIT 1)), '
+            '($2).local_from, ($2).local_to)' END,
         CASE WHEN f.manager IS NOT NULL THEN 'c.manager_id = ($2).manager' END,
         CASE WHEN f.created_from IS NOT NULL THEN 'c.created_at >= ($2).created_from' END,
         CASE WHEN f.created_to IS NOT NULL THEN 'c.created_at < ($2).created_to' END)
@@ -357,7 +391,7 @@ BEGIN
     RETURN QUERY EXECUTE format($q$
         WITH page AS MATERIALIZED (%s)
         SELECT c.contact_id,
-               coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+               customercard.display_name(c.name, c.first_name, c.last_name, c.nickname),
                c.created_at,
                (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = $1 AND p.contact_id = c.contact_id
                  ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),

@@ -67,10 +67,10 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     allowed text[] := CASE action
         WHEN 'add_tag' THEN '{tag}' WHEN 'remove_tag' THEN '{tag}'
-        WHEN 'subscribe' THEN '{funnel, lgt}' WHEN 'unsubscribe' THEN '{funnel, lgt}'
-        WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection}'
+        WHEN 'subscribe' THEN '{funnel, lgt, block}' WHEN 'unsubscribe' THEN '{funnel, lgt}'
+        WHEN 'add_to_sales_plan' THEN '{plan, manager_id}' WHEN 'create_channel' THEN '{kind, connection, funnel, lgt, tags}'
         WHEN 'assign_manager' THEN '{manager_id}' WHEN 'set_field' THEN '{field, value}'
-        WHEN 'export' THEN '{groups}'
+        WHEN 'export' THEN '{groups, format}'
         ELSE '{}' END;
     bad text;
     out jsonb := '{}';
@@ -114,7 +114,11 @@ BEGIN
     WHEN 'subscribe', 'unsubscribe' THEN
         funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels');
         out := jsonb_build_object('funnel_id', funnel,
-                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', funnel, false));
+                                  'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', funnel, false))
+               -- the funnel's block the new periods start at
+               || CASE WHEN action = 'subscribe'
+                       THEN jsonb_build_object('block_id', customercard.bulk_lookup(acct, params, 'block', 'funnel_blocks', funnel, false))
+                       ELSE '{}' END;
     WHEN 'add_to_sales_plan' THEN
         out := jsonb_build_object('plan_id', customercard.bulk_lookup(acct, params, 'plan', 'sales_plans'),
                                   'manager_id', customercard.bulk_lookup(acct, params, 'manager_id', 'managers', NULL, false));
@@ -135,6 +139,34 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Name the mailer or SMS gateway, e.g. "unisender".';
         END IF;
         out := jsonb_build_object('kind', params ->> 'kind', 'connection', params ->> 'connection');
+        -- Leeloo's "create e-mail subscribers": the new subscriber subscribed
+        -- to a funnel (and LGT) and tagged in the same job
+        IF params ? 'lgt' AND NOT params ? 'funnel' THEN
+            RAISE EXCEPTION '"lgt" needs its "funnel"'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'An LGT belongs to a funnel: give both.';
+        END IF;
+        IF params ? 'funnel' THEN
+            funnel := customercard.bulk_lookup(acct, params, 'funnel', 'funnels');
+            out := out || jsonb_build_object('funnel_id', funnel,
+                                             'lgt_id', customercard.bulk_lookup(acct, params, 'lgt', 'lgts', funnel, false));
+        END IF;
+        IF params ? 'tags' THEN
+            IF jsonb_typeof(params -> 'tags') <> 'array'
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(params -> 'tags') t
+                           WHERE jsonb_typeof(t) <> 'string' OR btrim(t #>> '{}') = '' OR length(btrim(t #>> '{}')) > 200) THEN
+                RAISE EXCEPTION '"tags" must be an array of tag names'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"kind": "email", "tags": ["newsletter"]}.';
+            END IF;
+            -- made as add_tag makes them (not by a preview)
+            IF NOT dry THEN
+                INSERT INTO customercard.tags (account_id, name)
+                SELECT acct, btrim(t) FROM jsonb_array_elements_text(params -> 'tags') t ON CONFLICT DO NOTHING;
+            END IF;
+            out := out || jsonb_build_object('tags', (SELECT jsonb_agg(DISTINCT btrim(t)) FROM jsonb_array_elements_text(params -> 'tags') t),
+                                             'tag_ids', coalesce((SELECT jsonb_agg(tg.tag_id ORDER BY tg.tag_id) FROM customercard.tags tg
+                                                                   WHERE tg.account_id = acct
+                                                                     AND tg.name IN (SELECT btrim(t) FROM jsonb_array_elements_text(params -> 'tags') t)), '[]'));
+        END IF;
     WHEN 'set_field' THEN
         field := params ->> 'field';
         IF NOT params ? 'value' OR jsonb_typeof(params -> 'value') NOT IN ('string', 'number', 'boolean', 'null') THEN
@@ -162,8 +194,14 @@ BEGIN
             RAISE EXCEPTION '"groups" must be an array of column groups'
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. {"groups": ["tags", "custom"]}; leave it out for all.';
         END IF;
+        IF params ? 'format' AND NOT coalesce(params -> 'format' IN ('"csv"', '"xlsx"'), false) THEN
+            RAISE EXCEPTION '"format" must be "csv" or "xlsx", not %', params -> 'format'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'bulk_export_csv(job) reads a csv export, bulk_export_xlsx(job) an xlsx one.';
+        END IF;
         out := jsonb_build_object('groups', to_jsonb(customercard.export_groups(
-                   CASE WHEN jsonb_typeof(params -> 'groups') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(params -> 'groups')) END)));
+                   CASE WHEN jsonb_typeof(params -> 'groups') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(params -> 'groups')) END)),
+                                  'format', coalesce(params ->> 'format', 'csv'));
         out := out || jsonb_build_object('custom_fields',
                    CASE WHEN out -> 'groups' ? 'custom'
                         THEN coalesce((SELECT jsonb_agg(jsonb_build_array(f.field_id, f.name) ORDER BY f.name)
@@ -281,8 +319,9 @@ BEGIN
             USING ERRCODE = 'program_limit_exceeded', HINT = 'Narrow the filter, or split the selection into several jobs.';
     END IF;
     UPDATE customercard.bulk_jobs j SET total = n WHERE j.account_id = acct AND j.job_id = job;
-    IF action = 'export' THEN
-        -- (the header first: Citus takes no sub-query in an INSERT's VALUES)
+    IF action = 'export' AND checked ->> 'format' = 'csv' THEN
+        -- (the header first: Citus takes no sub-query in an INSERT's VALUES;
+        -- an xlsx export's header is bulk_export_xlsx's)
         header := customercard.export_header(checked -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(checked -> 'groups')));
         INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data) VALUES (acct, job, 0, header);
     END IF;
@@ -529,6 +568,10 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p jsonb := job.params;
     v text;
+    made_contacts bigint[];     -- create_channel: the contacts given a channel, and its id
+    made_channels bigint[];
+    failed_ids bigint[];
+    failed_reasons text[];
 BEGIN
     CASE job.action
     WHEN 'add_tag' THEN
@@ -563,8 +606,9 @@ BEGIN
                                                '{"deleted_at": null}');
     WHEN 'assign_manager' THEN
         PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object('manager_id', p -> 'manager_id'), 'manager_id');
-    -- a new period unless subscribed already (an open period of the funnel:
-    -- of that LGT, or of any when none is named); the ended ones stay
+    -- a new period (at the block named) unless subscribed already (an open
+    -- period of the funnel: of that LGT, or of any when none is named); the
+    -- ended ones stay
     WHEN 'subscribe' THEN
         -- (the subscribed ones as a set apart: Citus plans no sub-query
         -- correlated to unnest())
@@ -575,8 +619,8 @@ BEGIN
                         AND s.unsubscribed_at IS NULL
                         AND (p ->> 'lgt_id' IS NULL OR s.lgt_id = (p ->> 'lgt_id')::bigint));
         WITH made AS (
-            INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id)
-            SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint FROM unnest(ids) x
+            INSERT INTO customercard.subscriptions (account_id, contact_id, funnel_id, lgt_id, block_id)
+            SELECT acct, x, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint, (p ->> 'block_id')::bigint FROM unnest(ids) x
             ON CONFLICT DO NOTHING
             RETURNING *)
         INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
@@ -605,7 +649,6 @@ BEGIN
         SELECT acct, job.job_id, m.contact_id, 'sales_plan_members', m.plan_id, NULL, customercard.journal_image(to_jsonb(m), 'plan_id')
           FROM made m;
     WHEN 'create_channel' THEN
-        RETURN QUERY
         WITH src AS (
             SELECT x AS cid,
                    CASE p ->> 'kind'
@@ -622,17 +665,47 @@ BEGIN
         journaled AS (
             INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
             SELECT acct, job.job_id, ins.contact_id, 'channels', ins.channel_id, NULL, customercard.journal_image(to_jsonb(ins), 'channel_id')
-              FROM ins)
-        SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
-                                          ELSE 'the contact has no phone number' END
-          FROM src WHERE src.ext IS NULL
-        UNION ALL
-        -- the address is already a channel: of this contact (nothing to do), or of another one
-        SELECT src.cid, 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || h.contact_id
-          FROM src JOIN customercard.channels h
-            ON h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
-           AND h.external_id = src.ext AND h.contact_id <> src.cid
-         WHERE src.cid NOT IN (SELECT ins.contact_id FROM ins);
+              FROM ins
+            RETURNING customercard.bulk_job_journal.contact_id, customercard.bulk_job_journal.row_key),
+        failed AS (
+            SELECT src.cid, CASE p ->> 'kind' WHEN 'email' THEN 'the contact has no e-mail address'
+                                              ELSE 'the contact has no phone number' END AS why
+              FROM src WHERE src.ext IS NULL
+            UNION ALL
+            -- the address is already a channel: of this contact (nothing to do), or of another one
+            SELECT src.cid, 'the ' || (p ->> 'kind') || ' channel ' || src.ext || ' belongs to contact ' || h.contact_id
+              FROM src JOIN customercard.channels h
+                ON h.account_id = acct AND h.kind = p ->> 'kind' AND h.connection IS NOT DISTINCT FROM p ->> 'connection'
+               AND h.external_id = src.ext AND h.contact_id <> src.cid
+             WHERE src.cid NOT IN (SELECT ins.contact_id FROM ins))
+        SELECT (SELECT array_agg(j.contact_id ORDER BY j.contact_id) FROM journaled j),
+               (SELECT array_agg(j.row_key ORDER BY j.contact_id) FROM journaled j),
+               (SELECT array_agg(f.cid) FROM failed f), (SELECT array_agg(f.why) FROM failed f)
+          INTO made_contacts, made_channels, failed_ids, failed_reasons;
+        -- the new subscribers: subscribed through their new channel, and tagged
+        IF p ? 'funnel_id' AND made_contacts IS NOT NULL THEN
+            WITH made AS (
+                INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id)
+                SELECT acct, m.c, m.ch, (p ->> 'funnel_id')::bigint, (p ->> 'lgt_id')::bigint
+                  FROM unnest(made_contacts, made_channels) m (c, ch)
+                ON CONFLICT DO NOTHING
+                RETURNING *)
+            INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+            SELECT acct, job.job_id, m.contact_id, 'subscriptions', m.subscription_id, NULL,
+                   customercard.journal_image(to_jsonb(m), 'subscription_id')
+              FROM made m;
+        END IF;
+        IF jsonb_array_length(coalesce(p -> 'tag_ids', '[]')) > 0 AND made_contacts IS NOT NULL THEN
+            WITH made AS (
+                INSERT INTO customercard.contact_tags (account_id, contact_id, tag_id)
+                SELECT acct, m.c, t.id::bigint FROM unnest(made_contacts) m (c), jsonb_array_elements_text(p -> 'tag_ids') t (id)
+                ON CONFLICT DO NOTHING
+                RETURNING *)
+            INSERT INTO customercard.bulk_job_journal (account_id, job_id, contact_id, tbl, row_key, before, after)
+            SELECT acct, job.job_id, m.contact_id, 'contact_tags', m.tag_id, NULL, customercard.journal_image(to_jsonb(m), 'tag_id')
+              FROM made m;
+        END IF;
+        RETURN QUERY SELECT f.c, f.r FROM unnest(failed_ids, failed_reasons) f (c, r);
     WHEN 'set_field' THEN
         v := p ->> 'value';
         IF p ? 'field_id' THEN
@@ -677,10 +750,19 @@ BEGIN
             PERFORM customercard.bulk_set_contacts(acct, job.job_id, ids, jsonb_build_object(p ->> 'field', v), p ->> 'field');
         END IF;
     WHEN 'export' THEN
-        INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
-        SELECT acct, job.job_id, job.batches + 1, l
-          FROM customercard.export_lines(acct, ids, p -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(p -> 'groups'))) l
-         WHERE l IS NOT NULL;
+        IF p ->> 'format' = 'xlsx' THEN
+            -- the batch's rows as JSON lines (export_rows_of's columns), which
+            -- bulk_export_xlsx writes into the workbook, typed, as export_xlsx does
+            INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+            SELECT acct, job.job_id, job.batches + 1, string_agg(to_jsonb(r)::text, E'\n' ORDER BY r.contact_id)
+              FROM customercard.export_rows_of(acct, ids) r
+            HAVING count(*) > 0;
+        ELSE
+            INSERT INTO customercard.bulk_job_output (account_id, job_id, chunk, data)
+            SELECT acct, job.job_id, job.batches + 1, l
+              FROM customercard.export_lines(acct, ids, p -> 'custom_fields', ARRAY(SELECT jsonb_array_elements_text(p -> 'groups'))) l
+             WHERE l IS NOT NULL;
+        END IF;
     END CASE;
 END
 $$;
@@ -853,8 +935,15 @@ BEGIN
                   WHERE c.account_id = acct AND c.contact_id = ANY (ids)
                     AND (c.merged_into IS NOT NULL OR c.forgotten_at IS NOT NULL)) g ON g.contact_id = i.id;
     RETURN QUERY SELECT f, 'the contact was forgotten' FROM unnest(forgotten) f;
-    FOR t IN SELECT DISTINCT j.tbl FROM customercard.bulk_job_journal j
-              WHERE j.account_id = acct AND j.job_id = src AND j.contact_id BETWEEN origs[1] AND origs[cardinality(origs)] LOOP
+    -- rows the job made are taken away first, a row before the row it
+    -- references (a subscription before the channel it came through:
+    -- create_channel makes both); then rows it removed are put back, the
+    -- referenced one first
+    FOR t IN SELECT j.tbl FROM customercard.bulk_job_journal j
+              WHERE j.account_id = acct AND j.job_id = src AND j.contact_id BETWEEN origs[1] AND origs[cardinality(origs)]
+              GROUP BY j.tbl
+              ORDER BY bool_or(j.before IS NULL) DESC,
+                       CASE WHEN bool_or(j.before IS NULL) = (j.tbl = 'channels') THEN 1 ELSE 0 END, j.tbl LOOP
         BEGIN
             -- (a card's own columns go back on the card itself, a tombstone
             -- too: the survivor's are the survivor's)

@@ -8,14 +8,15 @@
 -- ===================================================================
 
 -- Settings for a whole file: the connection (bot) and channel
--- kind its social ids belong to, a funnel and LGT, tags, and which import
+-- kind its social ids belong to, a funnel, LGT and the funnel's block the
+-- subscriptions start at, tags, and which import
 -- it is ("require": "social_id" for messenger subscribers, "email" for an
 -- e-mail list: rows without it are rejected).  Checked as bulk_enqueue
 -- checks parameters, names resolved to ids, before a row is read.
 CREATE FUNCTION customercard.import_check_settings(acct bigint, settings jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    allowed constant text[] := ARRAY['connection', 'channel_kind', 'funnel', 'lgt', 'tags', 'require'];
+    allowed constant text[] := ARRAY['connection', 'channel_kind', 'funnel', 'lgt', 'block', 'tags', 'require'];
     kinds constant text[] := customercard.channel_kinds();
     bad text;
     out jsonb := '{}';
@@ -50,11 +51,18 @@ BEGIN
         RAISE EXCEPTION '"lgt" needs its "funnel"'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'An LGT belongs to a funnel: give both.';
     END IF;
+    IF settings ? 'block' AND NOT settings ? 'funnel' THEN
+        RAISE EXCEPTION '"block" needs its "funnel"'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The block a subscription starts at belongs to a funnel: give both.';
+    END IF;
     IF settings ? 'funnel' THEN
         funnel := customercard.bulk_lookup(acct, settings, 'funnel', 'funnels');
         out := out || jsonb_build_object('funnel', funnel);
         IF settings ? 'lgt' THEN
             out := out || jsonb_build_object('lgt', customercard.bulk_lookup(acct, settings, 'lgt', 'lgts', funnel));
+        END IF;
+        IF settings ? 'block' THEN
+            out := out || jsonb_build_object('block', customercard.bulk_lookup(acct, settings, 'block', 'funnel_blocks', funnel));
         END IF;
     END IF;
     IF settings ? 'tags' THEN
@@ -119,8 +127,9 @@ $$;
 -- One imported row (upsert_contact's object) with the file's checked
 -- settings applied: the row's own values win; a row's channel takes the
 -- file's connection and kind; a row without a funnel gets the settings'
--- funnel, else the account's default traffic source as it was when the
--- file's settings were checked (recorded as the subscription's source);
+-- funnel (and block, unless the row names one), else the account's default
+-- traffic source as it was when the file's settings were checked (recorded
+-- as the subscription's source);
 -- tags are added to the row's.
 CREATE FUNCTION customercard.import_prepare(data jsonb, settings jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -139,7 +148,9 @@ BEGIN
     IF NOT data ? 'funnel' THEN
         IF settings ? 'funnel' THEN
             data := data || jsonb_build_object('funnel', settings -> 'funnel', 'source', 'import')
-                         || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END;
+                         || CASE WHEN settings ? 'lgt' THEN jsonb_build_object('lgt', settings -> 'lgt') ELSE '{}' END
+                         || CASE WHEN settings ? 'block' AND NOT data ? 'block' THEN jsonb_build_object('block', settings -> 'block')
+                                 ELSE '{}' END;
         ELSIF settings ? 'default_funnel' THEN
             data := data || jsonb_build_object('funnel', settings -> 'default_funnel', 'source', 'default traffic source')
                          || CASE WHEN settings ? 'default_lgt' THEN jsonb_build_object('lgt', settings -> 'default_lgt') ELSE '{}' END;
@@ -407,10 +418,11 @@ BEGIN
 
         -- the funnel: a new period unless one is open (through that channel, of that LGT)
         EXECUTE $q$
-        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source)
-        SELECT $1, s.c, s.ch, s.f, s.l, s.src
-          FROM (SELECT u.i, u.c, ($5 -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt')::text ->> 0)::bigint AS f,
-                       ($5 -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt')::text ->> 1)::bigint AS l,
+        INSERT INTO customercard.subscriptions (account_id, contact_id, channel_id, funnel_id, lgt_id, source, block_id)
+        SELECT $1, s.c, s.ch, s.f, s.l, s.src, s.b
+          FROM (SELECT u.i, u.c, ($5 -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt', u.x -> 'block')::text ->> 0)::bigint AS f,
+                       ($5 -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt', u.x -> 'block')::text ->> 1)::bigint AS l,
+                       ($5 -> jsonb_build_array(u.x -> 'funnel', u.x -> 'lgt', u.x -> 'block')::text ->> 2)::bigint AS b,
                        u.x ->> 'source' AS src,
                        (SELECT q.channel_id FROM customercard.channels q
                          WHERE q.account_id = (SELECT $1) AND q.contact_id = u.c AND q.kind = u.x -> 'channel' ->> 'kind'
@@ -488,7 +500,7 @@ DECLARE
     cid bigint[];
     made boolean[];
     why text[];
-    subs jsonb := '{}';         -- [funnel, lgt] as a row gives them -> [funnel_id, lgt_id]
+    subs jsonb := '{}';         -- [funnel, lgt, block] as a row gives them -> [funnel_id, lgt_id, block_id]
     fields jsonb;               -- custom field name -> [field_id, kind]
     v jsonb;
     f bigint;
@@ -504,12 +516,13 @@ BEGIN
     made := array_fill(NULL::boolean, ARRAY[n]);
     why := array_fill(NULL::text, ARRAY[n]);
 
-    -- the funnels (and LGTs) the rows name, each looked up once
-    FOR v IN SELECT DISTINCT jsonb_build_array(x -> 'funnel', x -> 'lgt') FROM unnest(d) x WHERE x ? 'funnel' LOOP
+    -- the funnels (and LGTs, blocks) the rows name, each looked up once
+    FOR v IN SELECT DISTINCT jsonb_build_array(x -> 'funnel', x -> 'lgt', x -> 'block') FROM unnest(d) x WHERE x ? 'funnel' LOOP
         BEGIN
             f := customercard.bulk_lookup(acct, jsonb_build_object('funnel', v -> 0), 'funnel', 'funnels');
             subs := subs || jsonb_build_object(v::text, jsonb_build_array(f,
-                        customercard.bulk_lookup(acct, jsonb_build_object('lgt', v -> 1), 'lgt', 'lgts', f, false)));
+                        customercard.bulk_lookup(acct, jsonb_build_object('lgt', v -> 1), 'lgt', 'lgts', f, false),
+                        customercard.bulk_lookup(acct, jsonb_build_object('block', v -> 2), 'block', 'funnel_blocks', f, false)));
         EXCEPTION WHEN data_exception OR undefined_object THEN
             NULL;               -- (its rows go the row path's way, which says why)
         END;
@@ -522,8 +535,8 @@ BEGIN
                                AND (jsonb_typeof(m.x -> 'channel') IS DISTINCT FROM 'object'
                                     OR m.x -> 'channel' ->> 'kind' = ANY (customercard.channel_kinds())
                                        AND m.x -> 'channel' ->> 'kind' <> 'viber')
-                               AND (NOT m.x ?| ARRAY['funnel', 'lgt', 'source']
-                                    OR subs ? jsonb_build_array(m.x -> 'funnel', m.x -> 'lgt')::text
+                               AND (NOT m.x ?| ARRAY['funnel', 'lgt', 'block', 'source']
+                                    OR subs ? jsonb_build_array(m.x -> 'funnel', m.x -> 'lgt', m.x -> 'block')::text
                                        AND (NOT m.x ? 'source' OR jsonb_typeof(m.x -> 'source') = 'string'
                                                                   AND length(m.x ->> 'source') BETWEEN 1 AND 200))
                           THEN 'plain' ELSE 'row' END ORDER BY m.o),
@@ -716,7 +729,7 @@ BEGIN
     -- PL/pgSQL, not SQL: Citus plans no SQL function with parameters
     RETURN QUERY
     SELECT c.contact_id,
-           coalesce(c.name, nullif(concat_ws(' ', c.first_name, c.last_name), ''), c.nickname),
+           customercard.display_name(c.name, c.first_name, c.last_name, c.nickname),
            (SELECT p.phone::text FROM customercard.phones p WHERE p.account_id = c.account_id AND p.contact_id = c.contact_id
              ORDER BY p.is_primary DESC, p.phone_id LIMIT 1),
            (SELECT e.email FROM customercard.emails e WHERE e.account_id = c.account_id AND e.contact_id = c.contact_id
@@ -791,26 +804,48 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                      FROM jsonb_array_elements(custom_fields) WITH ORDINALITY x (f, o))) || E'\r\n'
 $$;
 
--- An export job's CSV, whole (UTF-8 with a byte order mark, CRLF lines).
-CREATE FUNCTION customercard.bulk_export_csv(job_id bigint) RETURNS text
+-- A finished export job of the current account in that format, or the
+-- error that says why not; its checked parameters.
+CREATE FUNCTION customercard.bulk_export_job(job_id bigint, wanted text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     acct bigint := customercard.require_account_id();
     j customercard.bulk_jobs;
 BEGIN
-    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_export_csv.job_id;
+    SELECT * INTO j FROM customercard.bulk_jobs b WHERE b.account_id = acct AND b.job_id = bulk_export_job.job_id;
     IF NOT FOUND OR j.action <> 'export' THEN
         RAISE EXCEPTION 'bulk job % is not an export of account %', job_id, acct
             USING ERRCODE = 'undefined_object', HINT = 'Queue one with customercard.bulk_enqueue(''export'', filter => ''{}'').';
+    END IF;
+    IF coalesce(j.params ->> 'format', 'csv') <> wanted THEN
+        RAISE EXCEPTION 'export job % wrote %, not %', job_id, coalesce(j.params ->> 'format', 'csv'), wanted
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = format('Read it with customercard.bulk_export_%s(%s).', coalesce(j.params ->> 'format', 'csv'), job_id);
     END IF;
     IF j.status <> 'done' THEN
         RAISE EXCEPTION 'export job % is %, not done', job_id, j.status
             USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Watch customercard.bulk_progress until it is done.';
     END IF;
-    RETURN (SELECT string_agg(o.data, '' ORDER BY o.chunk) FROM customercard.bulk_job_output o
-             WHERE o.account_id = acct AND o.job_id = j.job_id);
+    RETURN j.params;
 END
 $$;
+
+-- An export job's CSV, whole (UTF-8 with a byte order mark, CRLF lines).
+CREATE FUNCTION customercard.bulk_export_csv(job_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM customercard.bulk_export_job(job_id, 'csv');
+    RETURN (SELECT string_agg(o.data, '' ORDER BY o.chunk) FROM customercard.bulk_job_output o
+             WHERE o.account_id = customercard.require_account_id() AND o.job_id = bulk_export_csv.job_id);
+END
+$$;
+
+-- An xlsx export job's workbook (export.c): its rows as export_xlsx writes
+-- them, the columns fixed when it was queued.
+CREATE FUNCTION customercard.bulk_export_xlsx(job_id bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bulk_export_xlsx' LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION customercard.bulk_export_xlsx(bigint) IS
+    'The .xlsx workbook an export job queued with {"format": "xlsx"} wrote: the columns as export_xlsx writes them, fixed when the job was queued';
 
 -- ---------------------------------------------------------------- the export functions
 -- The audience's rows for exports: the CRM table's columns, tags joined,

@@ -5,7 +5,8 @@
 # numbers as people type them)
 # Prints a summary; exits 1 when any number differs from libphonenumber's
 # (a different E.164, or a number where libphonenumber has none) or a
-# valid number's region or formats differ.
+# valid number's region, formats or tie to a place (IsNumberGeographical,
+# which phone_timezones follows) differ.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -28,8 +29,8 @@ paste -d "$(printf '\001')" "$work/corpus.tsv" "$work/ref.out" "$work/ours.out" 
         next
     }
     valid++
-    if (nr > 5) canon++
-    refall = ref[1] "\t" ref[2] "\t" ref[3] "\t" ref[4] "\t" ref[5]
+    if (nr > 6) canon++
+    refall = ref[1] "\t" ref[2] "\t" ref[3] "\t" ref[4] "\t" ref[5] "\t" ref[6]
     if (our[1] == "-") { miss++; print "MISS\t" region "\t" text "\t" $2 > (work "/miss.txt") }
     else if (our[1] != ref[1]) { wrong++; print "WRONG\t" region "\t" text "\t" $2 "\t" ours > (work "/wrong.txt") }
     else if (ours != refall) { fmt++; print "FORMAT\t" region "\t" text "\n  ref:  " refall "\n  ours: " ours > (work "/format.txt") }

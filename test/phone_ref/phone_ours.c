@@ -45,7 +45,7 @@ main(void)
 		ph_format(&num, PH_INTERNATIONAL, intl);
 		ph_format(&num, PH_NATIONAL, nat);
 		ph_format(&num, PH_RFC3966, rfc);
-		printf("%s\t%s\t%s\t%s\t%s\n", e164, r ? r->id : "ZZ", intl, nat, rfc);
+		printf("%s\t%s\t%s\t%s\t%s\t%d\n", e164, r ? r->id : "ZZ", intl, nat, rfc, ph_number_geographical(&num));
 	}
 	return 0;
 }

@@ -318,7 +318,10 @@ static void check()
 		u->Format(num, PhoneNumberUtil::NATIONAL, &nat);
 		u->Format(num, PhoneNumberUtil::RFC3966, &rfc);
 		u->GetRegionCodeForNumber(num, &rc);
-		std::cout << e164 << "\t" << rc << "\t" << intl << "\t" << nat << "\t" << rfc << canon << "\n";
+		/* whether it is tied to a place: the time zones' rule (1, 0; -1 for an unknown type) */
+		PhoneNumberUtil::PhoneNumberType type = u->GetNumberType(num);
+		int geo = type == PhoneNumberUtil::UNKNOWN ? -1 : u->IsNumberGeographical(type, num.country_code()) ? 1 : 0;
+		std::cout << e164 << "\t" << rc << "\t" << intl << "\t" << nat << "\t" << rfc << "\t" << geo << canon << "\n";
 	}
 }
 

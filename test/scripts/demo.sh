@@ -41,6 +41,20 @@ q -c "SELECT kind, at::timestamp(0) AS at, what FROM customercard.card_upcoming 
 echo "== money of contact $ID (customercard.card_finance)"
 q -c "SELECT currency, invoiced, expected, confirmed, paid, refunds, expenses, income, profit FROM customercard.card_finance WHERE contact_id = $ID"
 
+echo "== a bank transfer for contact $ID: the manager confirms it and it pays its order (customercard.confirm_payment)"
+PAY=$(q -qAt <<SQL
+SET customercard.actor = 'manager:olga';
+WITH o AS (INSERT INTO customercard.orders (contact_id, number, offer, amount, status, is_manual)
+           VALUES ($ID, 'DEMO-1', 'Advanced course', 12000, 'pending', true) RETURNING order_id)
+INSERT INTO customercard.payments (order_id, contact_id, amount, status, is_manual)
+SELECT order_id, $ID, 12000, 'pending', true FROM o RETURNING payment_id;
+SQL
+)
+q -c "SELECT number, status, amount, paid_amount, paid_at::timestamp(0) AS paid_at, is_active FROM customercard.card_orders WHERE contact_id = $ID AND number = 'DEMO-1'"
+q -q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.confirm_payment($PAY)" >/dev/null
+q -c "SELECT number, status, amount, paid_amount, paid_at::timestamp(0) AS paid_at, is_active FROM customercard.card_orders WHERE contact_id = $ID AND number = 'DEMO-1'"
+q -c "SELECT actor, event, description FROM customercard.contact_log($ID, ARRAY['payment_confirmed', 'order_status_changed']) LIMIT 2"
+
 echo "== a manager works on contact $ID; the action log records it (customercard.contact_log)"
 q -q <<SQL
 SET customercard.actor = 'manager:olga';
@@ -64,6 +78,15 @@ q -c "SELECT r.contact_id, a.name, r.related_id, b.name AS related_name, r.share
         JOIN customercard.card b ON b.contact_id = r.related_id
        WHERE 'phone' = ANY (r.shared) AND r.contact_id < r.related_id
        ORDER BY r.contact_id LIMIT 5"
+
+echo "== local time from the phone: contacts who stated no time zone (customercard.card, phone_timezones)"
+q -c "SELECT contact_id, name, phone, customercard.phone_timezones(phone) AS phone_zones, timezone, timezone_source,
+             local_time::timestamp(0) AS local_time
+        FROM ((SELECT * FROM customercard.card WHERE timezone_source = 'phone' ORDER BY contact_id LIMIT 3)
+              UNION ALL
+              (SELECT * FROM customercard.card WHERE timezone IS NULL AND phone IS NOT NULL ORDER BY contact_id LIMIT 1)) c"
+q -c "SELECT extract(hour FROM now() AT TIME ZONE 'Europe/Berlin')::integer AS berlin_hour,
+             customercard.audience_count(jsonb_build_object('local_hour', jsonb_build_array(9, 18))) AS local_9_to_18"
 
 echo "== one number typed in different formats is one customercard.phone (E.164, 8 bytes)"
 q -c "SELECT p.contact_id, p.raw AS typed, p.phone, customercard.phone_region(p.phone) AS region,

@@ -149,8 +149,11 @@ SQL
 
     # (finance is left out: 0.2 computes invoiced and income by JustClick's
     # definitions; tap/payments checks them by hand; and the person's local
-    # time, which is the clock's)
-    ok "$(q "$db" -c "SELECT count(*) FILTER (WHERE (s.card_now - 'finance' #- '{card,local_time}') @> (b.card - 'finance' #- '{card,local_time}')) || ' of ' || count(*)
+    # time, which is the clock's; and the card's time zone and offset, which
+    # 0.3 takes from the phone where none is stated: the stated one is the
+    # contact block's, compared)
+    ok "$(q "$db" -c "SELECT count(*) FILTER (WHERE (s.card_now - 'finance' #- '{card,local_time}' #- '{card,timezone}' #- '{card,utc_offset}')
+                                                   @> (b.card - 'finance' #- '{card,local_time}' #- '{card,timezone}' #- '{card,utc_offset}')) || ' of ' || count(*)
                         FROM public.up_cards_before b,
                              LATERAL (SELECT set_config('customercard.account_id', b.account_id::text, true)) g,
                              LATERAL (SELECT customercard.card_json(b.contact_id) AS card_now) s")" "$cards of $cards" \

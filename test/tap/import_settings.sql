@@ -16,7 +16,7 @@ INSERT INTO customercard.lgts (funnel_id, name) SELECT funnel_id, 'Instagram ads
 SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name\nAnna\n', settings => '{"bot": "x"}')$$, '22023',
                  'unknown import setting "bot"', 'an unknown setting: 22023');
 SELECT is(tap.hint_of($$SELECT * FROM customercard.import_csv(E'name\nAnna\n', settings => '{"bot": "x"}')$$),
-          'The settings are connection, channel_kind, funnel, lgt, tags, require.', '... naming the settings there are');
+          'The settings are connection, channel_kind, funnel, lgt, block, tags, require.', '... naming the settings there are');
 SELECT throws_ok($$SELECT * FROM customercard.import_csv(E'name\nAnna\n', settings => '{"channel_kind": "icq"}')$$, '22023',
                  NULL, 'a channel kind that is none: 22023');
 SELECT throws_ok($$SELECT * FROM customercard.import_json('[{"name": "Anna"}]', settings => '{"funnel": "Paid course"}')$$, '42704',

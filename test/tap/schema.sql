@@ -86,7 +86,7 @@ SELECT set_eq(
     ARRAY['card', 'card_channels', 'card_subscriptions', 'card_subscription_history', 'card_upcoming', 'card_balance_ledger', 'card_orders', 'card_finance', 'card_sales_plans',
           'card_tasks', 'card_calls', 'card_webinars', 'card_webinar_registrations', 'card_comments', 'card_log', 'card_related', 'card_merges',
           'card_visits', 'card_clicks', 'card_emails', 'card_groups', 'card_balance', 'card_call_campaigns', 'card_tags', 'card_custom_values', 'card_payments', 'card_messages', 'card_order_calls',
-          'contact_visitors', 'bulk_progress', 'bulk_failures'],
+          'card_quick', 'contact_visitors', 'bulk_progress', 'bulk_failures'],
     'every card view exists, contact_visitors, and the bulk views');
 
 SELECT is_empty(
