@@ -159,6 +159,20 @@ COMMENT ON TABLE customercard.groups IS 'Groups (lists) contacts join, e.g. thro
 -- (the e-mails' sending group, now that groups exist)
 ALTER TABLE customercard.emails_sent ADD FOREIGN KEY (account_id, group_id) REFERENCES customercard.groups;
 CREATE INDEX emails_sent_group ON customercard.emails_sent (account_id, group_id) WHERE group_id IS NOT NULL;
+-- A deleted group leaves its letters with no sending group, as JustClick
+-- shows them, and everything else kept: ON DELETE SET NULL (group_id) done
+-- by a trigger (Citus refuses SET NULL in a key that holds the
+-- distribution column: citusdata/citus#7132); each letter's change logged.
+CREATE FUNCTION customercard.groups_release_letters() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE customercard.emails_sent e SET group_id = NULL
+     WHERE e.account_id = OLD.account_id AND e.group_id = OLD.group_id;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER groups_release_letters BEFORE DELETE ON customercard.groups
+    FOR EACH ROW EXECUTE FUNCTION customercard.groups_release_letters();
 
 CREATE TABLE customercard.group_members (
     account_id      bigint NOT NULL DEFAULT customercard.require_account_id(),

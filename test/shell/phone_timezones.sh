@@ -28,12 +28,13 @@ else
 fi
 dropdb --if-exists $DB >/dev/null 2>&1; createdb $DB
 psql -X -q -d $DB -c "CREATE EXTENSION customercard CASCADE" >/dev/null 2>&1
-unknown=$(grep -v '^#' "$MAP" | cut -s -d'|' -f2 | tr '&' '\n' | sort -u |
-          psql -X -q -At -d $DB -c "CREATE TEMP TABLE z (name text); COPY z FROM STDIN; SELECT string_agg(name, ' ') FROM z WHERE NOT customercard.is_valid_timezone(name)")
-if [ -z "$unknown" ]; then
-    echo "ok 2 - the server knows every zone the map names"
+known=$(grep -v '^#' "$MAP" | cut -s -d'|' -f2 | tr '&' '\n' | sort -u |
+          psql -X -q -At -v ON_ERROR_STOP=1 -d $DB -c "CREATE TEMP TABLE z (name text)" -c "COPY z FROM STDIN" \
+               -c "SELECT count(*) || ' ' || coalesce(string_agg(name, ' ') FILTER (WHERE NOT customercard.is_valid_timezone(name)), '') FROM z" 2>&1)
+if echo "$known" | grep -qE '^[1-9][0-9]* $'; then
+    echo "ok 2 - the server knows every zone the map names (${known% })"
 else
-    echo "not ok 2 - zones the server does not know: $unknown"
+    echo "not ok 2 - the zones the map names, how many and those the server does not know: $known"
 fi
 # the numbers, libphonenumber's E.164, international form and tie to a place
 g++ -O2 -o "$W/phone_ref" "$ROOT/test/phone_ref/phone_ref.cc" -lphonenumber -lprotobuf
@@ -46,6 +47,7 @@ for line in open(sys.argv[1], encoding='utf-8'):
     line = line.strip()
     if line and not line.startswith('#'):
         p, z = line.split('|')
+        # in code point order, as the generator numbers them
         zones[p] = '{' + ','.join(sorted(z.split('&'))) + '}'
 def lookup(digits):
     for n in range(len(digits), 0, -1):
@@ -58,12 +60,10 @@ for line in open(sys.argv[2]):
     print(e164 + '\t' + ('{}' if geo == '-1' else lookup(e164[1:] if geo == '1' else cc)))
 PY
 n=$(wc -l < "$W/expected.tsv")
-diff=$(psql -X -q -At -d $DB -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE e (e164 text, zones text[]);
-    COPY e FROM STDIN;
+diff=$(psql -X -q -At -d $DB -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE e (e164 text, zones text[])" -c "COPY e FROM STDIN" -c "
     SELECT count(*) || ' differ, e.g. ' || coalesce(string_agg(e164 || ' ' || zones::text || ' vs ' || got::text, '; ') FILTER (WHERE k <= 5), '')
       FROM (SELECT e.*, customercard.phone_timezones(e.e164::customercard.phone) AS got, row_number() OVER () AS k
-              FROM e WHERE customercard.phone_timezones(e.e164::customercard.phone) IS DISTINCT FROM
-                           ARRAY(SELECT unnest(e.zones) ORDER BY 1)) d" < "$W/expected.tsv" 2>&1)
+              FROM e WHERE customercard.phone_timezones(e.e164::customercard.phone) IS DISTINCT FROM e.zones) d" < "$W/expected.tsv" 2>&1)
 single=$(awk -F'\t' '$2 !~ /,/ && $2 != "{}"' "$W/expected.tsv" | wc -l)
 if [ "${diff%% *}" = 0 ]; then
     echo "ok 3 - phone_timezones: $n numbers (seed $SEED) as the map gives them, $single with one zone"
@@ -71,8 +71,7 @@ else
     echo "not ok 3 - phone_timezones of $n numbers (seed $SEED): $diff"
 fi
 # phone_timezone: the one zone, else NULL
-diff=$(psql -X -q -At -d $DB -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE e (e164 text, zones text[]);
-    COPY e FROM STDIN;
+diff=$(psql -X -q -At -d $DB -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE e (e164 text, zones text[])" -c "COPY e FROM STDIN" -c "
     SELECT count(*) FROM e WHERE customercard.phone_timezone(e.e164::customercard.phone)
         IS DISTINCT FROM CASE WHEN cardinality(e.zones) = 1 THEN e.zones[1] END" < "$W/expected.tsv" 2>&1)
 if [ "$diff" = 0 ]; then

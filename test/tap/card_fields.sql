@@ -1,8 +1,9 @@
 -- What the card shows that nothing tested (issue 34 item 8): a task's
 -- description, a letter's unsubscribed and marked-as-spam times, an
--- order's paid_at and (0.3) the login of the partner paid for it.
+-- order's paid_at and (0.3) the login of the partner paid for it; a
+-- letter whose sending group is deleted keeps everything but the group.
 BEGIN;
-SELECT plan(6);
+SELECT plan(10);
 
 SELECT customercard.create_account('Card fields', 'RU', 'RUB') AS acct \gset
 SET customercard.account_id = :acct;
@@ -33,6 +34,23 @@ SELECT results_eq(format('SELECT paid_at, partner, paid_amount FROM customercard
 SELECT is(customercard.card_json(:c) #>> '{orders,0,partner}', 'partner_ivan', '... and so does card_json');
 INSERT INTO customercard.orders (contact_id, number, offer, amount) VALUES (:c, 'G-2', 'Book', 10) RETURNING order_id AS o2 \gset
 SELECT is((SELECT partner FROM customercard.card_orders WHERE order_id = :o2), NULL, 'an order without a partner has none');
+
+-- a deleted sending group: the letter stays, its group empty (JustClick), logged
+INSERT INTO customercard.groups (name) VALUES ('Autumn list') RETURNING group_id AS g \gset
+INSERT INTO customercard.emails_sent (contact_id, kind, subject, group_id, letter_number) VALUES (:c, 'autoseries', 'Lesson 3', :g, 3)
+RETURNING email_sent_id AS letter \gset
+SET customercard.actor = 'admin:olga';
+DELETE FROM customercard.groups WHERE group_id = :g;
+SELECT results_eq(format('SELECT subject, group_id, "group", letter_number FROM customercard.card_emails WHERE email_sent_id = %s', :letter),
+    $$VALUES ('Lesson 3'::text, NULL::bigint, NULL::text, 3)$$, 'deleting a sending group keeps its letters, their group empty');
+SELECT results_eq(format($$SELECT actor, details -> 'fields' ? 'group_id' FROM customercard.action_log
+                            WHERE contact_id = %s AND event = 'row_changed' AND details ->> 'section' = 'emails_sent'$$, :c),
+    $$VALUES ('admin:olga'::text, true)$$, '... the letter''s change logged with the actor');
+INSERT INTO customercard.groups (name) VALUES ('Members list') RETURNING group_id AS g2 \gset
+INSERT INTO customercard.group_members (contact_id, group_id) VALUES (:c, :g2);
+SELECT is(tap.sqlstate_of(format('DELETE FROM customercard.groups WHERE group_id = %s', :g2)), '23503',
+    'a group with members is not deleted (take the members out first)');
+SELECT is((SELECT count(*) FROM customercard.emails_sent WHERE contact_id = :c), 3::bigint, 'no letter is lost');
 
 SELECT * FROM finish();
 ROLLBACK;
