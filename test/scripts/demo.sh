@@ -51,7 +51,9 @@ SELECT order_id, $ID, 12000, 'pending', true FROM o RETURNING payment_id;
 SQL
 )
 q -c "SELECT number, status, amount, paid_amount, paid_at::timestamp(0) AS paid_at, is_active FROM customercard.card_orders WHERE contact_id = $ID AND number = 'DEMO-1'"
-q -q -c "SET customercard.actor = 'manager:olga'" -c "SELECT customercard.confirm_payment($PAY)" >/dev/null
+# (confirm_payment records the confirming manager: the actor names one of the account's managers)
+MGR=$(q -qAt -c "SELECT min(manager_id) FROM customercard.managers WHERE account_id = customercard.current_account_id()")
+q -q -c "SET customercard.actor = 'manager:$MGR'" -c "SELECT customercard.confirm_payment($PAY)" >/dev/null
 q -c "SELECT number, status, amount, paid_amount, paid_at::timestamp(0) AS paid_at, is_active FROM customercard.card_orders WHERE contact_id = $ID AND number = 'DEMO-1'"
 q -c "SELECT actor, event, description FROM customercard.contact_log($ID, ARRAY['payment_confirmed', 'order_status_changed']) LIMIT 2"
 
