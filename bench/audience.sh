@@ -12,6 +12,8 @@
 #   - audience_search by a name: common, rare, a prefix, first and last   target p95 < 50 ms
 #   - audience_count of a common name (exact: every match is counted)
 #   - audience_count of common filters
+#   - (0.3) audience_search and audience_count by local_hour (a 9-hour
+#     window of the person's local time), alone and with a tag
 # then the plans of the inner queries (auto_explain) to show index use.
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000000}
 source "$(dirname "$0")/lib.sh"
@@ -96,6 +98,13 @@ INSERT INTO public.bench_inputs
 SELECT 'count', x FROM generate_series(1, greatest($N / 10, 10)) g,
        LATERAL (SELECT (ARRAY['{}', '{"has_phone": true}', '{"status": "active"}', '{"channel": "telegram"}',
                               '{"tag": "vip"}', '{"gender": "female", "has_email": true}'])[1 + g % 6] AS x) s;
+-- (0.3) people whose local time now is in a working day's window (the stated
+-- zone, else the primary phone's), alone and with a tag
+INSERT INTO public.bench_inputs
+SELECT 'local_hour', (jsonb_build_object('local_hour', jsonb_build_array(g % 24, (g % 24) + 9 - CASE WHEN g % 24 > 15 THEN 24 ELSE 0 END))
+                      || CASE WHEN g % 2 = 0 THEN jsonb_build_object('tag', 'vip') ELSE '{}' END
+                      || jsonb_build_object('page', 1 + g % 5))::text
+  FROM generate_series(1, greatest($N / 10, 10)) g;
 ANALYZE public.bench_inputs;
 GRANT SELECT ON public.bench_inputs TO cc_bench_manager;
 SQL
@@ -147,6 +156,8 @@ measure "audience_search by a common last name, page 1-5" name "$PAGED"
 measure "... by a rare last name, page 1-5" name_rare "$PAGED"
 measure "... by a prefix as typed (смир), page 1-5" name_prefix "$PAGED"
 measure "... by first and last name, page 1-5" name_full "$PAGED"
+measure "audience_search by local_hour (+ a tag), page 1-5" local_hour "$PAGED"
+measure "audience_count by local_hour (+ a tag)" local_hour 'SELECT customercard.audience_count(($1::jsonb) - $$page$$)'
 measure "audience_count of a common last name (exact)" name_count 'SELECT customercard.audience_count($1::jsonb)'
 measure "audience_count, common filters" count 'SELECT customercard.audience_count($1::jsonb)'
 
