@@ -24,7 +24,7 @@ cleanup() {
 cleanup; trap cleanup EXIT
 [ -n "${CITUS_KEEP:-}" ] && trap - EXIT   # keep what the test made, to look at
 on() { local p=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -p "$p" -d $DB "$@"; }
-echo "1..38"
+echo "1..39"
 
 q $DB -c "CREATE EXTENSION customercard CASCADE" 2>/dev/null
 tables=$(q $DB -c "SELECT count(*) FROM customercard.distribute_on_citus()" 2>/dev/null)
@@ -97,6 +97,14 @@ ok "$(app $PGPORT 1 "SELECT count(*) || ' ' || (customercard.card_json($anna_id)
    "1 Anna Petrova +79123456789" "the card view and card_json work on the cluster (the policies keep outer joins plannable)"
 ok "$(app $PGPORT 1 "SELECT name || ' ' || phone::text || ' ' || jsonb_typeof(open_tasks) FROM customercard.card_quick WHERE contact_id = $anna_id;")|$(app $PGPORT 2 "SELECT count(*) FROM customercard.card_quick WHERE contact_id = $anna_id;")" \
    "Anna Petrova +79123456789 array|0" "the quick card works on the cluster, and asked in account 2 it has none of account 1's contact"
+# a deleted sending group: its letters stay, the group empty, the change logged (a trigger on the shards)
+# (INSERT ... VALUES: Citus sends an INSERT ... SELECT as COPY, which it refuses under RLS)
+gid=$(app $PGPORT 1 "INSERT INTO customercard.groups (name) VALUES ('Autumn list') RETURNING group_id;")
+app $PGPORT 1 "INSERT INTO customercard.emails_sent (contact_id, kind, subject, group_id) VALUES ($anna_id, 'autoseries', 'Lesson 3', $gid);
+               DELETE FROM customercard.groups WHERE group_id = $gid;" >/dev/null
+ok "$(q $DB -c "SELECT count(*) || ':' || count(group_id) FROM customercard.emails_sent WHERE contact_id = $anna_id")|$(q $DB -c "SELECT count(*) FROM customercard.action_log
+        WHERE contact_id = $anna_id AND event = 'row_changed' AND details ->> 'section' = 'emails_sent' AND actor = 'app:1'")" "1:0|1" \
+   "deleting a sending group on the cluster keeps its letter with the group empty, logged with the actor"
 ok "$(app $PGPORT 2 "SELECT customercard.card_json($anna_id);" 2>&1 | grep -o 'does not exist in account 2' | head -1)" "does not exist in account 2" \
    "card_json of account 1's contact, asked in account 2: does not exist"
 
