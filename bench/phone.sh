@@ -10,7 +10,9 @@
 # the same inputs in one process.  Prints normalize/lower (target <= 2) and
 # our throughput in SQL over libphonenumber's (target >= 30).  Then the same
 # over two corpora of every region, each row parsed in its own region: the
-# numbers as people type them, and the fuzzer's (below).
+# numbers as people type them, and the fuzzer's (below).  And the time zones
+# of the valid numbers (phone_timezone, phone_timezones) beside their
+# E.164 output.
 #   PHONE_INPUTS=1000000 BENCH_ROUNDS=5 bash bench/phone.sh
 BENCH_CONTACTS=${BENCH_CONTACTS:-1000}
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +88,27 @@ echo "   libphonenumber parse+E.164     $lpn numbers/s (valid $lpn_valid)"
 echo "normalize_phone / lower():            $(ratio "$mn" "$ml")x   (target <= 2)"
 echo "normalize_phone (setting) / lower():  $(ratio "$mg" "$ml")x"
 echo "our throughput / libphonenumber's:    $(ratio "$ours" "$lpn")x   (target >= 30)"
+
+# (0.3) the time zones of stored numbers (the card's local time, the
+# audience filter local_hour), beside the stored value's own output (E.164
+# text, which phone_timezone formats too)
+q >/dev/null <<'SQL'
+DROP TABLE IF EXISTS public.phone_values;
+CREATE TABLE public.phone_values AS
+SELECT customercard.normalize_phone(raw, 'RU')::customercard.phone AS p FROM public.phone_inputs
+ WHERE customercard.normalize_phone(raw, 'RU') IS NOT NULL;
+VACUUM ANALYZE public.phone_values;
+SQL
+cat > /tmp/customercard_phone_tz_round.sql <<'SQL'
+SET max_parallel_workers_per_gather = 0;
+SELECT public.time_ms('SELECT count(p::text) FROM public.phone_values');
+SELECT public.time_ms('SELECT count(customercard.phone_timezone(p)) FROM public.phone_values');
+SELECT public.time_ms('SELECT count(customercard.phone_timezones(p)) FROM public.phone_values');
+SQL
+echo "== the time zones of $(q -c "SELECT count(*) FROM public.phone_values") stored numbers ($(q -c "SELECT round(100.0 * count(customercard.phone_timezone(p)) / count(*), 1) FROM public.phone_values")% with one zone)"
+rounds /tmp/customercard_phone_tz_round.sql "phone::text" "phone_timezone" "phone_timezones"
+echo "phone_timezone / phone::text:         $(ratio "${MEDIANS[1]}" "${MEDIANS[0]}")x"
+echo "phone_timezones / phone::text:        $(ratio "${MEDIANS[2]}" "${MEDIANS[0]}")x"
 
 # The per-row corpora, each row read in its own region (an import with a
 # country column), test/phone_ref/phone_ref.cc's, as the differential test
