@@ -672,7 +672,9 @@ BEGIN
       FROM customercard.upsert_contact_row(acct, customercard.upsert_match(acct, data, phones, emails, chans), data) r;
     PERFORM customercard.upsert_phones_emails(acct, upserted_id, phones, emails);
     PERFORM customercard.upsert_channels(acct, upserted_id, chans);
-    PERFORM customercard.upsert_channel_gender(acct, upserted_id, chans, data);
+    IF chans @? '$[*] ? (@.gender != null)' THEN
+        PERFORM customercard.upsert_channel_gender(acct, upserted_id, chans, data);
+    END IF;
     IF sub.sub_funnel IS NOT NULL THEN
         PERFORM customercard.upsert_subscription(acct, upserted_id, chans, sub.sub_funnel, sub.sub_lgt, data ->> 'source',
                                                  sub.sub_block);
